@@ -1,0 +1,25 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv first.
+.PHONY: setup demo test lint bench clean
+
+VENV ?= .venv
+
+setup:
+	scripts/setup.sh
+
+# faithcheck score on the embedded default model and the bundled math samples.
+demo: setup
+	$(VENV)/bin/faithcheck score --out runs/demo --force
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check faithcheck tests benchmarks
+	$(VENV)/bin/ruff format --check faithcheck tests benchmarks
+	$(VENV)/bin/mypy faithcheck
+
+bench: setup
+	$(VENV)/bin/python benchmarks/sampling.py
+
+clean:
+	rm -rf runs/demo .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,5 @@
+"""`python -m faithcheck`."""
+
+from faithcheck.cli import entry
+
+entry()

@@ -1,0 +1,151 @@
+"""CLI options, defined once and reused by every command (typer `Annotated` style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faithcheck.backends import BackendName
+from faithcheck.backends.base import DType
+from faithcheck.models import DEFAULT_MODEL
+from faithcheck.prompts import PromptFormat
+
+MODEL_PANEL = "Model and backend"
+DATA_PANEL = "Data"
+SAMPLING_PANEL = "Sampling"
+OUTPUT_PANEL = "Output"
+
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Embedded alias (see `faithcheck models`), local HF checkpoint folder, or hub id.",
+        envvar="FAITHCHECK_MODEL",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+Backend = Annotated[
+    BackendName,
+    typer.Option(
+        help="Inference engine; auto = vllm when it imports, else hf.", rich_help_panel=MODEL_PANEL
+    ),
+]
+DTypeOpt = Annotated[
+    DType, typer.Option("--dtype", help="Model dtype.", rich_help_panel=MODEL_PANEL)
+]
+MaxModelLen = Annotated[
+    int, typer.Option(help="vLLM context length (prompt + response).", rich_help_panel=MODEL_PANEL)
+]
+TensorParallel = Annotated[
+    int,
+    typer.Option(
+        "--tensor-parallel-size", help="vLLM tensor parallel GPUs.", rich_help_panel=MODEL_PANEL
+    ),
+]
+GpuMemory = Annotated[
+    float,
+    typer.Option(help="vLLM share of GPU memory to use.", rich_help_panel=MODEL_PANEL),
+]
+TrustRemoteCode = Annotated[
+    bool,
+    typer.Option(
+        help="Allow code shipped with the checkpoint to run (off by default).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+Dataset = Annotated[
+    str,
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="Bundled set (math, science, graph), a .jsonl/.json/.parquet file, "
+        "hf:org/name[:config]:split, or rg:generator?size=N&seed=S.",
+        envvar="FAITHCHECK_DATASET",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+IdField = Annotated[
+    str, typer.Option(help="Source field holding the id.", rich_help_panel=DATA_PANEL)
+]
+QuestionField = Annotated[
+    str, typer.Option(help="Source field holding the question.", rich_help_panel=DATA_PANEL)
+]
+AnswerField = Annotated[
+    str, typer.Option(help="Source field holding the gold answer.", rich_help_panel=DATA_PANEL)
+]
+DomainField = Annotated[
+    str, typer.Option(help="Source field holding the domain.", rich_help_panel=DATA_PANEL)
+]
+Domain = Annotated[
+    str,
+    typer.Option(
+        help="Domain for rows without one (math/science: math-verify; else exact).",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+Limit = Annotated[
+    int | None, typer.Option(help="Use only the first N problems.", rich_help_panel=DATA_PANEL)
+]
+Samples = Annotated[
+    int,
+    typer.Option("--samples", "-k", help="Responses per problem.", rich_help_panel=SAMPLING_PANEL),
+]
+Temperature = Annotated[
+    float, typer.Option(help="Sampling temperature.", rich_help_panel=SAMPLING_PANEL)
+]
+TopP = Annotated[float, typer.Option(help="Nucleus sampling mass.", rich_help_panel=SAMPLING_PANEL)]
+MaxTokens = Annotated[
+    int, typer.Option(help="Maximum new tokens per response.", rich_help_panel=SAMPLING_PANEL)
+]
+Seed = Annotated[
+    int,
+    typer.Option(
+        help="Run seed; per-request seeds derive from it.", rich_help_panel=SAMPLING_PANEL
+    ),
+]
+PromptFormatOpt = Annotated[
+    PromptFormat,
+    typer.Option(
+        "--prompt-format",
+        help="chat = tokenizer chat template; base = plain text; auto picks.",
+        rich_help_panel=SAMPLING_PANEL,
+    ),
+]
+PromptTemplate = Annotated[
+    Path | None,
+    typer.Option(
+        help="Text file with a {question} placeholder replacing the built-in prompt.",
+        rich_help_panel=SAMPLING_PANEL,
+    ),
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Run directory (default runs/<model>-<time>).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        help="Discard a run with a different config in --out.", rich_help_panel=OUTPUT_PANEL
+    ),
+]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the report JSON to stdout and nothing else.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show engine logs.", rich_help_panel=OUTPUT_PANEL)
+]
+
+DEFAULTS = {"model": DEFAULT_MODEL, "dataset": "math"}

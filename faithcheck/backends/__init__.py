@@ -1,0 +1,74 @@
+"""Inference backends behind one contract (see `faithcheck.backends.base`).
+
+Backends are imported lazily: `--help` stays instant and vLLM is only imported when
+asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from faithcheck.backends.base import Backend, DType
+from faithcheck.errors import UsageError
+
+BackendName = Literal["auto", "vllm", "hf"]
+
+
+def vllm_importable() -> tuple[bool, str]:
+    """Whether `import vllm` works here, and the reason when it does not."""
+    from faithcheck.backends.vllm import _configure_cpu_env, _on_cpu
+
+    if _on_cpu():
+        _configure_cpu_env()
+    try:
+        import vllm  # noqa: F401
+    except Exception as exc:  # a broken install raises OSError/RuntimeError, not ImportError
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return True, ""
+
+
+def choose_backend(name: BackendName, say: Callable[[str], None]) -> Literal["vllm", "hf"]:
+    """Resolve `auto` to vllm when it imports, else hf, and say which."""
+    if name != "auto":
+        return name
+    ok, why = vllm_importable()
+    if ok:
+        say("backend: vllm (auto)")
+        return "vllm"
+    say(f"backend: hf (auto; vLLM unavailable: {why})")
+    return "hf"
+
+
+def make_backend(
+    name: Literal["vllm", "hf"],
+    model_path: str,
+    *,
+    dtype: DType,
+    seed: int,
+    max_model_len: int,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    trust_remote_code: bool = False,
+) -> Backend:
+    """Construct a backend; heavy imports happen here, not at module import."""
+    if name == "vllm":
+        from faithcheck.backends.vllm import VLLMBackend
+
+        return VLLMBackend(
+            model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            seed=seed,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            trust_remote_code=trust_remote_code,
+        )
+    if name == "hf":
+        from faithcheck.backends.hf import HFBackend
+
+        return HFBackend(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    raise UsageError(f"unknown backend {name!r}")
+
+
+__all__: list[Any] = ["Backend", "BackendName", "choose_backend", "make_backend"]

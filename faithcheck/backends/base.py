@@ -1,0 +1,179 @@
+"""The backend contract: three verbs every inference engine provides.
+
+    render(prompt)      -> token ids        chat template, or raw text for base models
+    generate(requests)  -> completions      n samples per request, explicit settings
+    score(requests)     -> log-probs        teacher forcing of a continuation
+
+Token layout for `score` (one request)::
+
+    prefix_ids:        [p0 p1 p2 ... pm]
+    continuation_ids:                    [c0 c1 ... ck]
+    returned:                            [lp(c0|p..)  lp(c1|p..,c0) ...]
+
+`logprob_sum` is the sum of those log-probabilities and `greedy` is true when every
+continuation token is the model's arg-max at its position (so greedy decoding from
+the prefix would reproduce the continuation, ties aside).
+
+Backends must be deterministic for a fixed request seed: results may not depend on
+which other requests share the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from faithcheck.errors import ModelLoadError
+from faithcheck.records import Record
+
+DType = Literal["auto", "bfloat16", "float16", "float32"]
+
+
+class ChatPrompt(Record):
+    """A prompt rendered with the tokenizer's chat template."""
+
+    kind: Literal["chat"] = "chat"
+    messages: list[dict[str, str]]
+    """OpenAI-style messages: [{"role": "user", "content": "..."}]."""
+
+
+class TextPrompt(Record):
+    """A raw text prompt, for base checkpoints without a chat template."""
+
+    kind: Literal["text"] = "text"
+    text: str
+    """The prompt text, tokenized as is (with the tokenizer's BOS if it adds one)."""
+
+
+Prompt = ChatPrompt | TextPrompt
+
+
+class GenerationRequest(Record):
+    """One prompt to sample `n` completions for, with every sampling setting explicit."""
+
+    prompt_ids: list[int]
+    """Token ids from `render`."""
+    n: int = Field(ge=1)
+    """Number of completions."""
+    seed: int
+    """Per-request seed; the same seed gives the same completions."""
+    temperature: float = Field(ge=0.0)
+    """Sampling temperature; 0 means greedy."""
+    top_p: float = Field(gt=0.0, le=1.0)
+    """Nucleus sampling mass."""
+    max_tokens: int = Field(ge=1)
+    """Maximum new tokens per completion."""
+    stop: list[str] = Field(default_factory=list)
+    """Extra stop strings (the model's end-of-sequence token always stops)."""
+    logprobs: bool = False
+    """Return the log-probability of each sampled token."""
+
+
+FinishReason = Literal["stop", "length"]
+
+
+class Completion(Record):
+    """One sampled completion."""
+
+    text: str
+    """Decoded text, special tokens removed."""
+    token_ids: list[int]
+    """Generated token ids (without padding; includes the stopping EOS if any)."""
+    finish_reason: FinishReason
+    """`stop`: EOS or a stop string; `length`: max_tokens reached."""
+    logprobs: list[float] | None = None
+    """Per-token log-probabilities under the model (unscaled by temperature), if asked."""
+
+
+class ScoreRequest(Record):
+    """Teacher-forced scoring of `continuation_ids` after `prefix_ids`."""
+
+    prefix_ids: list[int]
+    """Context tokens (must be non-empty)."""
+    continuation_ids: list[int]
+    """Tokens whose log-probabilities are returned."""
+
+
+class ScoreResult(Record):
+    """Log-probabilities of a continuation under teacher forcing."""
+
+    token_logprobs: list[float]
+    """One log-probability per continuation token."""
+    logprob_sum: float
+    """Sum of `token_logprobs`."""
+    greedy: bool
+    """Every continuation token is the arg-max at its position."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every inference engine offers faithcheck."""
+
+    name: str
+
+    def render(self, prompt: Prompt) -> list[int]:
+        """Turn a prompt into the token ids the model will see."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """Sample completions; one list of `n` completions per request, in order."""
+        ...
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Teacher-forced log-probabilities; one result per request, in order."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine (memory, worker processes)."""
+        ...
+
+
+class TokenizerRenderer:
+    """`render` shared by in-process backends: the checkpoint's own HF tokenizer.
+
+    Both in-process backends render through the same tokenizer so that a prompt maps
+    to identical token ids whichever engine runs it.
+    """
+
+    def __init__(self, model_path: str, *, trust_remote_code: bool = False) -> None:
+        from transformers import AutoTokenizer
+
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(
+                model_path, trust_remote_code=trust_remote_code
+            )
+        except Exception as exc:  # corrupt or missing tokenizer files
+            raise ModelLoadError(f"cannot load tokenizer from {model_path}: {exc}") from None
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer defines a chat template."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render(self, prompt: Prompt) -> list[int]:
+        """Token ids for a chat prompt (with generation prompt) or raw text."""
+        if isinstance(prompt, ChatPrompt):
+            if not self.has_chat_template:
+                raise ModelLoadError(
+                    "this tokenizer has no chat template; use --prompt-format base"
+                )
+            ids = self.tokenizer.apply_chat_template(
+                prompt.messages, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            return list(ids)
+        return list(self.tokenizer(prompt.text).input_ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Decode generated ids, dropping special tokens."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+
+def cpu_thread_count() -> int:
+    """Threads for CPU inference: OMP_NUM_THREADS if set, else the usable cores."""
+    env = os.environ.get("OMP_NUM_THREADS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)))

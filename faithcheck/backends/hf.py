@@ -1,0 +1,180 @@
+"""transformers backend: `AutoModelForCausalLM` in process.
+
+Slower than vLLM for sampling, but exact and simple for teacher-forced scoring, and the
+reference the vLLM backend is checked against (fp32 log-probabilities agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from faithcheck.backends.base import (
+    Completion,
+    DType,
+    GenerationRequest,
+    Prompt,
+    ScoreRequest,
+    ScoreResult,
+    TokenizerRenderer,
+    cpu_thread_count,
+)
+from faithcheck.errors import BackendError, ModelLoadError
+
+
+def _torch_dtype(dtype: DType) -> Any:
+    import torch
+
+    return {
+        "auto": "auto",
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+        "float32": torch.float32,
+    }[dtype]
+
+
+class HFBackend:
+    """Inference through transformers.
+
+    Each request is sampled on its own, seeded with its own seed, with all `n`
+    completions in one batch: results do not depend on the other requests.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: DType = "bfloat16",
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if not torch.cuda.is_available():
+            torch.set_num_threads(cpu_thread_count())
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._renderer = TokenizerRenderer(model_path, trust_remote_code=trust_remote_code)
+        try:
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                model_path, dtype=_torch_dtype(dtype), trust_remote_code=trust_remote_code
+            )
+            self.model: Any = model.to(self.device)
+        except Exception as exc:  # corrupt weights, unknown architecture, out of memory
+            raise ModelLoadError(f"cannot load model from {model_path}: {exc}") from None
+        self.model.eval()
+        self.eos_ids = self._eos_ids()
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._renderer.tokenizer.eos_token_id
+        ids = eos if isinstance(eos, list) else [eos]
+        return [int(i) for i in ids if i is not None]
+
+    def render(self, prompt: Prompt) -> list[int]:
+        """See `Backend.render`."""
+        return self._renderer.render(prompt)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """See `Backend.generate`."""
+        try:
+            return [self._generate_one(r) for r in requests]
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"hf generation failed: {exc}") from None
+
+    def _generate_one(self, req: GenerationRequest) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig
+
+        greedy = req.temperature == 0.0
+        # Every setting explicit: the checkpoint's generation_config.json must not leak
+        # in (transformers would otherwise apply its top_k=50, repetition penalty, ...).
+        config = GenerationConfig(
+            do_sample=not greedy,
+            temperature=None if greedy else req.temperature,
+            top_p=None if greedy else req.top_p,
+            top_k=None,
+            max_new_tokens=req.max_tokens,
+            num_return_sequences=req.n,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.eos_ids[0],
+            stop_strings=req.stop or None,
+            return_dict_in_generate=True,
+            output_logits=req.logprobs,
+        )
+        prompt = torch.tensor([req.prompt_ids], device=self.device)
+        torch.manual_seed(req.seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                prompt,
+                attention_mask=torch.ones_like(prompt),
+                generation_config=config,
+                tokenizer=self._renderer.tokenizer if req.stop else None,
+            )
+        new = out.sequences[:, prompt.shape[1] :].tolist()
+        logps = self._sampled_logprobs(out, new) if req.logprobs else None
+        return [
+            self._completion(ids, logps[i] if logps else None, req) for i, ids in enumerate(new)
+        ]
+
+    @staticmethod
+    def _sampled_logprobs(out: Any, new: list[list[int]]) -> list[list[float]]:
+        import torch
+
+        steps = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # [n, T, V]
+        ids = torch.tensor(new, device=steps.device)[:, : steps.shape[1]]
+        return steps.gather(-1, ids.unsqueeze(-1)).squeeze(-1).tolist()  # type: ignore[no-any-return]
+
+    def _completion(
+        self, ids: list[int], logps: list[float] | None, req: GenerationRequest
+    ) -> Completion:
+        cut = len(ids)
+        for j, tok in enumerate(ids):
+            if tok in self.eos_ids:
+                cut = j + 1
+                break
+        ids = ids[:cut]
+        text = self._renderer.decode(ids)
+        stopped = bool(ids) and ids[-1] in self.eos_ids
+        if req.stop and not stopped:
+            hit = [text.find(s) for s in req.stop if s in text]
+            stopped = bool(hit)
+            if hit:  # vLLM drops the stop string from the text; match it
+                text = text[: min(hit)]
+        return Completion(
+            text=text,
+            token_ids=ids,
+            finish_reason="stop" if stopped or len(ids) < req.max_tokens else "length",
+            logprobs=logps[:cut] if logps is not None else None,
+        )
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """See `Backend.score`. One forward pass per request."""
+        import torch
+
+        results = []
+        for req in requests:
+            if not req.prefix_ids:
+                raise BackendError("score needs a non-empty prefix")
+            ids = torch.tensor([req.prefix_ids + req.continuation_ids], device=self.device)
+            with torch.inference_mode():
+                logits = self.model(ids).logits[0].float()
+            start = len(req.prefix_ids) - 1
+            pred = logits[start : start + len(req.continuation_ids)].log_softmax(-1)
+            cont = torch.tensor(req.continuation_ids, device=self.device)
+            lps = pred.gather(-1, cont.unsqueeze(-1)).squeeze(-1)
+            results.append(
+                ScoreResult(
+                    token_logprobs=lps.tolist(),
+                    logprob_sum=float(lps.sum()),
+                    greedy=bool((pred.argmax(-1) == cont).all()),
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Drop the model so its memory can be reclaimed."""
+        self.model = None

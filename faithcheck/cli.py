@@ -1,0 +1,213 @@
+"""Command-line interface. Errors become one line on stderr and an exit code here only.
+
+Exit codes: 0 success / GO, 1 NO-GO, 2 usage or data error, 3 model or run failure,
+4 inconclusive (see `faithcheck.errors.ExitCode`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+
+try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer on upstream click
+    import click.exceptions as click_exc  # type: ignore[no-redef]
+from faithcheck import _options as o
+from faithcheck.errors import ExitCode, FaithcheckError
+
+app = typer.Typer(
+    name="faithcheck",
+    help="Will this checkpoint generalize under RLVR, or memorize? Measures reasoning "
+    "faithfulness before you spend GPU-weeks on RL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _quiet_engines(verbose: bool) -> None:
+    """Keep engine chatter off stdout and, unless --verbose, mostly off stderr."""
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    if not verbose:
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Route fd 1 to stderr so that native libraries cannot pollute --json output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@app.command()
+def score(
+    model: o.Model = o.DEFAULTS["model"],
+    dataset: o.Dataset = o.DEFAULTS["dataset"],
+    backend: o.Backend = "auto",
+    dtype: o.DTypeOpt = "bfloat16",
+    max_model_len: o.MaxModelLen = 2048,
+    tensor_parallel_size: o.TensorParallel = 1,
+    gpu_memory_utilization: o.GpuMemory = 0.9,
+    trust_remote_code: o.TrustRemoteCode = False,
+    id_field: o.IdField = "id",
+    question_field: o.QuestionField = "question",
+    answer_field: o.AnswerField = "answer",
+    domain_field: o.DomainField = "domain",
+    domain: o.Domain = "math",
+    limit: o.Limit = None,
+    samples: o.Samples = 16,
+    temperature: o.Temperature = 1.0,
+    top_p: o.TopP = 1.0,
+    max_tokens: o.MaxTokens = 512,
+    seed: o.Seed = 0,
+    prompt_format: o.PromptFormatOpt = "auto",
+    prompt_template: o.PromptTemplate = None,
+    out: o.Out = None,
+    force: o.Force = False,
+    json_out: o.Json = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Sample chains of thought from a checkpoint, verify them, and write a report."""
+    _quiet_engines(verbose)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from faithcheck.jsonio import dumps
+    from faithcheck.score import ScoreOptions, run_score
+    from faithcheck.summary import print_summary
+
+    opts = ScoreOptions(
+        model=model,
+        dataset=dataset,
+        fields={
+            "id": id_field,
+            "question": question_field,
+            "answer": answer_field,
+            "domain": domain_field,
+        },
+        domain=domain,
+        backend=backend,
+        dtype=dtype,
+        max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        samples=samples,
+        limit=limit,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        prompt_format=prompt_format,
+        prompt_template=str(prompt_template) if prompt_template else None,
+        out=str(out) if out else None,
+        force=force,
+        trust_remote_code=trust_remote_code,
+    )
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=json_out,
+    )
+    with _stdout_to_stderr(), progress:
+        report = run_score(opts, say=lambda m: err.print(m, highlight=False), progress=progress)
+    if json_out:
+        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
+        sys.stdout.flush()
+    else:
+        print_summary(report, err)
+
+
+@app.command()
+def models() -> None:
+    """List the embedded model aliases and whether their packages are installed."""
+    from rich.table import Table
+
+    from faithcheck.models import DEFAULT_MODEL, EMBEDDED, embedded_available
+
+    table = Table("alias", "installed", "model", "install")
+    for alias, m in EMBEDDED.items():
+        name = f"{alias} (default)" if alias == DEFAULT_MODEL else alias
+        table.add_row(name, "yes" if embedded_available(m) else "no", m.description, m.install_hint)
+    Console().print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of report.json."""
+    from faithcheck.jsonio import dumps
+    from faithcheck.report import report_json_schema
+
+    sys.stdout.buffer.write(dumps(report_json_schema(), indent=True) + b"\n")
+
+
+@app.command()
+def version() -> None:
+    """Print the faithcheck version."""
+    from faithcheck import __version__
+
+    print(__version__)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _say_error(message: str) -> None:
+    """Exactly one line on stderr, never wrapped (rich would wrap at the terminal width)."""
+    sys.stderr.write(f"faithcheck: {_one_line(message)}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    try:
+        result: Any = app(args=argv, standalone_mode=False)
+    except FaithcheckError as exc:
+        _say_error(f"error: {exc}")
+        return int(exc.exit_code)
+    except click_exc.NoArgsIsHelpError:
+        return int(ExitCode.USAGE)  # help was printed
+    except click_exc.ClickException as exc:  # bad option, bad value, unknown command
+        _say_error(f"error: {exc.format_message()} (see faithcheck --help)")
+        return int(ExitCode.USAGE)
+    except (KeyboardInterrupt, typer.Abort):
+        _say_error("interrupted; records written so far are kept")
+        return 130
+    except Exception as exc:  # a bug: still one line, with a way to see the traceback
+        if os.environ.get("FAITHCHECK_DEBUG"):
+            raise
+        _say_error(
+            f"internal error: {type(exc).__name__}: {_one_line(str(exc))[:300]} "
+            "(set FAITHCHECK_DEBUG=1 for the traceback)"
+        )
+        return int(ExitCode.RUN_FAILURE)
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    """Console-script entry."""
+    sys.exit(main())

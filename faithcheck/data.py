@@ -1,0 +1,225 @@
+"""Problem loading: local JSONL / JSON / Parquet files, hub datasets, reasoning-gym.
+
+Dataset specs:
+
+- a path ending in `.jsonl`, `.json` or `.parquet`
+- `hf:org/name[:config]:split`   (a Hugging Face dataset; needs the hub or its cache)
+- `rg:generator?size=32&seed=0`  (a reasoning-gym generator, offline)
+
+JSONL is parsed line by line here rather than through `datasets` so that a malformed
+line is reported with its line number; JSON arrays and Parquet go through `datasets`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from faithcheck.errors import DataError
+from faithcheck.records import Problem
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+BUNDLED = {"math", "science", "graph"}
+DEFAULT_DATASET = "math"
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Which source fields hold the problem fields (`--id-field` and friends)."""
+
+    id: str = "id"
+    question: str = "question"
+    answer: str = "answer"
+    domain: str = "domain"
+
+
+def resolve_bundled(spec: str) -> str:
+    """Bundled sample names (`math`, `science`, `graph`) map to their files."""
+    if spec in BUNDLED:
+        return str(SAMPLES_DIR / f"{spec}.jsonl")
+    return spec
+
+
+def load_problems(
+    spec: str, *, fields: FieldMap | None = None, default_domain: str = "math"
+) -> list[Problem]:
+    """Load and validate problems from a dataset spec.
+
+    Raises:
+        DataError: unreadable source, malformed row, missing field, duplicate id, or no rows.
+    """
+    fields = fields or FieldMap()
+    spec = resolve_bundled(spec)
+    if spec.startswith("rg:"):
+        problems = _load_reasoning_gym(spec[3:])
+    elif spec.startswith("hf:"):
+        rows = _load_hub(spec[3:])
+        problems = _to_problems(rows, fields, default_domain, source="hf")
+    else:
+        rows = _load_file(Path(spec))
+        problems = _to_problems(rows, fields, default_domain, source="file")
+    if not problems:
+        raise DataError(f"{spec}: the dataset has no problems")
+    _check_unique(problems)
+    return problems
+
+
+def dataset_hash(problems: Iterable[Problem]) -> str:
+    """sha256 of the problems as loaded: identical data gives the identical hash."""
+    digest = hashlib.sha256()
+    for p in problems:
+        digest.update(orjson.dumps(p.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _load_file(path: Path) -> list[tuple[int, Any]]:
+    if not path.exists():
+        raise DataError(f"{path}: no such dataset file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; pass a .jsonl, .json or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl_rows(path)
+    if suffix in {".json", ".parquet"}:
+        return list(enumerate(_read_with_datasets(path, suffix), start=1))
+    raise DataError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json or .parquet)")
+
+
+def _read_jsonl_rows(path: Path) -> list[tuple[int, Any]]:
+    rows = []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((lineno, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            kind = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+            raise DataError(f"{path}:{lineno}: {kind}") from None
+    return rows
+
+
+def _read_with_datasets(path: Path, suffix: str) -> list[Any]:
+    from datasets import load_dataset
+
+    builder = "parquet" if suffix == ".parquet" else "json"
+    try:
+        ds = load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # datasets wraps parse errors in several types
+        raise DataError(f"{path}: cannot load ({type(exc).__name__}: {_first_line(exc)})") from None
+    return list(ds)
+
+
+def _load_hub(spec: str) -> list[tuple[int, Any]]:
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise DataError(f"hf:{spec}: expected hf:org/name[:config]:split")
+    name, split = parts[0], parts[-1]
+    config = parts[1] if len(parts) == 3 else None
+    from datasets import load_dataset
+
+    try:
+        ds = load_dataset(name, config, split=split)
+    except Exception as exc:  # offline, unknown dataset, unknown split
+        raise DataError(
+            f"hf:{spec}: cannot load from the Hugging Face hub ({type(exc).__name__}: "
+            f"{_first_line(exc)}); offline? pass a local file instead"
+        ) from None
+    return list(enumerate(ds, start=1))
+
+
+def _load_reasoning_gym(spec: str) -> list[Problem]:
+    import reasoning_gym
+    from reasoning_gym.factory import DATASETS
+
+    name, _, query = spec.partition("?")
+    if name not in DATASETS:
+        close = [n for n in DATASETS if name[:4] in n][:5]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DataError(f"rg:{name}: unknown reasoning-gym generator{hint}")
+    try:
+        params = {k: int(v) for k, v in parse_qsl(query, strict_parsing=bool(query))}
+    except ValueError:
+        raise DataError(
+            f"rg:{spec}: options must be integers, e.g. rg:{name}?size=32&seed=0"
+        ) from None
+    size, seed = params.pop("size", 32), params.pop("seed", 0)
+    try:
+        ds = reasoning_gym.create_dataset(name, size=size, seed=seed, **params)
+    except Exception as exc:  # generator-specific config validation
+        raise DataError(f"rg:{spec}: {_first_line(exc)}") from None
+    problems = []
+    for i, entry in enumerate(ds):
+        problems.append(
+            Problem(
+                id=f"{name}-{seed}-{i}",
+                question=str(entry["question"]),
+                answer=str(entry["answer"]),
+                domain=name,
+                source="rg",
+                metadata={"rg_dataset": name, "rg_entry": _jsonable(entry)},
+            )
+        )
+    return problems
+
+
+def _to_problems(
+    rows: list[tuple[int, Any]], fields: FieldMap, default_domain: str, *, source: str
+) -> list[Problem]:
+    has_ids = any(isinstance(row, Mapping) and fields.id in row for _, row in rows)
+    problems = []
+    for index, (lineno, row) in enumerate(rows):
+        where = f"row {lineno}"
+        if not isinstance(row, Mapping):
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        ident = row.get(fields.id) if has_ids else str(index)
+        question = row.get(fields.question)
+        answer = row.get(fields.answer)
+        for name, value in (("id", ident), ("question", question), ("answer", answer)):
+            field = getattr(fields, name)
+            if value is None:
+                raise DataError(f"{where}: missing field {field!r} (rename with --{name}-field)")
+        if not isinstance(ident, str | int) or isinstance(ident, bool):
+            raise DataError(f"{where}: field {fields.id!r} must be a string or integer")
+        if not isinstance(question, str) or not question.strip():
+            raise DataError(f"{where}: field {fields.question!r} must be a non-empty string")
+        if not isinstance(answer, str | int | float) or isinstance(answer, bool):
+            raise DataError(f"{where}: field {fields.answer!r} must be a string or number")
+        domain = row.get(fields.domain, default_domain)
+        problems.append(
+            Problem(
+                id=str(ident),
+                question=question,
+                answer=str(answer),
+                domain=str(domain) if domain else default_domain,
+                source=source,  # type: ignore[arg-type]
+            )
+        )
+    return problems
+
+
+def _check_unique(problems: list[Problem]) -> None:
+    seen: set[str] = set()
+    for p in problems:
+        if p.id in seen:
+            raise DataError(f"duplicate problem id {p.id!r}; ids must be unique")
+        seen.add(p.id)
+
+
+def _jsonable(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -1,0 +1,78 @@
+"""JSON and JSONL I/O through orjson: atomic whole-file writes, appends for records.
+
+orjson refuses NaN/inf by serializing them as null, so callers must store `None`
+plus a reason rather than relying on float specials.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(obj: Any, *, indent: bool = False) -> bytes:
+    """Serialize a JSON value or pydantic model to bytes."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    opts = _OPTS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(obj, option=opts)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a whole file so that readers see the old content or the new, never half.
+
+    Writes a temporary file in the same directory, fsyncs it, then renames it over
+    the target (rename is atomic within one file system).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write an indented JSON file with a trailing newline."""
+    atomic_write_bytes(path, dumps(obj, indent=True) + b"\n")
+
+
+def append_jsonl(path: Path, records: list[Any]) -> None:
+    """Append records as JSON lines in one write, then flush to disk.
+
+    One `write` call per batch keeps a killed process from leaving an interleaved
+    line; a torn last line is tolerated by `read_jsonl`.
+    """
+    if not records:
+        return
+    data = b"".join(dumps(r) + b"\n" for r in records)
+    with path.open("ab") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the objects of a JSONL file, skipping a torn final line left by a kill."""
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                return  # torn tail: the process died mid-write
+            line = line.strip()
+            if line:
+                yield orjson.loads(line)

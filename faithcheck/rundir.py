@@ -1,0 +1,171 @@
+"""The run directory: run.json first, records appended as produced, report last.
+
+runs/<name>/
+  run.json        config, versions, model identity, dataset hash (written first)
+  samples.jsonl   one line per sampled response, appended as produced
+  report.json     aggregate results (written atomically at the end)
+  .lock           held while a run is writing, so two runs cannot share a directory
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from faithcheck.errors import RunDirError
+from faithcheck.jsonio import append_jsonl, read_jsonl, write_json
+from faithcheck.records import Record
+from faithcheck.sampling import SampleRecord
+
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+REPORT_FILE = "report.json"
+
+
+class RunInfo(Record):
+    """run.json: everything needed to reproduce or compare a run."""
+
+    schema_version: str
+    """Version of the run directory layout."""
+    faithcheck_version: str
+    """Version of the tool."""
+    git_commit: str | None
+    """Commit of the tool's source checkout, when run from one."""
+    created_at: str
+    """UTC time the run started (ISO 8601)."""
+    argv: list[str]
+    """The command line."""
+    config: dict[str, Any]
+    """Every setting that affects results."""
+    config_hash: str
+    """sha256 of `config`; a run directory only resumes with the same hash."""
+    model: dict[str, Any]
+    """Model identity: spec, kind, path, sha256, chat template."""
+    dataset: dict[str, Any]
+    """Dataset spec, field mapping, problem count and sha256."""
+    versions: dict[str, str | None]
+    """Versions of python and the packages that shape results."""
+    host: dict[str, Any]
+    """Machine: platform, CPU count, accelerator."""
+
+
+class RunDir:
+    """A run directory opened for writing by exactly one process (see `lock`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock: IO[bytes] | None = None
+
+    @property
+    def samples_path(self) -> Path:
+        """Path of samples.jsonl."""
+        return self.path / SAMPLES_FILE
+
+    def prepare(self, config_hash: str, *, force: bool) -> bool:
+        """Create or reopen the directory for a run with `config_hash`.
+
+        Returns:
+            True when an earlier run with the same config is being resumed.
+
+        Raises:
+            RunDirError: `--out` is a file, unwritable, locked by another run, not a
+                faithcheck run, or a run with a different config (without `force`).
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"--out {self.path} is a file, not a run directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {self.path}: {exc.strerror}") from None
+        self.lock()
+        existing = self.read_run_info()
+        if existing is None:
+            leftovers = [p.name for p in self.path.iterdir() if p.name != ".lock"]
+            if leftovers:
+                raise RunDirError(
+                    f"--out {self.path} is not empty and not a faithcheck run "
+                    f"(found {leftovers[0]}); choose another directory"
+                )
+            return False
+        if existing.get("config_hash") == config_hash and not force:
+            return True
+        if not force:
+            raise RunDirError(
+                f"--out {self.path} holds a run with a different configuration; "
+                "use another --out, or --force to discard it"
+            )
+        for name in (SAMPLES_FILE, REPORT_FILE, RUN_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        return False
+
+    def lock(self) -> None:
+        """Take an exclusive lock on the directory for this process's lifetime."""
+        try:
+            fh = (self.path / ".lock").open("ab")
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write to run directory {self.path}: {exc.strerror}"
+            ) from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RunDirError(f"another faithcheck run is using {self.path}") from None
+        self._lock = fh
+
+    def release(self) -> None:
+        """Release the directory lock."""
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def read_run_info(self) -> dict[str, Any] | None:
+        """The existing run.json as a dict, or None when there is none."""
+        path = self.path / RUN_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError:
+            raise RunDirError(f"{path} is corrupt; use another --out or --force") from None
+        return data if isinstance(data, dict) else None
+
+    def write_run_info(self, info: RunInfo) -> None:
+        """Write run.json atomically."""
+        self._guard(write_json, self.path / RUN_FILE, info)
+
+    def append_samples(self, records: list[SampleRecord]) -> None:
+        """Append sample records to samples.jsonl."""
+        self._guard(append_jsonl, self.samples_path, records)
+
+    def load_samples(self) -> list[SampleRecord]:
+        """Read back every complete sample record, keeping the first of any duplicate key."""
+        seen: dict[tuple[str, int], SampleRecord] = {}
+        for row in read_jsonl(self.samples_path):
+            rec = SampleRecord.model_validate(row)
+            seen.setdefault((rec.problem_id, rec.sample_index), rec)
+        return list(seen.values())
+
+    def write_report(self, report: Record) -> None:
+        """Write report.json atomically."""
+        self._guard(write_json, self.path / REPORT_FILE, report)
+
+    @staticmethod
+    def _guard(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except OSError as exc:
+            where = args[0]
+            raise RunDirError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def default_run_name(model_spec: str, stamp: str) -> str:
+    """`runs/<model>-<stamp>` with the model spec made file-name safe."""
+    base = os.path.basename(model_spec.rstrip("/")) or "model"
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in base)
+    return f"{safe}-{stamp}"

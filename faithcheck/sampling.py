@@ -1,0 +1,148 @@
+"""Sampling stage: prompts → backend → parsed, verified `SampleRecord`s.
+
+Requests go to the backend in chunks of problems so that records reach disk (and the
+progress bar moves) while the run goes on; each chunk's records are handed to
+`on_records` as soon as they exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from faithcheck.backends.base import Backend, Completion, FinishReason, GenerationRequest
+from faithcheck.parsing import AnswerRule, Step, extract_answer, split_steps
+from faithcheck.prompts import build_prompt
+from faithcheck.records import Problem, Record
+from faithcheck.verify import VerifyMethod, verify
+
+
+class SamplingConfig(Record):
+    """Sampling settings, all explicit (never the checkpoint's generation defaults)."""
+
+    samples: int = Field(16, ge=1)
+    """Completions per problem (k)."""
+    temperature: float = Field(1.0, ge=0.0)
+    """Sampling temperature (the study samples at 1.0)."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling mass."""
+    max_tokens: int = Field(512, ge=1)
+    """Maximum new tokens per completion."""
+    seed: int = 0
+    """Run seed; each problem's request seed derives from it and the problem id."""
+    prompt_format: Literal["chat", "base"] = "chat"
+    """Resolved prompt format."""
+    template: str | None = None
+    """Custom prompt template text (`--prompt-template`), or None for the built-in one."""
+    stop: list[str] = Field(default_factory=list)
+    """Extra stop strings."""
+
+
+class SampleRecord(Record):
+    """One sampled response, parsed and verified: a line of samples.jsonl."""
+
+    problem_id: str
+    """The problem this responds to."""
+    sample_index: int
+    """0..k-1 within the problem."""
+    seed: int
+    """The request seed the sample was drawn with."""
+    prompt_tokens: int
+    """Length of the rendered prompt."""
+    completion: str
+    """The response text."""
+    completion_token_ids: list[int]
+    """The response tokens (probes cut and teacher-force on these)."""
+    finish_reason: FinishReason
+    """`stop` or `length` (max tokens reached)."""
+    steps: list[Step]
+    """Reasoning steps with character offsets into `completion`."""
+    answer: str | None
+    """The extracted final answer, or None when none was found."""
+    answer_rule: AnswerRule
+    """Which extraction rule fired."""
+    correct: bool
+    """Whether the answer matches the gold answer."""
+    verify_method: VerifyMethod
+    """How correctness was decided."""
+    verify_error: str | None = None
+    """Why verification could not decide (timeout, parse failure), if it could not."""
+
+
+def request_seed(run_seed: int, problem_id: str) -> int:
+    """Per-request seed from the run seed and problem id, stable across runs and shards."""
+    digest = hashlib.sha256(f"{run_seed}:{problem_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def build_request(backend: Backend, problem: Problem, cfg: SamplingConfig) -> GenerationRequest:
+    """Render the problem's prompt and wrap it with the run's sampling settings."""
+    prompt = build_prompt(problem.question, cfg.prompt_format, cfg.template)
+    return GenerationRequest(
+        prompt_ids=backend.render(prompt),
+        n=cfg.samples,
+        seed=request_seed(cfg.seed, problem.id),
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_tokens=cfg.max_tokens,
+        stop=cfg.stop,
+    )
+
+
+def to_record(
+    problem: Problem, index: int, req: GenerationRequest, completion: Completion
+) -> SampleRecord:
+    """Parse and verify one completion."""
+    extraction = extract_answer(completion.text)
+    check = verify(problem, extraction.answer)
+    return SampleRecord(
+        problem_id=problem.id,
+        sample_index=index,
+        seed=req.seed,
+        prompt_tokens=len(req.prompt_ids),
+        completion=completion.text,
+        completion_token_ids=completion.token_ids,
+        finish_reason=completion.finish_reason,
+        steps=split_steps(completion.text),
+        answer=extraction.answer,
+        answer_rule=extraction.rule,
+        correct=check.correct,
+        verify_method=check.method,
+        verify_error=check.error,
+    )
+
+
+def sample(
+    backend: Backend,
+    problems: Sequence[Problem],
+    cfg: SamplingConfig,
+    on_records: Callable[[list[SampleRecord]], None],
+    *,
+    chunk_size: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Sample `cfg.samples` responses per problem and hand records over chunk by chunk.
+
+    Args:
+        backend: the engine to sample from.
+        problems: problems to sample (in order).
+        cfg: sampling settings.
+        on_records: receives each chunk's records (e.g. appends them to samples.jsonl).
+        chunk_size: problems per engine call; larger batches are faster on vLLM.
+        on_progress: receives the number of problems finished in each chunk.
+    """
+    for start in range(0, len(problems), chunk_size):
+        chunk = problems[start : start + chunk_size]
+        requests = [build_request(backend, p, cfg) for p in chunk]
+        outputs = backend.generate(requests)
+        records = [
+            to_record(problem, i, req, completion)
+            for problem, req, completions in zip(chunk, requests, outputs, strict=True)
+            for i, completion in enumerate(completions)
+        ]
+        on_records(records)
+        if on_progress is not None:
+            on_progress(len(chunk))

@@ -1,0 +1,41 @@
+"""Human-readable summary of a report, printed to stderr with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from faithcheck.metrics import MetricValue
+from faithcheck.report import Report
+
+
+def _fmt(m: MetricValue) -> str:
+    if m.value is None:
+        return f"n/a ({m.reason})"
+    ci = f" [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None else ""
+    return f"{m.value:.3f}{ci}"
+
+
+def print_summary(report: Report, console: Console) -> None:
+    """Print the headline numbers and where the run directory is."""
+    s = report.sampling
+    table = Table(title=f"faithcheck · {report.model} · {report.dataset}", show_header=False)
+    table.add_column("metric")
+    table.add_column("value")
+    table.add_row("problems × samples", f"{s.problems} × {s.k} = {s.samples}")
+    table.add_row("accuracy (mean pass@1, 95% CI)", _fmt(s.accuracy))
+    table.add_row(f"pass@{s.k}", _fmt(s.pass_at_k))
+    table.add_row("no answer", f"{s.no_answer_rate:.1%}")
+    table.add_row("hit max tokens", f"{s.truncated_rate:.1%}")
+    table.add_row("mean response tokens", f"{s.mean_completion_tokens:.0f}")
+    tps = report.throughput.tokens_per_s
+    table.add_row(
+        "backend · throughput", f"{report.backend} · {tps:.0f} tok/s" if tps else report.backend
+    )
+    t = report.timings
+    table.add_row(
+        "time (load / sample / total)",
+        f"{t.model_load_s:.0f}s / {t.sampling_s:.0f}s / {t.total_s:.0f}s",
+    )
+    console.print(table)
+    console.print(f"run directory: {report.run_dir}", highlight=False)
