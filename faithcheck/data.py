@@ -6,8 +6,9 @@ Dataset specs:
 - `hf:org/name[:config]:split`   (a Hugging Face dataset; needs the hub or its cache)
 - `rg:generator?size=32&seed=0`  (a reasoning-gym generator, offline)
 
-JSONL is parsed line by line here rather than through `datasets` so that a malformed
-line is reported with its line number; JSON arrays and Parquet go through `datasets`.
+JSON and JSONL are parsed here rather than through `datasets`, so that a malformed line
+is reported with its line number and values keep their JSON types; Parquet and hub
+datasets go through `datasets`.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def load_problems(
         problems = _load_reasoning_gym(spec[3:])
     elif spec.startswith("hf:"):
         rows = _load_hub(spec[3:])
-        problems = _to_problems(rows, fields, default_domain, source="hf")
+        problems = _to_problems(rows, fields, default_domain, source="hf", origin=spec)
     else:
         rows = _load_file(Path(spec))
-        problems = _to_problems(rows, fields, default_domain, source="file")
+        problems = _to_problems(rows, fields, default_domain, source="file", origin=spec)
     if not problems:
         raise DataError(f"{spec}: the dataset has no problems")
     _check_unique(problems)
@@ -87,17 +88,44 @@ def _load_file(path: Path) -> list[tuple[int, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl_rows(path)
-    if suffix in {".json", ".parquet"}:
-        return list(enumerate(_read_with_datasets(path, suffix), start=1))
+    if suffix == ".json":
+        return _read_json_rows(path)
+    if suffix == ".parquet":
+        return list(enumerate(_read_parquet(path), start=1))
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json or .parquet)")
 
 
-def _read_jsonl_rows(path: Path) -> list[tuple[int, Any]]:
-    rows = []
+def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    return raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is still UTF-8
+
+
+def _read_json_rows(path: Path) -> list[tuple[int, Any]]:
+    """A .json file: one array of objects, or JSON lines under a .json name.
+
+    Parsed here rather than by `datasets`, whose Arrow conversion widens a column of
+    mixed ints and floats to floats (answer 5 would become "5.0").
+    """
+    raw = _read_bytes(path)
+    if not raw.strip():
+        return []
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _read_jsonl_rows(path)
+    if isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON array of problems, got an object")
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON array of problems")
+    return list(enumerate(data, start=1))
+
+
+def _read_jsonl_rows(path: Path) -> list[tuple[int, Any]]:
+    rows = []
+    raw = _read_bytes(path)
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
@@ -109,12 +137,11 @@ def _read_jsonl_rows(path: Path) -> list[tuple[int, Any]]:
     return rows
 
 
-def _read_with_datasets(path: Path, suffix: str) -> list[Any]:
+def _read_parquet(path: Path) -> list[Any]:
     from datasets import load_dataset
 
-    builder = "parquet" if suffix == ".parquet" else "json"
     try:
-        ds = load_dataset(builder, data_files=str(path), split="train")
+        ds = load_dataset("parquet", data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parse errors in several types
         raise DataError(f"{path}: cannot load ({type(exc).__name__}: {_first_line(exc)})") from None
     return list(ds)
@@ -174,12 +201,17 @@ def _load_reasoning_gym(spec: str) -> list[Problem]:
 
 
 def _to_problems(
-    rows: list[tuple[int, Any]], fields: FieldMap, default_domain: str, *, source: str
+    rows: list[tuple[int, Any]],
+    fields: FieldMap,
+    default_domain: str,
+    *,
+    source: str,
+    origin: str,
 ) -> list[Problem]:
     has_ids = any(isinstance(row, Mapping) and fields.id in row for _, row in rows)
     problems = []
     for index, (lineno, row) in enumerate(rows):
-        where = f"row {lineno}"
+        where = f"{origin}:{lineno}" if source == "file" else f"{origin} row {lineno}"
         if not isinstance(row, Mapping):
             raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
         ident = row.get(fields.id) if has_ids else str(index)
@@ -195,6 +227,8 @@ def _to_problems(
             raise DataError(f"{where}: field {fields.question!r} must be a non-empty string")
         if not isinstance(answer, str | int | float) or isinstance(answer, bool):
             raise DataError(f"{where}: field {fields.answer!r} must be a string or number")
+        if not str(answer).strip():
+            raise DataError(f"{where}: field {fields.answer!r} is empty")
         domain = row.get(fields.domain, default_domain)
         problems.append(
             Problem(

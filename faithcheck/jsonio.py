@@ -7,7 +7,7 @@ plus a reason rather than relying on float specials.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     the target (rename is atomic within one file system).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # os.open with mode 0o666 lets the kernel apply the umask (mkstemp would force 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -41,7 +43,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -63,6 +65,29 @@ def append_jsonl(path: Path, records: list[Any]) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def repair_jsonl(path: Path) -> int:
+    """Cut a torn final line (left by a killed writer) so that appends start clean.
+
+    Returns:
+        The number of bytes removed.
+    """
+    if not path.exists():
+        return 0
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        fh.seek(0)
+        keep = fh.read().rfind(b"\n") + 1
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size - keep
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

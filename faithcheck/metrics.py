@@ -49,7 +49,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def mean(values: Sequence[float]) -> float | None:
     """Arithmetic mean, None for an empty sequence."""
-    return sum(values) / len(values) if values else None
+    return math.fsum(values) / len(values) if values else None
 
 
 def bootstrap_mean(
@@ -61,7 +61,7 @@ def bootstrap_mean(
 
 def mean_or_nan(values: Sequence[float]) -> float:
     """Mean, NaN when empty (internal to bootstrap loops, never stored)."""
-    return sum(values) / len(values) if values else math.nan
+    return math.fsum(values) / len(values) if values else math.nan
 
 
 def bootstrap(

@@ -9,6 +9,7 @@ runs/<name>/
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import IO, Any
 import orjson
 
 from faithcheck.errors import RunDirError
-from faithcheck.jsonio import append_jsonl, read_jsonl, write_json
+from faithcheck.jsonio import append_jsonl, read_jsonl, repair_jsonl, write_json
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 
@@ -59,39 +60,51 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock: IO[bytes] | None = None
+        self._created = False
 
     @property
     def samples_path(self) -> Path:
         """Path of samples.jsonl."""
         return self.path / SAMPLES_FILE
 
-    def prepare(self, config_hash: str, *, force: bool) -> bool:
-        """Create or reopen the directory for a run with `config_hash`.
-
-        Returns:
-            True when an earlier run with the same config is being resumed.
+    def open(self) -> None:
+        """Create (or reopen) the directory and lock it; cheap, so it runs before any model.
 
         Raises:
-            RunDirError: `--out` is a file, unwritable, locked by another run, not a
-                faithcheck run, or a run with a different config (without `force`).
+            RunDirError: `--out` is a file, unwritable, locked by another run, or a
+                non-empty directory that is not a faithcheck run.
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"--out {self.path} is a file, not a run directory")
+        self._created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.path}: {exc.strerror}") from None
         self.lock()
-        existing = self.read_run_info()
-        if existing is None:
+        if self.read_run_info() is None:
             leftovers = [p.name for p in self.path.iterdir() if p.name != ".lock"]
             if leftovers:
+                self.release()
                 raise RunDirError(
                     f"--out {self.path} is not empty and not a faithcheck run "
                     f"(found {leftovers[0]}); choose another directory"
                 )
+
+    def prepare(self, config_hash: str, *, force: bool) -> bool:
+        """Decide between a fresh run and resuming one with the same `config_hash`.
+
+        Call after `open`. Returns True when an earlier run with the same config is
+        resumed (its torn last record, if a kill left one, is cut off first).
+
+        Raises:
+            RunDirError: the directory holds a run with another config (without `force`).
+        """
+        existing = self.read_run_info()
+        if existing is None:
             return False
         if existing.get("config_hash") == config_hash and not force:
+            repair_jsonl(self.samples_path)
             return True
         if not force:
             raise RunDirError(
@@ -118,11 +131,17 @@ class RunDir:
         self._lock = fh
 
     def release(self) -> None:
-        """Release the directory lock."""
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        """Release the directory lock; remove the directory if this run made it and
+        failed before writing anything (an early error leaves no debris)."""
+        if self._lock is None:
+            return
+        if self._created and [p.name for p in self.path.iterdir()] == [".lock"]:
+            (self.path / ".lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+        self._lock = None
 
     def read_run_info(self) -> dict[str, Any] | None:
         """The existing run.json as a dict, or None when there is none."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real default model, converted once per machine, and backends.
+
+Backends are session-scoped: loading one costs seconds, and several tests share it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# vLLM on CPU: in-process engine, logs to stderr, quiet.
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# find_spec, not import: collecting tests must not pay for importing vLLM. A vLLM that is
+# installed but broken fails loudly in the fixture instead of being skipped silently.
+skip_if_no_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"
+)
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    """Checkpoint folder of the embedded default model (converted from GGUF on first use)."""
+    from faithcheck.models import DEFAULT_MODEL, resolve_model
+
+    return resolve_model(DEFAULT_MODEL).path
+
+
+@pytest.fixture(scope="session")
+def hf_fp32(model_path: str) -> Iterator[object]:
+    """transformers backend in fp32 (the precision where backends must agree)."""
+    from faithcheck.backends.hf import HFBackend
+
+    backend = HFBackend(model_path, dtype="float32")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_fp32(model_path: str) -> Iterator[object]:
+    """vLLM backend in fp32."""
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed")
+    from faithcheck.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend(model_path, dtype="float32", max_model_len=1024)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The repository checkout (for bundled data)."""
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,106 @@
+"""`faithcheck score` end to end on the real default model, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import skip_if_no_vllm
+
+pytestmark = pytest.mark.slow
+
+
+def _score(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "faithcheck",
+        "score",
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--max-tokens",
+        "48",
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
+    env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}  # noisy engines must not reach stdout
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=skip_if_no_vllm)])
+def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> None:
+    out = tmp_path / "run"
+    proc = _score(out, "--backend", backend)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)  # stdout is the report and nothing else
+    assert report == json.loads((out / "report.json").read_text())
+    assert report["schema_version"] and report["backend"] == backend
+    s = report["sampling"]
+    assert (s["problems"], s["k"], s["samples"]) == (2, 2, 4)
+    assert 0.0 <= s["accuracy"]["value"] <= 1.0
+    assert s["accuracy"]["ci_low"] <= s["accuracy"]["value"] <= s["accuracy"]["ci_high"]
+    assert s["pass_at_k"]["value"] >= s["accuracy"]["value"]
+    assert sum(s["answer_rules"].values()) == 4
+    assert report["throughput"]["completion_tokens"] > 0
+
+    samples = _lines(out / "samples.jsonl")
+    assert sorted((r["problem_id"], r["sample_index"]) for r in samples) == [
+        ("math-001", 0),
+        ("math-001", 1),
+        ("math-002", 0),
+        ("math-002", 1),
+    ]
+    for rec in samples:
+        assert 0 < len(rec["completion_token_ids"]) <= 48
+        assert rec["answer_rule"] in {"boxed", "answer_is", "last_number", "none"}
+        for step in rec["steps"]:
+            assert rec["completion"][step["start"] : step["end"]] == step["text"]
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["config_hash"] == report["config_hash"]
+    assert run["model"]["sha256"] == report["model_sha256"]
+    assert run["dataset"]["problems"] == 2 and run["dataset"]["sha256"]
+    assert run["versions"]["torch"] and run["versions"]["transformers"]
+    assert run["config"]["sampling"]["samples"] == 2
+
+
+def test_rerun_resumes_without_duplicates(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = _score(out, "--backend", "hf")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (out / "samples.jsonl").read_text()
+    again = _score(out, "--backend", "hf")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming" in again.stderr
+    assert (out / "samples.jsonl").read_text() == before  # nothing redone
+    assert json.loads(again.stdout)["sampling"] == json.loads(first.stdout)["sampling"]
+    changed = _score(out, "--backend", "hf", "--seed", "1")
+    assert changed.returncode == 2
+    assert "different configuration" in changed.stderr
+
+
+@skip_if_no_vllm
+def test_greedy_fp32_runs_agree_across_backends(tmp_path: Path) -> None:
+    greedy = ("--temperature", "0", "--dtype", "float32", "--samples", "1")
+    runs = {}
+    for backend in ("hf", "vllm"):
+        proc = _score(tmp_path / backend, "--backend", backend, *greedy)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[backend] = {
+            r["problem_id"]: r["completion"] for r in _lines(tmp_path / backend / "samples.jsonl")
+        }
+    assert runs["hf"] == runs["vllm"]
