@@ -49,7 +49,7 @@ def load_template(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read prompt template {path}: {exc}") from None
-    if "{question}" not in text.replace("{{", "").replace("}}", ""):
+    if "{question}" not in text.replace("{{", "\x00").replace("}}", "\x01"):  # as `_fill` reads it
         raise UsageError(f"prompt template {path} has no {{question}} placeholder")
     return text
 

@@ -60,7 +60,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock: IO[bytes] | None = None
-        self._created = False
+        self._created_top: Path | None = None
 
     @property
     def samples_path(self) -> Path:
@@ -76,13 +76,19 @@ class RunDir:
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"--out {self.path} is a file, not a run directory")
-        self._created = not self.path.exists()
+        # The topmost folder this run creates, so that an early failure can remove
+        # everything it made (runs/ included) and nothing else.
+        self._created_top = None
+        for folder in (self.path, *self.path.parents):
+            if folder.exists():
+                break
+            self._created_top = folder
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.path}: {exc.strerror}") from None
         self.lock()
-        if self.read_run_info() is None:
+        if not (self.path / RUN_FILE).is_file():
             leftovers = [p.name for p in self.path.iterdir() if p.name != ".lock"]
             if leftovers:
                 self.release()
@@ -100,7 +106,12 @@ class RunDir:
         Raises:
             RunDirError: the directory holds a run with another config (without `force`).
         """
-        existing = self.read_run_info()
+        try:
+            existing = self.read_run_info()
+        except RunDirError:
+            if not force:
+                raise
+            existing = {}
         if existing is None:
             return False
         if existing.get("config_hash") == config_hash and not force:
@@ -135,10 +146,13 @@ class RunDir:
         failed before writing anything (an early error leaves no debris)."""
         if self._lock is None:
             return
-        if self._created and [p.name for p in self.path.iterdir()] == [".lock"]:
+        if self._created_top is not None and [p.name for p in self.path.iterdir()] == [".lock"]:
             (self.path / ".lock").unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
+            with contextlib.suppress(OSError):  # stop at the first folder not empty
+                for folder in (self.path, *self.path.parents):
+                    folder.rmdir()
+                    if folder == self._created_top:
+                        break
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
         self._lock = None
@@ -152,7 +166,9 @@ class RunDir:
             data = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError:
             raise RunDirError(f"{path} is corrupt; use another --out or --force") from None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{path} is corrupt; use another --out or --force")
+        return data
 
     def write_run_info(self, info: RunInfo) -> None:
         """Write run.json atomically."""

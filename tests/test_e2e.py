@@ -104,3 +104,14 @@ def test_greedy_fp32_runs_agree_across_backends(tmp_path: Path) -> None:
             r["problem_id"]: r["completion"] for r in _lines(tmp_path / backend / "samples.jsonl")
         }
     assert runs["hf"] == runs["vllm"]
+
+
+def test_base_prompt_format_uses_plain_prompt_and_stop(tmp_path: Path) -> None:
+    out = tmp_path / "base"
+    proc = _score(out, "--backend", "hf", "--prompt-format", "base", "--limit", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sampling = json.loads((out / "run.json").read_text())["config"]["sampling"]
+    assert sampling["prompt_format"] == "base"
+    assert sampling["stop"] == ["\nQuestion:"]
+    for rec in _lines(out / "samples.jsonl"):
+        assert "\nQuestion:" not in rec["completion"]

