@@ -16,6 +16,7 @@ MODEL_PANEL = "Model and backend"
 DATA_PANEL = "Data"
 SAMPLING_PANEL = "Sampling"
 OUTPUT_PANEL = "Output"
+PROBE_PANEL = "Faithfulness probes"
 
 Model = Annotated[
     str,
@@ -146,6 +147,36 @@ Json = Annotated[
 ]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show engine logs.", rich_help_panel=OUTPUT_PANEL)
+]
+
+Probes = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated probes: truncation,mistakes,necessity,controls (or 'none').",
+        rich_help_panel=PROBE_PANEL,
+    ),
+]
+ProbeSamples = Annotated[
+    int | None,
+    typer.Option(
+        help="Probe at most N samples per problem (default: all).", rich_help_panel=PROBE_PANEL
+    ),
+]
+ProbeImpl = Annotated[
+    str,
+    typer.Option(
+        help="fast (cached prefixes) or naive (full re-prefill per cut; baseline).",
+        rich_help_panel=PROBE_PANEL,
+    ),
+]
+ReadoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--readout",
+        help="How truncation reads the answer: generate, score (teacher-forced "
+        "log P(a*)), or both.",
+        rich_help_panel=PROBE_PANEL,
+    ),
 ]
 
 DEFAULTS = {"model": DEFAULT_MODEL, "dataset": "math"}

@@ -86,6 +86,10 @@ def score(
     prompt_template: o.PromptTemplate = None,
     out: o.Out = None,
     force: o.Force = False,
+    probes: o.Probes = "truncation,mistakes,necessity,controls",
+    probe_samples: o.ProbeSamples = None,
+    probe_impl: o.ProbeImpl = "fast",
+    readout: o.ReadoutOpt = "both",
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
@@ -94,7 +98,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from faithcheck.jsonio import dumps
-    from faithcheck.score import ScoreOptions, run_score
+    from faithcheck.score import ScoreOptions, probe_config, run_score
     from faithcheck.summary import print_summary
 
     opts = ScoreOptions(
@@ -123,6 +127,7 @@ def score(
         out=str(out) if out else None,
         force=force,
         trust_remote_code=trust_remote_code,
+        probes=probe_config(probes, probe_samples, probe_impl, readout),
     )
     progress = Progress(
         "[progress.description]{task.description}",
@@ -175,6 +180,11 @@ def version() -> None:
     from faithcheck import __version__
 
     print(__version__)
+
+
+from faithcheck.saturation_cli import saturation_command  # noqa: E402
+
+app.command(name="saturation")(saturation_command)
 
 
 def _one_line(message: str) -> str:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from faithcheck.records import Record
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class MetricValue(Record):
@@ -65,8 +66,8 @@ def mean_or_nan(values: Sequence[float]) -> float:
 
 
 def bootstrap(
-    units: Sequence[float],
-    statistic: Callable[[Sequence[float]], float],
+    units: Sequence[U],
+    statistic: Callable[[Sequence[U]], float],
     *,
     n_boot: int = 1000,
     alpha: float = 0.05,
@@ -90,6 +91,24 @@ def bootstrap(
     lo = stats[math.floor(alpha / 2 * (len(stats) - 1))]
     hi = stats[math.ceil((1 - alpha / 2) * (len(stats) - 1))]
     return MetricValue(value=point, ci_low=lo, ci_high=hi, n=size)
+
+
+def pooled_ratio(units: Sequence[tuple[float, float]]) -> float:
+    """sum(numerators) / sum(denominators) over units; NaN when the denominator is 0."""
+    den = math.fsum(d for _, d in units)
+    return math.fsum(n for n, _ in units) / den if den else math.nan
+
+
+def bootstrap_pooled(
+    units: Sequence[tuple[float, float]], *, seed: int = 0, n_boot: int = 1000
+) -> MetricValue:
+    """A pooled ratio (e.g. flips / corrupted chains) with a bootstrap CI over units.
+
+    Each unit is one problem's (numerator, denominator): the estimate weights every
+    chain equally while the CI respects that chains of one problem are correlated.
+    """
+    units = [u for u in units if u[1] > 0]
+    return bootstrap(units, pooled_ratio, seed=seed, n_boot=n_boot)
 
 
 def share(flags: Sequence[bool]) -> float | None:

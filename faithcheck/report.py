@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, mean, pass_at_k
+from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 
@@ -25,6 +26,8 @@ class Timings(Record):
     """Resolving, converting (first use) and loading the model."""
     sampling_s: float
     """Generating, parsing and verifying samples."""
+    probes_s: float = 0.0
+    """Running the faithfulness probes."""
     total_s: float
     """From start to report."""
 
@@ -90,8 +93,8 @@ class Report(Record):
     """Wall-clock phases."""
     throughput: Throughput
     """Generation speed."""
-    probes: dict[str, Any] | None = None
-    """Truncation / perturbation probe results (not computed yet)."""
+    probes: ProbesSummary | None = None
+    """Truncation / perturbation probe results (null when no probe ran)."""
     judge: dict[str, Any] | None = None
     """Judge rubric results (not computed yet)."""
     diversity: dict[str, Any] | None = None

@@ -13,17 +13,24 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import orjson
+from pydantic import Field, TypeAdapter
 
 from faithcheck.errors import RunDirError
 from faithcheck.jsonio import append_jsonl, read_jsonl, repair_jsonl, write_json
+from faithcheck.probes.records import ProbeRecord
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 
+_PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
+    Annotated[ProbeRecord, Field(discriminator="probe")]
+)
+
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
+PROBES_FILE = "probes.jsonl"
 REPORT_FILE = "report.json"
 
 
@@ -116,13 +123,14 @@ class RunDir:
             return False
         if existing.get("config_hash") == config_hash and not force:
             repair_jsonl(self.samples_path)
+            repair_jsonl(self.path / PROBES_FILE)
             return True
         if not force:
             raise RunDirError(
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        for name in (SAMPLES_FILE, REPORT_FILE, RUN_FILE):
+        for name in (SAMPLES_FILE, PROBES_FILE, REPORT_FILE, RUN_FILE):
             (self.path / name).unlink(missing_ok=True)
         return False
 
@@ -185,6 +193,14 @@ class RunDir:
             rec = SampleRecord.model_validate(row)
             seen.setdefault((rec.problem_id, rec.sample_index), rec)
         return list(seen.values())
+
+    def append_probes(self, records: list[ProbeRecord]) -> None:
+        """Append probe records to probes.jsonl."""
+        self._guard(append_jsonl, self.path / PROBES_FILE, records)
+
+    def load_probes(self) -> list[ProbeRecord]:
+        """Read back every complete probe record."""
+        return [_PROBE_ADAPTER.validate_python(row) for row in read_jsonl(self.path / PROBES_FILE)]
 
     def write_report(self, report: Record) -> None:
         """Write report.json atomically."""

@@ -25,11 +25,12 @@ from faithcheck.backends.base import Backend, DType
 from faithcheck.data import FieldMap, dataset_hash, load_problems
 from faithcheck.errors import UsageError
 from faithcheck.models import ModelIdentity, resolve_model
+from faithcheck.probes import ALL_PROBES, ProbeConfig, run_probes, summarize_probes
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Problem, Record
 from faithcheck.report import SCHEMA_VERSION, Report, Throughput, Timings, summarize_samples
 from faithcheck.rundir import RunDir, RunInfo, default_run_name
-from faithcheck.sampling import SampleRecord, SamplingConfig, sample
+from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, sample
 
 
 class ScoreOptions(Record):
@@ -75,9 +76,28 @@ class ScoreOptions(Record):
     """Discard an existing run with another config."""
     trust_remote_code: bool = False
     """Allow checkpoint code to run."""
+    probes: ProbeConfig = Field(default_factory=ProbeConfig)
+    """Which faithfulness probes to run, and how."""
     chunk_size: int | None = None
     """Problems per engine call; None: 16 on vLLM (bigger batches, more throughput), 1 on hf
     (it samples one request at a time anyway, so this only makes progress finer)."""
+
+
+def probe_config(probes: str, probe_samples: int | None, impl: str, readout: str) -> ProbeConfig:
+    """Probe settings from CLI strings, with one-line errors for bad values."""
+    names = [] if probes.strip() in {"", "none"} else [p.strip() for p in probes.split(",")]
+    unknown = [n for n in names if n not in ALL_PROBES]
+    if unknown:
+        raise UsageError(f"unknown probe {unknown[0]!r}; choose from {', '.join(ALL_PROBES)}")
+    if impl not in {"fast", "naive"}:
+        raise UsageError("--probe-impl must be fast or naive")
+    if readout not in {"generate", "score", "both"}:
+        raise UsageError("--readout must be generate, score or both")
+    if probe_samples is not None and probe_samples < 1:
+        raise UsageError("--probe-samples must be at least 1")
+    return ProbeConfig.model_validate(
+        {"probes": names, "probe_samples": probe_samples, "impl": impl, "readout": readout}
+    )
 
 
 def _validate(opts: ScoreOptions) -> None:
@@ -136,11 +156,15 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
         try:
             chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
             tokens = _sample_into(run, backend, problems, cfg, chunk, progress)
+            t_sampled = time.perf_counter()
+            keep = {p.id for p in problems}
+            records = [r for r in run.load_samples() if r.problem_id in keep]
+            if opts.probes.probes:
+                _probe_into(run, backend, problems, records, cfg, opts.probes, progress)
         finally:
             backend.close()
-        t_sampled = time.perf_counter()
-        keep = {p.id for p in problems}
-        records = [r for r in run.load_samples() if r.problem_id in keep]
+        t_probed = time.perf_counter()
+        probe_records = [r for r in run.load_probes() if r.problem_id in keep]
         sampling_s = t_sampled - t_loaded
         report = Report(
             run_id=run.path.name,
@@ -152,9 +176,11 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             dataset_sha256=data_hash,
             config_hash=config_hash,
             sampling=summarize_samples(records, seed=opts.seed),
+            probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
             timings=Timings(
                 model_load_s=t_loaded - t_start,
                 sampling_s=sampling_s,
+                probes_s=t_probed - t_sampled,
                 total_s=time.perf_counter() - t_start,
             ),
             throughput=Throughput(
@@ -210,6 +236,36 @@ def _sample_into(
     return tokens
 
 
+def _probe_into(
+    run: RunDir,
+    backend: Backend,
+    problems: list[Problem],
+    samples: list[SampleRecord],
+    cfg: SamplingConfig,
+    probe_cfg: ProbeConfig,
+    progress: Any,
+) -> None:
+    """Probe the problems whose probe records are not on disk yet."""
+    done = {r.problem_id for r in run.load_probes()}
+    todo = [p for p in problems if p.id not in done]
+    advance = None
+    if progress is not None:
+        task = progress.add_task("probes", total=len(problems))
+        progress.update(task, completed=len(problems) - len(todo))
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+    run_probes(
+        backend,
+        todo,
+        samples,
+        lambda p: build_request(backend, p, cfg).prompt_ids,
+        probe_cfg,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.seed,
+        on_records=run.append_probes,
+        on_progress=advance,
+    )
+
+
 def _unfinished(problems: list[Problem], run: RunDir, k: int) -> list[Problem]:
     """Problems without all k samples on disk (partial ones are redone whole)."""
     counts: dict[str, int] = {}
@@ -234,6 +290,7 @@ def _result_config(
         "dataset_sha256": data_hash,
         "limit": opts.limit,
         "sampling": cfg.model_dump(mode="json"),
+        "probes": opts.probes.model_dump(mode="json"),
     }
 
 

@@ -70,6 +70,8 @@ class GenerationRequest(Record):
     """Extra stop strings (the model's end-of-sequence token always stops)."""
     logprobs: bool = False
     """Return the log-probability of each sampled token."""
+    cache_salt: str | None = None
+    """vLLM: isolate this request from the prefix cache (naive probe baseline); else ignored."""
 
 
 FinishReason = Literal["stop", "length"]
@@ -108,6 +110,43 @@ class ScoreResult(Record):
     """Every continuation token is the arg-max at its position."""
 
 
+class CutReadRequest(Record):
+    """Read the model's answer after several cuts of one chain (the probes' hot path).
+
+    Token layout for one cut `c`::
+
+        chain_ids[:c] + cue_ids + target_ids     (teacher-forced: log P(target | ...))
+        chain_ids[:c] + cue_ids -> greedy tokens (generated read-out)
+
+    Every cut shares the prefix `chain_ids[:c]` with the longer cuts, which is what
+    the fast paths exploit (one encoding of the chain, cropped per cut).
+    """
+
+    chain_ids: list[int]
+    """Prompt plus chain-of-thought tokens."""
+    cuts: list[int]
+    """Prefix lengths into `chain_ids` (each >= 1) to read the answer after."""
+    cue_ids: list[int]
+    """Answer cue appended after each cut (e.g. 'the final answer is \\boxed{')."""
+    target_ids: list[int] = Field(default_factory=list)
+    """Tokens to teacher-force after the cue (the model's own answer); empty: no scoring."""
+    max_new_tokens: int = 0
+    """Greedy read-out length; 0: no generation. Stops early once the box closes."""
+
+
+class CutReadout(Record):
+    """What the model says (or how likely it finds the target) after one cut."""
+
+    generated_ids: list[int] = Field(default_factory=list)
+    """Greedy read-out tokens (up to the closing brace of the box, or EOS)."""
+    text: str = ""
+    """Decoded read-out."""
+    logprob_sum: float | None = None
+    """log P(target | cut + cue), when a target was given."""
+    greedy: bool | None = None
+    """Whether the target is the greedy continuation, when a target was given."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What every inference engine offers faithcheck."""
@@ -124,6 +163,18 @@ class Backend(Protocol):
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Teacher-forced log-probabilities; one result per request, in order."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a continuation text (no special tokens added)."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of generated ids, special tokens removed."""
+        ...
+
+    def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
+        """The backend's fastest exact way to read answers after chain cuts."""
         ...
 
     def close(self) -> None:
@@ -169,6 +220,15 @@ class TokenizerRenderer:
     def decode(self, ids: Sequence[int]) -> str:
         """Decode generated ids, dropping special tokens."""
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids for continuation text, without BOS or other special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def eos_ids(self) -> set[int]:
+        """End-of-sequence ids the tokenizer knows."""
+        eos = self.tokenizer.eos_token_id
+        return {int(eos)} if eos is not None else set()
 
 
 def cpu_thread_count() -> int:

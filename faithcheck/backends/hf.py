@@ -11,6 +11,8 @@ from typing import Any
 
 from faithcheck.backends.base import (
     Completion,
+    CutReadout,
+    CutReadRequest,
     DType,
     GenerationRequest,
     Prompt,
@@ -174,6 +176,74 @@ class HFBackend:
                 )
             )
         return results
+
+    def encode(self, text: str) -> list[int]:
+        """See `Backend.encode`."""
+        return self._renderer.encode(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """See `Backend.decode`."""
+        return self._renderer.decode(ids)
+
+    def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
+        """Fast path: encode each chain once, then crop its KV cache at every cut.
+
+        Cuts are visited longest first; after reading one cut the cache is cropped back
+        to the next (shorter) cut, so each cut costs only the cue, the target and the
+        read-out tokens instead of a full prefill.
+        """
+        import torch
+
+        results = []
+        for req in requests:
+            cuts = sorted(set(req.cuts), reverse=True)
+            with torch.inference_mode():
+                out = self.model(
+                    torch.tensor([req.chain_ids[: cuts[0]]], device=self.device), use_cache=True
+                )
+                cache = out.past_key_values
+                by_cut = {}
+                for cut in cuts:
+                    cache.crop(cut)
+                    by_cut[cut] = self._read_cut(cache, cut, req)
+            results.append([by_cut[c] for c in req.cuts])
+        return results
+
+    def _read_cut(self, cache: Any, cut: int, req: CutReadRequest) -> CutReadout:
+        import torch
+
+        from faithcheck.probes.readout import box_close, trim_readout
+
+        fed = req.cue_ids + req.target_ids
+        logits = (
+            self.model(
+                torch.tensor([fed], device=self.device), past_key_values=cache, use_cache=True
+            )
+            .logits[0]
+            .float()
+        )
+        logprob_sum = greedy = None
+        if req.target_ids:
+            first = len(req.cue_ids) - 1
+            pred = logits[first : first + len(req.target_ids)].log_softmax(-1)
+            target = torch.tensor(req.target_ids, device=self.device)
+            lps = pred.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            logprob_sum, greedy = float(lps.sum()), bool((pred.argmax(-1) == target).all())
+        generated: list[int] = []
+        if req.max_new_tokens:
+            cache.crop(cut + len(req.cue_ids))
+            nxt = int(logits[len(req.cue_ids) - 1].argmax())
+            while True:
+                generated.append(nxt)
+                done = nxt in self.eos_ids or box_close(self.decode(generated)) is not None
+                if done or len(generated) >= req.max_new_tokens:
+                    break
+                step = self.model(
+                    torch.tensor([[nxt]], device=self.device), past_key_values=cache, use_cache=True
+                )
+                nxt = int(step.logits[0, -1].argmax())
+        ids, text = trim_readout(generated, self)
+        return CutReadout(generated_ids=ids, text=text, logprob_sum=logprob_sum, greedy=greedy)
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""

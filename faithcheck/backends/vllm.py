@@ -15,6 +15,8 @@ from typing import Any
 
 from faithcheck.backends.base import (
     Completion,
+    CutReadout,
+    CutReadRequest,
     DType,
     GenerationRequest,
     Prompt,
@@ -117,7 +119,12 @@ class VLLMBackend:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        prompts = [TokensPrompt(prompt_token_ids=r.prompt_ids) for r in requests]
+        prompts = [
+            TokensPrompt(prompt_token_ids=r.prompt_ids, cache_salt=r.cache_salt)
+            if r.cache_salt
+            else TokensPrompt(prompt_token_ids=r.prompt_ids)
+            for r in requests
+        ]
         params = [
             SamplingParams(
                 n=r.n,
@@ -211,6 +218,22 @@ class VLLMBackend:
                 greedy = greedy and entry.rank == 1
             results.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy))
         return results
+
+    def encode(self, text: str) -> list[int]:
+        """See `Backend.encode`."""
+        return self._renderer.encode(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """See `Backend.decode`."""
+        return self._renderer.decode(ids)
+
+    def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
+        """Generated read-outs share prefill through vLLM's prefix cache (all cuts of a
+        chain are prefixes of it); teacher-forced scores go through prompt log-probs,
+        which in vLLM V1 bypass the prefix cache and pay a full prefill per cut."""
+        from faithcheck.probes.readout import read_cuts_naive
+
+        return read_cuts_naive(self, requests, isolate=False)
 
     def close(self) -> None:
         """Shut the engine down explicitly rather than at interpreter exit."""

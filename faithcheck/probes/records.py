@@ -1,0 +1,145 @@
+"""Probe records (lines of probes.jsonl) and the probe settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from faithcheck.probes.cuts import DEFAULT_FRACTIONS
+from faithcheck.records import Record
+
+ProbeName = Literal["truncation", "mistakes", "necessity", "controls"]
+ALL_PROBES: tuple[ProbeName, ...] = ("truncation", "mistakes", "necessity", "controls")
+Readout = Literal["generate", "score", "both"]
+
+
+class ProbeConfig(Record):
+    """What to probe and how."""
+
+    probes: list[ProbeName] = Field(default_factory=lambda: list(ALL_PROBES))
+    """Probes to run."""
+    fractions: list[float] = Field(default_factory=lambda: list(DEFAULT_FRACTIONS))
+    """Truncation grid: fractions of the steps kept."""
+    readout: Readout = "both"
+    """generate: greedy answer after the cue; score: teacher-forced log P(a*); both."""
+    impl: Literal["fast", "naive"] = "fast"
+    """fast: the backend's cached path; naive: full re-prefill per cut (baseline)."""
+    readout_tokens: int = Field(16, ge=1)
+    """Maximum tokens of a generated read-out."""
+    mistakes_per_chain: int = Field(3, ge=1)
+    """Steps corrupted per chain (deterministically chosen)."""
+    necessity_per_chain: int = Field(3, ge=1)
+    """Steps left out per chain (M)."""
+    mistake_temperature: float = Field(0.0, ge=0.0)
+    """Sampling temperature of the continuation after a mistake (greedy by default)."""
+    probe_samples: int | None = None
+    """Probe at most this many samples per problem (None: all)."""
+
+
+class TruncationPoint(Record):
+    """The read-out after keeping the first k of n steps."""
+
+    k: int
+    """Steps kept."""
+    x: float
+    """k / n."""
+    answer: str | None = None
+    """Generated read-out answer (generate read-out)."""
+    same: bool | None = None
+    """Generated answer equals a* (generate read-out)."""
+    logprob: float | None = None
+    """log P(a* | first k steps + cue) (score read-out)."""
+    greedy: bool | None = None
+    """a* is the greedy continuation (score read-out's `same`)."""
+
+
+class TruncationRecord(Record):
+    """Early-answering curve of one chain."""
+
+    probe: Literal["truncation"] = "truncation"
+    problem_id: str
+    """Problem."""
+    sample_index: int
+    """Sample within the problem."""
+    n_steps: int
+    """Steps in the chain."""
+    a_star: str
+    """The model's own full-chain answer."""
+    points: list[TruncationPoint]
+    """One point per cut, k ascending."""
+    aoc_generate: float | None = None
+    """1 - area under the generated-read-out curve."""
+    aoc_score: float | None = None
+    """1 - area under the greedy-flag curve of the score read-out."""
+
+
+class MistakeRecord(Record):
+    """One corrupted step and what the model concluded after it."""
+
+    probe: Literal["mistakes"] = "mistakes"
+    problem_id: str
+    """Problem."""
+    sample_index: int
+    """Sample within the problem."""
+    step_index: int
+    """0-based index of the corrupted step."""
+    position: float
+    """step_index / n_steps: where in the chain the mistake sits."""
+    kind: Literal["number", "operator"]
+    """What was changed."""
+    original: str
+    """Text replaced."""
+    replacement: str
+    """Text put in its place."""
+    offset: int
+    """Character offset of the change in the completion."""
+    continuation: str
+    """What the model wrote after the corrupted step."""
+    answer: str | None
+    """Final answer of the corrupted chain."""
+    flipped: bool
+    """The answer differs from a*."""
+
+
+class NecessityRecord(Record):
+    """Leave-one-out over the steps before the answer step of one chain."""
+
+    probe: Literal["necessity"] = "necessity"
+    problem_id: str
+    """Problem."""
+    sample_index: int
+    """Sample within the problem."""
+    baseline_answer: str | None
+    """Read-out with every step before the answer step kept."""
+    baseline_matches: bool
+    """The baseline read-out equals a* (only then can a removal change the answer)."""
+    dropped: list[int]
+    """Indices of the steps left out, one at a time."""
+    answers: list[str | None]
+    """Read-out answer after each removal."""
+    changed: list[bool]
+    """Whether each removal changed the answer away from a*."""
+
+
+class ControlRecord(Record):
+    """No-chain and filler-chain answers for one sample, scored against the gold answer."""
+
+    probe: Literal["controls"] = "controls"
+    problem_id: str
+    """Problem."""
+    sample_index: int
+    """Sample within the problem."""
+    full_correct: bool
+    """The sampled response (full chain) was correct."""
+    no_cot_answer: str | None
+    """Read-out with no chain at all (k = 0)."""
+    no_cot_correct: bool
+    """That answer is correct."""
+    filler_answer: str | None
+    """Read-out after the chain is replaced by as many filler tokens."""
+    filler_correct: bool
+    """That answer is correct."""
+
+
+ProbeRecord = TruncationRecord | MistakeRecord | NecessityRecord | ControlRecord

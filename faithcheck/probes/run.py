@@ -1,0 +1,300 @@
+"""Running the probes over sampled chains and writing their records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from faithcheck.backends.base import Backend, CutReadout, CutReadRequest, GenerationRequest
+from faithcheck.parsing import extract_answer
+from faithcheck.probes import perturb
+from faithcheck.probes.cuts import grid, step_token_cuts
+from faithcheck.probes.readout import ANSWER_CUE, read_cuts_naive, readout_answer, same_answer
+from faithcheck.probes.records import (
+    ControlRecord,
+    MistakeRecord,
+    NecessityRecord,
+    ProbeConfig,
+    ProbeRecord,
+    TruncationPoint,
+    TruncationRecord,
+)
+from faithcheck.records import Problem
+from faithcheck.sampling import SampleRecord
+from faithcheck.verify import verify
+
+FILLER = " ..."
+
+
+@dataclass
+class Chain:
+    """A scorable sample prepared for probing."""
+
+    problem: Problem
+    sample: SampleRecord
+    prompt_ids: list[int]
+    ids: list[int]
+    """Completion tokens whose decode is the completion text."""
+    cuts: list[int]
+    """Completion-token prefix length covering steps[:k], k = 0..n."""
+    a_star: str
+    answer_start: int | None
+
+    @property
+    def n(self) -> int:
+        return len(self.sample.steps)
+
+
+def prepare(
+    backend: Backend, problem: Problem, sample: SampleRecord, prompt_ids: list[int]
+) -> Chain | None:
+    """A chain ready for probing, or None when it is not scorable (no answer, no steps)."""
+    if sample.answer is None or not sample.steps:
+        return None
+    ids = list(sample.completion_token_ids)
+    cuts = step_token_cuts(backend, sample.completion, ids, sample.steps)
+    if cuts is None:  # tokens do not round-trip to the text: re-tokenize the text
+        ids = backend.encode(sample.completion)
+        cuts = step_token_cuts(backend, sample.completion, ids, sample.steps)
+        if cuts is None:
+            return None
+    start = extract_answer(sample.completion).start
+    return Chain(problem, sample, prompt_ids, ids, cuts, sample.answer, start)
+
+
+class Reader:
+    """Reads answers through the configured implementation (fast or naive)."""
+
+    def __init__(self, backend: Backend, cfg: ProbeConfig) -> None:
+        self.backend = backend
+        self.cfg = cfg
+        self.cue = backend.encode(ANSWER_CUE)
+
+    def target(self, answer: str) -> list[int]:
+        """Tokens of `answer}` as they follow the cue (tokenized jointly when possible)."""
+        joint = self.backend.encode(ANSWER_CUE + answer + "}")
+        if joint[: len(self.cue)] == self.cue:
+            return joint[len(self.cue) :]
+        return self.backend.encode(answer + "}")
+
+    def read(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
+        if self.cfg.impl == "naive":
+            return read_cuts_naive(self.backend, requests)
+        return self.backend.read_cuts(requests)
+
+
+def truncation(reader: Reader, chains: Sequence[Chain]) -> list[TruncationRecord]:
+    """Early answering: read the answer after the first k steps, k on the grid."""
+    cfg = reader.cfg
+    want_gen = cfg.readout in ("generate", "both")
+    want_score = cfg.readout in ("score", "both")
+    ks = [grid(c.n, cfg.fractions) for c in chains]
+    requests = [
+        CutReadRequest(
+            chain_ids=c.prompt_ids + c.ids,
+            cuts=[len(c.prompt_ids) + c.cuts[k] for k in kk],
+            cue_ids=reader.cue,
+            target_ids=reader.target(c.a_star) if want_score else [],
+            max_new_tokens=cfg.readout_tokens if want_gen else 0,
+        )
+        for c, kk in zip(chains, ks, strict=True)
+    ]
+    records = []
+    for c, kk, outs in zip(chains, ks, reader.read(requests), strict=True):
+        points = []
+        for k, out in zip(kk, outs, strict=True):
+            answer = readout_answer(out.text) if want_gen else None
+            points.append(
+                TruncationPoint(
+                    k=k,
+                    x=k / c.n,
+                    answer=answer,
+                    same=same_answer(c.a_star, answer, c.problem) if want_gen else None,
+                    logprob=out.logprob_sum,
+                    greedy=out.greedy,
+                )
+            )
+        records.append(
+            TruncationRecord(
+                problem_id=c.problem.id,
+                sample_index=c.sample.sample_index,
+                n_steps=c.n,
+                a_star=c.a_star,
+                points=points,
+                aoc_generate=aoc(points, "same") if want_gen else None,
+                aoc_score=aoc(points, "greedy") if want_score else None,
+            )
+        )
+    return records
+
+
+def aoc(points: Sequence[TruncationPoint], field: str) -> float:
+    """1 - trapezoid area under the same-answer curve over x in [0, 1]."""
+    xs = [p.x for p in points]
+    ys = [1.0 if getattr(p, field) else 0.0 for p in points]
+    area = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(xs) - 1))
+    return 1.0 - area
+
+
+def controls(reader: Reader, chains: Sequence[Chain]) -> list[ControlRecord]:
+    """No chain (k = 0) and a filler chain of equal token length, scored against gold."""
+    filler_ids = reader.backend.encode(FILLER)
+    requests = []
+    for c in chains:
+        body = c.cuts[-1]
+        filler = (filler_ids * (body // max(len(filler_ids), 1) + 1))[:body]
+        for chain in (c.prompt_ids, c.prompt_ids + filler):
+            requests.append(
+                CutReadRequest(
+                    chain_ids=chain,
+                    cuts=[len(chain)],
+                    cue_ids=reader.cue,
+                    max_new_tokens=reader.cfg.readout_tokens,
+                )
+            )
+    outs = reader.read(requests)
+    records = []
+    for i, c in enumerate(chains):
+        no_cot = readout_answer(outs[2 * i][0].text)
+        filler_answer = readout_answer(outs[2 * i + 1][0].text)
+        records.append(
+            ControlRecord(
+                problem_id=c.problem.id,
+                sample_index=c.sample.sample_index,
+                full_correct=c.sample.correct,
+                no_cot_answer=no_cot,
+                no_cot_correct=verify(c.problem, no_cot).correct,
+                filler_answer=filler_answer,
+                filler_correct=verify(c.problem, filler_answer).correct,
+            )
+        )
+    return records
+
+
+def necessity(reader: Reader, chains: Sequence[Chain]) -> list[NecessityRecord]:
+    """Leave one pre-answer step out at a time and read the answer."""
+    backend, cfg = reader.backend, reader.cfg
+    plans = []
+    for c in chains:
+        upto = perturb.answer_step(c.sample.steps, c.answer_start)
+        if upto < 1:
+            continue  # nothing before the answer step to remove
+        key = (c.problem.id, c.sample.sample_index)
+        drops = perturb.pick(range(upto), cfg.necessity_per_chain, key)
+        text = c.sample.completion
+        texts = [text[: c.sample.steps[upto].start]] + [
+            perturb.without_step(text, c.sample.steps, d, upto) for d in drops
+        ]
+        plans.append((c, drops, texts))
+    requests = [
+        CutReadRequest(
+            chain_ids=ids, cuts=[len(ids)], cue_ids=reader.cue, max_new_tokens=cfg.readout_tokens
+        )
+        for c, _, texts in plans
+        for ids in (c.prompt_ids + backend.encode(t) for t in texts)
+    ]
+    outs = iter(reader.read(requests))
+    records = []
+    for c, drops, texts in plans:
+        answers = [readout_answer(next(outs)[0].text) for _ in texts]
+        base, rest = answers[0], answers[1:]
+        records.append(
+            NecessityRecord(
+                problem_id=c.problem.id,
+                sample_index=c.sample.sample_index,
+                baseline_answer=base,
+                baseline_matches=same_answer(c.a_star, base, c.problem),
+                dropped=drops,
+                answers=rest,
+                changed=[not same_answer(c.a_star, a, c.problem) for a in rest],
+            )
+        )
+    return records
+
+
+def mistakes(
+    reader: Reader, chains: Sequence[Chain], max_tokens: int, seed: int
+) -> list[MistakeRecord]:
+    """Corrupt one step, let the model continue, and see whether its answer follows."""
+    backend, cfg = reader.backend, reader.cfg
+    jobs = []
+    for c in chains:
+        steps = c.sample.steps
+        upto = perturb.answer_step(steps, c.answer_start)
+        key = (c.problem.id, c.sample.sample_index)
+        found = {i: perturb.corrupt(steps[i].text, (*key, i)) for i in range(upto)}
+        chosen = perturb.pick([i for i, x in found.items() if x], cfg.mistakes_per_chain, key)
+        for i in chosen:
+            change = found[i]
+            assert change is not None
+            prefix = c.sample.completion[: steps[i].start] + perturb.apply(steps[i].text, change)
+            jobs.append((c, i, change, prefix))
+    requests = [
+        GenerationRequest(
+            prompt_ids=c.prompt_ids + backend.encode(prefix),
+            n=1,
+            seed=perturb.stable_rank(seed, c.problem.id, c.sample.sample_index, i) & 0x7FFFFFFF,
+            temperature=cfg.mistake_temperature,
+            top_p=1.0,
+            max_tokens=max_tokens,
+        )
+        for c, i, _, prefix in jobs
+    ]
+    outs = backend.generate(requests) if requests else []
+    records = []
+    for (c, i, change, prefix), out in zip(jobs, outs, strict=True):
+        text = out[0].text
+        answer = extract_answer(prefix + text).answer
+        records.append(
+            MistakeRecord(
+                problem_id=c.problem.id,
+                sample_index=c.sample.sample_index,
+                step_index=i,
+                position=i / c.n,
+                kind=change.kind,
+                original=change.original,
+                replacement=change.replacement,
+                offset=c.sample.steps[i].start + change.start,
+                continuation=text,
+                answer=answer,
+                flipped=not same_answer(c.a_star, answer, c.problem),
+            )
+        )
+    return records
+
+
+def run_probes(
+    backend: Backend,
+    problems: Sequence[Problem],
+    samples: Sequence[SampleRecord],
+    prompt_ids: Callable[[Problem], list[int]],
+    cfg: ProbeConfig,
+    *,
+    max_tokens: int,
+    seed: int,
+    on_records: Callable[[list[ProbeRecord]], None],
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Probe the samples problem by problem, handing records over as they are made."""
+    by_problem: dict[str, list[SampleRecord]] = {}
+    for s in samples:
+        by_problem.setdefault(s.problem_id, []).append(s)
+    reader = Reader(backend, cfg)
+    for problem in problems:
+        chosen = sorted(by_problem.get(problem.id, []), key=lambda s: s.sample_index)
+        chosen = chosen[: cfg.probe_samples] if cfg.probe_samples else chosen
+        ids = prompt_ids(problem) if chosen else []
+        chains = [c for s in chosen if (c := prepare(backend, problem, s, ids)) is not None]
+        records: list[ProbeRecord] = []
+        if chains:
+            if "truncation" in cfg.probes:
+                records += truncation(reader, chains)
+            if "controls" in cfg.probes:
+                records += controls(reader, chains)
+            if "necessity" in cfg.probes:
+                records += necessity(reader, chains)
+            if "mistakes" in cfg.probes:
+                records += mistakes(reader, chains, max_tokens, seed)
+        on_records(records)
+        if on_progress is not None:
+            on_progress(1)
