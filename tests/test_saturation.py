@@ -1,0 +1,334 @@
+"""Reward-saturation computations on synthetic curves with known answers, edge cases, and
+hypothesis properties (order and duplicate invariance, monotonicity in epsilon)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faithcheck.jsonio import dumps
+from faithcheck.saturation import (
+    RunInput,
+    SaturationSettings,
+    Series,
+    analyze_run,
+    build_report,
+    clean_series,
+    ema,
+    eval_summary,
+    find_t_sat,
+)
+
+DEFAULT = SaturationSettings()
+
+
+def ramp(k: float, steps: range, low: float = 0.0, high: float = 1.0) -> list[tuple[int, float]]:
+    """Linear climb from `low` at step 0 to `high` at step k, flat afterwards."""
+    return [(s, low + (high - low) * min(1.0, s / k)) for s in steps]
+
+
+def run(points, evals=(), **kw):
+    """analyze_run on in-memory points; returns the record."""
+    settings = SaturationSettings(**kw)
+    inp = RunInput(
+        name="r",
+        path="r",
+        format="jsonl",
+        step_column="step",
+        reward_column="reward",
+        reward_points=points,
+        eval_column="eval" if evals else None,
+        eval_points=evals,
+    )
+    return analyze_run(inp, settings)[0]
+
+
+# --- known t_sat ------------------------------------------------------------------------------
+
+KNOWN = [
+    # (points, settings, status, t_sat, pre_saturation_steps, rapid)
+    pytest.param(ramp(80, range(1, 301)), {}, "saturated", 80, 79, True, id="rapid-ramp"),
+    pytest.param(ramp(200, range(1, 401)), {}, "saturated", 198, 197, False, id="slow-ramp"),
+    pytest.param(ramp(80, range(0, 300)), {}, "saturated", 80, 80, True, id="zero-based-steps"),
+    pytest.param(
+        ramp(200, range(1, 241)), {}, "not_saturated", None, None, False, id="not-within-T-50"
+    ),
+    pytest.param(
+        ramp(100, range(1, 141)), {}, "not_saturated", None, None, None, id="window-too-short"
+    ),
+    pytest.param(ramp(80, range(1, 301)), {"epsilon": 1.0}, "saturated", 80, 79, True, id="eps-1"),
+    pytest.param(
+        ramp(80, range(1, 301)), {"epsilon": 0.5}, "saturated", 40, 39, True, id="eps-0.5"
+    ),
+    pytest.param(
+        ramp(80, range(1, 301)), {"rapid_steps": 50}, "saturated", 80, 79, False, id="rapid-50"
+    ),
+    pytest.param(
+        ramp(80, range(10, 3001, 10)), {}, "saturated", 80, 79, True, id="logged-every-10"
+    ),
+    pytest.param(ramp(60, range(1, 101)), {"margin": 10}, "saturated", 60, 59, True, id="margin"),
+    # Rewards in [-1, 0]: auto uses the run minimum as floor, so t_sat is the shifted answer.
+    pytest.param(
+        ramp(80, range(1, 301), low=-1.0, high=0.0), {}, "saturated", 80, 79, True, id="neg"
+    ),
+    pytest.param(
+        ramp(80, range(1, 301), low=-1.0, high=1.0), {}, "saturated", 80, 79, True, id="neg-pos"
+    ),
+    pytest.param(
+        ramp(80, range(1, 301), low=-1.0, high=0.0),
+        {"floor": "zero"},
+        "undefined",
+        None,
+        None,
+        None,
+        id="neg-floor-zero",
+    ),
+    pytest.param([(s, 0.5) for s in range(1, 301)], {}, "flat", None, None, False, id="flat"),
+    pytest.param([(s, 0.5) for s in range(1, 121)], {}, "flat", None, None, None, id="flat-short"),
+    pytest.param(
+        [(s, 1 - s / 300) for s in range(1, 301)], {}, "saturated", 1, 0, True, id="decreasing"
+    ),
+    pytest.param(ramp(10, range(1, 51)), {}, "too_short", None, None, None, id="T=50"),
+    pytest.param(ramp(10, range(1, 52)), {}, "not_saturated", None, None, None, id="T=51"),
+]
+
+
+@pytest.mark.parametrize(("points", "kw", "status", "t_sat", "pre", "rapid"), KNOWN)
+def test_known_t_sat(points, kw, status, t_sat, pre, rapid) -> None:
+    record = run(points, **kw)
+    assert record.status == status, record.reason
+    assert record.t_sat == t_sat
+    assert record.pre_saturation_steps == pre
+    assert record.rapid is rapid
+    assert (record.reason is None) == (status == "saturated")
+
+
+def test_threshold_is_the_study_formula_for_nonnegative_rewards() -> None:
+    record = run(ramp(80, range(1, 301), low=0.2, high=0.8))
+    assert record.reward_floor == 0.0
+    assert record.threshold == pytest.approx(0.99 * 0.8)
+    # 0.2 + 0.6 * s / 80 >= 0.792 first at s = 78.93 -> step 79 (not 80: the floor is 0)
+    assert record.t_sat == 79
+
+
+def test_floor_min_is_shift_invariant_and_zero_is_the_study_formula() -> None:
+    base = ramp(80, range(1, 301))
+    shifted = [(s, v + 100.0) for s, v in base]
+    assert run(base, floor="min").t_sat == run(shifted, floor="min").t_sat == 80
+    # epsilon * max depends on where zero is: 0.99 * 101 = 99.99 < 100 + 1/80 at step 1.
+    assert run(shifted, floor="zero").t_sat == 1
+    assert run(shifted).t_sat == 1  # auto = zero for non-negative rewards
+
+
+def test_too_short_message_is_clear() -> None:
+    record = run(ramp(10, range(1, 41)))
+    assert record.status == "too_short"
+    assert "spanning more than 50 steps" in (record.reason or "")
+    assert record.rapid is None
+
+
+def test_not_saturated_reason() -> None:
+    record = run(ramp(200, range(1, 241)))
+    assert record.reason == "not saturated within T-50 (step <= 190)"
+
+
+def test_decreasing_curve_gets_a_note() -> None:
+    record = run([(s, 1 - s / 300) for s in range(1, 301)])
+    assert any("at the first step" in n for n in record.notes)
+
+
+def test_nan_rows_are_dropped_and_counted() -> None:
+    points = ramp(80, range(1, 301))
+    points[10] = (11, math.nan)
+    points[79] = (80, math.inf)  # the t_sat step itself
+    record = run(points)
+    assert record.dropped_rows == 2
+    assert record.t_sat == 81
+    assert any("NaN/inf" in n for n in record.notes)
+    dumps(record)  # nothing non-finite reaches JSON
+
+
+def test_all_nan_is_undefined_not_a_crash() -> None:
+    record = run([(s, math.nan) for s in range(1, 301)])
+    assert record.status == "undefined"
+    assert record.reason == "no finite reward values"
+    assert record.points == 0
+
+
+def test_unsorted_rows_are_sorted() -> None:
+    points = ramp(80, range(1, 301))
+    shuffled = points[:]
+    random.Random(0).shuffle(shuffled)
+    a, b = run(points), run(shuffled)
+    assert b.unsorted and not a.unsorted
+    assert (a.t_sat, a.threshold, a.reward_max) == (b.t_sat, b.threshold, b.reward_max)
+
+
+def test_duplicate_steps_mean_and_last() -> None:
+    points = ramp(80, range(1, 301))
+    dup = [*points, (80, 0.5)]  # step 80 again, lower: mean 0.75 < 0.99
+    assert run(dup).t_sat == 81
+    assert run(dup).duplicate_steps == 1
+    assert run(dup, duplicates="last").t_sat == 81
+    resumed = [(80, 0.5), *points]  # the later (resumed) row is the good one
+    assert run(resumed, duplicates="last").t_sat == 80
+
+
+def test_max_is_over_the_whole_run_including_the_last_margin_steps() -> None:
+    # Plateau 0.9 from step 50, then a late climb to 1.0 in the last 50 steps.
+    points = [(s, min(0.9, s / 50)) for s in range(1, 251)]
+    points += [(s, 1.0) for s in range(251, 301)]
+    record = run(points)
+    assert record.reward_max == 1.0
+    assert record.status == "not_saturated"
+
+
+def test_ema_identity_constant_and_known_values() -> None:
+    assert ema([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    assert ema([2.0] * 5, 0.9) == pytest.approx([2.0] * 5)
+    assert ema([1.0, 0.0], 0.5) == pytest.approx([1.0, 1 / 3])
+
+
+def test_ema_removes_a_lone_spike() -> None:
+    points = [(s, min(0.9, s / 50)) for s in range(1, 401)]
+    points[29] = (30, 1.0)  # one lucky batch
+    points[200:] = [(s, 1.0) for s in range(201, 401)]
+    assert run(points).t_sat == 30
+    smoothed = run(points, ema=0.9)
+    assert smoothed.t_sat is not None and smoothed.t_sat > 200
+    assert smoothed.rapid is False
+
+
+def test_report_any_rapid_and_json() -> None:
+    rapid, slow = run(ramp(80, range(1, 301))), run(ramp(200, range(1, 401)))
+    report = build_report([rapid, slow], DEFAULT)
+    assert report.any_rapid
+    assert not build_report([slow], DEFAULT).any_rapid
+    assert b'"t_sat":80' in dumps(report)
+
+
+# --- eval -------------------------------------------------------------------------------------
+
+EVALS = Series(steps=(0, 50, 100, 150, 200), values=(0.3, 0.4, 0.5, 0.45, 0.55))
+
+
+def test_eval_gain_and_residual_use_the_nearest_eval() -> None:
+    s = eval_summary("eval", EVALS, 80)
+    assert (s.start_step, s.at_tsat_step, s.best_later_step) == (0, 100, 200)
+    assert s.pre_saturation_gain == pytest.approx(0.2)
+    assert s.post_saturation_residual == pytest.approx(0.05)
+    assert s.reason is None
+
+
+def test_eval_tie_takes_the_earlier_step() -> None:
+    assert eval_summary("eval", EVALS, 75).at_tsat_step == 50
+
+
+def test_eval_residual_can_be_negative() -> None:
+    falling = Series(steps=(0, 100, 200), values=(0.3, 0.5, 0.4))
+    assert eval_summary("e", falling, 100).post_saturation_residual == pytest.approx(-0.1)
+
+
+def test_eval_edge_cases() -> None:
+    assert eval_summary("e", EVALS, None).reason == "no t_sat"
+    late = Series(steps=(150, 200), values=(0.4, 0.5))
+    s = eval_summary("e", late, 80)
+    assert s.pre_saturation_gain is None and "after t_sat" in (s.reason or "")
+    early = Series(steps=(0, 50), values=(0.3, 0.4))
+    s = eval_summary("e", early, 80)
+    assert s.pre_saturation_gain == pytest.approx(0.1)
+    assert s.post_saturation_residual is None and "no eval logged after" in (s.reason or "")
+    assert eval_summary("e", Series((), ()), 80).reason == "no finite eval values"
+
+
+def test_analyze_run_with_eval() -> None:
+    evals = [(s, 0.3 + 0.001 * s) for s in range(0, 301, 25)]
+    record = run(ramp(80, range(1, 301)), evals=evals)
+    assert record.eval is not None
+    assert record.eval.at_tsat_step == 75
+    assert record.eval.pre_saturation_gain == pytest.approx(0.075)
+    assert record.eval.post_saturation_residual == pytest.approx(0.225)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+values = st.floats(min_value=-5, max_value=5, allow_nan=False).map(lambda v: round(v, 3))
+rows = st.lists(st.tuples(st.integers(0, 150), values), min_size=1, max_size=120)
+
+
+def _t(points, **kw):
+    return run(points, **kw)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows, st.randoms(use_true_random=False))
+def test_t_sat_is_invariant_to_row_order(points, rnd) -> None:
+    shuffled = points[:]
+    rnd.shuffle(shuffled)
+    a, b = _t(points), _t(shuffled)
+    assert (a.status, a.t_sat, a.threshold, a.rapid) == (b.status, b.t_sat, b.threshold, b.rapid)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows)
+def test_t_sat_is_invariant_to_repeating_every_row(points) -> None:
+    a, b = _t(points), _t(points + points)
+    assert (a.status, a.t_sat, a.threshold) == (b.status, b.t_sat, b.threshold)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows, st.floats(0.01, 1.0), st.floats(0.01, 1.0), st.sampled_from(["auto", "min"]))
+def test_t_sat_is_monotone_in_epsilon(points, e1, e2, floor) -> None:
+    lo, hi = sorted((e1, e2))
+    a, b = _t(points, epsilon=lo, floor=floor), _t(points, epsilon=hi, floor=floor)
+    inf = math.inf
+    assert (a.t_sat if a.t_sat is not None else inf) <= (b.t_sat if b.t_sat is not None else inf)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows, st.floats(0.0, 0.95))
+def test_t_sat_satisfies_its_definition(points, weight) -> None:
+    record, curves = analyze_run(
+        RunInput("r", "r", "jsonl", "step", "reward", points), SaturationSettings(ema=weight)
+    )
+    curve = curves.reward
+    window = [
+        (s, v)
+        for s, v in zip(curve.steps, curve.values, strict=True)
+        if s <= (record.window_end or -1)
+    ]
+    if record.status == "saturated":
+        assert record.t_sat is not None and record.threshold is not None
+        assert record.t_sat <= record.window_end
+        before = [v for s, v in window if s < record.t_sat]
+        assert all(v < record.threshold for v in before)
+        assert dict(window)[record.t_sat] >= record.threshold
+        assert record.threshold <= (record.reward_max or 0)
+    elif record.status == "not_saturated":
+        assert record.threshold is not None
+        assert all(v < record.threshold for _, v in window)
+    dumps(record)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows)
+def test_clean_series_is_sorted_unique_finite(points) -> None:
+    s = clean_series(points)
+    assert list(s.steps) == sorted(set(s.steps))
+    assert all(math.isfinite(v) for v in s.values)
+    assert len(s.steps) == len({p[0] for p in points})
+
+
+def test_find_t_sat_empty() -> None:
+    assert find_t_sat((), (), DEFAULT).status == "undefined"
+
+
+def test_settings_validate_ranges() -> None:
+    with pytest.raises(ValueError):
+        SaturationSettings(epsilon=0.0)
+    with pytest.raises(ValueError):
+        SaturationSettings(ema=1.0)
