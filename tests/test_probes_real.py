@@ -1,0 +1,119 @@
+"""Probes on the real default model: plumbing on both backends, and the fast paths
+agreeing with the naive baseline (fp32)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from faithcheck.backends.base import ChatPrompt
+from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.probes import ProbeConfig, run_probes
+from faithcheck.probes.records import (
+    ControlRecord,
+    MistakeRecord,
+    NecessityRecord,
+    ProbeRecord,
+    TruncationRecord,
+)
+from faithcheck.records import Problem
+from faithcheck.sampling import SampleRecord
+
+pytestmark = pytest.mark.slow
+
+PROBLEM = Problem(
+    id="apples", question="Tom has 3 apples and buys 4 more. How many now?", answer="7"
+)
+CHAINS = [
+    "Tom starts with 3 apples.\nHe buys 4 more apples.\n3 + 4 = 7.\nThe answer is \\boxed{7}.",
+    "We add the apples.\n3 + 4 = 8.\nSo Tom has \\boxed{8} apples.",
+]
+
+
+def _samples(backend: Any) -> list[SampleRecord]:
+    out = []
+    for i, text in enumerate(CHAINS):
+        ex = extract_answer(text)
+        out.append(
+            SampleRecord(
+                problem_id=PROBLEM.id,
+                sample_index=i,
+                seed=0,
+                prompt_tokens=0,
+                completion=text,
+                completion_token_ids=backend.encode(text),
+                finish_reason="stop",
+                steps=split_steps(text),
+                answer=ex.answer,
+                answer_rule=ex.rule,
+                correct=i == 0,
+                verify_method="math_verify",
+            )
+        )
+    return out
+
+
+def _probe(backend: Any, **cfg: object) -> list[ProbeRecord]:
+    prompt = backend.render(ChatPrompt(messages=[{"role": "user", "content": PROBLEM.question}]))
+    records: list[ProbeRecord] = []
+    run_probes(
+        backend,
+        [PROBLEM],
+        _samples(backend),
+        lambda p: prompt,
+        ProbeConfig.model_validate(cfg),
+        max_tokens=24,
+        seed=0,
+        on_records=records.extend,
+    )
+    return records
+
+
+@pytest.fixture(params=["hf", "vllm"])
+def backend(request: pytest.FixtureRequest) -> Any:
+    """Each backend in turn (fp32)."""
+    return request.getfixturevalue(f"{request.param}_fp32")
+
+
+def test_all_probes_run_and_record(backend: Any) -> None:
+    records = _probe(backend)
+    kinds = {type(r) for r in records}
+    assert kinds == {TruncationRecord, MistakeRecord, NecessityRecord, ControlRecord}
+    for rec in (r for r in records if isinstance(r, TruncationRecord)):
+        assert rec.points[0].k == 0 and rec.points[-1].k == rec.n_steps
+        assert all(p.logprob is not None and p.logprob <= 0 for p in rec.points)
+        assert 0.0 <= (rec.aoc_generate or 0) <= 1.0
+        # With the whole chain (which states a*) in context, a* is far likelier than
+        # with no chain at all.
+        assert rec.points[-1].logprob > rec.points[0].logprob  # type: ignore[operator]
+    for rec in (r for r in records if isinstance(r, MistakeRecord)):
+        assert CHAINS[rec.sample_index][rec.offset :].startswith(rec.original)
+
+
+def _truncation(records: list[ProbeRecord]) -> list[TruncationRecord]:
+    return [r for r in records if isinstance(r, TruncationRecord)]
+
+
+def test_fast_path_matches_naive(backend: Any) -> None:
+    cfg = {"probes": ["truncation", "controls", "necessity"]}
+    fast = _probe(backend, impl="fast", **cfg)
+    naive = _probe(backend, impl="naive", **cfg)
+    assert [type(r) for r in fast] == [type(r) for r in naive]
+    for f, n in zip(_truncation(fast), _truncation(naive), strict=True):
+        assert [p.answer for p in f.points] == [p.answer for p in n.points]
+        assert [p.greedy for p in f.points] == [p.greedy for p in n.points]
+        for pf, pn in zip(f.points, n.points, strict=True):
+            assert pf.logprob == pytest.approx(pn.logprob, abs=1e-3)
+    others = [r for r in fast if not isinstance(r, TruncationRecord)]
+    assert others == [r for r in naive if not isinstance(r, TruncationRecord)]
+
+
+def test_backends_agree_on_readouts(hf_fp32: Any, vllm_fp32: Any) -> None:
+    cfg = {"probes": ["truncation"]}
+    hf = _truncation(_probe(hf_fp32, **cfg))
+    vl = _truncation(_probe(vllm_fp32, **cfg))
+    for a, b in zip(hf, vl, strict=True):
+        assert [p.answer for p in a.points] == [p.answer for p in b.points]
+        for pa, pb in zip(a.points, b.points, strict=True):
+            assert pa.logprob == pytest.approx(pb.logprob, abs=1e-2)
