@@ -49,8 +49,13 @@ def main() -> None:
         records: list = []
         start = time.perf_counter()
         run_probes(
-            backend, problems, samples, lambda p: build_request(backend, p, cfg).prompt_ids,
-            ProbeConfig(probes=["truncation"], impl=impl), max_tokens=args.max_tokens, seed=0,
+            backend,
+            problems,
+            samples,
+            lambda p: build_request(backend, p, cfg).prompt_ids,
+            ProbeConfig(probes=["truncation"], impl=impl),
+            max_tokens=args.max_tokens,
+            seed=0,
             on_records=records.extend,
         )
         results[impl] = (time.perf_counter() - start, records)
