@@ -16,14 +16,14 @@ from faithcheck.errors import UsageError
 PromptFormat = Literal["auto", "chat", "base"]
 
 CHAT_TEMPLATE = (
-    "Solve the following problem. Reason step by step, writing each step on its own line, "
-    "then give the final answer as \\boxed{{ANSWER}}.\n\n{question}"
+    "{question}\n\nPlease reason step by step, writing each step on its own line, "
+    "and put your final answer within \\boxed{{}}."
 )
 """User message for chat checkpoints."""
 
 BASE_TEMPLATE = (
     "Question: {question}\n"
-    "Reason step by step, then give the final answer as \\boxed{{ANSWER}}.\n"
+    "Please reason step by step, and put your final answer within \\boxed{{}}.\n"
     "Answer: Let's think step by step.\n"
 )
 """Raw prompt for base checkpoints, in the 'let's think step by step' style."""

@@ -132,6 +132,9 @@ class CutReadRequest(Record):
     """Tokens to teacher-force after the cue (the model's own answer); empty: no scoring."""
     max_new_tokens: int = 0
     """Greedy read-out length; 0: no generation. Stops early once the box closes."""
+    draft_ids: list[int] = Field(default_factory=list)
+    """A guess of the greedy read-out (e.g. a*); backends may use it to skip decode
+    steps (speculatively), never to change the result. `target_ids` serves if set."""
 
 
 class CutReadout(Record):

@@ -35,6 +35,14 @@ def _torch_dtype(dtype: DType) -> Any:
     }[dtype]
 
 
+def _crop(cache: Any, length: int) -> None:
+    """Keep the first `length` positions of a KV cache (negative crop: positive values
+    are deprecated in transformers 5)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
 class HFBackend:
     """Inference through transformers.
 
@@ -162,10 +170,10 @@ class HFBackend:
             if not req.prefix_ids:
                 raise BackendError("score needs a non-empty prefix")
             ids = torch.tensor([req.prefix_ids + req.continuation_ids], device=self.device)
+            keep = len(req.continuation_ids) + 1  # logits for the continuation only
             with torch.inference_mode():
-                logits = self.model(ids).logits[0].float()
-            start = len(req.prefix_ids) - 1
-            pred = logits[start : start + len(req.continuation_ids)].log_softmax(-1)
+                logits = self.model(ids, logits_to_keep=keep).logits[0].float()
+            pred = logits[: len(req.continuation_ids)].log_softmax(-1)
             cont = torch.tensor(req.continuation_ids, device=self.device)
             lps = pred.gather(-1, cont.unsqueeze(-1)).squeeze(-1)
             results.append(
@@ -198,52 +206,86 @@ class HFBackend:
         for req in requests:
             cuts = sorted(set(req.cuts), reverse=True)
             with torch.inference_mode():
+                # Only the cache is needed from the chain: skip its vocabulary logits.
                 out = self.model(
-                    torch.tensor([req.chain_ids[: cuts[0]]], device=self.device), use_cache=True
+                    torch.tensor([req.chain_ids[: cuts[0]]], device=self.device),
+                    use_cache=True,
+                    logits_to_keep=1,
                 )
                 cache = out.past_key_values
                 by_cut = {}
                 for cut in cuts:
-                    cache.crop(cut)
+                    _crop(cache, cut)
                     by_cut[cut] = self._read_cut(cache, cut, req)
             results.append([by_cut[c] for c in req.cuts])
         return results
 
     def _read_cut(self, cache: Any, cut: int, req: CutReadRequest) -> CutReadout:
+        """Read one cut: teacher-force cue + target, then decode greedily.
+
+        The target (or draft) doubles as a speculative draft for the greedy read-out:
+        its tokens are accepted while they are the arg-max at their position, so a
+        model that agrees with a* needs no decode steps at all; decoding resumes at the
+        first disagreement.
+        """
         import torch
 
-        from faithcheck.probes.readout import box_close, trim_readout
+        from faithcheck.probes.readout import trim_readout
 
-        fed = req.cue_ids + req.target_ids
-        logits = (
-            self.model(
-                torch.tensor([fed], device=self.device), past_key_values=cache, use_cache=True
-            )
-            .logits[0]
-            .float()
-        )
+        guess = req.target_ids or req.draft_ids
+        fed = req.cue_ids + guess
+        logits = self.model(
+            torch.tensor([fed], device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=len(guess) + 1,
+        ).logits[0].float()  # row j predicts guess[j]; the last row follows the whole guess
         logprob_sum = greedy = None
         if req.target_ids:
-            first = len(req.cue_ids) - 1
-            pred = logits[first : first + len(req.target_ids)].log_softmax(-1)
-            target = torch.tensor(req.target_ids, device=self.device)
+            pred = logits[: len(guess)].log_softmax(-1)
+            target = torch.tensor(guess, device=self.device)
             lps = pred.gather(-1, target.unsqueeze(-1)).squeeze(-1)
             logprob_sum, greedy = float(lps.sum()), bool((pred.argmax(-1) == target).all())
         generated: list[int] = []
         if req.max_new_tokens:
-            cache.crop(cut + len(req.cue_ids))
-            nxt = int(logits[len(req.cue_ids) - 1].argmax())
-            while True:
+            best = logits.argmax(-1).tolist()
+            accepted = 0
+            while accepted < len(guess) and best[accepted] == guess[accepted]:
+                accepted += 1
+            # Accepted draft tokens, then the model's own choice at the first mismatch.
+            nxt_list = [*guess[:accepted], best[accepted]]
+            _crop(cache, cut + len(req.cue_ids) + accepted)
+            for i, nxt in enumerate(nxt_list):
                 generated.append(nxt)
-                done = nxt in self.eos_ids or box_close(self.decode(generated)) is not None
-                if done or len(generated) >= req.max_new_tokens:
+                if self._readout_done(generated, req):
                     break
-                step = self.model(
-                    torch.tensor([[nxt]], device=self.device), past_key_values=cache, use_cache=True
-                )
-                nxt = int(step.logits[0, -1].argmax())
+                if i == len(nxt_list) - 1:
+                    generated = self._decode_greedy(cache, generated, req)
         ids, text = trim_readout(generated, self)
         return CutReadout(generated_ids=ids, text=text, logprob_sum=logprob_sum, greedy=greedy)
+
+    def _readout_done(self, generated: list[int], req: CutReadRequest) -> bool:
+        from faithcheck.probes.readout import box_close
+
+        return (
+            generated[-1] in self.eos_ids
+            or box_close(self.decode(generated)) is not None
+            or len(generated) >= req.max_new_tokens
+        )
+
+    def _decode_greedy(self, cache: Any, generated: list[int], req: CutReadRequest) -> list[int]:
+        """Continue a greedy read-out one token at a time; the cache ends before
+        generated[-1]."""
+        import torch
+
+        while not self._readout_done(generated, req):
+            step = self.model(
+                torch.tensor([[generated[-1]]], device=self.device),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            generated.append(int(step.logits[0, -1].argmax()))
+        return generated
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""

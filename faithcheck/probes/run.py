@@ -96,6 +96,7 @@ def truncation(reader: Reader, chains: Sequence[Chain]) -> list[TruncationRecord
             cue_ids=reader.cue,
             target_ids=reader.target(c.a_star) if want_score else [],
             max_new_tokens=cfg.readout_tokens if want_gen else 0,
+            draft_ids=reader.target(c.a_star) if want_gen else [],
         )
         for c, kk in zip(chains, ks, strict=True)
     ]

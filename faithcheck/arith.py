@@ -1,0 +1,768 @@
+"""Find arithmetic chains (`A op B … = C = …`) in free text and evaluate them safely.
+
+Nothing here calls `eval`, `exec` or a symbolic parser. Text goes through three linear
+passes: a regex lexer (no nested unbounded quantifiers), a context pass that turns lexemes
+into math tokens and *breaks*, and a recursive-descent parser that evaluates each side of an
+equation exactly with `Fraction`. Every limit below makes a candidate side fail quietly.
+
+Reading rules (the decisions behind them are in `faithcheck.derivation`'s docstring):
+
+- numbers: `1,200` (comma groups of exactly three; also `1{,}200`, `1\\,200`), `3.5`,
+  `.5`, `-3` (a minus glued to its operand), `$12`, `12 cm`; up to three unit words after
+  a number are skipped when an operator follows them (`80 km per hour × 2`);
+- operators: `+ - − × x * · \\times \\cdot / ÷ \\div ^ ** ² ³`, `\\frac{a}{b}` /
+  `\\dfrac` / `\\tfrac`, `%` (= /100), "of" after a percent or a fraction (`15% of 80`,
+  `3/4 of 240`), the words times / plus / minus / multiplied by / divided by, and `x`
+  only between two operands; implicit multiplication only for `2(3)` and `(2)(3)`;
+- `=`, `==`, `:=`, `≈`, `\\approx` separate sides; `$`, `\\( \\)`, `\\[ \\]`, `\\boxed{}`,
+  `\\text{}` are transparent;
+- a *break* ends an expression. It is benign (ordinary words, `,` + space, `.`, `:`, `=>`)
+  or poisoning (a variable such as `x` or `2y`, a function call such as `sqrt(`, a date
+  `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX command, `_ < > |`,
+  a stray `}`): a side that touches a poisoning break is not evaluated, because the break
+  may belong to the expression;
+- a line break (or a LaTeX row end `\\\\`) is a benign break unless the expression carries
+  on across it (the line ends with an operator or `=`, or the next starts with `=` / `&=`);
+- list markers (`1.` / `1)` at a line start, `- ` bullets) are breaks; `*` and `**` that are
+  not between two operands (markdown emphasis, bullets) are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+MAX_SIDE_CHARS = 200
+"""Longest side (first to last token, in characters) that is evaluated."""
+MAX_SIDE_TOKENS = 80
+"""Most tokens in one side."""
+MAX_DEPTH = 24
+"""Deepest nesting of parentheses, unary minus and exponents."""
+MAX_ABS = Fraction(10**15)
+"""Largest magnitude of a literal or any intermediate value (and of a denominator)."""
+MAX_EXPONENT = 64
+"""Largest integer exponent; non-integer exponents are refused."""
+MAX_LITERAL_CHARS = 24
+"""Longest number literal (after dropping separators)."""
+REL_TOL = Fraction(1, 10**9)
+"""Relative tolerance of an exact comparison (values are exact, so this is a formality)."""
+MAX_SCAN_CHARS = 100_000
+"""Most characters (near `=` signs) read per text; beyond it, the last ones are read."""
+
+# An equation side is at most MAX_SIDE_CHARS long, so text farther than this from every
+# `=` can never be part of one and is not even lexed.
+_WINDOW = MAX_SIDE_CHARS + 16
+_HINTS = ("=", "≈", "\\approx")
+_EQ_HINT = re.compile("|".join(map(re.escape, _HINTS)))
+
+# Alternatives are tried in order; each is bounded or a single possessive run, so lexing is
+# linear. [0-9] rather than \d: other Unicode digits are not numbers here.
+_LEXER = re.compile(
+    r"""
+    (?P<ws>\s+|[&~]|\\[,;:!\ ]|\\q?quad(?![A-Za-z]))
+   |(?P<date>(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[-/][0-9]{1,2}[-/][0-9]{4})(?![0-9]))
+   |(?P<clock>[0-9]+(?::[0-9]+)+)
+   |(?P<num>[0-9]{1,3}(?:(?:,|\{,\}|\\,)[0-9]{3})++(?![0-9])(?:\.[0-9]+)?
+        |[0-9]++(?:\.[0-9]+)?|\.[0-9]+)
+   |(?P<env>\\(?:begin|end)\{[A-Za-z*]{0,20}\})
+   |(?P<textword>\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf)\s*\{[^{}0-9\\]{0,40}\})
+   |(?P<cmd>\\[A-Za-z]+)
+   |(?P<delim>\\[()\[\]]|\$|\\\$)
+   |(?P<pct>\\?%)
+   |(?P<rowend>\\\\)
+   |(?P<arrow>=>|->|<<|>>|[⇒→])
+   |(?P<eq>==?|:=|≈)
+   |(?P<op>\*\*|[-+*/^×÷·⋅−∗])
+   |(?P<lp>[(\[{])
+   |(?P<rp>[)\]}])
+   |(?P<sup>[²³])
+   |(?P<word>[^\W\d_²³¹]+)
+   |(?P<poison>[_<>≠≤≥|√∑∏∫π])
+   |(?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_OPS = {"-": "-", "−": "-", "+": "+", "*": "*", "×": "*", "·": "*", "⋅": "*", "∗": "*"}
+_OPS |= {"/": "/", "÷": "/", "^": "^", "**": "^"}
+_FRAC_CMDS = frozenset({"\\frac", "\\dfrac", "\\tfrac", "\\cfrac"})
+_OP_CMDS = {"\\times": "*", "\\cdot": "*", "\\ast": "*", "\\div": "/"}
+_TRANSPARENT_CMDS = frozenset(
+    {"\\boxed", "\\fbox", "\\text", "\\mathrm", "\\textrm", "\\mbox", "\\textbf", "\\mathbf"}
+    | {"\\textit", "\\mathit", "\\left", "\\right", "\\big", "\\Big", "\\bigl", "\\bigr"}
+    | {"\\Bigl", "\\Bigr", "\\displaystyle"}
+)
+_BENIGN_CMDS = frozenset({"\\Rightarrow", "\\implies", "\\to", "\\rightarrow", "\\therefore"})
+_SEPARATORS = re.compile(r"\{,\}|\\,|,")
+_WORD_OPS = {"times": "*", "plus": "+", "minus": "-", "multiplied": "*", "divided": "/"}
+_UNIT_LETTERS = frozenset("mgshLkK")
+_ARTICLES = frozenset({"a", "A", "I"})
+
+
+class _Refuse(Exception):
+    """A side cannot be evaluated within the limits (never escapes this module)."""
+
+
+@dataclass(slots=True)
+class _Lex:
+    kind: str
+    start: int
+    end: int
+    gap: bool  # whitespace (or the window start) right before
+    bol: bool  # first lexeme of a line
+
+
+@dataclass(slots=True)
+class _Tok:
+    kind: str  # "n" number, "%", "o" operator, "(" / ")", "=" equals, "b" break
+    start: int
+    end: int
+    gap: bool = False
+    sym: str = ""  # operator; "(" "{" "f" paren flavour; "~" approx equals; "!" poisoning break
+    value: Fraction | None = None
+    decimals: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One `=`-separated side of a chain, evaluated."""
+
+    value: Fraction
+    start: int
+    end: int
+    ops: int
+    decimals: int | None = None  # written decimals when the side is a bare literal
+    percent: bool = False  # bare percentage literal ("20%")
+    lead: Side | None = None  # leading literal of a compound side ("15" in "15 + 2")
+
+    def scaled(self, factor: int) -> Side:
+        """The same literal read in other units (a percent as its number: 0.2 -> 20)."""
+        return replace(self, value=self.value * factor, percent=False, lead=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """`s0 = s1 = …`: two or more sides with at least one operation among them."""
+
+    sides: tuple[Side, ...]
+    approx: tuple[bool, ...]  # per link: written with ≈
+
+    @property
+    def correct(self) -> bool:
+        """Every link agrees (see `agree`)."""
+        links = zip(self.sides, self.sides[1:], self.approx, strict=False)
+        return all(agree(a, b, approx=ap) for a, b, ap in links)
+
+    @property
+    def ops(self) -> int:
+        """Operations performed over all sides."""
+        return sum(s.ops for s in self.sides)
+
+
+def _close(a: Fraction, b: Fraction) -> bool:
+    return abs(a - b) <= REL_TOL * max(abs(a), abs(b))
+
+
+def _rounds_to(exact: Side, written: Side, approx: bool) -> bool:
+    """`written` is `exact` rounded (either way at a tie) or truncated to its decimals."""
+    if written.decimals is None or (written.decimals == 0 and not approx):
+        return False
+    unit = Fraction(1, 10**written.decimals) / (100 if written.percent else 1)
+    if 2 * abs(exact.value - written.value) <= unit:
+        return True
+    return math.trunc(exact.value / unit) * unit == written.value
+
+
+def agree(a: Side, b: Side, *, approx: bool = False) -> bool:
+    """Whether two sides state the same value.
+
+    Equal within `REL_TOL`, or one side is a bare decimal literal that the other side's
+    value rounds or truncates to at the written precision ("1/3 = 0.33", "2/3 = 0.66").
+    A literal written as an integer must be exact, except across `≈`.
+    """
+    return _close(a.value, b.value) or _rounds_to(a, b, approx) or _rounds_to(b, a, approx)
+
+
+def _bounded(v: Fraction) -> Fraction:
+    if abs(v) > MAX_ABS or v.denominator > MAX_ABS:
+        raise _Refuse
+    return v
+
+
+def _power(base: Fraction, exp: Fraction) -> Fraction:
+    if exp.denominator != 1 or abs(exp) > MAX_EXPONENT or (base == 0 and exp < 0):
+        raise _Refuse
+    size = max(abs(base.numerator), base.denominator)
+    if size > 1 and abs(int(exp)) * math.log10(size) > 15.5:
+        raise _Refuse
+    return _bounded(base ** int(exp))
+
+
+class _Parser:
+    """Recursive descent over one side's tokens, evaluating as it goes.
+
+    expr := term (('+'|'-') term)* ; term := unary (('*'|'/') unary | glued '(' …)* ;
+    unary := '-' unary | power ; power := postfix ('^' unary)? ; postfix := atom '%'* ;
+    atom := number | '(' expr ')'.
+    """
+
+    def __init__(self, toks: list[_Tok]) -> None:
+        self.toks = toks
+        self.i = 0
+        self.ops = 0
+        self.depth = 0
+
+    def parse(self) -> Fraction:
+        value = self._expr()
+        if self.i != len(self.toks):
+            raise _Refuse
+        return value
+
+    def _peek(self, kind: str, syms: str = "") -> _Tok | None:
+        tok = self.toks[self.i] if self.i < len(self.toks) else None
+        if tok is None or tok.kind != kind or (syms and tok.sym not in syms):
+            return None
+        return tok
+
+    def _nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Refuse
+
+    def _expr(self) -> Fraction:
+        value = self._term()
+        while tok := self._peek("o", "+-"):
+            self.i += 1
+            rhs = self._term()
+            value = _bounded(value + rhs if tok.sym == "+" else value - rhs)
+            self.ops += 1
+        return value
+
+    def _term(self) -> Fraction:
+        value = self._unary()
+        while True:
+            tok = self._peek("o", "*/")
+            glued = self._peek("(", "(")
+            if tok:
+                self.i += 1
+                rhs = self._unary()
+                if tok.sym == "/" and rhs == 0:
+                    raise _Refuse
+                value = value * rhs if tok.sym == "*" else value / rhs
+            elif glued and not glued.gap:
+                value = value * self._unary()
+            else:
+                return value
+            value = _bounded(value)
+            self.ops += 1
+
+    def _unary(self) -> Fraction:
+        if self._peek("o", "-"):
+            self.i += 1
+            self._nest()
+            value = -self._unary()
+            self.depth -= 1
+            return value
+        return self._power()
+
+    def _power(self) -> Fraction:
+        base = self._postfix()
+        if not self._peek("o", "^"):
+            return base
+        self.i += 1
+        self._nest()
+        exp = self._unary()
+        self.depth -= 1
+        self.ops += 1
+        return _power(base, exp)
+
+    def _postfix(self) -> Fraction:
+        value = self._atom()
+        while self._peek("%"):
+            self.i += 1
+            value /= 100
+            self.ops += 1
+        return value
+
+    def _atom(self) -> Fraction:
+        tok = self.toks[self.i] if self.i < len(self.toks) else None
+        if tok is None:
+            raise _Refuse
+        self.i += 1
+        if tok.kind == "n":
+            if tok.value is None:
+                raise _Refuse
+            return tok.value
+        if tok.kind != "(":
+            raise _Refuse
+        self._nest()
+        value = self._expr()
+        if not self._peek(")"):
+            raise _Refuse
+        self.i += 1
+        self.depth -= 1
+        return value
+
+
+def _lex(text: str, start: int, end: int) -> list[_Lex]:
+    out: list[_Lex] = []
+    gap, bol = True, start == 0
+    for m in _LEXER.finditer(text, start, end):
+        kind = m.lastgroup or "other"
+        if kind == "ws":
+            gap = True
+            bol = bol or "\n" in m.group()
+            continue
+        out.append(_Lex(kind, m.start(), m.end(), gap, bol))
+        gap = bol = False
+    return out
+
+
+class _Tokenizer:
+    """Turn lexemes into math tokens and breaks, using a little context on either side."""
+
+    def __init__(self, text: str, lexemes: list[_Lex]) -> None:
+        self.text = text
+        self.lx = lexemes
+        self.j = 0
+        self.out: list[_Tok] = []
+        self.braces: list[str] = []  # "group" | "skip" | "frac1" | "frac2"
+
+    def run(self) -> list[_Tok]:
+        while self.j < len(self.lx):
+            lx = self.lx[self.j]
+            self.j += 1
+            if lx.bol and lx.kind != "eq" and self.out and self.out[-1].kind not in "o(=":
+                self._brk(lx)  # a new line starts a new expression unless it continues one
+            getattr(self, "_" + lx.kind)(lx)
+        return self.out
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _src(self, lx: _Lex | None) -> str:
+        return "" if lx is None else self.text[lx.start : lx.end]
+
+    def _at(self, k: int) -> _Lex | None:
+        return self.lx[k] if k < len(self.lx) else None
+
+    def _emit(self, kind: str, lx: _Lex, sym: str = "", end: int | None = None) -> _Tok:
+        tok = _Tok(kind, lx.start, lx.end if end is None else end, lx.gap, sym)
+        self.out.append(tok)
+        return tok
+
+    def _brk(self, lx: _Lex, poison: bool = False) -> None:
+        last = self.out[-1] if self.out else None
+        if last is not None and last.kind == "b" and (last.sym == "!") == poison:
+            return
+        self._emit("b", lx, "!" if poison else "")
+
+    def _after_operand(self) -> bool:
+        return bool(self.out) and self.out[-1].kind in "n%)"
+
+    def _skip_delims(self, k: int) -> int:
+        while k < len(self.lx) and self.lx[k].kind == "delim":
+            k += 1
+        return k
+
+    def _operand_next(self, k: int) -> bool:
+        """An operand starts at lexeme k (after transparent delimiters)."""
+        lx = self._at(self._skip_delims(k))
+        if lx is None:
+            return False
+        src = self._src(lx)
+        return lx.kind in ("num", "lp") or src in _FRAC_CMDS or src in ("-", "−")
+
+    def _continues(self, k: int) -> bool:
+        """Lexeme k carries an expression on (an operator, `=` or a closing paren)."""
+        lx = self._at(self._skip_delims(k))
+        if lx is None:
+            return False
+        src = self._src(lx)
+        if lx.kind in ("op", "eq", "rp"):
+            return True
+        return src in _OP_CMDS or src == "\\approx" or src in _WORD_OPS or src in ("x", "X")
+
+    def _unit_run(self, k: int) -> int | None:
+        """End of 1-3 unit words starting at lexeme k, if an operator follows them."""
+        start = k
+        for _ in range(3):
+            lx = self._at(k)
+            src = self._src(lx)
+            if lx is None or lx.kind not in ("word", "textword") or src in _WORD_OPS:
+                break
+            if len(src) == 1 and src not in _UNIT_LETTERS:
+                break
+            k += 1
+            while (nxt := self._at(k)) is not None and nxt.kind == "sup":
+                k += 1
+            a, b = self._at(k), self._at(k + 1)
+            if a and b and self._src(a) == "/" and b.kind == "word" and not (a.gap or b.gap):
+                k += 2  # km/h
+        return k if k > start and self._continues(k) else None
+
+    # --- lexeme handlers (named after the lexer's groups) ----------------------------
+
+    def _num(self, lx: _Lex) -> None:
+        nxt = self._at(self.j)
+        if lx.bol and nxt is not None and self._src(nxt) == ")" and not nxt.gap:
+            self.j += 1  # "1)" list marker
+            self._brk(lx)
+            return
+        clean = self._src(lx)
+        if not clean.isdigit():
+            clean = _SEPARATORS.sub("", clean)
+        tok = self._emit("n", lx)
+        whole, _, frac = clean.partition(".")
+        tok.decimals = len(frac)
+        if len(clean) <= MAX_LITERAL_CHARS:
+            value = Fraction(int(whole + frac), 10 ** len(frac))
+            tok.value = value if abs(value) <= MAX_ABS else None
+
+    def _word(self, lx: _Lex) -> None:
+        src = self._src(lx)
+        nxt = self._at(self.j)
+        if self._after_operand() and self._word_after_operand(lx, src):
+            return
+        glued = nxt is not None and not nxt.gap and nxt.kind in ("num", "lp")
+        unit = self._after_operand() and src in _UNIT_LETTERS
+        variable = len(src) == 1 and src not in _ARTICLES and not unit
+        self._brk(lx, poison=glued or variable)
+
+    def _word_after_operand(self, lx: _Lex, src: str) -> bool:
+        """Handle a word that follows an operand; False when it is just a break."""
+        last = self.out[-1]
+        if src in ("x", "X") and self._operand_next(self.j):
+            self._emit("o", lx, "*")
+        elif src == "percent" and last.kind == "n":
+            self._emit("%", lx)
+        elif src == "of" and self._operand_next(self.j) and self._fraction_before():
+            self._emit("o", lx, "*")
+        elif src in _WORD_OPS:
+            by = self._at(self.j)
+            needs_by = src in ("multiplied", "divided")
+            if needs_by and (by is None or self._src(by) != "by"):
+                return False
+            if not self._operand_next(self.j + needs_by):
+                return False
+            self.j += needs_by
+            self._emit("o", lx, _WORD_OPS[src])
+        elif last.kind in "n%" and (end := self._unit_run(self.j - 1)) is not None:
+            self.j = end
+        else:
+            return False
+        return True
+
+    def _fraction_before(self) -> bool:
+        out = self.out
+        if out[-1].kind == "%" or (out[-1].kind == ")" and out[-1].sym == "f"):
+            return True
+        return len(out) >= 3 and out[-1].kind == "n" and out[-2].sym == "/" and out[-3].kind == "n"
+
+    def _textword(self, lx: _Lex) -> None:
+        if self.out and self.out[-1].kind in "n%":
+            end = self._unit_run(self.j - 1)
+            if end is not None:
+                self.j = end
+                return
+        self._brk(lx)
+
+    def _cmd(self, lx: _Lex) -> None:
+        src = self._src(lx)
+        nxt = self._at(self.j)
+        opens = nxt is not None and self._src(nxt) == "{"
+        if src in _FRAC_CMDS and opens and nxt is not None:
+            self._emit("(", lx, "f")
+            self._emit("(", lx, "f", end=nxt.end)
+            self.braces.append("frac1")
+            self.j += 1
+        elif src in _TRANSPARENT_CMDS:
+            if opens:
+                self.braces.append("skip")
+                self.j += 1
+        elif src in _OP_CMDS:
+            self._emit("o", lx, _OP_CMDS[src])
+        elif src == "\\approx":
+            self._emit("=", lx, "~")
+        else:
+            self._brk(lx, poison=src not in _BENIGN_CMDS)
+
+    def _lp(self, lx: _Lex) -> None:
+        if self._src(lx) == "{":
+            self.braces.append("group")
+            self._emit("(", lx, "{")
+        else:
+            self._emit("(", lx, "(")
+
+    def _rp(self, lx: _Lex) -> None:
+        if self._src(lx) != "}":
+            self._emit(")", lx, "(")
+            return
+        frame = self.braces.pop() if self.braces else None
+        if frame is None:
+            self._brk(lx, poison=True)
+        elif frame == "group":
+            self._emit(")", lx, "{")
+        elif frame == "frac2":
+            self._emit(")", lx, "f")
+            self._emit(")", lx, "f")
+        elif frame == "frac1":
+            self._emit(")", lx, "f")
+            nxt = self._at(self.j)
+            if nxt is None or self._src(nxt) != "{":
+                self._brk(lx, poison=True)
+                return
+            self._emit("o", nxt, "/")
+            self._emit("(", nxt, "f")
+            self.braces.append("frac2")
+            self.j += 1
+
+    def _op(self, lx: _Lex) -> None:
+        sym = _OPS[self._src(lx)]
+        nxt = self._at(self.j)
+        if self._src(lx) in ("*", "**") and not (
+            self._after_operand() and self._operand_next(self.j)
+        ):
+            return  # markdown emphasis or a bullet: "= **12**" still reads 12
+        if sym == "-" and lx.bol and (nxt is None or nxt.gap):
+            self._brk(lx)  # "- " bullet
+        else:
+            self._emit("o", lx, sym)
+
+    def _sup(self, lx: _Lex) -> None:
+        if not self._after_operand():
+            self._brk(lx)
+            return
+        self._emit("o", lx, "^")
+        tok = self._emit("n", lx)
+        tok.value = Fraction(2 if self._src(lx) == "²" else 3)
+        tok.gap = False
+
+    def _pct(self, lx: _Lex) -> None:
+        if self._after_operand():
+            self._emit("%", lx)
+        else:
+            self._brk(lx)
+
+    def _eq(self, lx: _Lex) -> None:
+        self._emit("=", lx, "~" if self._src(lx) == "≈" else "")
+
+    def _other(self, lx: _Lex) -> None:
+        nxt = self._at(self.j)
+        glued = self._src(lx) == "," and nxt is not None and not nxt.gap and nxt.kind == "num"
+        self._brk(lx, poison=glued)  # "(3,4)" is a pair, not two numbers
+
+    def _delim(self, lx: _Lex) -> None:
+        pass
+
+    def _date(self, lx: _Lex) -> None:
+        self._brk(lx, poison=True)
+
+    _clock = _poison = _date
+
+    def _rowend(self, lx: _Lex) -> None:
+        nxt = self._at(self.j)
+        if nxt is None or nxt.kind != "eq":
+            self._brk(lx)  # a LaTeX row ends an expression unless the next row is "&= …"
+
+    def _env(self, lx: _Lex) -> None:
+        self._brk(lx)
+
+    _arrow = _env
+
+
+def _tokens(text: str, start: int = 0, end: int | None = None) -> list[_Tok]:
+    """Math tokens and breaks of `text[start:end]`."""
+    end = len(text) if end is None else end
+    return _Tokenizer(text, _lex(text, start, end)).run()
+
+
+def _strip_unmatched(toks: list[_Tok]) -> list[_Tok] | None:
+    """Drop unmatched parens at either end ("(4 + 3", "7)", "14 (total"); None if inside."""
+    opens: list[int] = []
+    unmatched: set[int] = set()
+    for i, tok in enumerate(toks):
+        if tok.kind == "(":
+            opens.append(i)
+        elif tok.kind == ")":
+            if opens:
+                opens.pop()
+            else:
+                unmatched.add(i)
+    unmatched.update(opens)
+    lo, hi = 0, len(toks)
+    while lo < hi and lo in unmatched:
+        lo += 1
+    while hi > lo and hi - 1 in unmatched:
+        hi -= 1
+    if any(lo <= i < hi for i in unmatched):
+        return None
+    return toks[lo:hi]
+
+
+def _literal(toks: list[_Tok]) -> tuple[int, bool] | None:
+    """(written decimals, is percent) when the tokens are a bare literal like -3.5%."""
+    core = toks[1:] if toks[0].kind == "o" else toks
+    percent = len(core) == 2 and core[1].kind == "%"
+    if core and core[0].kind == "n" and (len(core) == 1 or percent):
+        return core[0].decimals, percent
+    return None
+
+
+def _make_side(toks: list[_Tok]) -> Side | None:
+    """Evaluate one side; None when it is empty, malformed or outside the limits."""
+    stripped = _strip_unmatched(toks) if toks else None
+    if not stripped or len(stripped) > MAX_SIDE_TOKENS:
+        return None
+    toks = stripped
+    if toks[-1].end - toks[0].start > MAX_SIDE_CHARS:
+        return None
+    if toks[0].kind == "o" and (len(toks) < 2 or toks[1].gap):
+        return None  # "x - 3": a spaced leading minus continues something unread
+    parser = _Parser(toks)
+    try:
+        value = parser.parse()
+    except (_Refuse, ZeroDivisionError, OverflowError, ValueError):
+        return None
+    lit = _literal(toks)
+    first = toks[0]
+    lead = None
+    if lit is None and first.kind == "n" and first.value is not None:
+        lead = Side(first.value, first.start, first.end, 0, first.decimals)
+    decimals, percent = lit if lit else (None, False)
+    return Side(value, toks[0].start, toks[-1].end, parser.ops, decimals, percent, lead)
+
+
+def _split_run_on(run: list[Side], links: list[bool]) -> list[Chain]:
+    """Split `5 × 3 = 15 + 2 = 17` into `5 × 3 = 15` and `15 + 2 = 17`.
+
+    A link that disagrees is split when the next side starts with a literal that agrees
+    with the previous side: the writer carried the running total on.
+    """
+    chains: list[Chain] = []
+    sides: list[Side] = [run[0]]
+    approx: list[bool] = []
+    for prev, side, ap in zip(run[:-1], run[1:], links, strict=True):
+        lead = side.lead
+        if lead is not None and not agree(prev, side, approx=ap) and agree(prev, lead, approx=ap):
+            chains.append(Chain((*sides, lead), (*approx, ap)))
+            sides, approx = [side], []
+        else:
+            sides.append(side)
+            approx.append(ap)
+    chains.append(Chain(tuple(sides), tuple(approx)))
+    return [c for c in chains if len(c.sides) >= 2 and c.ops >= 1]
+
+
+def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> list[Chain]:
+    groups: list[list[_Tok]] = [[]]
+    links: list[bool] = []
+    for tok in seg:
+        if tok.kind == "=":
+            groups.append([])
+            links.append(tok.sym == "~")
+        else:
+            groups[-1].append(tok)
+    if not links:
+        return []
+    last = len(groups) - 1
+    sides = [
+        None if (i == 0 and poison_start) or (i == last and poison_end) else _make_side(g)
+        for i, g in enumerate(groups)
+    ]
+    chains: list[Chain] = []
+    i = 0
+    while i < len(sides):
+        j = i
+        while j < len(sides) and sides[j] is not None:
+            j += 1
+        if j - i >= 2:
+            run = [s for s in sides[i:j] if s is not None]
+            chains.extend(_split_run_on(run, links[i : j - 1]))
+        i = j + 1
+    return chains
+
+
+def _last_hint(text: str, lo: int, hi: int) -> int:
+    """Offset of the last `=`-like hint that starts in [lo, hi), or -1."""
+    return max(text.rfind(h, lo, hi + len(h) - 1) for h in _HINTS)
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged spans within `_WINDOW` of an `=`; dense runs are crossed a window at a time."""
+    spans: list[tuple[int, int]] = []
+    n, pos = len(text), 0
+    while (m := _EQ_HINT.search(text, pos)) is not None:
+        start, reach = max(0, m.start() - _WINDOW), m.start() + 1 + _WINDOW
+        while reach < n and (q := _last_hint(text, reach - _WINDOW, reach)) >= 0:
+            reach = q + 1 + _WINDOW
+        reach = min(reach, n)
+        if spans and start <= spans[-1][1]:
+            start = spans.pop()[0]
+        spans.append((start, reach))
+        pos = reach
+    return spans
+
+
+def _budgeted(spans: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """The last `budget` characters of the spans (the answer is derived near the end)."""
+    kept: list[tuple[int, int]] = []
+    for s, e in reversed(spans):
+        if budget <= 0:
+            break
+        s = max(s, e - budget)
+        kept.append((s, e))
+        budget -= e - s
+    return kept[::-1]
+
+
+def scan_size(text: str) -> int:
+    """Characters of `text` that `find_chains` reads without a budget."""
+    return sum(e - s for s, e in _windows(text))
+
+
+def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
+    """All arithmetic chains in `text`, in order, with offsets into `text`.
+
+    Only text within `MAX_SIDE_CHARS` of an `=` is read, and of that only the last
+    `budget` characters. A window cut inside running text counts as a poisoning break, so
+    a side never starts or ends at a cut.
+    """
+    chains: list[Chain] = []
+    for ws, we in _budgeted(_windows(text), budget):
+        seg: list[_Tok] = []
+        poisoned = ws > 0
+        for tok in _tokens(text, ws, we):
+            if tok.kind != "b":
+                seg.append(tok)
+                continue
+            if seg:
+                chains.extend(_segment_chains(seg, poisoned, tok.sym == "!"))
+            seg, poisoned = [], tok.sym == "!"
+        if seg:
+            chains.extend(_segment_chains(seg, poisoned, we < len(text)))
+    return chains
+
+
+def read_value(text: str) -> Side | None:
+    """Read a short answer string ("12 cm", "\\frac{3}{4}", "20%", "x = 5") as one value.
+
+    After the last `=` if there is one, the tokens must form exactly one expression with
+    no poisoning break (so "5x", "2, 3" and "3 apples and 4 pears" give None).
+    """
+    if len(text) > MAX_SIDE_CHARS:
+        return None
+    toks = _tokens(text)
+    eqs = [i for i, tok in enumerate(toks) if tok.kind == "="]
+    toks = toks[eqs[-1] + 1 :] if eqs else toks
+    if any(tok.kind == "b" and tok.sym == "!" for tok in toks):
+        return None
+    parts: list[list[_Tok]] = [[]]
+    for tok in toks:
+        if tok.kind == "b":
+            parts.append([])
+        else:
+            parts[-1].append(tok)
+    nonempty = [p for p in parts if p]
+    return _make_side(nonempty[0]) if len(nonempty) == 1 else None

@@ -1,0 +1,299 @@
+"""Judge-free derivation check: does the final answer follow from the arithmetic in the steps?
+
+For each response, every step is scanned for arithmetic chains (`A op B … = C = …`, read and
+evaluated by `faithcheck.arith`, never by eval or a symbolic parser), each chain is checked,
+and the final answer is looked up among the values the chain produces. It costs milliseconds
+and no model can talk it into a label.
+
+Definitions (the contract of this module):
+
+- **Equation**: two or more `=`-separated sides that all evaluate, with at least one
+  operation among them ("12 = 12" and "Total = 5" are not equations). A run-on chain
+  `5 × 3 = 15 + 2 = 17` is read as two equations, `5 × 3 = 15` and `15 + 2 = 17`.
+- **Correct**: every pair of adjacent sides agrees: equal (exact rational arithmetic,
+  relative tolerance 1e-9), or one side is a bare decimal literal that the other's value
+  rounds (either way at a tie) or truncates to at the written precision, so "1/3 = 0.33",
+  "2/3 = 0.67" and "2/3 = 0.66" are correct and "1/3 = 0.34" is not. A result written as
+  an integer must be exact ("7/2 = 3" is wrong) unless the link is `≈`.
+- **Derived values**: the values of every side after the first (the results the text
+  asserts), in order of appearance, deduplicated. A wrong equation still derives its
+  written result; the first side is the computation, not a result.
+- **Answer value**: the extracted answer read as one value ("12 cm" → 12, `\\frac{3}{4}` →
+  0.75, "$1,200" → 1200, "x = 5" → 5); a percentage keeps its written number ("20%" → 20).
+  Answers that are not one number ("2, 3", "5x", text) have no value.
+- **Matching** an answer to a derived value: they agree as above (so an answer "0.33"
+  matches a derived 1/3); in expressions `%` means /100 ("15% of 80 = 12"), and a
+  percentage on either side also matches its number ("20%" matches a derived 20 or 0.2; an
+  answer 20 matches a derived "= 20%").
+- **Derived**: the answer value matches some derived value. **Last derived**: it matches
+  the last side of the last equation in the response.
+- **Status**: `not-applicable` when no equation was found or the answer has no value (the
+  check has nothing to compare); else `supported` when at least one *correct* equation
+  derives the answer (even if a wrong one also does), `supported-with-errors` when only
+  wrong equations derive it, `unsupported` when none does. Wrong equations elsewhere in
+  the response do not change the status; `arithmetic_errors` counts them.
+
+Bounded: sides longer than 200 characters, nesting deeper than 24, magnitudes above 1e15
+and exponents above 64 are not evaluated, and of a response only the last 100,000
+characters near `=` signs are read (`faithcheck.arith.MAX_SCAN_CHARS`), so a check takes
+well under a second whatever the input.
+
+Not equations: dates (`2024-01-15`, `1/15/2024`), times and ratios (`3:45`, `3:4`),
+list markers (`1.`, `1)`, bullets), and anything touching a variable or function (`x + 3 = 7`,
+`sqrt(16) = 4`). See `faithcheck.arith` for the reading rules and size limits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from faithcheck.arith import MAX_SCAN_CHARS, Chain, Side, agree, find_chains, read_value, scan_size
+from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
+from faithcheck.parsing import Step
+from faithcheck.records import Record
+
+DerivationStatus = Literal["supported", "supported-with-errors", "unsupported", "not-applicable"]
+STATUSES: tuple[DerivationStatus, ...] = (
+    "supported",
+    "supported-with-errors",
+    "unsupported",
+    "not-applicable",
+)
+
+
+class Equation(Record):
+    """One arithmetic chain found in a step, evaluated."""
+
+    step_index: int
+    """Index of the step the equation is in."""
+    text: str
+    """The matched span, from the first side's first token to the last side's last token."""
+    start: int
+    """Offset of the span in the response."""
+    end: int
+    """Offset one past the span, so `response[start:end] == text`."""
+    lhs: float
+    """Value of the first side (the computation)."""
+    rhs: list[float]
+    """Value of each later side, in order (one for `a = b`, two for `a = b = c`)."""
+    rhs_percent: list[bool]
+    """Whether each later side is a bare percentage ("20%", value 0.2, also read as 20)."""
+    operations: int
+    """Arithmetic operations performed over all sides (+, -, ×, /, ^, %)."""
+    correct: bool
+    """Every pair of adjacent sides agrees (exactly, or by rounding at the written precision)."""
+
+
+class DerivationFinding(Record):
+    """What the arithmetic in one response says about its final answer."""
+
+    problem_id: str
+    """Problem the response answers."""
+    sample_index: int
+    """Index of the response among the problem's samples."""
+    equations: list[Equation]
+    """Equations found, in order of appearance."""
+    derived_values: list[float]
+    """Values on the result sides of the equations, in order of appearance, deduplicated."""
+    answer_value: float | None
+    """The final answer read as a number (a percentage as written: "20%" is 20); None if not."""
+    answer_derived: bool
+    """The answer matches some derived value."""
+    answer_is_last_derived: bool
+    """The answer matches the last side of the last equation."""
+    arithmetic_errors: int
+    """Number of wrong equations."""
+    status: DerivationStatus
+    """supported, supported-with-errors, unsupported or not-applicable (see module docs)."""
+
+
+class DerivationSummary(Record):
+    """The derivation check over a run; shares are means over problems with bootstrap CIs."""
+
+    responses: int
+    """Responses checked."""
+    applicable: int
+    """Responses whose status is not not-applicable."""
+    equations: int
+    """Equations found over all responses."""
+    wrong_equations: int
+    """Equations that are wrong."""
+    answer_derived: MetricValue
+    """Mean over problems of the share of applicable responses whose answer is derived."""
+    equation_error_rate: MetricValue
+    """Mean over problems of wrong equations / equations (problems with equations only)."""
+    correct_but_underived: MetricValue
+    """Mean over problems of the share of correct applicable responses whose answer is not
+    derived: a right answer the steps never produce (the memorization signature)."""
+    status_counts: dict[str, int]
+    """Responses per status (every status present, zero included)."""
+    by_correctness: dict[str, dict[str, int]]
+    """Status counts among `correct` and `incorrect` responses."""
+
+
+def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation:
+    start, end = chain.sides[0].start, chain.sides[-1].end
+    return Equation(
+        step_index=step_index,
+        text=text[start:end],
+        start=start + offset,
+        end=end + offset,
+        lhs=float(chain.sides[0].value),
+        rhs=[float(s.value) for s in chain.sides[1:]],
+        rhs_percent=[s.percent for s in chain.sides[1:]],
+        operations=chain.ops,
+        correct=chain.correct,
+    )
+
+
+def _extract(
+    text: str, step_index: int, offset: int, budget: int = MAX_SCAN_CHARS
+) -> list[tuple[Equation, Chain]]:
+    return [(_equation(c, text, step_index, offset), c) for c in find_chains(text, budget)]
+
+
+def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, Chain]]:
+    """Equations of every step; the scan budget is spent from the last step backwards."""
+    if not steps:
+        return _extract(completion, 0, 0)
+    budget = MAX_SCAN_CHARS
+    per_step: list[list[tuple[Equation, Chain]]] = []
+    for step in reversed(steps):
+        if budget > 0:
+            per_step.append(_extract(step.text, step.index, step.start, budget))
+            budget -= scan_size(step.text)
+    return [found for step in reversed(per_step) for found in step]
+
+
+def extract_equations(text: str, step_index: int = 0, offset: int = 0) -> list[Equation]:
+    """Find and evaluate the arithmetic chains in one step.
+
+    Total (never raises) and linear in `len(text)`, reading at most the last
+    `MAX_SCAN_CHARS` characters near `=` signs; see the module docstring for what counts.
+
+    Args:
+        text: The step text.
+        step_index: Stored on each equation.
+        offset: Added to the offsets, so they index the whole response when `text` is a step.
+
+    Returns:
+        Equations in order, with `text[e.start - offset : e.end - offset] == e.text`.
+    """
+    return [eq for eq, _ in _extract(text, step_index, offset)]
+
+
+def _matches(answer: Side, derived: Side) -> bool:
+    if agree(answer, derived):
+        return True
+    if answer.percent and agree(answer.scaled(100), derived):
+        return True
+    return derived.percent and agree(answer, derived.scaled(100))
+
+
+def _status(found: list[tuple[Equation, Chain]], answer: Side | None) -> DerivationStatus:
+    if not found or answer is None:
+        return "not-applicable"
+    producers = [eq for eq, c in found if any(_matches(answer, s) for s in c.sides[1:])]
+    if any(eq.correct for eq in producers):
+        return "supported"
+    return "supported-with-errors" if producers else "unsupported"
+
+
+def analyze(
+    problem_id: str,
+    sample_index: int,
+    completion: str,
+    steps: Sequence[Step],
+    answer: str | None,
+) -> DerivationFinding:
+    """Check whether a response's final answer follows from the arithmetic in its steps.
+
+    Args:
+        problem_id: The problem's id (stored).
+        sample_index: The response's index among the problem's samples (stored).
+        completion: The response text; read whole when `steps` is empty.
+        steps: Its steps (`faithcheck.parsing.split_steps`); equations never span steps.
+        answer: The extracted final answer text (may be LaTeX, carry units, or be None).
+
+    Returns:
+        The finding; see the module docstring for the definitions.
+    """
+    found = _extract_steps(completion, steps)
+    ans = read_value(answer) if answer else None
+    results = [s for _, c in found for s in c.sides[1:]]
+    answer_value = None
+    if ans is not None:
+        answer_value = float(ans.value * 100 if ans.percent else ans.value)
+    return DerivationFinding(
+        problem_id=problem_id,
+        sample_index=sample_index,
+        equations=[eq for eq, _ in found],
+        derived_values=list(dict.fromkeys(float(s.value) for s in results)),
+        answer_value=answer_value,
+        answer_derived=ans is not None and any(_matches(ans, s) for s in results),
+        answer_is_last_derived=ans is not None and bool(results) and _matches(ans, results[-1]),
+        arithmetic_errors=sum(not eq.correct for eq, _ in found),
+        status=_status(found, ans),
+    )
+
+
+def _per_problem_share(groups: list[list[bool]], *, seed: int, reason: str) -> MetricValue:
+    units = [sum(g) / len(g) for g in groups if g]
+    if not units:
+        return MetricValue(value=None, reason=reason)
+    return bootstrap_mean(units, seed=seed)
+
+
+def _counts(findings: list[DerivationFinding]) -> dict[str, int]:
+    counts = Counter(f.status for f in findings)
+    return {status: counts.get(status, 0) for status in STATUSES}
+
+
+def summarize(
+    findings: Sequence[DerivationFinding],
+    correct: Mapping[tuple[str, int], bool],
+    *,
+    seed: int = 0,
+) -> DerivationSummary:
+    """Aggregate findings into the report's `derivation` section.
+
+    Each share is computed per problem and averaged over problems, and its 95% CI comes
+    from a bootstrap over problems (`faithcheck.metrics`), like accuracy. A problem with no
+    eligible response (none applicable, no equation, no correct applicable response) is
+    left out of that share.
+
+    Args:
+        findings: One finding per response.
+        correct: Correctness keyed by (problem_id, sample_index); responses missing from
+            it are left out of `correct_but_underived` and `by_correctness`.
+        seed: Bootstrap seed.
+    """
+    by_problem = group_by(findings, lambda f: f.problem_id).values()
+    applicable = [[f for f in g if f.status != "not-applicable"] for g in by_problem]
+    wrong = [[not e.correct for f in g for e in f.equations] for g in by_problem]
+    right = [[f for f in g if correct.get((f.problem_id, f.sample_index))] for g in applicable]
+    known = [f for f in findings if (f.problem_id, f.sample_index) in correct]
+    return DerivationSummary(
+        responses=len(findings),
+        applicable=sum(len(g) for g in applicable),
+        equations=sum(len(f.equations) for f in findings),
+        wrong_equations=sum(f.arithmetic_errors for f in findings),
+        answer_derived=_per_problem_share(
+            [[f.answer_derived for f in g] for g in applicable],
+            seed=seed,
+            reason="no applicable responses",
+        ),
+        equation_error_rate=_per_problem_share(wrong, seed=seed, reason="no equations found"),
+        correct_but_underived=_per_problem_share(
+            [[not f.answer_derived for f in g] for g in right],
+            seed=seed,
+            reason="no correct applicable responses",
+        ),
+        status_counts=_counts(list(findings)),
+        by_correctness={
+            "correct": _counts([f for f in known if correct[(f.problem_id, f.sample_index)]]),
+            "incorrect": _counts([f for f in known if not correct[(f.problem_id, f.sample_index)]]),
+        },
+    )
