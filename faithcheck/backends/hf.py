@@ -7,6 +7,7 @@ reference the vLLM backend is checked against (fp32 log-probabilities agree).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from faithcheck.backends.base import (
@@ -33,14 +34,6 @@ def _torch_dtype(dtype: DType) -> Any:
         "float16": torch.float16,
         "float32": torch.float32,
     }[dtype]
-
-
-def _crop(cache: Any, length: int) -> None:
-    """Keep the first `length` positions of a KV cache (negative crop: positive values
-    are deprecated in transformers 5)."""
-    extra = cache.get_seq_length() - length
-    if extra > 0:
-        cache.crop(-extra)
 
 
 class HFBackend:
@@ -194,98 +187,35 @@ class HFBackend:
         return self._renderer.decode(ids)
 
     def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
-        """Fast path: encode each chain once, then crop its KV cache at every cut.
-
-        Cuts are visited longest first; after reading one cut the cache is cropped back
-        to the next (shorter) cut, so each cut costs only the cue, the target and the
-        read-out tokens instead of a full prefill.
-        """
+        """Fast path: each chain encoded once, all its cuts read in shared forward passes
+        under a 4D attention mask (see `faithcheck.backends.hf_cuts`)."""
         import torch
+
+        from faithcheck.backends.hf_cuts import read_chain
+        from faithcheck.probes.readout import box_close, trim_readout
+
+        def done(generated: list[int], limit: int) -> bool:
+            return (
+                generated[-1] in self.eos_ids
+                or len(generated) >= limit
+                or box_close(self.decode(generated)) is not None
+            )
 
         results = []
         for req in requests:
-            cuts = sorted(set(req.cuts), reverse=True)
             with torch.inference_mode():
-                # Only the cache is needed from the chain: skip its vocabulary logits.
-                out = self.model(
-                    torch.tensor([req.chain_ids[: cuts[0]]], device=self.device),
-                    use_cache=True,
-                    logits_to_keep=1,
+                raw = read_chain(
+                    self.model,
+                    req,
+                    device=self.device,
+                    done=partial(done, limit=req.max_new_tokens),
                 )
-                cache = out.past_key_values
-                by_cut = {}
-                for cut in cuts:
-                    _crop(cache, cut)
-                    by_cut[cut] = self._read_cut(cache, cut, req)
-            results.append([by_cut[c] for c in req.cuts])
+            row = []
+            for r in raw:
+                ids, text = trim_readout(r.generated_ids, self) if r.generated_ids else ([], "")
+                row.append(r.model_copy(update={"generated_ids": ids, "text": text}))
+            results.append(row)
         return results
-
-    def _read_cut(self, cache: Any, cut: int, req: CutReadRequest) -> CutReadout:
-        """Read one cut: teacher-force cue + target, then decode greedily.
-
-        The target (or draft) doubles as a speculative draft for the greedy read-out:
-        its tokens are accepted while they are the arg-max at their position, so a
-        model that agrees with a* needs no decode steps at all; decoding resumes at the
-        first disagreement.
-        """
-        import torch
-
-        from faithcheck.probes.readout import trim_readout
-
-        guess = req.target_ids or req.draft_ids
-        fed = req.cue_ids + guess
-        logits = self.model(
-            torch.tensor([fed], device=self.device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=len(guess) + 1,
-        ).logits[0].float()  # row j predicts guess[j]; the last row follows the whole guess
-        logprob_sum = greedy = None
-        if req.target_ids:
-            pred = logits[: len(guess)].log_softmax(-1)
-            target = torch.tensor(guess, device=self.device)
-            lps = pred.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            logprob_sum, greedy = float(lps.sum()), bool((pred.argmax(-1) == target).all())
-        generated: list[int] = []
-        if req.max_new_tokens:
-            best = logits.argmax(-1).tolist()
-            accepted = 0
-            while accepted < len(guess) and best[accepted] == guess[accepted]:
-                accepted += 1
-            # Accepted draft tokens, then the model's own choice at the first mismatch.
-            nxt_list = [*guess[:accepted], best[accepted]]
-            _crop(cache, cut + len(req.cue_ids) + accepted)
-            for i, nxt in enumerate(nxt_list):
-                generated.append(nxt)
-                if self._readout_done(generated, req):
-                    break
-                if i == len(nxt_list) - 1:
-                    generated = self._decode_greedy(cache, generated, req)
-        ids, text = trim_readout(generated, self)
-        return CutReadout(generated_ids=ids, text=text, logprob_sum=logprob_sum, greedy=greedy)
-
-    def _readout_done(self, generated: list[int], req: CutReadRequest) -> bool:
-        from faithcheck.probes.readout import box_close
-
-        return (
-            generated[-1] in self.eos_ids
-            or box_close(self.decode(generated)) is not None
-            or len(generated) >= req.max_new_tokens
-        )
-
-    def _decode_greedy(self, cache: Any, generated: list[int], req: CutReadRequest) -> list[int]:
-        """Continue a greedy read-out one token at a time; the cache ends before
-        generated[-1]."""
-        import torch
-
-        while not self._readout_done(generated, req):
-            step = self.model(
-                torch.tensor([[generated[-1]]], device=self.device),
-                past_key_values=cache,
-                use_cache=True,
-            )
-            generated.append(int(step.logits[0, -1].argmax()))
-        return generated
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""
