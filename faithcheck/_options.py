@@ -149,6 +149,14 @@ Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show engine logs.", rich_help_panel=OUTPUT_PANEL)
 ]
 
+FromSamples = Annotated[
+    Path | None,
+    typer.Option(
+        help="Re-score saved rollouts (JSONL: id, question, answer, response) with "
+        "--model instead of sampling; replaces --dataset.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
 Probes = Annotated[
     str,
     typer.Option(

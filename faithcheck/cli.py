@@ -86,6 +86,7 @@ def score(
     prompt_template: o.PromptTemplate = None,
     out: o.Out = None,
     force: o.Force = False,
+    from_samples: o.FromSamples = None,
     probes: o.Probes = "truncation,mistakes,necessity,controls",
     probe_samples: o.ProbeSamples = None,
     probe_impl: o.ProbeImpl = "fast",
@@ -127,6 +128,7 @@ def score(
         out=str(out) if out else None,
         force=force,
         trust_remote_code=trust_remote_code,
+        from_samples=str(from_samples) if from_samples else None,
         probes=probe_config(probes, probe_samples, probe_impl, readout),
     )
     progress = Progress(

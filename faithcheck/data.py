@@ -257,3 +257,43 @@ def _jsonable(value: Any) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+ROLLOUT_TEXT_FIELDS = ("response", "completion", "output", "text")
+"""Field names accepted for the response text in --from-samples files, in order."""
+
+
+def load_rollouts(
+    path: str, *, fields: FieldMap | None = None, default_domain: str = "math"
+) -> tuple[list[Problem], dict[str, list[str]]]:
+    """Read saved rollouts for re-scoring (`--from-samples`).
+
+    Schema, one JSON object per line: the problem fields (`id`, `question`, `answer`,
+    optional `domain`; renamed with the same flags as datasets) plus the response
+    text in `response` (or `completion`, `output`, `text`). Several lines may share
+    a problem id: they are that problem's samples, in file order.
+
+    Raises:
+        DataError: unreadable file, malformed line, missing field, or a problem id
+            whose question or answer differs between lines.
+    """
+    fields = fields or FieldMap()
+    rows = _load_file(Path(path))
+    problems: dict[str, Problem] = {}
+    responses: dict[str, list[str]] = {}
+    for lineno, row in rows:
+        text = next(
+            (row[k] for k in ROLLOUT_TEXT_FIELDS if isinstance(row, Mapping) and k in row), None
+        )
+        if not isinstance(text, str):
+            raise DataError(f"{path}:{lineno}: missing response text (field 'response')")
+        (problem,) = _to_problems(
+            [(lineno, row)], fields, default_domain, source="file", origin=path
+        )
+        seen = problems.setdefault(problem.id, problem)
+        if (seen.question, seen.answer) != (problem.question, problem.answer):
+            raise DataError(f"{path}:{lineno}: problem {problem.id!r} differs from its first line")
+        responses.setdefault(problem.id, []).append(text)
+    if not problems:
+        raise DataError(f"{path}: no rollouts")
+    return list(problems.values()), responses

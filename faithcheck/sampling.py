@@ -146,3 +146,28 @@ def sample(
         on_records(records)
         if on_progress is not None:
             on_progress(len(chunk))
+
+
+def replay(
+    backend: Backend,
+    problems: Sequence[Problem],
+    responses: dict[str, list[str]],
+    cfg: SamplingConfig,
+    on_records: Callable[[list[SampleRecord]], None],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Turn rollouts produced elsewhere into sample records (no generation).
+
+    Each response is tokenized with the scoring model's tokenizer, then parsed and
+    verified exactly like a sampled one, so that probes can run on it.
+    """
+    for problem in problems:
+        req = build_request(backend, problem, cfg)
+        records = []
+        for i, text in enumerate(responses.get(problem.id, [])):
+            completion = Completion(text=text, token_ids=backend.encode(text), finish_reason="stop")
+            records.append(to_record(problem, i, req, completion))
+        on_records(records)
+        if on_progress is not None:
+            on_progress(1)

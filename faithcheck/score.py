@@ -22,7 +22,7 @@ from pydantic import Field
 from faithcheck import __version__
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
-from faithcheck.data import FieldMap, dataset_hash, load_problems
+from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import UsageError
 from faithcheck.models import ModelIdentity, resolve_model
 from faithcheck.probes import ALL_PROBES, ProbeConfig, run_probes, summarize_probes
@@ -30,7 +30,7 @@ from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_f
 from faithcheck.records import Problem, Record
 from faithcheck.report import SCHEMA_VERSION, Report, Throughput, Timings, summarize_samples
 from faithcheck.rundir import RunDir, RunInfo, default_run_name
-from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, sample
+from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
 
 
 class ScoreOptions(Record):
@@ -76,6 +76,8 @@ class ScoreOptions(Record):
     """Discard an existing run with another config."""
     trust_remote_code: bool = False
     """Allow checkpoint code to run."""
+    from_samples: str | None = None
+    """Re-score saved rollouts from this JSONL file instead of sampling."""
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     """Which faithfulness probes to run, and how."""
     chunk_size: int | None = None
@@ -122,7 +124,13 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
     _validate(opts)
     t_start = time.perf_counter()
     fields = FieldMap(**opts.fields)
-    problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
+    rollouts: dict[str, list[str]] | None = None
+    if opts.from_samples:
+        problems, rollouts = load_rollouts(
+            opts.from_samples, fields=fields, default_domain=opts.domain
+        )
+    else:
+        problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
     if opts.limit is not None:
         problems = problems[: opts.limit]
     template = load_template(Path(opts.prompt_template)) if opts.prompt_template else None
@@ -155,7 +163,7 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
         t_loaded = time.perf_counter()
         try:
             chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
-            tokens = _sample_into(run, backend, problems, cfg, chunk, progress)
+            tokens = _sample_into(run, backend, problems, cfg, chunk, progress, rollouts)
             t_sampled = time.perf_counter()
             keep = {p.id for p in problems}
             records = [r for r in run.load_samples() if r.problem_id in keep]
@@ -172,7 +180,7 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             model=opts.model,
             model_sha256=identity.sha256,
             backend=backend_name,
-            dataset=opts.dataset,
+            dataset=opts.from_samples or opts.dataset,
             dataset_sha256=data_hash,
             config_hash=config_hash,
             sampling=summarize_samples(records, seed=opts.seed),
@@ -216,9 +224,19 @@ def _sample_into(
     cfg: SamplingConfig,
     chunk_size: int,
     progress: Any,
+    rollouts: dict[str, list[str]] | None = None,
 ) -> int:
-    """Sample the problems not yet on disk into the run; returns tokens generated."""
-    todo = _unfinished(problems, run, cfg.samples)
+    """Sample the problems not yet on disk into the run (or replay saved rollouts);
+    returns the tokens generated."""
+    counts: dict[str, int] = {}
+    for rec in run.load_samples():
+        counts[rec.problem_id] = counts.get(rec.problem_id, 0) + 1
+    # Partially sampled problems are redone whole (request seeds make that exact).
+    todo = [
+        p
+        for p in problems
+        if counts.get(p.id, 0) < (len(rollouts.get(p.id, [])) if rollouts else cfg.samples)
+    ]
     tokens = 0
 
     def on_records(records: list[SampleRecord]) -> None:
@@ -232,6 +250,9 @@ def _sample_into(
         task = progress.add_task("sampling", total=len(problems))
         progress.update(task, completed=len(problems) - len(todo))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
+    if rollouts is not None:
+        replay(backend, todo, rollouts, cfg, run.append_samples, on_progress=advance)
+        return 0
     sample(backend, todo, cfg, on_records, chunk_size=chunk_size, on_progress=advance)
     return tokens
 
@@ -266,14 +287,6 @@ def _probe_into(
     )
 
 
-def _unfinished(problems: list[Problem], run: RunDir, k: int) -> list[Problem]:
-    """Problems without all k samples on disk (partial ones are redone whole)."""
-    counts: dict[str, int] = {}
-    for rec in run.load_samples():
-        counts[rec.problem_id] = counts.get(rec.problem_id, 0) + 1
-    return [p for p in problems if counts.get(p.id, 0) < k]
-
-
 def _result_config(
     opts: ScoreOptions,
     backend: str,
@@ -288,6 +301,7 @@ def _result_config(
         "dtype": opts.dtype,
         "max_model_len": opts.max_model_len,
         "dataset_sha256": data_hash,
+        "from_samples": _file_hash(opts.from_samples) if opts.from_samples else None,
         "limit": opts.limit,
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
@@ -313,7 +327,8 @@ def _run_info(
         config_hash=config_hash,
         model=identity.model_dump(mode="json") | {"chat_template_sha256": _chat_hash(identity)},
         dataset={
-            "spec": opts.dataset,
+            "spec": opts.dataset if not opts.from_samples else None,
+            "from_samples": opts.from_samples,
             "fields": fields.__dict__,
             "problems": len(problems),
             "sha256": data_hash,
@@ -321,6 +336,10 @@ def _run_info(
         versions=_versions(),
         host=_host(),
     )
+
+
+def _file_hash(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _chat_hash(identity: ModelIdentity) -> str | None:

@@ -70,6 +70,14 @@ def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> 
         for step in rec["steps"]:
             assert rec["completion"][step["start"] : step["end"]] == step["text"]
 
+    scorable = [r for r in samples if r["answer"] is not None and r["steps"]]
+    assert report["probes"]["chains"] == len(scorable)
+    if scorable:
+        probes = _lines(out / "probes.jsonl")
+        kinds = {p["probe"] for p in probes}
+        assert {"truncation", "controls"} <= kinds
+        assert report["probes"]["truncation"] and report["probes"]["controls"]
+
     run = json.loads((out / "run.json").read_text())
     assert run["config_hash"] == report["config_hash"]
     assert run["model"]["sha256"] == report["model_sha256"]

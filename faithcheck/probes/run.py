@@ -237,7 +237,8 @@ def mistakes(
             seed=perturb.stable_rank(seed, c.problem.id, c.sample.sample_index, i) & 0x7FFFFFFF,
             temperature=cfg.mistake_temperature,
             top_p=1.0,
-            max_tokens=max_tokens,
+            # The corrupted chain gets what is left of the sampling budget.
+            max_tokens=max(32, max_tokens - c.cuts[i]),
         )
         for c, i, _, prefix in jobs
     ]
