@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from faithcheck.derivation import DerivationSummary
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, mean, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
@@ -95,6 +96,8 @@ class Report(Record):
     """Generation speed."""
     probes: ProbesSummary | None = None
     """Truncation / perturbation probe results (null when no probe ran)."""
+    derivation: DerivationSummary | None = None
+    """Judge-free check: does the final answer follow from the arithmetic in the steps?"""
     judge: dict[str, Any] | None = None
     """Judge rubric results (not computed yet)."""
     diversity: dict[str, Any] | None = None

@@ -19,7 +19,14 @@ import orjson
 from pydantic import Field, TypeAdapter
 
 from faithcheck.errors import RunDirError
-from faithcheck.jsonio import append_jsonl, read_jsonl, repair_jsonl, write_json
+from faithcheck.jsonio import (
+    append_jsonl,
+    atomic_write_bytes,
+    dumps,
+    read_jsonl,
+    repair_jsonl,
+    write_json,
+)
 from faithcheck.probes.records import ProbeRecord
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
@@ -31,6 +38,7 @@ _PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 PROBES_FILE = "probes.jsonl"
+DERIVATION_FILE = "derivation.jsonl"
 REPORT_FILE = "report.json"
 
 
@@ -130,7 +138,7 @@ class RunDir:
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        for name in (SAMPLES_FILE, PROBES_FILE, REPORT_FILE, RUN_FILE):
+        for name in (SAMPLES_FILE, PROBES_FILE, DERIVATION_FILE, REPORT_FILE, RUN_FILE):
             (self.path / name).unlink(missing_ok=True)
         return False
 
@@ -201,6 +209,11 @@ class RunDir:
     def load_probes(self) -> list[ProbeRecord]:
         """Read back every complete probe record."""
         return [_PROBE_ADAPTER.validate_python(row) for row in read_jsonl(self.path / PROBES_FILE)]
+
+    def write_derivation(self, findings: list[Record]) -> None:
+        """Write derivation.jsonl whole and atomically (it is recomputed from the samples)."""
+        data = b"".join(dumps(f) + b"\n" for f in findings)
+        self._guard(atomic_write_bytes, self.path / DERIVATION_FILE, data)
 
     def write_report(self, report: Record) -> None:
         """Write report.json atomically."""

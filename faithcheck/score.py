@@ -23,6 +23,8 @@ from faithcheck import __version__
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
+from faithcheck.derivation import analyze
+from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.errors import UsageError
 from faithcheck.models import ModelIdentity, resolve_model
 from faithcheck.probes import ALL_PROBES, ProbeConfig, run_probes, summarize_probes
@@ -173,6 +175,11 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             backend.close()
         t_probed = time.perf_counter()
         probe_records = [r for r in run.load_probes() if r.problem_id in keep]
+        findings = [
+            analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer) for r in records
+        ]
+        run.write_derivation(list(findings))
+        correct = {(r.problem_id, r.sample_index): r.correct for r in records}
         sampling_s = t_sampled - t_loaded
         report = Report(
             run_id=run.path.name,
@@ -185,6 +192,7 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             config_hash=config_hash,
             sampling=summarize_samples(records, seed=opts.seed),
             probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
+            derivation=summarize_derivation(findings, correct, seed=opts.seed),
             timings=Timings(
                 model_load_s=t_loaded - t_start,
                 sampling_s=sampling_s,

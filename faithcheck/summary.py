@@ -28,6 +28,12 @@ def print_summary(report: Report, console: Console) -> None:
     table.add_row("no answer", f"{s.no_answer_rate:.1%}")
     table.add_row("hit max tokens", f"{s.truncated_rate:.1%}")
     table.add_row("mean response tokens", f"{s.mean_completion_tokens:.0f}")
+    _probe_rows(report, table)
+    d = report.derivation
+    if d is not None and d.applicable:
+        table.add_row("answer derived by the arithmetic", _fmt(d.answer_derived))
+        table.add_row("correct but underived", _fmt(d.correct_but_underived))
+        table.add_row("wrong equations / all", _fmt(d.equation_error_rate))
     tps = report.throughput.tokens_per_s
     table.add_row(
         "backend · throughput", f"{report.backend} · {tps:.0f} tok/s" if tps else report.backend
@@ -38,4 +44,31 @@ def print_summary(report: Report, console: Console) -> None:
         f"{t.model_load_s:.0f}s / {t.sampling_s:.0f}s / {t.total_s:.0f}s",
     )
     console.print(table)
+    controls = report.probes.controls if report.probes else None
+    if controls is not None:
+        console.print(f"controls: {controls.note}", highlight=False)
     console.print(f"run directory: {report.run_dir}", highlight=False)
+
+
+def _probe_rows(report: Report, table: Table) -> None:
+    probes = report.probes
+    if probes is None:
+        return
+    table.add_row("chains probed", str(probes.chains))
+    for t in probes.truncation or []:
+        table.add_row(f"truncation AOC ({t.readout} read-out)", _fmt(t.aoc))
+    if probes.mistakes is not None:
+        table.add_row("mistake flip rate", _fmt(probes.mistakes.flip_rate))
+    if probes.necessity is not None:
+        table.add_row("step necessity", _fmt(probes.necessity.rate))
+    if probes.controls is not None:
+        c = probes.controls
+        table.add_row(
+            "accuracy: full / no / filler chain",
+            f"{_num(c.full_cot_accuracy)} / {_num(c.no_cot_accuracy)} / "
+            f"{_num(c.filler_cot_accuracy)}",
+        )
+
+
+def _num(m: MetricValue) -> str:
+    return "n/a" if m.value is None else f"{m.value:.3f}"
