@@ -8,7 +8,7 @@ setup:
 
 # faithcheck score on the embedded default model and the bundled math samples.
 demo: setup
-	$(VENV)/bin/faithcheck score --out runs/demo --force
+	$(VENV)/bin/faithcheck score --out runs/demo --force --probe-samples 2
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

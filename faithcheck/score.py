@@ -170,7 +170,7 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             keep = {p.id for p in problems}
             records = [r for r in run.load_samples() if r.problem_id in keep]
             if opts.probes.probes:
-                _probe_into(run, backend, problems, records, cfg, opts.probes, progress)
+                _probe_into(run, backend, problems, records, cfg, opts.probes, progress, chunk)
         finally:
             backend.close()
         t_probed = time.perf_counter()
@@ -273,6 +273,7 @@ def _probe_into(
     cfg: SamplingConfig,
     probe_cfg: ProbeConfig,
     progress: Any,
+    chunk_size: int,
 ) -> None:
     """Probe the problems whose probe records are not on disk yet."""
     done = {r.problem_id for r in run.load_probes()}
@@ -292,6 +293,7 @@ def _probe_into(
         seed=cfg.seed,
         on_records=run.append_probes,
         on_progress=advance,
+        chunk_size=chunk_size,
     )
 
 

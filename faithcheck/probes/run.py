@@ -276,17 +276,22 @@ def run_probes(
     seed: int,
     on_records: Callable[[list[ProbeRecord]], None],
     on_progress: Callable[[int], None] | None = None,
+    chunk_size: int = 1,
 ) -> None:
-    """Probe the samples problem by problem, handing records over as they are made."""
+    """Probe the samples, `chunk_size` problems per batch of engine calls, handing each
+    chunk's records over as soon as they exist (vLLM batches a chunk's requests)."""
     by_problem: dict[str, list[SampleRecord]] = {}
     for s in samples:
         by_problem.setdefault(s.problem_id, []).append(s)
     reader = Reader(backend, cfg)
-    for problem in problems:
-        chosen = sorted(by_problem.get(problem.id, []), key=lambda s: s.sample_index)
-        chosen = chosen[: cfg.probe_samples] if cfg.probe_samples else chosen
-        ids = prompt_ids(problem) if chosen else []
-        chains = [c for s in chosen if (c := prepare(backend, problem, s, ids)) is not None]
+    for start in range(0, len(problems), chunk_size):
+        chunk = problems[start : start + chunk_size]
+        chains: list[Chain] = []
+        for problem in chunk:
+            chosen = sorted(by_problem.get(problem.id, []), key=lambda s: s.sample_index)
+            chosen = chosen[: cfg.probe_samples] if cfg.probe_samples else chosen
+            ids = prompt_ids(problem) if chosen else []
+            chains += [c for s in chosen if (c := prepare(backend, problem, s, ids)) is not None]
         records: list[ProbeRecord] = []
         if chains:
             if "truncation" in cfg.probes:
@@ -299,4 +304,4 @@ def run_probes(
                 records += mistakes(reader, chains, max_tokens, seed)
         on_records(records)
         if on_progress is not None:
-            on_progress(1)
+            on_progress(len(chunk))
