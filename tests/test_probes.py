@@ -17,9 +17,10 @@ from faithcheck.backends.base import (
     ScoreRequest,
     ScoreResult,
 )
+from faithcheck.backends.cuts import box_close, read_cuts_naive
 from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.probes import ProbeConfig, run_probes, summarize_probes
-from faithcheck.probes.readout import box_close, read_cuts_naive, readout_answer
+from faithcheck.probes.readout import readout_answer
 from faithcheck.probes.records import (
     ControlRecord,
     MistakeRecord,
@@ -95,6 +96,9 @@ class ScriptedBackend:
             lps = [0.0 if hit else -10.0] * len(r.continuation_ids)
             out.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=hit))
         return out
+
+    def eos_ids(self) -> set[int]:
+        return set()
 
     def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
         return read_cuts_naive(self, requests)

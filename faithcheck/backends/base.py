@@ -20,6 +20,7 @@ which other requests share the batch.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -176,6 +177,10 @@ class Backend(Protocol):
         """Text of generated ids, special tokens removed."""
         ...
 
+    def eos_ids(self) -> set[int]:
+        """Token ids that end a sequence."""
+        ...
+
     def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
         """The backend's fastest exact way to read answers after chain cuts."""
         ...
@@ -201,6 +206,7 @@ class TokenizerRenderer:
             )
         except Exception as exc:  # corrupt or missing tokenizer files
             raise ModelLoadError(f"cannot load tokenizer from {model_path}: {exc}") from None
+        self._config_eos = self._read_config_eos(model_path)
 
     @property
     def has_chat_template(self) -> bool:
@@ -229,9 +235,21 @@ class TokenizerRenderer:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     def eos_ids(self) -> set[int]:
-        """End-of-sequence ids the tokenizer knows."""
+        """End-of-sequence ids: the tokenizer's, plus any the checkpoint's
+        generation_config.json adds (chat models often end turns with a second one)."""
         eos = self.tokenizer.eos_token_id
-        return {int(eos)} if eos is not None else set()
+        ids = {int(eos)} if eos is not None else set()
+        return ids | self._config_eos
+
+    def _read_config_eos(self, model_path: str) -> set[int]:
+        path = os.path.join(model_path, "generation_config.json")
+        try:
+            with open(path, "rb") as fh:
+                value = json.load(fh).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            return set()
+        values = value if isinstance(value, list) else [value]
+        return {int(v) for v in values if isinstance(v, int)}
 
 
 def cpu_thread_count() -> int:

@@ -68,7 +68,7 @@ class HFBackend:
         except Exception as exc:  # corrupt weights, unknown architecture, out of memory
             raise ModelLoadError(f"cannot load model from {model_path}: {exc}") from None
         self.model.eval()
-        self.eos_ids = self._eos_ids()
+        self.eos_ids_list = self._eos_ids()
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id
@@ -102,8 +102,8 @@ class HFBackend:
             top_k=None,
             max_new_tokens=req.max_tokens,
             num_return_sequences=req.n,
-            eos_token_id=self.eos_ids,
-            pad_token_id=self.eos_ids[0],
+            eos_token_id=self.eos_ids_list,
+            pad_token_id=self.eos_ids_list[0],
             stop_strings=req.stop or None,
             return_dict_in_generate=True,
             output_logits=req.logprobs,
@@ -136,12 +136,12 @@ class HFBackend:
     ) -> Completion:
         cut = len(ids)
         for j, tok in enumerate(ids):
-            if tok in self.eos_ids:
+            if tok in self.eos_ids_list:
                 cut = j + 1
                 break
         ids = ids[:cut]
         text = self._renderer.decode(ids)
-        stopped = bool(ids) and ids[-1] in self.eos_ids
+        stopped = bool(ids) and ids[-1] in self.eos_ids_list
         if req.stop and not stopped:
             hit = [text.find(s) for s in req.stop if s in text]
             stopped = bool(hit)
@@ -178,6 +178,10 @@ class HFBackend:
             )
         return results
 
+    def eos_ids(self) -> set[int]:
+        """See `Backend.eos_ids`."""
+        return set(self.eos_ids_list)
+
     def encode(self, text: str) -> list[int]:
         """See `Backend.encode`."""
         return self._renderer.encode(text)
@@ -191,12 +195,12 @@ class HFBackend:
         under a 4D attention mask (see `faithcheck.backends.hf_cuts`)."""
         import torch
 
+        from faithcheck.backends.cuts import box_close, trim_readout
         from faithcheck.backends.hf_cuts import read_chain
-        from faithcheck.probes.readout import box_close, trim_readout
 
         def done(generated: list[int], limit: int) -> bool:
             return (
-                generated[-1] in self.eos_ids
+                generated[-1] in self.eos_ids_list
                 or len(generated) >= limit
                 or box_close(self.decode(generated)) is not None
             )

@@ -86,8 +86,9 @@ class VLLMBackend:
             "max_model_len": max_model_len,
             "seed": seed,
             "trust_remote_code": trust_remote_code,
-            # Our explicit SamplingParams are the only source of sampling settings.
-            "generation_config": "vllm",
+            # generation_config.json stays on ("auto"): vLLM then also stops at the extra
+            # end-of-turn ids it lists. Its sampling defaults never apply, because every
+            # request carries explicit SamplingParams.
         }
         if cpu:
             kwargs |= {
@@ -219,6 +220,10 @@ class VLLMBackend:
             results.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy))
         return results
 
+    def eos_ids(self) -> set[int]:
+        """See `Backend.eos_ids`."""
+        return self._renderer.eos_ids()
+
     def encode(self, text: str) -> list[int]:
         """See `Backend.encode`."""
         return self._renderer.encode(text)
@@ -231,7 +236,7 @@ class VLLMBackend:
         """Generated read-outs share prefill through vLLM's prefix cache (all cuts of a
         chain are prefixes of it); teacher-forced scores go through prompt log-probs,
         which in vLLM V1 bypass the prefix cache and pay a full prefill per cut."""
-        from faithcheck.probes.readout import read_cuts_naive
+        from faithcheck.backends.cuts import read_cuts_naive
 
         return read_cuts_naive(self, requests, isolate=False)
 

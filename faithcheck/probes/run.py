@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from faithcheck.backends.base import Backend, CutReadout, CutReadRequest, GenerationRequest
+from faithcheck.backends.cuts import read_cuts_naive
 from faithcheck.parsing import extract_answer
 from faithcheck.probes import perturb
 from faithcheck.probes.cuts import grid, step_token_cuts
-from faithcheck.probes.readout import ANSWER_CUE, read_cuts_naive, readout_answer, same_answer
+from faithcheck.probes.readout import ANSWER_CUE, readout_answer, same_answer
 from faithcheck.probes.records import (
     ControlRecord,
     MistakeRecord,
