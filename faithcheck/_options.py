@@ -182,7 +182,7 @@ ReadoutOpt = Annotated[
     typer.Option(
         "--readout",
         help="How truncation reads the answer: generate, score (teacher-forced "
-        "log P(a*)), or both.",
+        "log P(a*)), both, or auto (the cheaper for the backend: generate on vLLM, score on hf).",
         rich_help_panel=PROBE_PANEL,
     ),
 ]

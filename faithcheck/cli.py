@@ -90,7 +90,7 @@ def score(
     probes: o.Probes = "truncation,mistakes,necessity,controls",
     probe_samples: o.ProbeSamples = None,
     probe_impl: o.ProbeImpl = "fast",
-    readout: o.ReadoutOpt = "both",
+    readout: o.ReadoutOpt = "auto",
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:

@@ -28,6 +28,7 @@ from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.errors import UsageError
 from faithcheck.models import ModelIdentity, resolve_model
 from faithcheck.probes import ALL_PROBES, ProbeConfig, run_probes, summarize_probes
+from faithcheck.probes.records import CHEAPER_READOUT
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Problem, Record
 from faithcheck.report import SCHEMA_VERSION, Report, Throughput, Timings, summarize_samples
@@ -95,8 +96,8 @@ def probe_config(probes: str, probe_samples: int | None, impl: str, readout: str
         raise UsageError(f"unknown probe {unknown[0]!r}; choose from {', '.join(ALL_PROBES)}")
     if impl not in {"fast", "naive"}:
         raise UsageError("--probe-impl must be fast or naive")
-    if readout not in {"generate", "score", "both"}:
-        raise UsageError("--readout must be generate, score or both")
+    if readout not in {"generate", "score", "both", "auto"}:
+        raise UsageError("--readout must be generate, score, both or auto")
     if probe_samples is not None and probe_samples < 1:
         raise UsageError("--probe-samples must be at least 1")
     return ProbeConfig.model_validate(
@@ -144,6 +145,11 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
         backend_name = choose_backend(opts.backend, say)
         fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
         cfg = _sampling_config(opts, fmt, template)
+        if opts.probes.readout == "auto":
+            readout = CHEAPER_READOUT[backend_name]
+            opts = opts.model_copy(
+                update={"probes": opts.probes.model_copy(update={"readout": readout})}
+            )
         data_hash = dataset_hash(problems)
         config = _result_config(opts, backend_name, identity, cfg, data_hash)
         config_hash = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()

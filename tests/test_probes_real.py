@@ -62,7 +62,7 @@ def _probe(backend: Any, **cfg: object) -> list[ProbeRecord]:
         [PROBLEM],
         _samples(backend),
         lambda p: prompt,
-        ProbeConfig.model_validate(cfg),
+        ProbeConfig.model_validate({"readout": "both", **cfg}),
         max_tokens=24,
         seed=0,
         on_records=records.extend,
@@ -117,3 +117,11 @@ def test_backends_agree_on_readouts(hf_fp32: Any, vllm_fp32: Any) -> None:
         assert [p.answer for p in a.points] == [p.answer for p in b.points]
         for pa, pb in zip(a.points, b.points, strict=True):
             assert pa.logprob == pytest.approx(pb.logprob, abs=1e-2)
+
+
+def test_auto_readout_picks_the_cheaper_one_per_backend(backend: Any) -> None:
+    (rec, *_) = _truncation(_probe(backend, probes=["truncation"], readout="auto"))
+    if backend.name == "vllm":  # generation shares prefill through the prefix cache
+        assert rec.aoc_generate is not None and rec.aoc_score is None
+    else:  # one teacher-forced pass per chain
+        assert rec.aoc_score is not None and rec.aoc_generate is None
