@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -210,7 +211,7 @@ class RunDir:
         """Read back every complete probe record."""
         return [_PROBE_ADAPTER.validate_python(row) for row in read_jsonl(self.path / PROBES_FILE)]
 
-    def write_derivation(self, findings: list[Record]) -> None:
+    def write_derivation(self, findings: Sequence[Record]) -> None:
         """Write derivation.jsonl whole and atomically (it is recomputed from the samples)."""
         data = b"".join(dumps(f) + b"\n" for f in findings)
         self._guard(atomic_write_bytes, self.path / DERIVATION_FILE, data)

@@ -179,41 +179,68 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
                 _probe_into(run, backend, problems, records, cfg, opts.probes, progress, chunk)
         finally:
             backend.close()
-        t_probed = time.perf_counter()
-        probe_records = [r for r in run.load_probes() if r.problem_id in keep]
-        findings = [
-            analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer) for r in records
-        ]
-        run.write_derivation(list(findings))
-        correct = {(r.problem_id, r.sample_index): r.correct for r in records}
-        sampling_s = t_sampled - t_loaded
-        report = Report(
-            run_id=run.path.name,
-            run_dir=str(run.path),
-            model=opts.model,
-            model_sha256=identity.sha256,
-            backend=backend_name,
-            dataset=opts.from_samples or opts.dataset,
-            dataset_sha256=data_hash,
-            config_hash=config_hash,
-            sampling=summarize_samples(records, seed=opts.seed),
-            probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
-            derivation=summarize_derivation(findings, correct, seed=opts.seed),
-            timings=Timings(
-                model_load_s=t_loaded - t_start,
-                sampling_s=sampling_s,
-                probes_s=t_probed - t_sampled,
-                total_s=time.perf_counter() - t_start,
-            ),
-            throughput=Throughput(
-                completion_tokens=tokens,
-                tokens_per_s=tokens / sampling_s if tokens and sampling_s > 0 else None,
-            ),
+        timings = Timings(
+            model_load_s=t_loaded - t_start,
+            sampling_s=t_sampled - t_loaded,
+            probes_s=time.perf_counter() - t_sampled,
+            total_s=0.0,
+        )
+        report = _report(
+            run,
+            opts,
+            identity,
+            backend_name,
+            data_hash,
+            config_hash,
+            records,
+            timings,
+            tokens,
+            t_start,
         )
         run.write_report(report)
         return report
     finally:
         run.release()
+
+
+def _report(
+    run: RunDir,
+    opts: ScoreOptions,
+    identity: ModelIdentity,
+    backend_name: str,
+    data_hash: str,
+    config_hash: str,
+    records: list[SampleRecord],
+    timings: Timings,
+    tokens: int,
+    t_start: float,
+) -> Report:
+    """Aggregate what is on disk (samples, probes) plus the derivation check."""
+    keep = {r.problem_id for r in records}
+    probe_records = [r for r in run.load_probes() if r.problem_id in keep]
+    findings = [
+        analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer) for r in records
+    ]
+    run.write_derivation(findings)
+    correct = {(r.problem_id, r.sample_index): r.correct for r in records}
+    return Report(
+        run_id=run.path.name,
+        run_dir=str(run.path),
+        model=opts.model,
+        model_sha256=identity.sha256,
+        backend=backend_name,
+        dataset=opts.from_samples or opts.dataset,
+        dataset_sha256=data_hash,
+        config_hash=config_hash,
+        sampling=summarize_samples(records, seed=opts.seed),
+        probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
+        derivation=summarize_derivation(findings, correct, seed=opts.seed),
+        timings=timings.model_copy(update={"total_s": time.perf_counter() - t_start}),
+        throughput=Throughput(
+            completion_tokens=tokens,
+            tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
+        ),
+    )
 
 
 def _sampling_config(
