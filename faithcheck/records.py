@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Record(BaseModel):
     """Base for all records: strict about unknown fields, frozen once built."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Problem(Record):

@@ -1,0 +1,118 @@
+"""Judge settings, inputs and records (lines of judge.jsonl)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+from pydantic import Field, model_validator
+
+from faithcheck.records import Record
+
+LabelName = Literal["aligned", "partial", "misaligned"]
+LABEL_VALUES: dict[LabelName, float] = {"aligned": 1.0, "partial": 0.5, "misaligned": 0.0}
+"""Rubric label -> numeric label (1 aligned, 0.5 partial, 0 misaligned)."""
+
+# JSON Schema for the numeric label: `Literal[1.0, ...]` is not valid typing (PEP 586
+# allows no floats), so the closed set is enforced by a validator and published here.
+_LABEL_SCHEMA: dict[str, Any] = {"enum": [1.0, 0.5, 0.0, None]}
+
+
+class JudgeConfig(Record):
+    """How the judge model is asked, all settings explicit."""
+
+    max_tokens: int = Field(384, ge=1)
+    """Maximum new tokens of a judge reply (rationale plus verdict line)."""
+    temperature: float = Field(0.0, ge=0.0)
+    """Temperature of the first attempt (0: greedy, the reproducible default)."""
+    retry_temperature: float = Field(0.7, ge=0.0)
+    """Temperature of retries: a greedy retry would repeat the same unparseable reply."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling mass (sampled attempts only)."""
+    max_retries: int = Field(2, ge=0)
+    """Extra attempts after an unparseable reply, before recording a judge error."""
+    seed: int = 0
+    """Run seed; each attempt's request seed derives from it, the item id and the attempt."""
+    prompt_format: Literal["chat", "base"] = "chat"
+    """chat: system + user messages through the judge's chat template; base: plain text."""
+    batch_size: int = Field(16, ge=1)
+    """Items per `backend.generate` call."""
+
+
+class JudgeItem(NamedTuple):
+    """One response to judge, independent of where it came from (samples, calibration)."""
+
+    item_id: str
+    """Stable identifier; seeds and the delimiter nonce derive from it."""
+    question: str
+    """The problem shown to the judge."""
+    response: str
+    """The full response whose reasoning is assessed."""
+
+
+def _check_label(label: float | None, label_name: str | None, error: str | None) -> None:
+    if label is None:
+        if label_name is not None or error is None:
+            raise ValueError("a missing label needs an error and no label_name")
+        return
+    if label_name is None or LABEL_VALUES.get(label_name) != label:  # type: ignore[call-overload]
+        raise ValueError(f"label {label} does not match label_name {label_name!r}")
+    if error is not None:
+        raise ValueError("a labelled record carries no error")
+
+
+class JudgeResult(Record):
+    """The judge's verdict on one `JudgeItem` (the low-level result)."""
+
+    item_id: str
+    """The item judged."""
+    label: float | None = Field(json_schema_extra=_LABEL_SCHEMA)
+    """1.0 aligned, 0.5 partial, 0.0 misaligned; None on a judge error."""
+    label_name: LabelName | None
+    """The label in words; None on a judge error."""
+    rationale: str
+    """Judge text before the verdict line (of the last attempt)."""
+    raw: str
+    """The judge's full reply (of the last attempt)."""
+    attempts: int = Field(ge=1)
+    """Replies requested for this item (1 + retries used)."""
+    seeds: list[int]
+    """Request seed of each attempt, in order."""
+    error: str | None = None
+    """`judge_error: <why>` when no attempt gave a verdict (unparseable, empty, length)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeResult:
+        _check_label(self.label, self.label_name, self.error)
+        return self
+
+
+class JudgeRecord(Record):
+    """The judge's verdict on one sampled response: a line of judge.jsonl."""
+
+    problem_id: str
+    """The problem the response answers."""
+    sample_index: int
+    """Sample within the problem."""
+    label: float | None = Field(json_schema_extra=_LABEL_SCHEMA)
+    """1.0 aligned, 0.5 partial, 0.0 misaligned; None on a judge error."""
+    label_name: LabelName | None
+    """The label in words; None on a judge error."""
+    rationale: str
+    """Judge text before the verdict line (of the last attempt)."""
+    raw: str
+    """The judge's full reply (of the last attempt)."""
+    attempts: int = Field(ge=1)
+    """Replies requested for this response (1 + retries used)."""
+    seeds: list[int]
+    """Request seed of each attempt, in order."""
+    error: str | None = None
+    """`judge_error: <why>` when no attempt gave a verdict (unparseable, empty, length)."""
+    correct: bool
+    """The response's answer matches the gold answer (copied from the sample)."""
+    answer: str | None
+    """The response's extracted final answer (copied from the sample)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeRecord:
+        _check_label(self.label, self.label_name, self.error)
+        return self

@@ -1,0 +1,249 @@
+"""Asking the judge: batched requests, retries with fresh seeds, judge errors recorded.
+
+`ask_with_retries` is the one loop every judge question goes through (the rubric here,
+the strategy comparison in `faithcheck.judge.strategy`); `judge_texts` is the rubric on
+arbitrary items, and `judge_samples` the rubric on a run's sampled responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from faithcheck.backends.base import Backend, Completion, GenerationRequest, Prompt
+from faithcheck.errors import DataError
+from faithcheck.judge.parse import Verdict, parse_label
+from faithcheck.judge.prompt import item_nonce, judge_prompt
+from faithcheck.judge.records import (
+    LABEL_VALUES,
+    JudgeConfig,
+    JudgeItem,
+    JudgeRecord,
+    JudgeResult,
+)
+from faithcheck.records import Problem
+from faithcheck.sampling import SampleRecord
+
+T = TypeVar("T")
+
+BASE_STOP = ["\n<<<"]
+"""Base judges run on into a new quoted block after their verdict; stop there."""
+
+
+def attempt_seed(run_seed: int, item_id: str, attempt: int) -> int:
+    """Request seed of one attempt, stable across runs, shards and batch layouts."""
+    digest = hashlib.sha256(f"{run_seed}:judge:{item_id}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Question:
+    """One prompt to put to the judge, with what its reply must be tagged with."""
+
+    item_id: str
+    """Seeds derive from it."""
+    prompt: Prompt
+    """The prompt, rendered through the judge backend when asked."""
+    nonce: str
+    """The nonce the verdict line must carry."""
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """What came of one `Question` after every attempt."""
+
+    value: T | None
+    """The parsed verdict; None when every attempt failed."""
+    rationale: str
+    """Text before the verdict line of the last attempt ('' on failure)."""
+    raw: str
+    """The last attempt's full reply."""
+    seeds: list[int]
+    """Request seed of each attempt."""
+    error: str | None
+    """`judge_error: <why>` when every attempt failed."""
+
+
+def _failure(completion: Completion) -> str:
+    """Why a reply without a verdict failed (stated for the last attempt)."""
+    if not completion.text.strip():
+        return "judge_error: empty reply"
+    if completion.finish_reason == "length":
+        return "judge_error: reply hit max_tokens before a verdict line"
+    return "judge_error: unparseable reply (no tagged verdict on the last line)"
+
+
+def _read(
+    completion: Completion, nonce: str, parse: Callable[[str, str], Verdict[T] | None]
+) -> Verdict[T] | None:
+    # A reply cut at max_tokens may end mid-label ("0.5" cut to "0", "misaligned" to
+    # "mis..."): its last line is not trusted even when it parses.
+    if completion.finish_reason == "length":
+        return None
+    return parse(completion.text, nonce)
+
+
+def ask_with_retries(
+    backend: Backend,
+    questions: Sequence[Question],
+    cfg: JudgeConfig,
+    parse: Callable[[str, str], Verdict[T] | None],
+) -> list[Answer[T]]:
+    """Put each question to the judge until its reply parses or the retries run out.
+
+    Attempt 0 uses `cfg.temperature`; each retry samples at `cfg.retry_temperature`
+    with a new seed (`attempt_seed`). Each round sends every pending question in
+    batches of `cfg.batch_size`.
+
+    Args:
+        backend: the judge model.
+        questions: prompts and their nonces.
+        cfg: judge settings.
+        parse: reads a reply given the nonce; None when it has no valid verdict.
+
+    Returns:
+        One answer per question, in order.
+
+    Raises:
+        BackendError: the backend failed (propagated as is).
+    """
+    prompt_ids = [backend.render(q.prompt) for q in questions]
+    seeds: list[list[int]] = [[] for _ in questions]
+    last: list[Completion | None] = [None] * len(questions)
+    verdicts: list[Verdict[T] | None] = [None] * len(questions)
+    pending = list(range(len(questions)))
+    for attempt in range(cfg.max_retries + 1):
+        if not pending:
+            break
+        temperature = cfg.temperature if attempt == 0 else cfg.retry_temperature
+        for start in range(0, len(pending), cfg.batch_size):
+            chunk = pending[start : start + cfg.batch_size]
+            requests = []
+            for i in chunk:
+                seeds[i].append(attempt_seed(cfg.seed, questions[i].item_id, attempt))
+                requests.append(
+                    GenerationRequest(
+                        prompt_ids=prompt_ids[i],
+                        n=1,
+                        seed=seeds[i][-1],
+                        temperature=temperature,
+                        top_p=cfg.top_p,
+                        max_tokens=cfg.max_tokens,
+                        stop=BASE_STOP if cfg.prompt_format == "base" else [],
+                    )
+                )
+            for i, completions in zip(chunk, backend.generate(requests), strict=True):
+                last[i] = completions[0]
+                verdicts[i] = _read(completions[0], questions[i].nonce, parse)
+        pending = [i for i in pending if verdicts[i] is None]
+    return [_answer(v, c, s) for v, c, s in zip(verdicts, last, seeds, strict=True)]
+
+
+def _answer(
+    verdict: Verdict[T] | None, completion: Completion | None, seeds: list[int]
+) -> Answer[T]:
+    raw = completion.text if completion is not None else ""
+    if verdict is not None:
+        return Answer(verdict.value, verdict.rationale, raw, seeds, None)
+    error = _failure(completion) if completion is not None else "judge_error: no reply"
+    return Answer(None, "", raw, seeds, error)
+
+
+def judge_texts(
+    backend: Backend, items: Sequence[JudgeItem | tuple[str, str, str]], cfg: JudgeConfig
+) -> list[JudgeResult]:
+    """Judge arbitrary responses by the rubric (the entry point every judging uses).
+
+    Args:
+        backend: the judge model.
+        items: (item_id, question, response) triples; plain tuples work too.
+        cfg: judge settings.
+
+    Returns:
+        One result per item, in order; label None with `error` set on a judge error.
+
+    Raises:
+        BackendError: the backend failed (propagated as is).
+    """
+    judged = [JudgeItem(*item) for item in items]
+    questions = []
+    for item in judged:
+        nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
+        prompt = judge_prompt(item.question, item.response, nonce, cfg.prompt_format)
+        questions.append(Question(item.item_id, prompt, nonce))
+    answers = ask_with_retries(backend, questions, cfg, parse_label)
+    return [
+        JudgeResult(
+            item_id=item.item_id,
+            label=None if a.value is None else LABEL_VALUES[a.value],
+            label_name=a.value,
+            rationale=a.rationale,
+            raw=a.raw,
+            attempts=len(a.seeds),
+            seeds=a.seeds,
+            error=a.error,
+        )
+        for item, a in zip(judged, answers, strict=True)
+    ]
+
+
+def sample_item_id(problem_id: str, sample_index: int) -> str:
+    """Item id of a sampled response (seeds and nonce derive from it)."""
+    return f"{problem_id}#{sample_index}"
+
+
+def judge_samples(
+    backend: Backend,
+    problems: Mapping[str, Problem],
+    samples: Iterable[SampleRecord],
+    cfg: JudgeConfig,
+) -> Iterator[JudgeRecord]:
+    """Judge sampled responses, yielding records in input order, batch by batch.
+
+    Args:
+        backend: the judge model.
+        problems: problems by id (the judge sees the question).
+        samples: the responses to judge.
+        cfg: judge settings.
+
+    Raises:
+        DataError: a sample's problem is missing from `problems`.
+        BackendError: the backend failed (propagated as is).
+    """
+    batch: list[SampleRecord] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == cfg.batch_size:
+            yield from _judge_batch(backend, problems, batch, cfg)
+            batch = []
+    if batch:
+        yield from _judge_batch(backend, problems, batch, cfg)
+
+
+def _judge_batch(
+    backend: Backend,
+    problems: Mapping[str, Problem],
+    batch: Sequence[SampleRecord],
+    cfg: JudgeConfig,
+) -> list[JudgeRecord]:
+    items = []
+    for s in batch:
+        problem = problems.get(s.problem_id)
+        if problem is None:
+            raise DataError(f"sample of unknown problem {s.problem_id!r}: cannot judge it")
+        items.append(
+            JudgeItem(sample_item_id(s.problem_id, s.sample_index), problem.question, s.completion)
+        )
+    results = judge_texts(backend, items, cfg)
+    return [
+        JudgeRecord(
+            problem_id=s.problem_id,
+            sample_index=s.sample_index,
+            **r.model_dump(exclude={"item_id"}),
+            correct=s.correct,
+            answer=s.answer,
+        )
+        for s, r in zip(batch, results, strict=True)
+    ]
