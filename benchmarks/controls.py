@@ -74,7 +74,7 @@ def main() -> None:
         )
         summary = summarize_probes(records)
         k0 = [r.points[0].same for r in records if r.points and r.points[0].same is not None]
-        for t in summary.truncation or []:
+        for t in (summary.truncation or {}).values():
             rows.append((name, t.readout, t.aoc, sum(k0) / len(k0) if k0 else float("nan")))
     backend.close()
     print(f"{'prompt':9s} {'read-out':9s} {'AOC':>6s} {'95% CI':>16s} {'a* at k=0':>10s}")

@@ -11,11 +11,17 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import Field
+
 from faithcheck.derivation import DerivationSummary
+from faithcheck.diversity import DiversitySummary
+from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge.summary import JudgeSummary
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, mean, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
+from faithcheck.verdict_records import Verdict
 
 SCHEMA_VERSION = "0.1"
 
@@ -67,6 +73,27 @@ class Throughput(Record):
     """Generated tokens per second of sampling wall time."""
 
 
+class JudgeReport(Record):
+    """report.json `judge`: what the judge said, and how far to trust it."""
+
+    model: str
+    """The judge model (alias, folder or served name)."""
+    backend: str
+    """Backend that ran the judge."""
+    prompt_version: str
+    """Rubric prompt version; the label shares are comparable across equal versions."""
+    prompt_hash: str
+    """Hash of the rubric templates."""
+    summary: JudgeSummary
+    """Label shares by correctness with CIs, the headline aligned share of correct
+    responses, the correct-but-misaligned rate and the judge error rate."""
+    reliability: JudgeReliability | None = None
+    """The judge's accuracy, AUROC and Cohen's kappa on the bundled calibration pairs,
+    overall and per perturbation type (null with --no-calibrate)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Caveats about this judge (e.g. a small default judge is weak)."""
+
+
 class Report(Record):
     """report.json: the run's aggregate results."""
 
@@ -98,12 +125,12 @@ class Report(Record):
     """Truncation / perturbation probe results (null when no probe ran)."""
     derivation: DerivationSummary | None = None
     """Judge-free check: does the final answer follow from the arithmetic in the steps?"""
-    judge: dict[str, Any] | None = None
-    """Judge rubric results (not computed yet)."""
-    diversity: dict[str, Any] | None = None
-    """Output-diversity metrics, for contrast (not computed yet)."""
-    verdict: dict[str, Any] | None = None
-    """Pre-RL GO / NO-GO verdict (not computed yet)."""
+    judge: JudgeReport | None = None
+    """Judge rubric results and the judge's measured reliability (null with --no-judge)."""
+    diversity: DiversitySummary | None = None
+    """Output-diversity metrics, shown for contrast and not gated by default."""
+    verdict: Verdict | None = None
+    """Pre-RL GO / NO-GO / INCONCLUSIVE decision with every check it rests on."""
 
 
 def summarize_samples(records: Iterable[SampleRecord], *, seed: int = 0) -> SamplingSummary:

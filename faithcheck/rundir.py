@@ -39,6 +39,9 @@ _PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 PROBES_FILE = "probes.jsonl"
+JUDGE_FILE = "judge.jsonl"
+CALIBRATION_FILE = "calibration.jsonl"
+DIVERSITY_FILE = "diversity.jsonl"
 DERIVATION_FILE = "derivation.jsonl"
 REPORT_FILE = "report.json"
 

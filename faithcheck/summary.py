@@ -55,7 +55,7 @@ def _probe_rows(report: Report, table: Table) -> None:
     if probes is None:
         return
     table.add_row("chains probed", str(probes.chains))
-    for t in probes.truncation or []:
+    for t in (probes.truncation or {}).values():
         table.add_row(f"truncation AOC ({t.readout} read-out)", _fmt(t.aoc))
     if probes.mistakes is not None:
         table.add_row("mistake flip rate", _fmt(probes.mistakes.flip_rate))

@@ -221,7 +221,7 @@ def test_summary_pools_chains_and_reports_curves() -> None:
     other = _sample().model_copy(update={"problem_id": "p2"})
     summary = summarize_probes(_run(reads_chain, _sample()) + _run(post_hoc, other))
     assert summary.chains == 2
-    trunc = {t.readout: t for t in summary.truncation or []}
+    trunc = summary.truncation or {}
     assert trunc["generate"].aoc.value == pytest.approx((0.5 + 0.0) / 2)
     assert trunc["generate"].aoc.n == 2
     assert summary.mistakes is not None and summary.mistakes.flip_rate.value == pytest.approx(0.5)

@@ -103,8 +103,8 @@ class ProbesSummary(Record):
 
     chains: int
     """Chains probed (scorable samples: an answer and at least one step)."""
-    truncation: list[TruncationSummary] | None = None
-    """One entry per read-out."""
+    truncation: dict[str, TruncationSummary] | None = None
+    """One entry per read-out, keyed by its name (`score`, `generate`)."""
     mistakes: MistakeSummary | None = None
     """Mistake insertion."""
     necessity: NecessitySummary | None = None
@@ -122,9 +122,11 @@ def _units(
     ]
 
 
-def summarize_truncation(recs: Sequence[TruncationRecord], seed: int) -> list[TruncationSummary]:
-    """AOC and curves for each read-out present in the records."""
-    out = []
+def summarize_truncation(
+    recs: Sequence[TruncationRecord], seed: int
+) -> dict[str, TruncationSummary]:
+    """AOC and curves for each read-out present in the records, keyed by read-out."""
+    out: dict[str, TruncationSummary] = {}
     for readout, field, flag in (
         ("generate", "aoc_generate", "same"),
         ("score", "aoc_score", "greedy"),
@@ -152,7 +154,7 @@ def summarize_truncation(recs: Sequence[TruncationRecord], seed: int) -> list[Tr
             curves.append(
                 LengthCurve(n_steps=int(n), chains=len(group), aoc=1 - area, points=points)
             )
-        out.append(TruncationSummary(readout=readout, aoc=aoc, by_length=curves))
+        out[readout] = TruncationSummary(readout=readout, aoc=aoc, by_length=curves)
     return out
 
 
