@@ -17,6 +17,8 @@ DATA_PANEL = "Data"
 SAMPLING_PANEL = "Sampling"
 OUTPUT_PANEL = "Output"
 PROBE_PANEL = "Faithfulness probes"
+JUDGE_PANEL = "Judge"
+VERDICT_PANEL = "Verdict and contrast"
 
 Model = Annotated[
     str,
@@ -32,6 +34,30 @@ Backend = Annotated[
     BackendName,
     typer.Option(
         help="Inference engine; auto = vllm when it imports, else hf.", rich_help_panel=MODEL_PANEL
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="FAITHCHECK_BASE_URL",
+        help="OpenAI-compatible server for --backend openai (e.g. `vllm serve` at "
+        "http://127.0.0.1:8000/v1). Env: FAITHCHECK_BASE_URL.",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+ApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(
+        help="Name of the environment variable holding the server's API key (the key itself "
+        "is never written to run.json, logs or reports).",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
+MaxConcurrency = Annotated[
+    int,
+    typer.Option(
+        help="Requests in flight at once against an OpenAI-compatible server.",
+        rich_help_panel=MODEL_PANEL,
     ),
 ]
 DTypeOpt = Annotated[
@@ -184,6 +210,114 @@ ReadoutOpt = Annotated[
         help="How truncation reads the answer: generate, score (teacher-forced "
         "log P(a*)), both, or auto (the cheaper for the backend: generate on vLLM, score on hf).",
         rich_help_panel=PROBE_PANEL,
+    ),
+]
+
+Judge = Annotated[
+    bool,
+    typer.Option(
+        "--judge/--no-judge",
+        help="Label every judged response aligned / partial / misaligned with a judge model.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeModel = Annotated[
+    str,
+    typer.Option(
+        envvar="FAITHCHECK_JUDGE_MODEL",
+        help="Judge: embedded alias, checkpoint folder, or (with --judge-backend openai) the "
+        "served model name. The small default is weak: use a strong instruct model for "
+        "decisions. Env: FAITHCHECK_JUDGE_MODEL.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeBackend = Annotated[
+    str,
+    typer.Option(
+        help="auto (the scoring backend), vllm, hf, or openai (a server at --judge-base-url).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="FAITHCHECK_JUDGE_BASE_URL",
+        help="OpenAI-compatible server for --judge-backend openai, e.g. "
+        "http://127.0.0.1:8000/v1. Env: FAITHCHECK_JUDGE_BASE_URL.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(
+        help="Name of the environment variable holding the judge server's API key (the key "
+        "itself is never written anywhere).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeSamples = Annotated[
+    int | None,
+    typer.Option(
+        help="Judge at most N responses per problem (default: as many as --probe-samples).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+Calibrate = Annotated[
+    bool,
+    typer.Option(
+        "--calibrate/--no-calibrate",
+        help="Measure the judge on bundled faithful / unfaithful pairs and report its "
+        "reliability (an unreliable judge makes judge checks inconclusive).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+CalibrationSize = Annotated[
+    int,
+    typer.Option(
+        help="Calibration problems per domain (math, science, graph); 6 judged items each.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+Strategy = Annotated[
+    bool,
+    typer.Option(
+        "--strategy/--no-strategy",
+        help="Cluster judged responses by strategy with the pairwise judge (strategy and "
+        "faithful diversity).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+Diversity = Annotated[
+    bool,
+    typer.Option(
+        "--diversity/--no-diversity",
+        help="Report output-diversity metrics for contrast (never gated unless required).",
+        rich_help_panel=VERDICT_PANEL,
+    ),
+]
+Embed = Annotated[
+    bool,
+    typer.Option(
+        "--embed/--no-embed",
+        help="Include embedding diversity (offline MiniLM embedder; about 0.1 s per response "
+        "on 2 CPU cores).",
+        rich_help_panel=VERDICT_PANEL,
+    ),
+]
+
+Gate = Annotated[
+    Path | None,
+    typer.Option(
+        help="Gate file (TOML) with the verdict's checks; see the README, 'Verdict'.",
+        rich_help_panel=VERDICT_PANEL,
+    ),
+]
+Require = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Extra check, repeatable: 'metric>=value' (dotted path into report.json; "
+        "a check on a default metric replaces it).",
+        rich_help_panel=VERDICT_PANEL,
     ),
 ]
 

@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
 except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck import _options as o
-from faithcheck.errors import ExitCode, FaithcheckError
+from faithcheck.errors import ExitCode, FaithcheckError, UsageError
 
 app = typer.Typer(
     name="faithcheck",
@@ -71,6 +71,9 @@ def score(
     tensor_parallel_size: o.TensorParallel = 1,
     gpu_memory_utilization: o.GpuMemory = 0.9,
     trust_remote_code: o.TrustRemoteCode = False,
+    base_url: o.BaseUrl = None,
+    api_key_env: o.ApiKeyEnv = None,
+    max_concurrency: o.MaxConcurrency = 8,
     id_field: o.IdField = "id",
     question_field: o.QuestionField = "question",
     answer_field: o.AnswerField = "answer",
@@ -91,6 +94,19 @@ def score(
     probe_samples: o.ProbeSamples = None,
     probe_impl: o.ProbeImpl = "fast",
     readout: o.ReadoutOpt = "auto",
+    judge: o.Judge = True,
+    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_backend: o.JudgeBackend = "auto",
+    judge_base_url: o.JudgeBaseUrl = None,
+    judge_api_key_env: o.JudgeApiKeyEnv = None,
+    judge_samples: o.JudgeSamples = None,
+    calibrate: o.Calibrate = True,
+    calibration_size: o.CalibrationSize = 2,
+    strategy: o.Strategy = True,
+    diversity: o.Diversity = True,
+    embed: o.Embed = True,
+    gate: o.Gate = None,
+    require: o.Require = None,
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
@@ -99,9 +115,11 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from faithcheck.jsonio import dumps
-    from faithcheck.score import ScoreOptions, probe_config, run_score
+    from faithcheck.score import ScoreOptions, judge_options, probe_config, run_score
     from faithcheck.summary import print_summary
+    from faithcheck.verdict import exit_code, load_gate
 
+    gate_spec = load_gate(str(gate) if gate else None, require or [])
     opts = ScoreOptions(
         model=model,
         dataset=dataset,
@@ -117,6 +135,9 @@ def score(
         max_model_len=max_model_len,
         tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        max_concurrency=max_concurrency,
         samples=samples,
         limit=limit,
         temperature=temperature,
@@ -130,6 +151,19 @@ def score(
         trust_remote_code=trust_remote_code,
         from_samples=str(from_samples) if from_samples else None,
         probes=probe_config(probes, probe_samples, probe_impl, readout),
+        judge=judge_options(
+            enabled=judge,
+            model=judge_model,
+            backend=judge_backend,
+            base_url=judge_base_url,
+            api_key_env=judge_api_key_env,
+            samples=judge_samples if judge_samples is not None else probe_samples,
+            calibrate=calibrate,
+            calibration_per_domain=calibration_size,
+            strategy=strategy,
+        ),
+        diversity=diversity,
+        diversity_embed=embed,
     )
     progress = Progress(
         "[progress.description]{task.description}",
@@ -141,7 +175,9 @@ def score(
     )
     with _stdout_to_stderr():
         try:
-            report = run_score(opts, say=lambda m: err.print(m, highlight=False), progress=progress)
+            report = run_score(
+                opts, say=lambda m: err.print(m, highlight=False), progress=progress, gate=gate_spec
+            )
         finally:
             progress.stop()
     if json_out:
@@ -149,6 +185,8 @@ def score(
         sys.stdout.flush()
     else:
         print_summary(report, err)
+    if report.verdict is not None:
+        raise typer.Exit(int(exit_code(report.verdict)))
 
 
 @app.command()
@@ -168,12 +206,25 @@ def models() -> None:
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of report.json."""
+def schema(
+    what: Annotated[
+        str, typer.Argument(help="report (report.json) or comparison (compare --out).")
+    ] = "report",
+) -> None:
+    """Print the JSON Schema of report.json, or of the comparison file."""
     from faithcheck.jsonio import dumps
-    from faithcheck.report import report_json_schema
 
-    sys.stdout.buffer.write(dumps(report_json_schema(), indent=True) + b"\n")
+    if what == "report":
+        from faithcheck.report import report_json_schema
+
+        doc = report_json_schema()
+    elif what == "comparison":
+        from faithcheck.compare import comparison_json_schema
+
+        doc = comparison_json_schema()
+    else:
+        raise UsageError("schema: choose report or comparison")
+    sys.stdout.buffer.write(dumps(doc, indent=True) + b"\n")
 
 
 @app.command()
@@ -187,6 +238,18 @@ def version() -> None:
 from faithcheck.saturation_cli import saturation_command  # noqa: E402
 
 app.command(name="saturation")(saturation_command)
+
+from faithcheck.compare_cli import compare_command  # noqa: E402
+
+app.command(name="compare")(compare_command)
+
+from faithcheck.report_cli import report_command  # noqa: E402
+
+app.command(name="report")(report_command)
+
+from faithcheck.calibrate_cli import calibrate_command  # noqa: E402
+
+app.command(name="calibrate")(calibrate_command)
 
 
 def _one_line(message: str) -> str:

@@ -201,7 +201,7 @@ def summarize_diversity(
     *,
     embedder: SentenceEmbedder | None = None,
     equivalent: Equivalence | None = None,
-    strategy_clusters: Mapping[str, Sequence[int]] | None = None,
+    strategy_clusters: Mapping[str, Mapping[int, int]] | None = None,
     aligned: Mapping[tuple[str, int], bool] | None = None,
     seed: int = 0,
 ) -> DiversitySummary:
@@ -216,14 +216,15 @@ def summarize_diversity(
         embedder: Sentence embedder for the embedding metrics (all responses go in one
             call); None skips those metrics.
         equivalent: Final-answer equivalence; `math_equivalent` by default.
-        strategy_clusters: Strategy-judge cluster labels per problem id, one per sample in
-            `sample_index` order; problems missing here are skipped. None: no judge ran.
+        strategy_clusters: Strategy-judge cluster label per sample index, per problem id;
+            only the samples listed count (the judge may cluster a subset), problems
+            missing here are skipped. None: no strategy judge ran.
         aligned: Judge alignment per (problem id, sample index); samples missing here count
             as not aligned. Needed, with `strategy_clusters`, for faithful diversity.
         seed: Bootstrap seed.
 
     Raises:
-        ValueError: If a problem's cluster labels do not match its number of samples.
+        ValueError: If cluster labels name a sample index the problem does not have.
     """
     groups = {
         pid: sorted(group, key=lambda s: s.sample_index)
@@ -281,7 +282,7 @@ def _embedding_metrics(
 
 def _strategy_metrics(
     groups: Mapping[str, list[SampleRecord]],
-    strategy_clusters: Mapping[str, Sequence[int]] | None,
+    strategy_clusters: Mapping[str, Mapping[int, int]] | None,
     aligned: Mapping[tuple[str, int], bool] | None,
     average: _Average,
 ) -> dict[str, MetricValue | None]:
@@ -289,13 +290,18 @@ def _strategy_metrics(
         return {"strategy_diversity": None, "faithful_strategy_diversity": None}
     judged = [pid for pid in groups if pid in strategy_clusters]
     for pid in judged:
-        if len(strategy_clusters[pid]) != len(groups[pid]):
+        unknown = set(strategy_clusters[pid]) - {s.sample_index for s in groups[pid]}
+        if unknown:
             raise ValueError(
-                f"problem {pid!r}: {len(strategy_clusters[pid])} strategy labels "
-                f"for {len(groups[pid])} samples"
+                f"problem {pid!r}: strategy labels for unknown samples {sorted(unknown)}"
             )
+    # Only the clustered samples count (the strategy judge may see a subset per problem).
+    members = {
+        pid: [s for s in groups[pid] if s.sample_index in strategy_clusters[pid]] for pid in judged
+    }
+    labels = {pid: [strategy_clusters[pid][s.sample_index] for s in members[pid]] for pid in judged}
     overall = average(
-        (strategy_diversity(strategy_clusters[pid]) for pid in judged),
+        (strategy_diversity(labels[pid]) for pid in judged),
         reason="no problem was judged",
     )
     if aligned is None:
@@ -303,8 +309,8 @@ def _strategy_metrics(
     faithful = average(
         (
             faithful_strategy_diversity(
-                strategy_clusters[pid],
-                [aligned.get((pid, s.sample_index), False) for s in groups[pid]],
+                labels[pid],
+                [aligned.get((pid, s.sample_index), False) for s in members[pid]],
             )
             for pid in judged
         ),

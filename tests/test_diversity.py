@@ -372,7 +372,10 @@ def test_summary_known_values() -> None:
         run_records(),
         embedder=embedder,
         equivalent=numeric_equal,
-        strategy_clusters={"p1": [0, 0, 0, 0], "p2": [0, 0, 1, 1]},
+        strategy_clusters={
+            "p1": dict(enumerate([0, 0, 0, 0])),
+            "p2": dict(enumerate([0, 0, 1, 1])),
+        },
         aligned={("p1", 0): True, ("p2", 0): True, ("p2", 2): True},
     )
     assert summary.n_problems == 2 and summary.samples_per_problem == 4
@@ -411,7 +414,7 @@ def assert_summaries_close(a: DiversitySummary, b: DiversitySummary) -> None:
 
 def test_summary_invariant_to_record_order() -> None:
     records = run_records()
-    clusters = {"p1": [0, 0, 0, 0], "p2": [0, 0, 1, 1]}
+    clusters = {"p1": dict(enumerate([0, 0, 0, 0])), "p2": dict(enumerate([0, 0, 1, 1]))}
     aligned = {("p2", 1): True, ("p2", 3): True}
 
     def summarize(recs: list[SampleRecord]) -> DiversitySummary:
@@ -441,7 +444,10 @@ def test_summary_without_optional_parts() -> None:
 def test_summary_single_sample_problems() -> None:
     records = [sample("a", 0, "one response"), sample("b", 0, "another one", None)]
     summary = summarize_diversity(
-        records, embedder=OneHotEmbedder(), equivalent=numeric_equal, strategy_clusters={"a": [0]}
+        records,
+        embedder=OneHotEmbedder(),
+        equivalent=numeric_equal,
+        strategy_clusters={"a": {0: 0}},
     )
     assert summary.distinct_1.value == pytest.approx(1.0) and summary.distinct_1.n == 2
     for metric in (
@@ -466,17 +472,30 @@ def test_summary_variable_sample_counts_and_empty() -> None:
 
 
 def test_summary_rejects_mismatched_strategy_labels() -> None:
-    with pytest.raises(ValueError, match="3 strategy labels for 4 samples"):
+    with pytest.raises(ValueError, match=r"unknown samples \[7\]"):
         summarize_diversity(
-            run_records(), equivalent=numeric_equal, strategy_clusters={"p1": [0, 0, 1]}
+            run_records(), equivalent=numeric_equal, strategy_clusters={"p1": {0: 0, 7: 1}}
         )
+
+
+def test_summary_strategy_over_a_subset_of_samples() -> None:
+    summary = summarize_diversity(
+        run_records(),
+        equivalent=numeric_equal,
+        strategy_clusters={"p2": {0: 0, 2: 1}},
+        aligned={("p2", 0): True, ("p2", 2): True},
+    )
+    assert summary.strategy_diversity is not None
+    assert summary.strategy_diversity.value == pytest.approx(1.0)  # 2 of 2 differ
+    assert summary.faithful_strategy_diversity is not None
+    assert summary.faithful_strategy_diversity.value == pytest.approx(1.0)
 
 
 def test_summary_faithful_without_aligned_responses() -> None:
     summary = summarize_diversity(
         run_records(),
         equivalent=numeric_equal,
-        strategy_clusters={"p2": [0, 0, 1, 1]},
+        strategy_clusters={"p2": dict(enumerate([0, 0, 1, 1]))},
         aligned={},
     )
     assert summary.strategy_diversity is not None and summary.strategy_diversity.n == 1

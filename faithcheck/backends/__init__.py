@@ -12,7 +12,7 @@ from typing import Any, Literal
 from faithcheck.backends.base import Backend, DType
 from faithcheck.errors import UsageError
 
-BackendName = Literal["auto", "vllm", "hf"]
+BackendName = Literal["auto", "vllm", "hf", "openai"]
 
 
 def vllm_importable() -> tuple[bool, str]:
@@ -28,7 +28,9 @@ def vllm_importable() -> tuple[bool, str]:
     return True, ""
 
 
-def choose_backend(name: BackendName, say: Callable[[str], None]) -> Literal["vllm", "hf"]:
+def choose_backend(
+    name: BackendName, say: Callable[[str], None]
+) -> Literal["vllm", "hf", "openai"]:
     """Resolve `auto` to vllm when it imports, else hf, and say which."""
     if name != "auto":
         return name
@@ -41,7 +43,7 @@ def choose_backend(name: BackendName, say: Callable[[str], None]) -> Literal["vl
 
 
 def make_backend(
-    name: Literal["vllm", "hf"],
+    name: Literal["vllm", "hf", "openai"],
     model_path: str,
     *,
     dtype: DType,
@@ -50,8 +52,16 @@ def make_backend(
     tensor_parallel_size: int = 1,
     gpu_memory_utilization: float = 0.9,
     trust_remote_code: bool = False,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    max_concurrency: int = 8,
 ) -> Backend:
-    """Construct a backend; heavy imports happen here, not at module import."""
+    """Construct a backend; heavy imports happen here, not at module import.
+
+    For `openai`, `model_path` is either a local checkpoint folder (its tokenizer is
+    used locally, and the served model is the first one the server lists) or the
+    served model name (tokenization then goes through the server).
+    """
     if name == "vllm":
         from faithcheck.backends.vllm import VLLMBackend
 
@@ -68,6 +78,22 @@ def make_backend(
         from faithcheck.backends.hf import HFBackend
 
         return HFBackend(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    if name == "openai":
+        import os
+
+        from faithcheck.backends.openai import OpenAIBackend
+
+        if not base_url:
+            raise UsageError("--backend openai needs --base-url")
+        local = os.path.isdir(model_path)
+        return OpenAIBackend(
+            base_url,
+            None if local else model_path,
+            api_key_env=api_key_env,
+            tokenizer_path=model_path if local else None,
+            max_concurrency=max_concurrency,
+            trust_remote_code=trust_remote_code,
+        )
     raise UsageError(f"unknown backend {name!r}")
 
 

@@ -13,10 +13,12 @@ ProbeName = Literal["truncation", "mistakes", "necessity", "controls"]
 ALL_PROBES: tuple[ProbeName, ...] = ("truncation", "mistakes", "necessity", "controls")
 Readout = Literal["generate", "score", "both", "auto"]
 
-CHEAPER_READOUT: dict[str, Readout] = {"vllm": "generate", "hf": "score"}
+CHEAPER_READOUT: dict[str, Readout] = {"vllm": "generate", "hf": "score", "openai": "generate"}
 """What `auto` means per backend, measured with benchmarks/truncation.py (2-core CPU,
 SmolLM2-135M, 8 chains x 5 cuts): vLLM generate 3.2 s vs score 9.4 s (its prompt
-log-probs bypass the prefix cache); transformers score 5.6 s vs generate 9.2 s."""
+log-probs bypass the prefix cache); transformers score 5.6 s vs generate 9.2 s. On an
+OpenAI-compatible server, generate:
+the server's prefix cache serves every cut, while prompt log-probs bypass it."""
 
 
 class ProbeConfig(Record):

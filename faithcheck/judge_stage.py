@@ -1,0 +1,276 @@
+"""The judge stages of `faithcheck score`: rubric labels, calibration, strategy clusters.
+
+Each stage appends its records to the run directory as they are produced and skips
+what is already there, so a killed run resumes without re-judging anything:
+
+    judge.jsonl        one JudgeRecord per judged response
+    calibration.jsonl  one JudgeResult per calibration item (the judge's own test)
+    strategy.jsonl     one StrategyRecord per problem (pairwise same-strategy clusters)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from faithcheck.backends.base import Backend
+from faithcheck.judge import (
+    JUDGE_PROMPT_HASH,
+    JUDGE_PROMPT_VERSION,
+    JudgeConfig,
+    JudgeRecord,
+    JudgeResult,
+    judge_samples,
+    judge_texts,
+    same_strategy_batch,
+    summarize_judge,
+)
+from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
+from faithcheck.judge.reliability import JudgeReliability, reliability
+from faithcheck.models import DEFAULT_MODEL
+from faithcheck.records import Problem, Record
+from faithcheck.report import JudgeReport
+from faithcheck.rundir import CALIBRATION_FILE, JUDGE_FILE, STRATEGY_FILE, RunDir
+from faithcheck.sampling import SampleRecord
+
+JudgeBackendName = Literal["auto", "vllm", "hf", "openai"]
+
+SMALL_JUDGE_WARNING = (
+    "the judge is the small embedded default model, whose labels are weak (see "
+    "judge.reliability); for decisions, pass --judge-model with a strong instruct model, "
+    "e.g. one served by `vllm serve` with --judge-backend openai --judge-base-url URL"
+)
+
+
+class JudgeOptions(Record):
+    """How `score` runs the judge."""
+
+    enabled: bool = True
+    """Run the judge (--no-judge skips it, and the judge-based checks with it)."""
+    model: str = DEFAULT_MODEL
+    """--judge-model: alias, checkpoint folder, or (with --judge-backend openai) the
+    served model name."""
+    backend: JudgeBackendName = "auto"
+    """--judge-backend."""
+    base_url: str | None = None
+    """--judge-base-url for --judge-backend openai."""
+    api_key_env: str | None = None
+    """Environment variable holding the judge server's API key (its name only)."""
+    samples: int | None = Field(None, ge=1)
+    """Responses judged per problem (the first ones); None: as many as the probes use
+    (--probe-samples), all when that is unset."""
+    max_tokens: int = Field(256, ge=16)
+    """Judge reply budget (a short rationale + the verdict line)."""
+    max_retries: int = Field(1, ge=0)
+    """Retries (with a new seed) after an unparseable or cut-off reply."""
+    calibrate: bool = True
+    """Measure the judge on the bundled calibration pairs (--no-calibrate skips it)."""
+    calibration_per_domain: int = Field(2, ge=1)
+    """Calibration problems per domain (math, science, graph); 6 items each."""
+    strategy: bool = True
+    """Cluster the judged responses by strategy for the strategy-diversity contrast."""
+
+
+class StrategyRecord(Record):
+    """A line of strategy.jsonl: one problem's responses clustered by strategy."""
+
+    problem_id: str
+    """The problem."""
+    sample_indices: list[int]
+    """The clustered responses, in clustering order."""
+    clusters: list[int]
+    """Cluster index per response (0, 1, ... in order of first appearance)."""
+    undecided: int = 0
+    """Pairs the judge gave no valid verdict for (counted as different strategies)."""
+
+
+def judge_config(opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"]) -> JudgeConfig:
+    """The judge settings a run uses."""
+    return JudgeConfig(
+        max_tokens=opts.max_tokens, max_retries=opts.max_retries, seed=seed, prompt_format=fmt
+    )
+
+
+def judged_subset(samples: Sequence[SampleRecord], per_problem: int | None) -> list[SampleRecord]:
+    """The first `per_problem` samples (by index) of every problem, in problem order."""
+    if per_problem is None:
+        return sorted(samples, key=lambda s: (s.problem_id, s.sample_index))
+    by_problem: dict[str, list[SampleRecord]] = {}
+    for s in sorted(samples, key=lambda s: (s.problem_id, s.sample_index)):
+        by_problem.setdefault(s.problem_id, []).append(s)
+    return [s for group in by_problem.values() for s in group[:per_problem]]
+
+
+def judge_into(
+    run: RunDir,
+    backend: Backend,
+    problems: Mapping[str, Problem],
+    samples: Sequence[SampleRecord],
+    cfg: JudgeConfig,
+    advance: Callable[[int], None] | None = None,
+) -> None:
+    """Judge the samples not yet in judge.jsonl, appending records batch by batch."""
+    done = {(r.problem_id, r.sample_index) for r in run.load(JUDGE_FILE, JudgeRecord)}
+    todo = [s for s in samples if (s.problem_id, s.sample_index) not in done]
+    batch: list[JudgeRecord] = []
+    for record in judge_samples(backend, problems, todo, cfg):
+        batch.append(record)
+        if len(batch) == cfg.batch_size:
+            run.append(JUDGE_FILE, batch)
+            if advance:
+                advance(len(batch))
+            batch = []
+    if batch:
+        run.append(JUDGE_FILE, batch)
+        if advance:
+            advance(len(batch))
+
+
+def calibration_items(per_domain: int, seed: int) -> list[CalibrationItem]:
+    """The calibration slice: `per_domain` problems of each domain, six items each."""
+    return build_items(load_calibration(limit=per_domain), seed=seed)
+
+
+def calibrate_into(
+    run: RunDir | None,
+    backend: Backend,
+    items: Sequence[CalibrationItem],
+    cfg: JudgeConfig,
+    advance: Callable[[int], None] | None = None,
+) -> JudgeReliability:
+    """Judge the calibration items (those not on disk yet) and score the judge.
+
+    With `run` None nothing is written (the `calibrate` command keeps its own file).
+    """
+    have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)} if run else {}
+    todo = [i for i in items if i.item_id not in have]
+    for start in range(0, len(todo), cfg.batch_size):
+        chunk = todo[start : start + cfg.batch_size]
+        results = judge_texts(backend, [(i.item_id, i.question, i.response) for i in chunk], cfg)
+        if run is not None:
+            run.append(CALIBRATION_FILE, results)
+        have.update({r.item_id: r for r in results})
+        if advance:
+            advance(len(chunk))
+    labels = {i.item_id: have[i.item_id].label for i in items}
+    return reliability(items, labels, seed=cfg.seed)
+
+
+def strategy_into(
+    run: RunDir,
+    backend: Backend,
+    problems: Mapping[str, Problem],
+    samples: Sequence[SampleRecord],
+    cfg: JudgeConfig,
+) -> None:
+    """Cluster each problem's judged responses by strategy (problems not on disk yet).
+
+    Greedy clustering is sequential within a problem, so the problems advance together:
+    round r compares every problem's response r with that problem's representatives,
+    all in one batched judge call.
+    """
+    done = {r.problem_id for r in run.load(STRATEGY_FILE, StrategyRecord)}
+    groups: dict[str, list[SampleRecord]] = {}
+    for s in samples:
+        if s.problem_id not in done:
+            groups.setdefault(s.problem_id, []).append(s)
+    groups = {pid: g for pid, g in groups.items() if len(g) >= 2}
+    reps: dict[str, list[int]] = {pid: [] for pid in groups}
+    labels: dict[str, list[int]] = {pid: [] for pid in groups}
+    undecided = dict.fromkeys(groups, 0)
+    for r in range(max((len(g) for g in groups.values()), default=0)):
+        asks = [(pid, rep) for pid, group in groups.items() if r < len(group) for rep in reps[pid]]
+        verdicts = same_strategy_batch(
+            backend,
+            [
+                (problems[pid].question, groups[pid][rep].completion, groups[pid][r].completion)
+                for pid, rep in asks
+            ],
+            cfg,
+        )
+        answers: dict[str, list[bool | None]] = {}
+        for (pid, _), verdict in zip(asks, verdicts, strict=True):
+            answers.setdefault(pid, []).append(verdict)
+        for pid, group in groups.items():
+            if r >= len(group):
+                continue
+            said = answers.get(pid, [])
+            undecided[pid] += sum(v is None for v in said)
+            cluster = next((c for c, v in enumerate(said) if v is True), None)
+            if cluster is None:
+                cluster = len(reps[pid])
+                reps[pid].append(r)
+            labels[pid].append(cluster)
+    run.append(
+        STRATEGY_FILE,
+        [
+            StrategyRecord(
+                problem_id=pid,
+                sample_indices=[s.sample_index for s in group],
+                clusters=labels[pid],
+                undecided=undecided[pid],
+            )
+            for pid, group in groups.items()
+        ],
+    )
+
+
+def strategy_clusters(run: RunDir) -> dict[str, dict[int, int]]:
+    """Strategy cluster per sample index, per problem, from strategy.jsonl."""
+    return {
+        r.problem_id: dict(zip(r.sample_indices, r.clusters, strict=True))
+        for r in run.load(STRATEGY_FILE, StrategyRecord)
+    }
+
+
+def judge_report(
+    run: RunDir,
+    opts: JudgeOptions,
+    backend_name: str,
+    keep: set[tuple[str, int]],
+    calibration: JudgeReliability | None,
+    seed: int,
+) -> tuple[JudgeReport, list[JudgeRecord]]:
+    """The report's `judge` section from judge.jsonl (restricted to `keep` samples)."""
+    records = [
+        r for r in run.load(JUDGE_FILE, JudgeRecord) if (r.problem_id, r.sample_index) in keep
+    ]
+    warnings = []
+    if opts.model == DEFAULT_MODEL and opts.backend != "openai":
+        warnings.append(SMALL_JUDGE_WARNING)
+    if calibration is None:
+        warnings.append("the judge was not calibrated (--no-calibrate): its reliability is unknown")
+    elif not calibration.reliable:
+        warnings.append(
+            "the judge is unreliable on the calibration pairs: " + "; ".join(calibration.reasons)
+        )
+    summary = summarize_judge(
+        records, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
+    )
+    report = JudgeReport(
+        model=opts.model,
+        backend=backend_name,
+        prompt_version=JUDGE_PROMPT_VERSION,
+        prompt_hash=JUDGE_PROMPT_HASH,
+        summary=summary,
+        reliability=calibration,
+        warnings=warnings,
+    )
+    return report, records
+
+
+def aligned_flags(records: Sequence[JudgeRecord]) -> dict[tuple[str, int], bool]:
+    """Judge-aligned (label 1) per (problem id, sample index)."""
+    return {(r.problem_id, r.sample_index): r.label == 1.0 for r in records}
+
+
+def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:
+    """The judge settings that change results (for the run's config hash)."""
+    if not opts.enabled:
+        return {"enabled": False}
+    return opts.model_dump(mode="json", exclude={"api_key_env"}) | {
+        "prompt_version": JUDGE_PROMPT_VERSION,
+        "prompt_hash": JUDGE_PROMPT_HASH,
+    }

@@ -1,0 +1,87 @@
+"""The record-producing stages of `faithcheck score` that run on the sampled model.
+
+Each stage skips what the run directory already holds, so a resumed run never
+redoes finished work (request seeds make a redone partial problem exact).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faithcheck.backends.base import Backend
+from faithcheck.probes import ProbeConfig, run_probes
+from faithcheck.records import Problem
+from faithcheck.rundir import RunDir
+from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
+
+
+def sample_into(
+    run: RunDir,
+    backend: Backend,
+    problems: list[Problem],
+    cfg: SamplingConfig,
+    chunk_size: int,
+    progress: Any,
+    rollouts: dict[str, list[str]] | None = None,
+) -> int:
+    """Sample the problems not yet on disk into the run (or replay saved rollouts);
+    returns the tokens generated."""
+    counts: dict[str, int] = {}
+    for rec in run.load_samples():
+        counts[rec.problem_id] = counts.get(rec.problem_id, 0) + 1
+    # Partially sampled problems are redone whole (request seeds make that exact).
+    todo = [
+        p
+        for p in problems
+        if counts.get(p.id, 0) < (len(rollouts.get(p.id, [])) if rollouts else cfg.samples)
+    ]
+    tokens = 0
+
+    def on_records(records: list[SampleRecord]) -> None:
+        nonlocal tokens
+        tokens += sum(len(r.completion_token_ids) for r in records)
+        run.append_samples(records)
+
+    advance = None
+    if progress is not None:
+        progress.start()  # only now: an early error must not leave a bar behind
+        task = progress.add_task("sampling", total=len(problems))
+        progress.update(task, completed=len(problems) - len(todo))
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+    if rollouts is not None:
+        replay(backend, todo, rollouts, cfg, run.append_samples, on_progress=advance)
+        return 0
+    sample(backend, todo, cfg, on_records, chunk_size=chunk_size, on_progress=advance)
+    return tokens
+
+
+def probe_into(
+    run: RunDir,
+    backend: Backend,
+    problems: list[Problem],
+    samples: list[SampleRecord],
+    cfg: SamplingConfig,
+    probe_cfg: ProbeConfig,
+    progress: Any,
+    chunk_size: int,
+) -> None:
+    """Probe the problems whose probe records are not on disk yet."""
+    done = {r.problem_id for r in run.load_probes()}
+    todo = [p for p in problems if p.id not in done]
+    advance = None
+    if progress is not None:
+        task = progress.add_task("probes", total=len(problems))
+        progress.update(task, completed=len(problems) - len(todo))
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+    run_probes(
+        backend,
+        todo,
+        samples,
+        lambda p: build_request(backend, p, cfg).prompt_ids,
+        probe_cfg,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.seed,
+        on_records=run.append_probes,
+        on_progress=advance,
+        chunk_size=chunk_size,
+    )
