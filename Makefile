@@ -6,9 +6,12 @@ VENV ?= .venv
 setup:
 	scripts/setup.sh
 
-# faithcheck score on the embedded default model and the bundled math samples.
+# faithcheck score on the embedded default model and the bundled math samples. A verdict
+# of NO-GO (exit 1) or INCONCLUSIVE (exit 4) is a result, not a failure of the demo.
 demo: setup
-	$(VENV)/bin/faithcheck score --out runs/demo --force --probe-samples 2
+	$(VENV)/bin/faithcheck score --out runs/demo --force --probe-samples 2; \
+	rc=$$?; echo "faithcheck exit code: $$rc (0 GO, 1 NO-GO, 4 INCONCLUSIVE)"; \
+	[ $$rc -eq 0 ] || [ $$rc -eq 1 ] || [ $$rc -eq 4 ]
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

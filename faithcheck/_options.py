@@ -262,6 +262,13 @@ JudgeSamples = Annotated[
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
+JudgeMaxTokens = Annotated[
+    int,
+    typer.Option(
+        help="Judge reply budget in tokens (a short rationale, then the verdict line).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
 Calibrate = Annotated[
     bool,
     typer.Option(

@@ -146,6 +146,8 @@ def judge_options(**values: Any) -> JudgeOptions:
         raise UsageError("--judge-backend must be auto, vllm, hf or openai")
     if values["samples"] is not None and values["samples"] < 1:
         raise UsageError("--judge-samples must be at least 1")
+    if values["max_tokens"] < 16:
+        raise UsageError("--judge-max-tokens must be at least 16")
     if values["calibration_per_domain"] < 1:
         raise UsageError("--calibration-size must be at least 1")
     return JudgeOptions.model_validate(values)

@@ -31,6 +31,7 @@ def _score(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         "--out",
         str(out),
         "--json",
+        *(("--no-judge", "--no-diversity") if "--judge" not in extra else ()),
         *extra,
     ]
     env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}  # noisy engines must not reach stdout
@@ -45,8 +46,11 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> None:
     out = tmp_path / "run"
     proc = _score(out, "--backend", backend)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Two problems are too few to decide on: inconclusive, exit 4, and the report says why.
+    assert proc.returncode == 4, proc.stderr[-2000:]
     report = json.loads(proc.stdout)  # stdout is the report and nothing else
+    assert report["verdict"]["decision"] == "INCONCLUSIVE"
+    assert any("problems" in r for r in report["verdict"]["reasons"])
     assert report == json.loads((out / "report.json").read_text())
     assert report["schema_version"] and report["backend"] == backend
     s = report["sampling"]
@@ -89,10 +93,10 @@ def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> 
 def test_rerun_resumes_without_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "run"
     first = _score(out, "--backend", "hf")
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 4, first.stderr[-2000:]
     before = (out / "samples.jsonl").read_text()
     again = _score(out, "--backend", "hf")
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.returncode == 4, again.stderr[-2000:]
     assert "resuming" in again.stderr
     assert (out / "samples.jsonl").read_text() == before  # nothing redone
     assert json.loads(again.stdout)["sampling"] == json.loads(first.stdout)["sampling"]
@@ -107,7 +111,7 @@ def test_greedy_fp32_runs_agree_across_backends(tmp_path: Path) -> None:
     runs = {}
     for backend in ("hf", "vllm"):
         proc = _score(tmp_path / backend, "--backend", backend, *greedy)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.returncode == 4, proc.stderr[-2000:]
         runs[backend] = {
             r["problem_id"]: r["completion"] for r in _lines(tmp_path / backend / "samples.jsonl")
         }
@@ -117,9 +121,65 @@ def test_greedy_fp32_runs_agree_across_backends(tmp_path: Path) -> None:
 def test_base_prompt_format_uses_plain_prompt_and_stop(tmp_path: Path) -> None:
     out = tmp_path / "base"
     proc = _score(out, "--backend", "hf", "--prompt-format", "base", "--limit", "1")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 4, proc.stderr[-2000:]
     sampling = json.loads((out / "run.json").read_text())["config"]["sampling"]
     assert sampling["prompt_format"] == "base"
     assert sampling["stop"] == ["\nQuestion:"]
     for rec in _lines(out / "samples.jsonl"):
         assert "\nQuestion:" not in rec["completion"]
+
+
+@skip_if_no_vllm
+def test_judge_calibration_diversity_and_verdict_in_the_report(tmp_path: Path) -> None:
+    """The whole battery on a small slice: structure only (a 135M judge is weak)."""
+    out = tmp_path / "run"
+    gate = tmp_path / "gate.toml"
+    gate.write_text("[gate]\nmin_scorable = 1\nmin_problems = 1\n")
+    proc = _score(
+        out,
+        "--backend",
+        "vllm",
+        "--judge",
+        "--judge-samples",
+        "1",
+        "--calibration-size",
+        "1",
+        "--judge-max-tokens",
+        "48",
+        "--gate",
+        str(gate),
+    )
+    report = json.loads(proc.stdout)
+    verdict = report["verdict"]
+    codes = {"GO": 0, "NO_GO": 1, "INCONCLUSIVE": 4}
+    assert proc.returncode == codes[verdict["decision"]], proc.stderr[-2000:]
+    assert verdict["checks"] and all(c["reason"] for c in verdict["checks"])
+
+    judged = _lines(out / "judge.jsonl")
+    assert sorted((r["problem_id"], r["sample_index"]) for r in judged) == [
+        ("math-001", 0),
+        ("math-002", 0),
+    ]
+    for r in judged:  # a label or a recorded judge error, never both
+        assert (r["label"] is None) == (r["error"] is not None)
+        assert r["label"] in {None, 0.0, 0.5, 1.0}
+    judge = report["judge"]
+    assert judge["summary"]["responses"] == 2
+    assert judge["summary"]["judged"] + judge["summary"]["errors"] == 2
+    assert judge["warnings"]  # the small default judge is flagged
+    rel = judge["reliability"]
+    assert rel["n_items"] == 18 and len(_lines(out / "calibration.jsonl")) == 18
+    assert set(rel["per_perturbation"]) == {
+        "answer_swapped",
+        "steps_shuffled",
+        "step_irrelevant",
+        "asserted_no_derivation",
+        "derivation_mismatch",
+    }
+    if not rel["reliable"]:  # an unreliable judge cannot decide anything
+        judge_checks = [c for c in verdict["checks"] if c["metric"].startswith("judge.")]
+        assert all(c["passed"] is None for c in judge_checks)
+    div = report["diversity"]
+    assert div["n_problems"] == 2 and div["embedder"]
+    assert 0.0 <= div["distinct_1"]["value"] <= 1.0
+    assert 1.0 - 1e-6 <= div["vendi"]["value"] <= 2.0 + 1e-6
