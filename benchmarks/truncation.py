@@ -30,6 +30,12 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--readout", default="both", choices=["generate", "score", "both"])
     ap.add_argument("--impls", default="fast,naive", help="comma-separated, timed in order")
+    ap.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="problems per call (default as score: hf 4, vllm 16)",
+    )
     args = ap.parse_args()
 
     from faithcheck.backends import make_backend
@@ -59,6 +65,7 @@ def main() -> None:
             max_tokens=args.max_tokens,
             seed=0,
             on_records=records.extend,
+            chunk_size=args.chunk or (4 if args.backend == "hf" else 16),
         )
         results[impl] = (time.perf_counter() - start, records)
     backend.close()

@@ -30,6 +30,17 @@ Model = Annotated[
         rich_help_panel=MODEL_PANEL,
     ),
 ]
+Models = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Embedded alias (see `faithcheck models`), local HF checkpoint folder, or hub id "
+        "(default: the embedded default model). Repeat to score several checkpoints on the "
+        "same problems and seeds, one run directory each under --out, then compare them.",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
 Backend = Annotated[
     BackendName,
     typer.Option(

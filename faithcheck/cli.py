@@ -63,7 +63,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 @app.command()
 def score(
-    model: o.Model = o.DEFAULTS["model"],
+    model: o.Models = None,
     dataset: o.Dataset = o.DEFAULTS["dataset"],
     backend: o.Backend = "auto",
     dtype: o.DTypeOpt = "bfloat16",
@@ -113,16 +113,15 @@ def score(
 ) -> None:
     """Sample chains of thought from a checkpoint, verify them, and write a report."""
     _quiet_engines(verbose)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from faithcheck.jsonio import dumps
-    from faithcheck.score import ScoreOptions, judge_options, probe_config, run_score
+    from faithcheck.score import ScoreOptions, judge_options, probe_config
     from faithcheck.summary import print_summary
     from faithcheck.verdict import exit_code, load_gate
 
     gate_spec = load_gate(str(gate) if gate else None, require or [])
+    models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
     opts = ScoreOptions(
-        model=model,
+        model=models[0],
         dataset=dataset,
         fields={
             "id": id_field,
@@ -167,6 +166,27 @@ def score(
         diversity=diversity,
         diversity_embed=embed,
     )
+    if len(models) > 1:
+        from faithcheck.multi import score_many
+
+        code = score_many(opts, models, gate_spec, json_out=json_out, err=err)
+        raise typer.Exit(int(code))
+    report = _score_one(opts, gate_spec, json_out)
+    if json_out:
+        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
+        sys.stdout.flush()
+    else:
+        print_summary(report, err)
+    if report.verdict is not None:
+        raise typer.Exit(int(exit_code(report.verdict)))
+
+
+def _score_one(opts: Any, gate_spec: Any, json_out: bool) -> Any:
+    """One checkpoint through the pipeline, with a progress display on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from faithcheck.score import run_score
+
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -177,18 +197,11 @@ def score(
     )
     with _stdout_to_stderr():
         try:
-            report = run_score(
+            return run_score(
                 opts, say=lambda m: err.print(m, highlight=False), progress=progress, gate=gate_spec
             )
         finally:
             progress.stop()
-    if json_out:
-        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
-        sys.stdout.flush()
-    else:
-        print_summary(report, err)
-    if report.verdict is not None:
-        raise typer.Exit(int(exit_code(report.verdict)))
 
 
 @app.command()

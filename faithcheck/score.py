@@ -223,7 +223,9 @@ def run_score(
             keep = {p.id for p in problems}
             records = [r for r in run.load_samples() if r.problem_id in keep]
             if opts.probes.probes:
-                probe_into(run, backend, problems, records, cfg, opts.probes, progress, chunk)
+                # hf packs the chains of a chunk into one sequence: 4 problems per call.
+                probe_chunk = opts.chunk_size or (4 if backend_name == "hf" else chunk)
+                probe_into(run, backend, problems, records, cfg, opts.probes, progress, probe_chunk)
             phases.mark("probes_s")
             reliability = None
             if judge is not None:

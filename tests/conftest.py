@@ -60,3 +60,12 @@ def vllm_fp32(model_path: str) -> Iterator[object]:
 def repo_root() -> Path:
     """The repository checkout (for bundled data)."""
     return Path(__file__).resolve().parent.parent
+
+
+def assert_valid_report(doc: dict[str, object]) -> None:
+    """Every report.json a test writes must validate against `faithcheck schema`."""
+    import jsonschema
+
+    from faithcheck.report import report_json_schema
+
+    jsonschema.validate(doc, report_json_schema())

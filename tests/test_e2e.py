@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import skip_if_no_vllm
+from tests.conftest import assert_valid_report, skip_if_no_vllm
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,12 @@ def _score(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         *extra,
     ]
     env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}  # noisy engines must not reach stdout
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    if proc.returncode in (0, 1, 4):  # a verdict: the report is on stdout and on disk
+        report = json.loads(proc.stdout)
+        assert_valid_report(report)
+        assert report == json.loads((out / "report.json").read_text())
+    return proc
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

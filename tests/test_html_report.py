@@ -47,6 +47,7 @@ from faithcheck.probes.summary import (
 from faithcheck.report import JudgeReport, Report, SamplingSummary, Throughput, Timings
 from faithcheck.report_cli import report_command
 from faithcheck.verdict_records import Check, Verdict
+from tests.conftest import assert_valid_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "scripts" / "screenshot_report.py"
@@ -437,3 +438,8 @@ def test_headless_browser_renders_the_page(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert png.stat().st_size > 20_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_hand_built_reports_validate_against_the_schema(full: bool) -> None:
+    assert_valid_report(make_report("a", full=full).model_dump(mode="json"))

@@ -11,6 +11,7 @@ import pytest
 
 from faithcheck.data import load_rollouts
 from faithcheck.errors import DataError
+from tests.conftest import assert_valid_report
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many?"
 ROWS = [
@@ -78,6 +79,7 @@ def test_score_from_samples_parses_verifies_and_probes(tmp_path: Path) -> None:
     # Two problems are too few to decide on: the verdict is inconclusive (exit 4).
     assert proc.returncode == 4, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
+    assert_valid_report(report)
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [(s["problem_id"], s["correct"]) for s in samples] == [
         ("a", True),

@@ -24,6 +24,10 @@ from faithcheck.backends.base import (
 )
 from faithcheck.errors import BackendError, ModelLoadError
 
+PACK_TOKENS = 2048
+"""Chain tokens packed into one sequence by `read_cuts`: fewer, larger forward calls,
+while the prefill's attention matrix (heads x tokens^2) stays small."""
+
 
 def _torch_dtype(dtype: DType) -> Any:
     import torch
@@ -191,12 +195,13 @@ class HFBackend:
         return self._renderer.decode(ids)
 
     def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
-        """Fast path: each chain encoded once, all its cuts read in shared forward passes
-        under a 4D attention mask (see `faithcheck.backends.hf_cuts`)."""
+        """Fast path: chains packed into one sequence and encoded once, all their cuts
+        read in shared forward passes under a 4D attention mask
+        (see `faithcheck.backends.hf_cuts`)."""
         import torch
 
         from faithcheck.backends.cuts import box_close, trim_readout
-        from faithcheck.backends.hf_cuts import read_chain
+        from faithcheck.backends.hf_cuts import pack_sizes, read_pack
 
         def done(generated: list[int], limit: int) -> bool:
             return (
@@ -206,19 +211,23 @@ class HFBackend:
             )
 
         results = []
-        for req in requests:
+        start = 0
+        for size in pack_sizes(requests, PACK_TOKENS):
+            pack = requests[start : start + size]
+            start += size
             with torch.inference_mode():
-                raw = read_chain(
+                raw = read_pack(
                     self.model,
-                    req,
+                    pack,
                     device=self.device,
-                    done=partial(done, limit=req.max_new_tokens),
+                    done=[partial(done, limit=req.max_new_tokens) for req in pack],
                 )
-            row = []
-            for r in raw:
-                ids, text = trim_readout(r.generated_ids, self) if r.generated_ids else ([], "")
-                row.append(r.model_copy(update={"generated_ids": ids, "text": text}))
-            results.append(row)
+            for chain in raw:
+                row = []
+                for r in chain:
+                    ids, text = trim_readout(r.generated_ids, self) if r.generated_ids else ([], "")
+                    row.append(r.model_copy(update={"generated_ids": ids, "text": text}))
+                results.append(row)
         return results
 
     def close(self) -> None:

@@ -1,15 +1,20 @@
-"""All cuts of one chain in a handful of forward passes (the transformers fast path).
+"""All cuts of several chains in a handful of forward passes (the transformers fast path).
 
-The chain is encoded once. Every cut's segment (cue + draft of the answer) is then
-appended to the same KV cache in ONE forward pass, with a 4D attention mask that lets
-segment i see only the first `cut_i` chain tokens and itself, and position ids that
-continue from `cut_i`: each segment computes exactly what it would after a fresh
-prefill of its own prefix. Greedy read-outs that leave the draft are decoded for all
-cuts together, one token per still-open cut per step, under the same kind of mask.
+Chains are packed into ONE sequence and encoded once, under a block-diagonal causal
+mask with position ids restarting at 0 for each chain. Every cut's segment (cue + draft
+of the answer) is then appended to the same KV cache in one forward pass, with a 4D
+attention mask that lets the segment of cut `c` of chain `j` see only the first `c`
+tokens of chain `j` and itself, and position ids that continue from `c`: each segment
+computes exactly what it would after a fresh prefill of its own prefix. Greedy
+read-outs that leave the draft are decoded for all cuts of all chains together, one
+token per still-open cut per step, under the same kind of mask.
 
-Token layout in the cache (C = longest cut, S = segment length)::
+Token layout in the cache (chain j packed at offset o_j, longest cut C_j)::
 
-    [chain 0..C) [seg_0 (S)] [seg_1 (S)] ... [step-1 tokens] [step-2 tokens] ...
+    [chain_0 0..C_0) [chain_1 0..C_1) ... [segments of every cut] [step-1 tokens] ...
+
+Packing turns the per-chain forward calls (prefill, segments, each decode step) into
+per-pack calls, which is what dominates on CPU for small models.
 """
 
 from __future__ import annotations
@@ -20,63 +25,103 @@ from typing import Any
 
 from faithcheck.backends.base import CutReadout, CutReadRequest
 
+Done = Callable[[list[int]], bool]
+
 
 @dataclass
 class _Lane:
     """One cut's view of the shared cache."""
 
+    start: int
+    """Cache column where its chain begins."""
     cut: int
-    visible: list[int]
-    """Cache columns this cut attends to (besides its chain prefix)."""
-    next_pos: int
+    """Chain tokens it sees (columns start .. start + cut)."""
+    done_fn: Done
+    visible: list[int] = field(default_factory=list)
+    """Cache columns this cut attends to besides its chain prefix."""
+    next_pos: int = 0
     """Position id of the next token fed for this cut."""
     generated: list[int] = field(default_factory=list)
     done: bool = False
 
 
-def _mask(torch: Any, lanes: Sequence[_Lane], kv_len: int, first_new: int) -> Any:
-    """Boolean [1, 1, q, kv] mask: row r sees its chain prefix, its columns, itself."""
-    mask = torch.zeros((1, 1, len(lanes), kv_len), dtype=torch.bool)
-    for r, lane in enumerate(lanes):
-        mask[0, 0, r, : lane.cut] = True
-        if lane.visible:
-            mask[0, 0, r, lane.visible] = True
-        mask[0, 0, r, first_new + r] = True
-    return mask
+def pack_sizes(requests: Sequence[CutReadRequest], budget: int) -> list[int]:
+    """Split requests (in order) into packs whose chain prefixes total <= `budget` tokens
+    (a single longer chain gets a pack of its own). Returns the pack lengths."""
+    sizes: list[int] = []
+    total = count = 0
+    for req in requests:
+        need = max(req.cuts)
+        if count and total + need > budget:
+            sizes.append(count)
+            total = count = 0
+        total += need
+        count += 1
+    if count:
+        sizes.append(count)
+    return sizes
 
 
-def read_chain(
-    model: Any,
-    req: CutReadRequest,
-    *,
-    device: str,
-    done: Callable[[list[int]], bool],
-) -> list[CutReadout]:
-    """Read every cut of `req`; `done(generated)` says when a read-out is complete."""
+def read_pack(
+    model: Any, reqs: Sequence[CutReadRequest], *, device: str, done: Sequence[Done]
+) -> list[list[CutReadout]]:
+    """Read every cut of every request; `done[j](generated)` says when a read-out of
+    request j is complete."""
     import torch
 
-    cuts = list(req.cuts)
-    guess = req.target_ids or req.draft_ids
-    seg = req.cue_ids + guess
-    longest = max(cuts)
+    starts: list[int] = []
+    positions: list[int] = []
+    for req in reqs:
+        starts.append(len(positions))
+        positions.extend(range(max(req.cuts)))
+    n_chain = len(positions)
+    prefix = [tok for req in reqs for tok in req.chain_ids[: max(req.cuts)]]
+    mask = torch.zeros((1, 1, n_chain, n_chain), dtype=torch.bool)
+    for req, start in zip(reqs, starts, strict=True):
+        n = max(req.cuts)
+        mask[0, 0, start : start + n, start : start + n] = torch.ones((n, n)).tril().bool()
     out = model(
-        torch.tensor([req.chain_ids[:longest]], device=device), use_cache=True, logits_to_keep=1
+        torch.tensor([prefix], device=device),
+        attention_mask=mask.to(device),
+        position_ids=torch.tensor([positions], device=device),
+        use_cache=True,
+        logits_to_keep=1,
     )
     cache = out.past_key_values
-    # One forward for all segments: segment i occupies rows [i*S, (i+1)*S).
-    s = len(seg)
-    q = s * len(cuts)
-    mask = torch.zeros((1, 1, q, longest + q), dtype=torch.bool)
+    return _segments(model, cache, reqs, starts, n_chain, device=device, done=done)
+
+
+def _segments(
+    model: Any,
+    cache: Any,
+    reqs: Sequence[CutReadRequest],
+    starts: list[int],
+    n_chain: int,
+    *,
+    device: str,
+    done: Sequence[Done],
+) -> list[list[CutReadout]]:
+    """One forward for all segments of all cuts, then the greedy decode of open lanes."""
+    import torch
+
+    rows_of: list[tuple[int, int, int, int]] = []  # (request, cut, first row, length)
+    tokens: list[int] = []
     positions: list[int] = []
-    for i, cut in enumerate(cuts):
-        rows = slice(i * s, (i + 1) * s)
-        mask[0, 0, rows, :cut] = True
+    for j, req in enumerate(reqs):
+        seg = req.cue_ids + (req.target_ids or req.draft_ids)
+        for cut in req.cuts:
+            rows_of.append((j, cut, len(tokens), len(seg)))
+            tokens.extend(seg)
+            positions.extend(range(cut, cut + len(seg)))
+    q = len(tokens)
+    mask = torch.zeros((1, 1, q, n_chain + q), dtype=torch.bool)
+    for j, cut, row, s in rows_of:
+        mask[0, 0, row : row + s, starts[j] : starts[j] + cut] = True
         block = torch.ones((s, s), dtype=torch.bool).tril()
-        mask[0, 0, rows, longest + i * s : longest + (i + 1) * s] = block
-        positions.extend(range(cut, cut + s))
+        mask[0, 0, row : row + s, n_chain + row : n_chain + row + s] = block
     logits = (
         model(
-            torch.tensor([seg * len(cuts)], device=device),
+            torch.tensor([tokens], device=device),
             attention_mask=mask.to(device),
             position_ids=torch.tensor([positions], device=device),
             past_key_values=cache,
@@ -85,59 +130,69 @@ def read_chain(
         .logits[0]
         .float()
     )
-    results: list[CutReadout] = []
-    lanes: list[_Lane] = []
-    first = len(req.cue_ids) - 1  # row predicting guess[0] within a segment
-    for i, cut in enumerate(cuts):
-        rows = logits[i * s + first : (i + 1) * s]  # len(guess) + 1 rows
+    results: list[list[CutReadout]] = [[] for _ in reqs]
+    lanes: list[tuple[int, _Lane]] = []
+    for j, cut, row, s in rows_of:
+        req = reqs[j]
+        guess = req.target_ids or req.draft_ids
+        first = row + len(req.cue_ids) - 1  # row predicting guess[0]
+        rows = logits[first : row + s]  # len(guess) + 1 rows
         logprob_sum = greedy = None
         if req.target_ids:
             pred = rows[: len(guess)].log_softmax(-1)
-            target = torch.tensor(guess, device=device)
+            target = torch.tensor(guess, device=logits.device)
             lps = pred.gather(-1, target.unsqueeze(-1)).squeeze(-1)
             logprob_sum, greedy = float(lps.sum()), bool((pred.argmax(-1) == target).all())
-        results.append(CutReadout(logprob_sum=logprob_sum, greedy=greedy))
+        results[j].append(CutReadout(logprob_sum=logprob_sum, greedy=greedy))
         if req.max_new_tokens:
-            lanes.append(_accept_draft(rows, guess, cut, longest + i * s, len(req.cue_ids), done))
+            lane = _Lane(start=starts[j], cut=cut, done_fn=done[j])
+            _accept_draft(lane, rows, guess, n_chain + row, len(req.cue_ids))
+            lanes.append((j, lane))
     if lanes:
-        _decode(model, cache, lanes, device=device, done=done)
-    if not lanes:
-        return results
+        _decode(model, cache, [lane for _, lane in lanes], device=device)
+    by_cut: dict[int, list[_Lane]] = {}
+    for j, lane in lanes:
+        by_cut.setdefault(j, []).append(lane)
     return [
-        r.model_copy(update={"generated_ids": lane.generated})
-        for r, lane in zip(results, lanes, strict=True)
+        [
+            r.model_copy(update={"generated_ids": lane.generated})
+            for r, lane in zip(row, by_cut[j], strict=True)
+        ]
+        if j in by_cut
+        else row
+        for j, row in enumerate(results)
     ]
 
 
-def _accept_draft(
-    rows: Any,
-    guess: list[int],
-    cut: int,
-    seg_start: int,
-    cue_len: int,
-    done: Callable[[list[int]], bool],
-) -> _Lane:
+def _accept_draft(lane: _Lane, rows: Any, guess: list[int], seg_start: int, cue_len: int) -> None:
     """Accept draft tokens while they are the arg-max, then the model's own choice."""
     best = rows.argmax(-1).tolist()
-    lane = _Lane(cut=cut, visible=[], next_pos=0)
     accepted = 0
     for tok in [*guess, None]:
         choice = best[accepted]
         lane.generated.append(choice)
-        if done(lane.generated) or tok is None or choice != tok:
+        if lane.done_fn(lane.generated) or tok is None or choice != tok:
             break
         accepted += 1
-    lane.done = done(lane.generated)
+    lane.done = lane.done_fn(lane.generated)
     # The cut sees the cue and the accepted draft tokens; the last generated token is
     # not in the cache yet (it is fed by the next decode step).
     lane.visible = list(range(seg_start, seg_start + cue_len + accepted))
-    lane.next_pos = cut + cue_len + accepted
-    return lane
+    lane.next_pos = lane.cut + cue_len + accepted
 
 
-def _decode(
-    model: Any, cache: Any, lanes: list[_Lane], *, device: str, done: Callable[[list[int]], bool]
-) -> None:
+def _mask(torch: Any, lanes: Sequence[_Lane], kv_len: int, first_new: int) -> Any:
+    """Boolean [1, 1, q, kv] mask: row r sees its chain prefix, its columns, itself."""
+    mask = torch.zeros((1, 1, len(lanes), kv_len), dtype=torch.bool)
+    for r, lane in enumerate(lanes):
+        mask[0, 0, r, lane.start : lane.start + lane.cut] = True
+        if lane.visible:
+            mask[0, 0, r, lane.visible] = True
+        mask[0, 0, r, first_new + r] = True
+    return mask
+
+
+def _decode(model: Any, cache: Any, lanes: list[_Lane], *, device: str) -> None:
     """Greedy steps for every open lane at once until all are done."""
     import torch
 
@@ -155,4 +210,4 @@ def _decode(
             lane.visible.append(kv_before + r)
             lane.next_pos += 1
             lane.generated.append(int(step[r].argmax()))
-            lane.done = done(lane.generated)
+            lane.done = lane.done_fn(lane.generated)
