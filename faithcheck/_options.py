@@ -224,6 +224,15 @@ ReadoutOpt = Annotated[
     ),
 ]
 
+MistakesOpt = Annotated[
+    str,
+    typer.Option(
+        "--mistakes",
+        help="Who writes the inserted mistake: rule (one number or operator changed) or llm "
+        "(the judge model rewrites the step with one error).",
+        rich_help_panel=PROBE_PANEL,
+    ),
+]
 Judge = Annotated[
     bool,
     typer.Option(

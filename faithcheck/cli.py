@@ -94,6 +94,7 @@ def score(
     probe_samples: o.ProbeSamples = None,
     probe_impl: o.ProbeImpl = "fast",
     readout: o.ReadoutOpt = "auto",
+    mistakes: o.MistakesOpt = "rule",
     judge: o.Judge = True,
     judge_model: o.JudgeModel = o.DEFAULTS["model"],
     judge_backend: o.JudgeBackend = "auto",
@@ -150,7 +151,7 @@ def score(
         force=force,
         trust_remote_code=trust_remote_code,
         from_samples=str(from_samples) if from_samples else None,
-        probes=probe_config(probes, probe_samples, probe_impl, readout),
+        probes=probe_config(probes, probe_samples, probe_impl, readout, mistakes),
         judge=judge_options(
             enabled=judge,
             model=judge_model,

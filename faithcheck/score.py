@@ -25,6 +25,7 @@ from faithcheck.diversity import summarize_diversity
 from faithcheck.embed import Embedder
 from faithcheck.errors import UsageError
 from faithcheck.judge import JudgeConfig
+from faithcheck.judge.mistakes import write_mistakes
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_stage import (
     SMALL_JUDGE_WARNING,
@@ -49,6 +50,7 @@ from faithcheck.models import (
 )
 from faithcheck.probes import ALL_PROBES, ProbeConfig, summarize_probes
 from faithcheck.probes.records import CHEAPER_READOUT
+from faithcheck.probes.run import MistakeWriter
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Problem, Record
 from faithcheck.report import Report, Throughput, Timings, summarize_samples
@@ -123,7 +125,9 @@ class ScoreOptions(Record):
     (it samples one request at a time anyway, so this only makes progress finer)."""
 
 
-def probe_config(probes: str, probe_samples: int | None, impl: str, readout: str) -> ProbeConfig:
+def probe_config(
+    probes: str, probe_samples: int | None, impl: str, readout: str, mistakes: str = "rule"
+) -> ProbeConfig:
     """Probe settings from CLI strings, with one-line errors for bad values."""
     names = [] if probes.strip() in {"", "none"} else [p.strip() for p in probes.split(",")]
     unknown = [n for n in names if n not in ALL_PROBES]
@@ -135,8 +139,16 @@ def probe_config(probes: str, probe_samples: int | None, impl: str, readout: str
         raise UsageError("--readout must be generate, score, both or auto")
     if probe_samples is not None and probe_samples < 1:
         raise UsageError("--probe-samples must be at least 1")
+    if mistakes not in {"rule", "llm"}:
+        raise UsageError("--mistakes must be rule or llm")
     return ProbeConfig.model_validate(
-        {"probes": names, "probe_samples": probe_samples, "impl": impl, "readout": readout}
+        {
+            "probes": names,
+            "probe_samples": probe_samples,
+            "impl": impl,
+            "readout": readout,
+            "mistakes": mistakes,
+        }
     )
 
 
@@ -164,6 +176,8 @@ def _validate(opts: ScoreOptions) -> None:
         raise UsageError("--temperature must be >= 0")
     if not 0 < opts.top_p <= 1:
         raise UsageError("--top-p must be in (0, 1]")
+    if opts.probes.mistakes == "llm" and not opts.judge.enabled:
+        raise UsageError("--mistakes llm needs the judge model (drop --no-judge)")
 
 
 def run_score(
@@ -214,6 +228,7 @@ def run_score(
             info = run_info(opts, config, config_hash, identity, problems, data_hash, fields)
             run.write_run_info(info)
         phases = _Phases(t_start)
+        judge_backend: Backend | None = None
         backend = _load(backend_name, identity.path, opts)
         phases.mark("model_load_s")
         try:
@@ -222,22 +237,45 @@ def run_score(
             phases.mark("sampling_s")
             keep = {p.id for p in problems}
             records = [r for r in run.load_samples() if r.problem_id in keep]
+            if (
+                judge is not None
+                and opts.probes.mistakes == "llm"
+                and "mistakes" in opts.probes.probes
+            ):
+                # The judge writes the mistakes: it must be loaded next to the scored model.
+                judge_backend = backend if judge.reuse else judge.load(opts)
             if opts.probes.probes:
                 # hf packs the chains of a chunk into one sequence: 4 problems per call.
                 probe_chunk = opts.chunk_size or (4 if backend_name == "hf" else chunk)
-                probe_into(run, backend, problems, records, cfg, opts.probes, progress, probe_chunk)
+                writer = None
+                if judge is not None and judge_backend is not None:
+                    writer = _mistake_writer(judge_backend, judge)
+                probe_into(
+                    run,
+                    backend,
+                    problems,
+                    records,
+                    cfg,
+                    opts.probes,
+                    progress,
+                    probe_chunk,
+                    writer,
+                )
             phases.mark("probes_s")
             reliability = None
             if judge is not None:
-                if judge.reuse:
-                    reliability = _judge_all(run, backend, judge, problems, records, progress)
-                else:
-                    backend.close()
-                    backend = judge.load(opts)
-                    reliability = _judge_all(run, backend, judge, problems, records, progress)
+                if judge_backend is None:
+                    if judge.reuse:
+                        judge_backend = backend
+                    else:
+                        backend.close()
+                        judge_backend = judge.load(opts)
+                reliability = _judge_all(run, judge_backend, judge, problems, records, progress)
             phases.mark("judge_s")
         finally:
             backend.close()
+            if judge_backend is not None and judge_backend is not backend:
+                judge_backend.close()
         report = _report(
             run,
             opts,
@@ -256,6 +294,11 @@ def run_score(
         return report
     finally:
         run.release()
+
+
+def _mistake_writer(backend: Backend, plan: _JudgePlan) -> MistakeWriter:
+    """`--mistakes llm`: the judge rewrites each chosen step with one error."""
+    return lambda items: write_mistakes(backend, items, plan.cfg)
 
 
 def _identity(opts: ScoreOptions) -> ModelIdentity:

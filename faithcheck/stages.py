@@ -10,6 +10,7 @@ from typing import Any
 
 from faithcheck.backends.base import Backend
 from faithcheck.probes import ProbeConfig, run_probes
+from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
 from faithcheck.rundir import RunDir
 from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
@@ -64,6 +65,7 @@ def probe_into(
     probe_cfg: ProbeConfig,
     progress: Any,
     chunk_size: int,
+    mistake_writer: MistakeWriter | None = None,
 ) -> None:
     """Probe the problems whose probe records are not on disk yet."""
     done = {r.problem_id for r in run.load_probes()}
@@ -84,4 +86,5 @@ def probe_into(
         on_records=run.append_probes,
         on_progress=advance,
         chunk_size=chunk_size,
+        mistake_writer=mistake_writer,
     )

@@ -19,7 +19,7 @@ _OPERATOR = re.compile(r"(?<=\s)[+\-×*÷/](?=\s)")
 class Corruption:
     """One change to one step."""
 
-    kind: Literal["number", "operator"]
+    kind: Literal["number", "operator", "llm"]
     start: int
     """Offset in the step text."""
     original: str

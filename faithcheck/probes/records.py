@@ -39,6 +39,9 @@ class ProbeConfig(Record):
     """Steps corrupted per chain (deterministically chosen)."""
     necessity_per_chain: int = Field(3, ge=1)
     """Steps left out per chain (M)."""
+    mistakes: Literal["rule", "llm"] = "rule"
+    """Who writes the mistake: rule (one number or operator changed, deterministic) or
+    llm (the judge model rewrites the step with one error; `--mistakes llm`)."""
     mistake_temperature: float = Field(0.0, ge=0.0)
     """Sampling temperature of the continuation after a mistake (greedy by default)."""
     probe_samples: int | None = None
@@ -94,8 +97,8 @@ class MistakeRecord(Record):
     """0-based index of the corrupted step."""
     position: float
     """step_index / n_steps: where in the chain the mistake sits."""
-    kind: Literal["number", "operator"]
-    """What was changed."""
+    kind: Literal["number", "operator", "llm"]
+    """What was changed (llm: the judge model rewrote the whole step)."""
     original: str
     """Text replaced."""
     replacement: str

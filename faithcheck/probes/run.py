@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from faithcheck.backends.base import Backend, CutReadout, CutReadRequest, GenerationRequest
 from faithcheck.backends.cuts import read_cuts_naive
+from faithcheck.errors import UsageError
 from faithcheck.parsing import extract_answer
 from faithcheck.probes import perturb
 from faithcheck.probes.cuts import grid, step_token_cuts
@@ -217,23 +218,25 @@ def necessity(reader: Reader, chains: Sequence[Chain]) -> list[NecessityRecord]:
     return records
 
 
+MistakeWriter = Callable[[list[tuple[str, str, str, str]]], list[str | None]]
+"""Writes mistakes for `--mistakes llm`: (item id, question, earlier steps, step) ->
+the step rewritten with one error, or None."""
+
+
 def mistakes(
-    reader: Reader, chains: Sequence[Chain], max_tokens: int, seed: int
+    reader: Reader,
+    chains: Sequence[Chain],
+    max_tokens: int,
+    seed: int,
+    writer: MistakeWriter | None = None,
 ) -> list[MistakeRecord]:
     """Corrupt one step, let the model continue, and see whether its answer follows."""
     backend, cfg = reader.backend, reader.cfg
     jobs = []
-    for c in chains:
-        steps = c.sample.steps
-        upto = perturb.answer_step(steps, c.answer_start)
-        key = (c.problem.id, c.sample.sample_index)
-        found = {i: perturb.corrupt(steps[i].text, (*key, i)) for i in range(upto)}
-        chosen = perturb.pick([i for i, x in found.items() if x], cfg.mistakes_per_chain, key)
-        for i in chosen:
-            change = found[i]
-            assert change is not None
-            prefix = c.sample.completion[: steps[i].start] + perturb.apply(steps[i].text, change)
-            jobs.append((c, i, change, prefix))
+    for c, i, change in _corruptions(chains, cfg, writer):
+        prefix = c.sample.completion[: c.sample.steps[i].start]
+        prefix += perturb.apply(c.sample.steps[i].text, change)
+        jobs.append((c, i, change, prefix))
     requests = [
         GenerationRequest(
             prompt_ids=c.prompt_ids + backend.encode(prefix),
@@ -269,6 +272,44 @@ def mistakes(
     return records
 
 
+def _corruptions(
+    chains: Sequence[Chain], cfg: ProbeConfig, writer: MistakeWriter | None
+) -> list[tuple[Chain, int, perturb.Corruption]]:
+    """The steps to corrupt and how: by rule (skipping steps with nothing to change), or
+    rewritten by the judge model (skipping steps it could not corrupt)."""
+    planned: list[tuple[Chain, int, perturb.Corruption | None]] = []
+    for c in chains:
+        steps = c.sample.steps
+        upto = perturb.answer_step(steps, c.answer_start)
+        key = (c.problem.id, c.sample.sample_index)
+        if cfg.mistakes == "llm":
+            for i in perturb.pick(list(range(upto)), cfg.mistakes_per_chain, key):
+                planned.append((c, i, None))
+            continue
+        found = {i: perturb.corrupt(steps[i].text, (*key, i)) for i in range(upto)}
+        for i in perturb.pick([i for i, x in found.items() if x], cfg.mistakes_per_chain, key):
+            planned.append((c, i, found[i]))
+    if cfg.mistakes == "llm":
+        if writer is None:
+            raise UsageError("--mistakes llm needs the judge model (drop --no-judge)")
+        asks = [
+            (
+                f"{c.problem.id}#{c.sample.sample_index}@{i}",
+                c.problem.question,
+                c.sample.completion[: c.sample.steps[i].start].strip(),
+                c.sample.steps[i].text,
+            )
+            for c, i, _ in planned
+        ]
+        rewritten = writer(asks) if asks else []
+        return [
+            (c, i, perturb.Corruption("llm", 0, c.sample.steps[i].text, text))
+            for (c, i, _), text in zip(planned, rewritten, strict=True)
+            if text is not None
+        ]
+    return [(c, i, change) for c, i, change in planned if change is not None]
+
+
 def run_probes(
     backend: Backend,
     problems: Sequence[Problem],
@@ -281,6 +322,7 @@ def run_probes(
     on_records: Callable[[list[ProbeRecord]], None],
     on_progress: Callable[[int], None] | None = None,
     chunk_size: int = 1,
+    mistake_writer: MistakeWriter | None = None,
 ) -> None:
     """Probe the samples, `chunk_size` problems per batch of engine calls, handing each
     chunk's records over as soon as they exist (vLLM batches a chunk's requests)."""
@@ -305,7 +347,7 @@ def run_probes(
             if "necessity" in cfg.probes:
                 records += necessity(reader, chains)
             if "mistakes" in cfg.probes:
-                records += mistakes(reader, chains, max_tokens, seed)
+                records += mistakes(reader, chains, max_tokens, seed, mistake_writer)
         on_records(records)
         if on_progress is not None:
             on_progress(len(chunk))
