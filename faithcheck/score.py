@@ -24,25 +24,16 @@ from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.diversity import summarize_diversity
 from faithcheck.embed import Embedder
 from faithcheck.errors import UsageError
-from faithcheck.judge import JudgeConfig
-from faithcheck.judge.mistakes import write_mistakes
 from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge_plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge_stage import (
-    SMALL_JUDGE_WARNING,
     JudgeOptions,
     aligned_flags,
-    calibrate_into,
-    calibration_items,
-    judge_config,
     judge_config_dict,
-    judge_into,
     judge_report,
-    judged_subset,
     strategy_clusters,
-    strategy_into,
 )
 from faithcheck.models import (
-    DEFAULT_MODEL,
     ModelIdentity,
     is_local_spec,
     resolve_model,
@@ -50,9 +41,8 @@ from faithcheck.models import (
 )
 from faithcheck.probes import ALL_PROBES, ProbeConfig, summarize_probes
 from faithcheck.probes.records import CHEAPER_READOUT
-from faithcheck.probes.run import MistakeWriter
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
-from faithcheck.records import Problem, Record
+from faithcheck.records import Record
 from faithcheck.report import Report, Throughput, Timings, summarize_samples
 from faithcheck.rundir import RunDir, default_run_name
 from faithcheck.runmeta import file_hash, run_info
@@ -218,7 +208,7 @@ def run_score(
             opts = opts.model_copy(
                 update={"probes": opts.probes.model_copy(update={"readout": readout})}
             )
-        judge = _judge_plan(opts, identity, backend_name, say)
+        judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say)
         data_hash = dataset_hash(problems)
         config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
         config_hash = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -229,6 +219,10 @@ def run_score(
             run.write_run_info(info)
         phases = _Phases(t_start)
         judge_backend: Backend | None = None
+
+        def loader(name: str, path: str) -> Backend:
+            return _load(name, path, opts)
+
         backend = _load(backend_name, identity.path, opts)
         phases.mark("model_load_s")
         try:
@@ -243,13 +237,13 @@ def run_score(
                 and "mistakes" in opts.probes.probes
             ):
                 # The judge writes the mistakes: it must be loaded next to the scored model.
-                judge_backend = backend if judge.reuse else judge.load(opts)
+                judge_backend = backend if judge.reuse else judge.load(opts, loader)
             if opts.probes.probes:
                 # hf packs the chains of a chunk into one sequence: 4 problems per call.
                 probe_chunk = opts.chunk_size or (4 if backend_name == "hf" else chunk)
                 writer = None
                 if judge is not None and judge_backend is not None:
-                    writer = _mistake_writer(judge_backend, judge)
+                    writer = mistake_writer(judge_backend, judge)
                 probe_into(
                     run,
                     backend,
@@ -269,8 +263,8 @@ def run_score(
                         judge_backend = backend
                     else:
                         backend.close()
-                        judge_backend = judge.load(opts)
-                reliability = _judge_all(run, judge_backend, judge, problems, records, progress)
+                        judge_backend = judge.load(opts, loader)
+                reliability = judge_all(run, judge_backend, judge, problems, records, progress)
             phases.mark("judge_s")
         finally:
             backend.close()
@@ -294,11 +288,6 @@ def run_score(
         return report
     finally:
         run.release()
-
-
-def _mistake_writer(backend: Backend, plan: _JudgePlan) -> MistakeWriter:
-    """`--mistakes llm`: the judge rewrites each chosen step with one error."""
-    return lambda items: write_mistakes(backend, items, plan.cfg)
 
 
 def _identity(opts: ScoreOptions) -> ModelIdentity:
@@ -345,97 +334,6 @@ def _load(name: str, path: str, opts: ScoreOptions) -> Backend:
     )
 
 
-class _JudgePlan:
-    """Which judge a run uses, resolved before anything loads."""
-
-    def __init__(
-        self,
-        opts: JudgeOptions,
-        backend_name: str,
-        path: str | None,
-        identity: str,
-        reuse: bool,
-        cfg: JudgeConfig,
-    ) -> None:
-        self.opts = opts
-        self.backend_name = backend_name
-        self.path = path
-        self.identity = identity
-        self.reuse = reuse
-        self.cfg = cfg
-
-    def load(self, score_opts: ScoreOptions) -> Backend:
-        if self.backend_name == "openai":
-            return make_openai_backend(self.opts, score_opts)
-        assert self.path is not None
-        return _load(self.backend_name, self.path, score_opts)
-
-
-def make_openai_backend(opts: JudgeOptions, score_opts: ScoreOptions) -> Backend:
-    """The judge over an OpenAI-compatible server (its own URL and key variable)."""
-    assert opts.base_url is not None
-    return make_backend(
-        "openai",
-        opts.model,
-        dtype=score_opts.dtype,
-        seed=score_opts.seed,
-        max_model_len=score_opts.max_model_len,
-        base_url=opts.base_url,
-        api_key_env=opts.api_key_env,
-        max_concurrency=score_opts.max_concurrency,
-    )
-
-
-def _judge_plan(
-    opts: ScoreOptions, policy: ModelIdentity, policy_backend: str, say: Callable[[str], None]
-) -> _JudgePlan | None:
-    j = opts.judge
-    if not j.enabled:
-        return None
-    if j.backend == "openai":
-        if not j.base_url:
-            raise UsageError("--judge-backend openai needs --judge-base-url")
-        cfg = judge_config(j, opts.seed, "chat")
-        return _JudgePlan(j, "openai", None, f"{j.base_url}#{j.model}", False, cfg)
-    if j.base_url:
-        raise UsageError("--judge-base-url is for --judge-backend openai")
-    identity = resolve_model(j.model)
-    name = policy_backend if j.backend == "auto" else j.backend
-    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
-    cfg = judge_config(j, opts.seed, fmt)
-    reuse = identity.sha256 == policy.sha256 and name == policy_backend
-    if j.model == DEFAULT_MODEL:
-        say("warning: " + SMALL_JUDGE_WARNING)
-    return _JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg)
-
-
-def _judge_all(
-    run: RunDir,
-    backend: Backend,
-    plan: _JudgePlan,
-    problems: list[Problem],
-    samples: list[SampleRecord],
-    progress: Any,
-) -> JudgeReliability | None:
-    """Judge the responses, cluster them by strategy, and calibrate the judge."""
-    by_id = {p.id: p for p in problems}
-    judged = judged_subset(samples, plan.opts.samples)
-    judge_into(run, backend, by_id, judged, plan.cfg, _task(progress, "judge", len(judged)))
-    if plan.opts.strategy:
-        strategy_into(run, backend, by_id, judged, plan.cfg)
-    if not plan.opts.calibrate:
-        return None
-    items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    return calibrate_into(run, backend, items, plan.cfg, _task(progress, "calibration", len(items)))
-
-
-def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    task = progress.add_task(name, total=total)
-    return lambda n: progress.advance(task, n)
-
-
 def _report(
     run: RunDir,
     opts: ScoreOptions,
@@ -445,7 +343,7 @@ def _report(
     config_hash: str,
     records: list[SampleRecord],
     tokens: int,
-    judge: _JudgePlan | None,
+    judge: JudgePlan | None,
     reliability: JudgeReliability | None,
     phases: _Phases,
 ) -> Report:
@@ -518,7 +416,7 @@ def _result_config(
     identity: ModelIdentity,
     cfg: SamplingConfig,
     data_hash: str,
-    judge: _JudgePlan | None,
+    judge: JudgePlan | None,
 ) -> dict[str, Any]:
     """Settings that change results; the config hash is taken over exactly these."""
     return {

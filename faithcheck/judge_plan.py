@@ -1,0 +1,136 @@
+"""Which judge a `score` run uses, and the judge phase of the run.
+
+The plan is resolved before any model loads (a bad judge spec fails in a second); the
+judge phase then labels the responses, clusters them by strategy and calibrates the
+judge (see `faithcheck.judge_stage` for the stages themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from faithcheck.backends import make_backend
+from faithcheck.backends.base import Backend
+from faithcheck.errors import UsageError
+from faithcheck.judge import JudgeConfig
+from faithcheck.judge.mistakes import write_mistakes
+from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge_stage import (
+    SMALL_JUDGE_WARNING,
+    JudgeOptions,
+    calibrate_into,
+    calibration_items,
+    judge_config,
+    judge_into,
+    judged_subset,
+    strategy_into,
+)
+from faithcheck.models import DEFAULT_MODEL, ModelIdentity, resolve_model
+from faithcheck.probes.run import MistakeWriter
+from faithcheck.records import Problem
+from faithcheck.rundir import RunDir
+from faithcheck.sampling import SampleRecord
+
+
+class JudgePlan:
+    """Which judge a run uses, resolved before anything loads."""
+
+    def __init__(
+        self,
+        opts: JudgeOptions,
+        backend_name: str,
+        path: str | None,
+        identity: str,
+        reuse: bool,
+        cfg: JudgeConfig,
+    ) -> None:
+        self.opts = opts
+        self.backend_name = backend_name
+        self.path = path
+        self.identity = identity
+        self.reuse = reuse
+        self.cfg = cfg
+
+    def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Backend:
+        """Load the judge: `loader(backend, path)` for local models, else the server."""
+        if self.backend_name == "openai":
+            return make_openai_backend(self.opts, score_opts)
+        assert self.path is not None
+        return loader(self.backend_name, self.path)
+
+
+def make_openai_backend(opts: JudgeOptions, score_opts: Any) -> Backend:
+    """The judge over an OpenAI-compatible server (its own URL and key variable)."""
+    assert opts.base_url is not None
+    return make_backend(
+        "openai",
+        opts.model,
+        dtype=score_opts.dtype,
+        seed=score_opts.seed,
+        max_model_len=score_opts.max_model_len,
+        base_url=opts.base_url,
+        api_key_env=opts.api_key_env,
+        max_concurrency=score_opts.max_concurrency,
+    )
+
+
+def plan_judge(
+    j: JudgeOptions,
+    seed: int,
+    policy: ModelIdentity,
+    policy_backend: str,
+    say: Callable[[str], None],
+) -> JudgePlan | None:
+    """Resolve the judge (model identity, backend, prompt format) before anything loads;
+    None with --no-judge."""
+    if not j.enabled:
+        return None
+    if j.backend == "openai":
+        if not j.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(j, seed, "chat")
+        return JudgePlan(j, "openai", None, f"{j.base_url}#{j.model}", False, cfg)
+    if j.base_url:
+        raise UsageError("--judge-base-url is for --judge-backend openai")
+    identity = resolve_model(j.model)
+    name = policy_backend if j.backend == "auto" else j.backend
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    cfg = judge_config(j, seed, fmt)
+    reuse = identity.sha256 == policy.sha256 and name == policy_backend
+    if j.model == DEFAULT_MODEL:
+        say("warning: " + SMALL_JUDGE_WARNING)
+    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg)
+
+
+def judge_all(
+    run: RunDir,
+    backend: Backend,
+    plan: JudgePlan,
+    problems: list[Problem],
+    samples: list[SampleRecord],
+    progress: Any,
+) -> JudgeReliability | None:
+    """Judge the responses, cluster them by strategy, and calibrate the judge; returns
+    the judge's reliability (None with --no-calibrate)."""
+    by_id = {p.id: p for p in problems}
+    judged = judged_subset(samples, plan.opts.samples)
+    judge_into(run, backend, by_id, judged, plan.cfg, _task(progress, "judge", len(judged)))
+    if plan.opts.strategy:
+        strategy_into(run, backend, by_id, judged, plan.cfg)
+    if not plan.opts.calibrate:
+        return None
+    items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
+    return calibrate_into(run, backend, items, plan.cfg, _task(progress, "calibration", len(items)))
+
+
+def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    task = progress.add_task(name, total=total)
+    return lambda n: progress.advance(task, n)
+
+
+def mistake_writer(backend: Backend, plan: JudgePlan) -> MistakeWriter:
+    """`--mistakes llm`: the judge rewrites each chosen step with one error."""
+    return lambda items: write_mistakes(backend, items, plan.cfg)
