@@ -127,6 +127,14 @@ Domain = Annotated[
 Limit = Annotated[
     int | None, typer.Option(help="Use only the first N problems.", rich_help_panel=DATA_PANEL)
 ]
+Shard = Annotated[
+    str | None,
+    typer.Option(
+        help="Run only shard i of N (0-based, e.g. 0/4): problems split by a hash of their id; "
+        "combine the shards with `faithcheck merge`.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
 Samples = Annotated[
     int,
     typer.Option("--samples", "-k", help="Responses per problem.", rich_help_panel=SAMPLING_PANEL),

@@ -80,6 +80,7 @@ def score(
     domain_field: o.DomainField = "domain",
     domain: o.Domain = "math",
     limit: o.Limit = None,
+    shard: o.Shard = None,
     samples: o.Samples = 16,
     temperature: o.Temperature = 1.0,
     top_p: o.TopP = 1.0,
@@ -115,7 +116,7 @@ def score(
     """Sample chains of thought from a checkpoint, verify them, and write a report."""
     _quiet_engines(verbose)
     from faithcheck.jsonio import dumps
-    from faithcheck.score import ScoreOptions, judge_options, probe_config
+    from faithcheck.score import ScoreOptions, judge_options, parse_shard, probe_config
     from faithcheck.summary import print_summary
     from faithcheck.verdict import exit_code, load_gate
 
@@ -141,6 +142,7 @@ def score(
         max_concurrency=max_concurrency,
         samples=samples,
         limit=limit,
+        shard=parse_shard(shard),
         temperature=temperature,
         top_p=top_p,
         max_tokens=max_tokens,

@@ -76,6 +76,9 @@ class ScoreOptions(Record):
     """Samples per problem."""
     limit: int | None = None
     """Use only the first N problems."""
+    shard: tuple[int, int] | None = None
+    """(i, N): keep only the problems of shard i of N (`--shard i/N`; see `in_shard`)."""
+    """Use only the first N problems."""
     temperature: float = 1.0
     """Sampling temperature."""
     top_p: float = 1.0
@@ -142,6 +145,30 @@ def probe_config(
     )
 
 
+def in_shard(problem_id: str, index: int, count: int) -> bool:
+    """Whether a problem belongs to shard `index` of `count` (0-based).
+
+    By a hash of the problem id, not its position: the split does not depend on file
+    order or `--limit`, every problem lands in exactly one shard, and the same id always
+    lands in the same shard.
+    """
+    digest = hashlib.sha256(problem_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count == index
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`i/N` -> (i, N), 0 <= i < N; None for None."""
+    if text is None:
+        return None
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--shard must look like i/N (e.g. 0/4), got {text!r}")
+    index, count = int(parts[0]), int(parts[1])
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard {text}: need 0 <= i < N")
+    return index, count
+
+
 def judge_options(**values: Any) -> JudgeOptions:
     """Judge settings from CLI values, with one-line errors for bad values."""
     if values["backend"] not in {"auto", "vllm", "hf", "openai"}:
@@ -194,6 +221,10 @@ def run_score(
         problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
     if opts.limit is not None:
         problems = problems[: opts.limit]
+    if opts.shard is not None:
+        problems = [p for p in problems if in_shard(p.id, *opts.shard)]
+        if not problems:
+            raise UsageError(f"shard {opts.shard[0]}/{opts.shard[1]} holds no problems")
     template = load_template(Path(opts.prompt_template)) if opts.prompt_template else None
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
@@ -427,6 +458,7 @@ def _result_config(
         "dataset_sha256": data_hash,
         "from_samples": file_hash(opts.from_samples) if opts.from_samples else None,
         "limit": opts.limit,
+        "shard": list(opts.shard) if opts.shard else None,
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
         "judge": judge_config_dict(opts.judge) | {"identity": judge.identity} if judge else None,
