@@ -119,3 +119,10 @@ def test_stop_string_ends_completion(backend: Any) -> None:
     assert cut.finish_reason == "stop"
     assert stop not in cut.text
     assert full.startswith(cut.text)
+
+
+def test_greedy_with_several_samples_repeats_the_greedy_answer(backend: Any) -> None:
+    """n > 1 at temperature 0 works on every backend and gives n identical completions."""
+    outs = backend.generate([_request(backend, n=3, temperature=0.0, max_tokens=12)])[0]
+    assert len(outs) == 3
+    assert outs[0].token_ids and all(o.token_ids == outs[0].token_ids for o in outs)

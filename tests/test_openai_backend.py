@@ -238,15 +238,23 @@ def test_eos_ids_are_learned_and_dropped_by_decode(fake: FakeServer) -> None:
 
 def test_generate_sends_explicit_settings_and_orders_choices(fake: FakeServer) -> None:
     b = backend(fake)
-    outs = b.generate([req([70, 71], n=3, temperature=0.0, stop=["x"], logprobs=True)])[0]
+    outs = b.generate([req([70, 71], n=3, temperature=0.5, stop=["x"], logprobs=True)])[0]
     assert [len(c.token_ids) for c in outs] == [2, 3, 4]  # choices came reversed
     assert outs[0].logprobs == [-0.5, -0.5]
     sent = next(s.body for s in fake.seen if s.path == "/v1/completions")
     assert sent["prompt"] == [70, 71] and sent["n"] == 3 and sent["seed"] == 1
-    assert sent["top_p"] == 1.0  # greedy: no nucleus cut, as in the vllm backend
+    assert sent["top_p"] == 0.9 and sent["temperature"] == 0.5
     assert sent["return_token_ids"] is True and sent["skip_special_tokens"] is True
     assert sent["logprobs"] == 0 and sent["stop"] == ["x"]
     assert sent["repetition_penalty"] == 1.0 and sent["top_k"] == 0
+
+
+def test_greedy_asks_once_and_repeats(fake: FakeServer) -> None:
+    """Servers refuse n > 1 when greedy: one completion is asked for and repeated."""
+    outs = backend(fake).generate([req([70, 71], n=3, temperature=0.0)])[0]
+    assert len(outs) == 3 and all(o.token_ids == outs[0].token_ids for o in outs)
+    sent = next(s.body for s in fake.seen if s.path == "/v1/completions")
+    assert sent["n"] == 1 and sent["top_p"] == 1.0  # greedy: no nucleus cut either
 
 
 def test_ids_fall_back_to_token_id_strings(fake: FakeServer) -> None:

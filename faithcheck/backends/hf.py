@@ -105,7 +105,8 @@ class HFBackend:
             top_p=None if greedy else req.top_p,
             top_k=None,
             max_new_tokens=req.max_tokens,
-            num_return_sequences=req.n,
+            # Greedy decoding gives the same sequence n times (transformers refuses n > 1).
+            num_return_sequences=1 if greedy else req.n,
             eos_token_id=self.eos_ids_list,
             pad_token_id=self.eos_ids_list[0],
             stop_strings=req.stop or None,
@@ -123,6 +124,9 @@ class HFBackend:
             )
         new = out.sequences[:, prompt.shape[1] :].tolist()
         logps = self._sampled_logprobs(out, new) if req.logprobs else None
+        if greedy and req.n > 1:
+            new = new * req.n
+            logps = logps * req.n if logps else None
         return [
             self._completion(ids, logps[i] if logps else None, req) for i, ids in enumerate(new)
         ]

@@ -248,10 +248,12 @@ class OpenAIBackend:
         return self._http.map(self._generate_one, list(requests))
 
     def _generate_one(self, r: GenerationRequest) -> list[Completion]:
+        # Servers (vLLM among them) refuse n > 1 when greedy: ask once, repeat.
+        n = r.n if r.temperature > 0 else 1
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": r.prompt_ids,
-            "n": r.n,
+            "n": n,
             "seed": r.seed,
             "temperature": r.temperature,
             "top_p": r.top_p if r.temperature > 0 else 1.0,
@@ -268,11 +270,11 @@ class OpenAIBackend:
             body["cache_salt"] = r.cache_salt
         out = self._http.post("/v1/completions", body)
         choices = out.get("choices") if isinstance(out, dict) else None
-        if not isinstance(choices, list) or len(choices) != r.n:
+        if not isinstance(choices, list) or len(choices) != n:
             got = len(choices) if isinstance(choices, list) else 0
-            raise BackendError(f"{LABEL}: asked for {r.n} completions, the server returned {got}")
+            raise BackendError(f"{LABEL}: asked for {n} completions, the server returned {got}")
         ordered = sorted(choices, key=lambda c: int(c.get("index", 0)))
-        return [self._completion(c, r.logprobs) for c in ordered]
+        return [self._completion(c, r.logprobs) for c in ordered] * (r.n // n)
 
     def _completion(self, choice: dict[str, Any], want_logprobs: bool) -> Completion:
         text = str(choice.get("text") or "")

@@ -128,7 +128,8 @@ class VLLMBackend:
         ]
         params = [
             SamplingParams(
-                n=r.n,
+                # vLLM refuses n > 1 when greedy: ask once, repeat below.
+                n=r.n if r.temperature > 0 else 1,
                 seed=r.seed,
                 temperature=r.temperature,
                 top_p=r.top_p if r.temperature > 0 else 1.0,
@@ -148,7 +149,9 @@ class VLLMBackend:
                 )
             except Exception as exc:
                 raise BackendError(f"vLLM generation failed: {exc}") from None
-            results.extend([self._completion(c) for c in out.outputs] for out in outs)
+            for i, out in zip(group, outs, strict=True):
+                done = [self._completion(c) for c in out.outputs]
+                results.append(done * requests[i].n if requests[i].temperature == 0 else done)
         return results
 
     def kv_capacity_tokens(self) -> int | None:

@@ -1,0 +1,258 @@
+"""Shared helpers of the reliability suite: CLI runners, the error-line contract, record
+checks, and a scripted OpenAI-compatible server on a chosen port.
+
+Most cases run `faithcheck` as a real subprocess, so that what is asserted is what a user
+or a CI job sees: the exit code, stderr, and the run directory left on disk. A *prelude*
+(Python run in the subprocess before `faithcheck.cli.main`) patches what cannot be
+arranged from outside — a full disk, no retry backoff — and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.test_openai_backend import FakeServer, Reply
+from tests.vllm_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+MATH = REPO / "data" / "samples" / "math.jsonl"
+
+_DROP = ("FAITHCHECK_MODEL", "FAITHCHECK_DATASET", "FAITHCHECK_DEBUG", "HF_HUB_OFFLINE")
+
+_PRELUDE = """\
+import sys
+{setup}
+from faithcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+NO_BACKOFF = (
+    "import faithcheck.backends.http as _http\n"
+    "_http.JSONClient._delay = lambda self, attempt, retry_after: 0.0"
+)
+"""Prelude: retries happen at once (the policy itself is tested in test_openai_backend)."""
+
+QUIET = ["--probes", "none", "--no-judge", "--no-diversity"]
+"""Options that keep a run to sampling (or replay), parsing and verification."""
+
+# Lines a run may print to stderr next to its one error line once it is under way.
+_STATUS = re.compile(r"^(resuming run in |backend: |warning: |.*━)")
+
+CANNED = (
+    "We add the two amounts first: 2 + 3 = 5.\n\n"
+    "Then we double the total: 5 × 2 = 10.\n\n"
+    "The answer is \\boxed{10}."
+)
+"""What the scripted server answers to every sampling request."""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This environment without faithcheck's own variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in _DROP}
+    env["COLUMNS"] = "250"  # keep rich output unwrapped
+    env.update(extra)
+    return env
+
+
+def cli_argv(args: list[str], prelude: str | None = None) -> list[str]:
+    """The command line of `faithcheck ARGS`, optionally after a patching prelude."""
+    if prelude is None:
+        return [sys.executable, "-m", "faithcheck", *args]
+    return [sys.executable, "-c", _PRELUDE.format(setup=prelude), *args]
+
+
+def run_cli(
+    args: list[str],
+    cwd: Path,
+    *,
+    prelude: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion and capture its output."""
+    return subprocess.run(
+        cli_argv(args, prelude),
+        cwd=cwd,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_cli(
+    args: list[str], cwd: Path, *, prelude: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start the CLI in its own session (so a signal can go to its whole group, as Ctrl-C
+    does in a terminal)."""
+    return subprocess.Popen(
+        cli_argv(args, prelude),
+        cwd=cwd,
+        env=env or cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def assert_one_error(
+    result: subprocess.CompletedProcess[str],
+    code: int,
+    needle: str | None = None,
+    *,
+    under_way: bool = False,
+) -> str:
+    """The error contract: exit `code`, no traceback, one `faithcheck:` line on stderr.
+
+    Args:
+        result: the finished process.
+        code: the documented exit code.
+        needle: text the error line must contain.
+        under_way: the run got past its checks, so status lines (a progress bar,
+            "resuming run in ...") may precede the error line; it must still be the only
+            `faithcheck:` line and the last line.
+
+    Returns:
+        The error line.
+    """
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in (result.stdout or "")
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("faithcheck:")]
+    assert len(errors) == 1, result.stderr
+    if under_way:
+        assert lines[-1] == errors[0], result.stderr
+        assert all(_STATUS.match(line) for line in lines[:-1]), result.stderr
+    else:
+        assert lines == errors, result.stderr
+    if needle is not None:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+def read_records(run_dir: Path, *, allow_torn: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Every JSONL record of a run directory, checking that nothing is corrupt.
+
+    Each file must end in a newline (unless `allow_torn`: a killed writer may leave a
+    torn final line, which faithcheck repairs on resume) and every complete line must
+    parse; every JSON file must parse; no temporary file of an atomic write is left.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(run_dir.glob("*.jsonl")):
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends in a newline
+        assert allow_torn or tail == b"", f"{path.name}: torn last line {tail[:80]!r}"
+        out[path.name] = [orjson.loads(line) for line in lines if line.strip()]
+    for path in run_dir.glob("*.json"):
+        assert isinstance(orjson.loads(path.read_bytes()), dict), path.name
+    assert not [p.name for p in run_dir.glob(".*.tmp")], "an atomic write left its temp file"
+    return out
+
+
+def sample_keys(records: dict[str, list[dict[str, Any]]]) -> list[tuple[str, int]]:
+    """(problem_id, sample_index) of every line of samples.jsonl, asserting no duplicates."""
+    keys = [(r["problem_id"], r["sample_index"]) for r in records.get("samples.jsonl", [])]
+    assert len(keys) == len(set(keys)), f"duplicate sample records: {keys}"
+    return keys
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSON lines and return the path."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def problems(n: int) -> list[dict[str, Any]]:
+    """`n` small arithmetic problems."""
+    return [
+        {"id": f"p{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(n)
+    ]
+
+
+_VERDICT_CUE = re.compile(r"VERDICT ([0-9a-f]{8}):")
+
+
+class ScriptedServer(FakeServer):
+    """`FakeServer` from tests/test_openai_backend.py, on a chosen port, answering like a
+    model: sampling requests get `text` (default `CANNED`), judge prompts (recognized by
+    their `VERDICT <nonce>:` cue, readable through the fake's character tokenizer) get
+    a valid aligned verdict. With `hold_after=N`, completion requests after the N-th wait
+    until `release` is set (a model that is still thinking when the test interrupts it).
+    Scripted replies (`script[path]`) still come first.
+    """
+
+    def __init__(self, port: int = 0, text: str = CANNED) -> None:
+        # FakeServer.__init__ always binds port 0; the rest mirrors it.
+        self.script: dict[str, list[Reply]] = {}
+        self.seen: list[Any] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.completion_delay: Callable[[dict[str, Any]], float] = lambda body: 0.0
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.clients = []
+        self.text = text
+        self.hold_after: int | None = None
+        self.release = threading.Event()
+        self.completions = 0
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    def answer(self, path: str, body: Any) -> Reply:
+        if path != "/v1/completions" or self.script.get(path):
+            return super().answer(path, body)
+        with self._lock:
+            index = self.completions
+            self.completions += 1
+        if self.hold_after is not None and index >= self.hold_after:
+            self.release.wait(timeout=120)
+        prompt = "".join(chr(t) for t in body["prompt"] if 0 <= t < 0x110000)
+        cue = _VERDICT_CUE.findall(prompt)
+        text = f"The steps lead to the answer.\nVERDICT {cue[-1]}: aligned" if cue else self.text
+        choices = [
+            {"index": k, "text": text, "finish_reason": "stop"} for k in range(body.get("n", 1))
+        ]
+        return Reply(body={"object": "text_completion", "choices": choices})
+
+    def close(self) -> None:
+        self.release.set()
+        super().close()
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A scripted OpenAI-compatible server on a free port."""
+    s = ScriptedServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A /v1 URL on a local port nothing listens on (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+def openai_args(url: str, model: str) -> list[str]:
+    """`score` options that sample through the scripted server with `model`'s tokenizer."""
+    return ["score", "--backend", "openai", "--base-url", url, "--model", model]
