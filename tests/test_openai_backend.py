@@ -6,11 +6,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -520,3 +523,79 @@ def test_real_read_cuts_agree_with_generate_and_score(local_tok: OpenAIBackend) 
         gen = local_tok.generate([req(prefix, temperature=0.0, top_p=1.0, max_tokens=6)])[0][0]
         assert gen.token_ids[: len(readout.generated_ids)] == readout.generated_ids
         assert readout.text == local_tok.decode(readout.generated_ids)
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_score_runs_through_a_real_server_and_matches_transformers(
+    served: str, model_path: str, tmp_path: Path
+) -> None:
+    """`faithcheck score --backend openai` end to end (judge through the server too):
+    greedy fp32 samples equal those of the in-process transformers backend."""
+    common = [
+        "--model", model_path, "--limit", "2", "--samples", "2", "--max-tokens", "48",
+        "--temperature", "0", "--dtype", "float32", "--no-diversity", "--json",
+    ]  # fmt: skip
+    served_run = tmp_path / "served"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faithcheck",
+            "score",
+            *common,
+            "--out",
+            str(served_run),
+            "--backend",
+            "openai",
+            "--base-url",
+            served,
+            "--judge-backend",
+            "openai",
+            "--judge-base-url",
+            served,
+            "--judge-model",
+            model_path,
+            "--judge-samples",
+            "1",
+            "--calibration-size",
+            "1",
+            "--judge-max-tokens",
+            "32",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 4, proc.stderr[-2000:]  # two problems: inconclusive
+    report = json.loads(proc.stdout)
+    assert report["backend"] == "openai" and report["judge"]["backend"] == "openai"
+    assert report["judge"]["summary"]["responses"] == 2
+    assert report["probes"]["chains"] >= 0
+    local = tmp_path / "local"
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faithcheck",
+            "score",
+            *common,
+            "--out",
+            str(local),
+            "--backend",
+            "hf",
+            "--no-judge",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert again.returncode == 4, again.stderr[-2000:]
+
+    def completions(run: Path) -> dict[tuple[str, int], str]:
+        rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+        return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}
+
+    assert completions(served_run) == completions(local)
