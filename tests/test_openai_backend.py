@@ -562,7 +562,7 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
             "1",
             "--judge-max-tokens",
             "32",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -586,7 +586,7 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
             "--backend",
             "hf",
             "--no-judge",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=600,
