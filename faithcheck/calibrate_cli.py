@@ -21,6 +21,7 @@ def calibrate_command(
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
+    judge_max_tokens: o.JudgeMaxTokens = 256,
     per_domain: Annotated[
         int | None,
         typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
@@ -73,7 +74,9 @@ def calibrate_command(
         backend = make_backend(
             name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len
         )
-    cfg = judge_config(JudgeOptions(model=judge_model), seed, fmt)
+    if judge_max_tokens < 16:
+        raise UsageError("--judge-max-tokens must be at least 16")
+    cfg = judge_config(JudgeOptions(model=judge_model, max_tokens=judge_max_tokens), seed, fmt)
     results: list[JudgeResult] = []
     try:
         for start in range(0, len(items), cfg.batch_size):

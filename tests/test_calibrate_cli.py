@@ -1,0 +1,54 @@
+"""`faithcheck calibrate` on the real default model: structure, not the judge's quality."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faithcheck.judge.calibration import PERTURBATIONS
+from tests.conftest import skip_if_no_vllm
+
+
+def _calibrate(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "faithcheck", "calibrate", "--judge-backend", "vllm"]
+    cmd += ["--per-domain", "1", "--judge-max-tokens", "24", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.mark.slow
+@skip_if_no_vllm
+def test_calibrate_prints_a_reliability_table_and_json(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    proc = _calibrate("--out", str(items))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in (*PERTURBATIONS, "AUROC", "kappa", "verdict:"):
+        assert name in proc.stdout, name
+    rows = [json.loads(line) for line in items.read_text().splitlines()]
+    assert len(rows) == 18  # 3 problems x (1 faithful + 5 variants)
+    assert all((r["label"] is None) == (r["error"] is not None) for r in rows)
+
+    as_json = _calibrate("--json")
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    rel = json.loads(as_json.stdout)
+    assert rel["n_items"] == 18 and rel["n_problems"] == 3
+    assert set(rel["per_perturbation"]) == set(PERTURBATIONS)
+    assert isinstance(rel["reliable"], bool)
+    assert rel["reliable"] or rel["reasons"]  # an unreliable judge says why
+
+
+def test_calibrate_rejects_bad_options() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "faithcheck", "calibrate", "--per-domain", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "faithcheck: error: --per-domain must be at least 1"
+    ]
