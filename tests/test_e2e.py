@@ -184,6 +184,17 @@ def test_judge_calibration_diversity_and_verdict_in_the_report(tmp_path: Path) -
     if not rel["reliable"]:  # an unreliable judge cannot decide anything
         judge_checks = [c for c in verdict["checks"] if c["metric"].startswith("judge.")]
         assert all(c["passed"] is None for c in judge_checks)
+    html = subprocess.run(
+        [sys.executable, "-m", "faithcheck", "report", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert html.returncode == 0, html.stderr
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 3 and verdict["decision"].replace("_", "-") in page
+    assert verdict["decision"].replace("_", "-") in (out / "report.md").read_text()
     div = report["diversity"]
     assert div["n_problems"] == 2 and div["embedder"]
     assert 0.0 <= div["distinct_1"]["value"] <= 1.0
