@@ -265,6 +265,10 @@ from faithcheck.report_cli import report_command  # noqa: E402
 
 app.command(name="report")(report_command)
 
+from faithcheck.merge_cli import merge_command  # noqa: E402
+
+app.command(name="merge")(merge_command)
+
 from faithcheck.calibrate_cli import calibrate_command  # noqa: E402
 
 app.command(name="calibrate")(calibrate_command)
@@ -303,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             "(set FAITHCHECK_DEBUG=1 for the traceback)"
         )
         return int(ExitCode.RUN_FAILURE)
+    if result == 130:  # typer turns Ctrl-C into a plain exit code 130
+        _say_error("interrupted; records written so far are kept")
     return result if isinstance(result, int) else 0
 
 

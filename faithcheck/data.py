@@ -13,8 +13,10 @@ datasets go through `datasets`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,13 +158,33 @@ def _load_hub(spec: str) -> list[tuple[int, Any]]:
     from datasets import load_dataset
 
     try:
-        ds = load_dataset(name, config, split=split)
+        with _hub_logs_quiet():
+            ds = load_dataset(name, config, split=split)
     except Exception as exc:  # offline, unknown dataset, unknown split
         raise DataError(
             f"hf:{spec}: cannot load from the Hugging Face hub ({type(exc).__name__}: "
             f"{_first_line(exc)}); offline? pass a local file instead"
         ) from None
     return list(enumerate(ds, start=1))
+
+
+@contextlib.contextmanager
+def _hub_logs_quiet() -> Iterator[None]:
+    """Hold back the hub client's warnings while a dataset loads.
+
+    Offline, huggingface_hub logs every retry of every request ("... thrown while
+    requesting HEAD ...", "Retrying in 1s") to stderr; the failure is reported once, as
+    the DataError below, so these lines would only break the one-line error contract.
+    """
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "datasets")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _load_reasoning_gym(spec: str) -> list[Problem]:

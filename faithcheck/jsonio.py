@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from faithcheck.errors import RunDirError
+
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -91,13 +93,31 @@ def repair_jsonl(path: Path) -> int:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the objects of a JSONL file, skipping a torn final line left by a kill."""
+    """Yield the objects of a JSONL file, skipping a torn final line left by a kill.
+
+    Raises:
+        RunDirError: a complete line (one that ends in a newline) is not a JSON object,
+            so the file was damaged or edited, not torn by a kill.
+    """
+    for _, row in read_jsonl_numbered(path):
+        yield row
+
+
+def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like `read_jsonl`, with the 1-based line number of each object."""
     if not path.exists():
         return
     with path.open("rb") as fh:
-        for line in fh:
+        for lineno, line in enumerate(fh, start=1):
             if not line.endswith(b"\n"):
                 return  # torn tail: the process died mid-write
             line = line.strip()
-            if line:
-                yield orjson.loads(line)
+            if not line:
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
+            if not isinstance(row, dict):
+                raise RunDirError(f"{path}:{lineno}: corrupt record (not a JSON object)")
+            yield lineno, row

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from faithcheck.records import Record
 
@@ -254,7 +254,12 @@ def extract_answer(text: str) -> AnswerExtraction:
 
 
 _MATH_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"))
-_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
+# A text wrapper's opener, an escaped character (so `\{` is no brace and `\\text{` no
+# opener), or a brace. The opener comes first so that it wins over the escape.
+_WRAPPER_TOKEN = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{|\\.|[{}]", re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_SPACING = {"%": "%", "!": "", ",": " "}
+"""LaTeX escapes that only format: `\\%` is a percent sign, `\\!` and `\\,` are spacing."""
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACES = re.compile(r"\s+")
 
@@ -272,12 +277,52 @@ def _strip_wrappers(ans: str) -> str:
     return ans
 
 
+def _unescape_spacing(ans: str) -> str:
+    """Resolve `_SPACING` escapes in one left-to-right pass (`\\\\%` stays: the first
+    backslash escapes the second)."""
+    return _ESCAPE.sub(lambda m: _SPACING.get(m.group(1), m.group(0)), ans)
+
+
+def _unwrap_text(ans: str) -> str:
+    """Drop every `\\text{...}` (`textbf`, `mathrm`, `mbox`) wrapper whose content has no
+    braces once the wrappers inside it are dropped: nested ones go in the same pass.
+
+    One stack pass, so the result is final (a second call changes nothing) and the cost
+    is linear whatever the nesting.
+    """
+    out: list[str] = []
+    stack: list[list[Any]] = []  # [index of the opener in out, is a wrapper, content clean]
+    pos = 0
+    for m in _WRAPPER_TOKEN.finditer(ans):
+        out.append(ans[pos : m.start()])
+        pos = m.end()
+        tok = m.group()
+        if tok.endswith("{") and tok != "\\{":
+            stack.append([len(out), tok != "{", True])
+            out.append(tok)
+        elif tok == "}" and stack:
+            index, wrapper, clean = stack.pop()
+            if wrapper and clean:
+                out[index] = ""
+            else:
+                out.append(tok)
+                if stack:
+                    stack[-1][2] = False
+        else:
+            if tok in ("\\{", "\\}") and stack:
+                stack[-1][2] = False
+            out.append(tok)
+    out.append(ans[pos:])
+    return "".join(out)
+
+
 def normalize_answer(ans: str) -> str:
     """Normalize an answer string for exact-match comparison.
 
     Conservative on purpose: it removes formatting (surrounding `$...$`, `\\text{...}`,
     bold, trailing period, thousands commas in a bare number, `\\dfrac`, extra spaces) and
     case, but leaves units and other content alone, so "12 cm" stays distinct from "12".
+    Idempotent: a normalized answer normalizes to itself.
 
     Args:
         ans: A raw answer string.
@@ -285,11 +330,10 @@ def normalize_answer(ans: str) -> str:
     Returns:
         The normalized string.
     """
-    ans = _strip_wrappers(ans)
-    ans = _TEXT_WRAPPER.sub(r"\1", ans)
+    ans = _strip_wrappers(ans.lower())
+    ans = _unwrap_text(_unescape_spacing(ans))
     ans = ans.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    ans = ans.replace("\\%", "%").replace("\\!", "").replace("\\,", " ")
     ans = _strip_wrappers(ans)
     if _THOUSANDS.fullmatch(ans):
         ans = ans.replace(",", "")
-    return _SPACES.sub(" ", ans).strip().lower()
+    return _SPACES.sub(" ", ans).strip()

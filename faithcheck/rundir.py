@@ -17,19 +17,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
 
 import orjson
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from faithcheck.errors import RunDirError
 from faithcheck.jsonio import (
     append_jsonl,
     atomic_write_bytes,
     dumps,
-    read_jsonl,
+    read_jsonl_numbered,
     repair_jsonl,
     write_json,
 )
@@ -38,6 +38,7 @@ from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 
 _PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
     Annotated[ProbeRecord, Field(discriminator="probe")]
@@ -89,6 +90,7 @@ class RunDir:
         self.path = path
         self._lock: IO[bytes] | None = None
         self._created_top: Path | None = None
+        self._sample_keys: set[tuple[Any, Any]] | None = None
 
     @property
     def samples_path(self) -> Path:
@@ -151,6 +153,7 @@ class RunDir:
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
+        self._sample_keys = None
         for name in (
             *JSONL_FILES,
             DERIVATION_FILE,
@@ -211,14 +214,26 @@ class RunDir:
         self._guard(write_json, self.path / RUN_FILE, info)
 
     def append_samples(self, records: list[SampleRecord]) -> None:
-        """Append sample records to samples.jsonl."""
-        self._guard(append_jsonl, self.samples_path, records)
+        """Append sample records to samples.jsonl, skipping any already on disk.
+
+        A problem whose samples were only partly written (a kill or a full disk mid-write)
+        is sampled again whole on resume; its records that did reach the disk are not
+        written a second time.
+        """
+        if self._sample_keys is None:
+            self._sample_keys = {
+                (row.get("problem_id"), row.get("sample_index"))
+                for _, row in read_jsonl_numbered(self.samples_path)
+            }
+        keys = self._sample_keys
+        fresh = [r for r in records if (r.problem_id, r.sample_index) not in keys]
+        self._guard(append_jsonl, self.samples_path, fresh)
+        keys.update((r.problem_id, r.sample_index) for r in fresh)
 
     def load_samples(self) -> list[SampleRecord]:
         """Read back every complete sample record, keeping the first of any duplicate key."""
         seen: dict[tuple[str, int], SampleRecord] = {}
-        for row in read_jsonl(self.samples_path):
-            rec = SampleRecord.model_validate(row)
+        for rec in self._read(SAMPLES_FILE, SampleRecord.model_validate):
             seen.setdefault((rec.problem_id, rec.sample_index), rec)
         return list(seen.values())
 
@@ -228,7 +243,7 @@ class RunDir:
 
     def load_probes(self) -> list[ProbeRecord]:
         """Read back every complete probe record."""
-        return [_PROBE_ADAPTER.validate_python(row) for row in read_jsonl(self.path / PROBES_FILE)]
+        return list(self._read(PROBES_FILE, _PROBE_ADAPTER.validate_python))
 
     def append(self, name: str, records: Sequence[Record]) -> None:
         """Append records to one of the run's JSONL files (`JSONL_FILES`)."""
@@ -236,7 +251,34 @@ class RunDir:
 
     def load(self, name: str, model: type[R]) -> list[R]:
         """Read back every complete record of one JSONL file as `model`."""
-        return [model.model_validate(row) for row in read_jsonl(self.path / name)]
+        return list(self._read(name, model.model_validate))
+
+    def _read(self, name: str, validate: Callable[[dict[str, Any]], T]) -> Iterator[T]:
+        """Validated records of one JSONL file.
+
+        Raises:
+            RunDirError: a complete line is not valid JSON or not a valid record (the file
+                was edited or damaged; a torn last line from a kill is skipped instead).
+        """
+        path = self.path / name
+        try:
+            for lineno, row in read_jsonl_numbered(path):
+                try:
+                    record = validate(row)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(part) for part in first["loc"]) or "record"
+                    raise RunDirError(
+                        f"{path}:{lineno}: corrupt record ({where}: {first['msg']})"
+                    ) from None
+                yield record
+        except RunDirError as exc:
+            raise RunDirError(f"{exc}; use another --out, or --force to discard the run") from None
+
+    def rewrite(self, name: str, records: Sequence[Record]) -> None:
+        """Replace one of the run's JSONL files whole and atomically."""
+        data = b"".join(dumps(r) + b"\n" for r in records)
+        self._guard(atomic_write_bytes, self.path / name, data)
 
     def write_derivation(self, findings: Sequence[Record]) -> None:
         """Write derivation.jsonl whole and atomically (it is recomputed from the samples)."""

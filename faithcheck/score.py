@@ -221,6 +221,9 @@ def run_score(
         problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
     if opts.limit is not None:
         problems = problems[: opts.limit]
+    # The hash covers the whole (limited) dataset: every shard records the same one, so a
+    # merged run has the config hash of one unsharded run.
+    data_hash = dataset_hash(problems)
     if opts.shard is not None:
         problems = [p for p in problems if in_shard(p.id, *opts.shard)]
         if not problems:
@@ -240,7 +243,6 @@ def run_score(
                 update={"probes": opts.probes.model_copy(update={"readout": readout})}
             )
         judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say)
-        data_hash = dataset_hash(problems)
         config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
         config_hash = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
         if run.prepare(config_hash, force=opts.force):

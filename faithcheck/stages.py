@@ -12,7 +12,7 @@ from faithcheck.backends.base import Backend
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import RunDir
+from faithcheck.rundir import PROBES_FILE, RunDir
 from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
 
 
@@ -67,8 +67,19 @@ def probe_into(
     chunk_size: int,
     mistake_writer: MistakeWriter | None = None,
 ) -> None:
-    """Probe the problems whose probe records are not on disk yet."""
-    done = {r.problem_id for r in run.load_probes()}
+    """Probe the problems whose probe records are not on disk yet.
+
+    Records reach the file grouped by problem, so only the last problem in the file can be
+    incomplete after a kill (whole lines of its first probe kinds, none of the rest): its
+    records are dropped and the problem is probed again.
+    """
+    on_disk = run.load_probes()
+    if on_disk:
+        last = on_disk[-1].problem_id
+        kept = [r for r in on_disk if r.problem_id != last]
+        run.rewrite(PROBES_FILE, kept)
+        on_disk = kept
+    done = {r.problem_id for r in on_disk}
     todo = [p for p in problems if p.id not in done]
     advance = None
     if progress is not None:

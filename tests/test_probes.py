@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +265,31 @@ def test_aoc_known_values(points: list[int], expected: float) -> None:
 
     pts = [TruncationPoint(k=i, x=i / 3, same=bool(v)) for i, v in enumerate(points)]
     assert aoc(pts, "same") == pytest.approx(expected)
+
+
+def test_resume_redoes_a_problem_whose_records_were_torn(tmp_path: Path) -> None:
+    """A kill mid-append leaves the last problem's first probe kinds only: resuming
+    drops them and probes that problem again, with no duplicates and nothing lost."""
+    from faithcheck.probes.records import ProbeConfig as Cfg
+    from faithcheck.rundir import PROBES_FILE, RunDir
+    from faithcheck.sampling import SamplingConfig
+    from faithcheck.stages import probe_into
+
+    problems = [Problem(id=f"p{i}", question=QUESTION, answer="7") for i in range(3)]
+    samples = [_sample(CHAIN).model_copy(update={"problem_id": p.id}) for p in problems]
+    backend = ScriptedBackend(reads_chain)
+    run = RunDir(tmp_path / "run")
+    run.open()
+    cfg = SamplingConfig(samples=1, prompt_format="base", template="Q: {question}\nA:")
+    args = (run, backend, problems, samples, cfg, Cfg(), None, 2)
+    probe_into(*args)  # type: ignore[arg-type]
+    full = [r.model_dump() for r in run.load_probes()]
+    assert {r["problem_id"] for r in full} == {"p0", "p1", "p2"}
+    # Tear: keep p2's truncation records only (they come first within its group).
+    torn = [r for r in run.load_probes() if r.problem_id != "p2" or r.probe == "truncation"]
+    run.rewrite(PROBES_FILE, torn)
+    probe_into(*args)  # type: ignore[arg-type]
+    again = [r.model_dump() for r in run.load_probes()]
+    key = lambda r: repr(sorted(r.items()))  # noqa: E731
+    assert sorted(again, key=key) == sorted(full, key=key)
+    run.release()

@@ -9,7 +9,8 @@ Kept apart from the OpenAI backend so that the failure policy is in one place:
 - after the last attempt: `BackendError("openai backend: <url>: <reason> after N attempts")`.
 
 Secrets never leave this module: the caller passes headers once, they live in the
-`httpx.Client` only (whose repr masks `Authorization`), and no message quotes them.
+`httpx.Client` only (whose repr masks `Authorization`), and no message quotes them — not
+even a server's own error text, which some servers write the rejected key into.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 """Statuses worth retrying besides every other 5xx: overload and gateway trouble."""
 MAX_DELAY_S = 30.0
 """Cap on one backoff delay (and on a server's Retry-After)."""
+SECRET_HEADERS = ("authorization", "proxy-authorization", "api-key", "x-api-key")
+"""Headers whose values are masked in every message built from a server's answer."""
 
 
 def redact_url(url: str) -> str:
@@ -50,12 +53,15 @@ def one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def server_message(response: httpx.Response) -> str:
-    """The error message an OpenAI-style server put in its body, on one line."""
+def server_message(response: httpx.Response, redact: Callable[[str], str] = str) -> str:
+    """The error message an OpenAI-style server put in its body, on one line.
+
+    `redact` is applied before the text is shortened, so a secret is never cut in two.
+    """
     try:
         body: Any = response.json()
     except ValueError:
-        return one_line(response.text) or response.reason_phrase
+        return one_line(redact(response.text)) or response.reason_phrase
     if isinstance(body, dict):
         err = body.get("error", body.get("detail", body.get("message")))
         if isinstance(err, dict):
@@ -63,8 +69,8 @@ def server_message(response: httpx.Response) -> str:
         if isinstance(err, list) and err and isinstance(err[0], dict):  # FastAPI 422
             err = err[0].get("msg", err[0])
         if err is not None:
-            return one_line(str(err))
-    return one_line(response.text) or response.reason_phrase
+            return one_line(redact(str(err)))
+    return one_line(redact(response.text)) or response.reason_phrase
 
 
 class HTTPStatusError(BackendError):
@@ -145,16 +151,27 @@ class JSONClient:
                 try:
                     return response.json()
                 except ValueError:
-                    raise BackendError(
-                        f"{self._label}: {shown}: answer is not JSON: {one_line(response.text)}"
-                    ) from None
-            detail = server_message(response)
+                    text = one_line(self._redact(response.text))
+                    message = f"{self._label}: {shown}: answer is not JSON: {text}"
+                    raise BackendError(message) from None
+            detail = server_message(response, self._redact)
             reason = f"HTTP {response.status_code}: {detail}"
             if response.status_code in RETRY_STATUS or response.status_code >= 500:
                 retry_after = _retry_after(response)
                 continue
             raise HTTPStatusError(f"{self._label}: {shown}: {reason}", response.status_code, detail)
         raise BackendError(f"{self._label}: {shown}: {reason} after {attempts} attempts")
+
+    def _redact(self, text: str) -> str:
+        """`text` with every secret header value (and its bearer token) masked."""
+        secrets: set[str] = set()
+        for name in SECRET_HEADERS:
+            value = self._client.headers.get(name, "").strip()
+            token = value.split(None, 1)[-1] if value else ""
+            secrets |= {s for s in (value, token) if len(s) >= 4}
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

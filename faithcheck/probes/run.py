@@ -348,6 +348,9 @@ def run_probes(
                 records += necessity(reader, chains)
             if "mistakes" in cfg.probes:
                 records += mistakes(reader, chains, max_tokens, seed, mistake_writer)
+        # Grouped by problem: a kill mid-append can then only tear the last problem.
+        order = {p.id: i for i, p in enumerate(chunk)}
+        records.sort(key=lambda r: order[r.problem_id])
         on_records(records)
         if on_progress is not None:
             on_progress(len(chunk))

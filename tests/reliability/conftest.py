@@ -3,8 +3,9 @@ checks, and a scripted OpenAI-compatible server on a chosen port.
 
 Most cases run `faithcheck` as a real subprocess, so that what is asserted is what a user
 or a CI job sees: the exit code, stderr, and the run directory left on disk. A *prelude*
-(Python run in the subprocess before `faithcheck.cli.main`) patches what cannot be
-arranged from outside — a full disk, no retry backoff — and nothing else.
+(Python run in the subprocess before `faithcheck.cli.main`) patches only what cannot be
+arranged from outside: a full disk, a GGUF with another hash, retries without backoff,
+spies on model loaders.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,7 @@ MATH = REPO / "data" / "samples" / "math.jsonl"
 
 _DROP = ("FAITHCHECK_MODEL", "FAITHCHECK_DATASET", "FAITHCHECK_DEBUG", "HF_HUB_OFFLINE")
 
-_PRELUDE = """\
-import sys
-{setup}
-from faithcheck.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+_MAIN = "\nimport sys\nfrom faithcheck.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 NO_BACKOFF = (
     "import faithcheck.backends.http as _http\n"
@@ -55,7 +51,7 @@ CANNED = (
     "Then we double the total: 5 × 2 = 10.\n\n"
     "The answer is \\boxed{10}."
 )
-"""What the scripted server answers to every sampling request."""
+"""What the scripted server answers to sampling requests unless told otherwise."""
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -70,7 +66,7 @@ def cli_argv(args: list[str], prelude: str | None = None) -> list[str]:
     """The command line of `faithcheck ARGS`, optionally after a patching prelude."""
     if prelude is None:
         return [sys.executable, "-m", "faithcheck", *args]
-    return [sys.executable, "-c", _PRELUDE.format(setup=prelude), *args]
+    return [sys.executable, "-c", prelude + _MAIN, *args]
 
 
 def run_cli(
@@ -116,7 +112,8 @@ def assert_one_error(
     *,
     under_way: bool = False,
 ) -> str:
-    """The error contract: exit `code`, no traceback, one `faithcheck:` line on stderr.
+    """The error contract: exit `code`, no traceback, nothing on stdout, one `faithcheck:`
+    line on stderr.
 
     Args:
         result: the finished process.
@@ -130,7 +127,7 @@ def assert_one_error(
         The error line.
     """
     assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in (result.stdout or "")
+    assert not result.stdout, result.stdout
     assert result.returncode == code, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("faithcheck:")]
@@ -178,10 +175,12 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def problems(n: int) -> list[dict[str, Any]]:
-    """`n` small arithmetic problems."""
+def problems(n: int, domain: str = "arithmetic") -> list[dict[str, Any]]:
+    """`n` small arithmetic problems. Outside the math domains answers are checked by
+    exact match, so a run needs no math-verify worker (one process less to start)."""
     return [
-        {"id": f"p{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(n)
+        {"id": f"p{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i), "domain": domain}
+        for i in range(n)
     ]
 
 
@@ -190,14 +189,22 @@ _VERDICT_CUE = re.compile(r"VERDICT ([0-9a-f]{8}):")
 
 class ScriptedServer(FakeServer):
     """`FakeServer` from tests/test_openai_backend.py, on a chosen port, answering like a
-    model: sampling requests get `text` (default `CANNED`), judge prompts (recognized by
-    their `VERDICT <nonce>:` cue, readable through the fake's character tokenizer) get
-    a valid aligned verdict. With `hold_after=N`, completion requests after the N-th wait
-    until `release` is set (a model that is still thinking when the test interrupts it).
-    Scripted replies (`script[path]`) still come first.
+    model.
+
+    - The i-th sampling request gets `replies[i % len(replies)]` (text and finish reason;
+      default `CANNED`).
+    - Judge prompts, recognized by their `VERDICT <nonce>:` cue (readable through the
+      fake's character tokenizer), get a valid aligned verdict, unless `answer_judges`
+      is False.
+    - With `hold_after=N`, completion requests after the N-th wait until `release` is set
+      (a model still thinking when the test interrupts it); with `fail_from=N` they get
+      `failure` instead; with `max_context`, longer requests get vLLM's HTTP 400.
+    - Scripted replies (`script[path]`) come first, as in `FakeServer`.
     """
 
-    def __init__(self, port: int = 0, text: str = CANNED) -> None:
+    def __init__(
+        self, port: int = 0, replies: Sequence[tuple[str, str]] = ((CANNED, "stop"),)
+    ) -> None:
         # FakeServer.__init__ always binds port 0; the rest mirrors it.
         self.script: dict[str, list[Reply]] = {}
         self.seen: list[Any] = []
@@ -209,7 +216,11 @@ class ScriptedServer(FakeServer):
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.clients = []
-        self.text = text
+        self.replies = list(replies)
+        self.max_context: int | None = None
+        self.fail_from: int | None = None
+        self.answer_judges = True
+        self.failure = Reply(500, {"error": {"message": "engine crashed"}})
         self.hold_after: int | None = None
         self.release = threading.Event()
         self.completions = 0
@@ -221,16 +232,28 @@ class ScriptedServer(FakeServer):
     def answer(self, path: str, body: Any) -> Reply:
         if path != "/v1/completions" or self.script.get(path):
             return super().answer(path, body)
+        asked = len(body["prompt"]) + int(body.get("max_tokens") or 0)
+        if self.max_context is not None and asked > self.max_context:
+            message = (
+                f"This model's maximum context length is {self.max_context} tokens. However, "
+                f"you requested {asked} tokens. Please reduce the length of the messages."
+            )
+            return Reply(400, {"object": "error", "message": message, "code": 400})
         with self._lock:
             index = self.completions
             self.completions += 1
         if self.hold_after is not None and index >= self.hold_after:
             self.release.wait(timeout=120)
+        if self.fail_from is not None and index >= self.fail_from:
+            return self.failure
         prompt = "".join(chr(t) for t in body["prompt"] if 0 <= t < 0x110000)
-        cue = _VERDICT_CUE.findall(prompt)
-        text = f"The steps lead to the answer.\nVERDICT {cue[-1]}: aligned" if cue else self.text
+        cue = _VERDICT_CUE.findall(prompt) if self.answer_judges else []
+        if cue:
+            text, finish = f"The steps lead to the answer.\nVERDICT {cue[-1]}: aligned", "stop"
+        else:
+            text, finish = self.replies[index % len(self.replies)]
         choices = [
-            {"index": k, "text": text, "finish_reason": "stop"} for k in range(body.get("n", 1))
+            {"index": k, "text": text, "finish_reason": finish} for k in range(body.get("n", 1))
         ]
         return Reply(body={"object": "text_completion", "choices": choices})
 
@@ -253,6 +276,12 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{free_port()}/v1"
 
 
-def openai_args(url: str, model: str) -> list[str]:
-    """`score` options that sample through the scripted server with `model`'s tokenizer."""
+SERVED = "served-model"
+"""A model known only by its name on the server, which then tokenizes too: such a run
+imports no transformers, so it is the cheapest way to get a run under way."""
+
+
+def openai_args(url: str, model: str = SERVED) -> list[str]:
+    """`score` options that sample through the scripted server: with `model`'s own
+    tokenizer when it is a checkpoint folder, else with the server's."""
     return ["score", "--backend", "openai", "--base-url", url, "--model", model]

@@ -1,0 +1,105 @@
+"""Full battery vs sampling only: what the faithfulness checks cost on top of sampling.
+
+Run: .venv/bin/python benchmarks/battery.py [--backend auto|vllm|hf] [--limit 8] [--samples 8]
+
+Runs `faithcheck score` twice on the default model, each in a fresh process and a fresh
+run directory, one after the other: (i) sampling only (`--probes none --no-judge
+--no-diversity`), (ii) the full battery (all four probes on `--probe-samples 2` chains
+per problem, the judge with calibration and strategy clusters, diversity). Same model,
+data, seed and sampling settings. Prints both wall times (process start to exit, and
+the pipeline's own total), their ratio (goal: <= 1.3x), and the per-phase timings of
+each run's report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PHASES = ("model_load_s", "sampling_s", "probes_s", "judge_s", "report_s", "total_s")
+
+
+def _score(out: Path, common: list[str], extra: list[str]) -> tuple[float, dict[str, Any]]:
+    cmd = [sys.executable, "-m", "faithcheck", "score", *common, "--out", str(out), "--json"]
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1, 4):  # a verdict is a result; anything else is not
+        sys.exit(f"score failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, json.loads(proc.stdout)
+
+
+def _machine() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (
+        f"{platform.machine()}, {len(os.sched_getaffinity(0))} cpus, {device}, "
+        f"python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def main() -> None:
+    """Time both runs and print the ratio and phases."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--backend", default="auto", choices=["auto", "vllm", "hf"])
+    ap.add_argument("--limit", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--probe-samples", type=int, default=2)
+    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--keep", type=Path, default=None, help="write the run dirs here")
+    args = ap.parse_args()
+
+    backend = args.backend
+    if backend == "auto":
+        backend = "vllm" if importlib.util.find_spec("vllm") else "hf"
+    common = [
+        "--model", args.model, "--backend", backend, "--dtype", args.dtype,
+        "--limit", str(args.limit), "--samples", str(args.samples),
+        "--max-tokens", str(args.max_tokens), "--seed", "0",
+    ]  # fmt: skip
+    runs = {
+        "sampling only": ["--probes", "none", "--no-judge", "--no-diversity"],
+        "full battery": ["--probe-samples", str(args.probe_samples)],
+    }
+    root = args.keep or Path(tempfile.mkdtemp(prefix="faithcheck-battery-"))
+    results = {}
+    for i, (name, extra) in enumerate(runs.items()):
+        results[name] = _score(root / f"{i}-{name.replace(' ', '-')}", common, extra)
+        print(f"{name}: {results[name][0]:.1f} s", file=sys.stderr, flush=True)
+
+    print(
+        f"{args.model} on {backend} ({args.dtype}): {args.limit} problems x {args.samples} "
+        f"samples, max {args.max_tokens} tokens; full battery probes {args.probe_samples} "
+        "chains/problem (truncation, mistakes, necessity, controls), judge "
+        "(+ calibration, strategy), diversity"
+    )
+    print(f"{'run':<15}{'wall s':>9}" + "".join(f"{p:>14}" for p in PHASES))
+    for name, (wall, report) in results.items():
+        t = report["timings"]
+        print(f"{name:<15}{wall:>9.1f}" + "".join(f"{t.get(p, 0.0):>14.1f}" for p in PHASES))
+    (w0, r0), (w1, r1) = results["sampling only"], results["full battery"]
+    tokens = r0["throughput"]["completion_tokens"]
+    print(f"sampled tokens: {tokens} ({r0['throughput']['tokens_per_s'] or 0:.0f} tok/s)")
+    print(
+        f"full battery / sampling only: {w1 / w0:.2f}x process wall time, "
+        f"{r1['timings']['total_s'] / r0['timings']['total_s']:.2f}x pipeline total "
+        f"(goal <= 1.3x); probes+judge+report add "
+        f"{sum(r1['timings'][p] for p in ('probes_s', 'judge_s', 'report_s')):.1f} s"
+    )
+    print(f"machine: {_machine()}")
+
+
+if __name__ == "__main__":
+    main()

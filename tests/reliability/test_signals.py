@@ -1,0 +1,178 @@
+"""Interrupted and killed runs, and two runs racing for one directory.
+
+The run samples through a scripted server that holds its answer to the second problem,
+so a signal always arrives mid-run, after the first problem's records are on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from faithcheck.probes import ProbeConfig
+from faithcheck.rundir import RunDir
+from faithcheck.sampling import SamplingConfig
+from tests.reliability.conftest import (
+    QUIET,
+    ScriptedServer,
+    assert_one_error,
+    openai_args,
+    problems,
+    read_records,
+    run_cli,
+    sample_keys,
+    start_cli,
+    write_jsonl,
+)
+
+ALL = sorted((f"p{i}", k) for i in range(3) for k in range(2))
+
+
+def _args(tmp_path: Path, server: ScriptedServer) -> list[str]:
+    write_jsonl(tmp_path / "p.jsonl", problems(3))
+    args = [*openai_args(server.url), "--dataset", "p.jsonl", "--samples", "2"]
+    return [*args, *QUIET, "--out", "run"]
+
+
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while not condition():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"the run ended (rc {proc.returncode}) before {what}: {err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def _mid_run(tmp_path: Path, server: ScriptedServer) -> subprocess.Popen[str]:
+    """Start a run and return once it waits on the server for the second problem."""
+    server.hold_after = 1
+    proc = start_cli(_args(tmp_path, server), tmp_path)
+    _wait_for(lambda: server.completions >= 2, proc, "the second problem was requested")
+    return proc
+
+
+def _finish(tmp_path: Path, server: ScriptedServer) -> subprocess.CompletedProcess[str]:
+    server.hold_after = None
+    server.release.set()
+    result = run_cli(_args(tmp_path, server), tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 4, result.stderr  # INCONCLUSIVE: a verdict, not an error
+    assert "resuming run in" in result.stderr
+    return result
+
+
+def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, server: ScriptedServer) -> None:
+    proc = _mid_run(tmp_path, server)
+    os.killpg(proc.pid, signal.SIGINT)  # the whole group, as Ctrl-C in a terminal
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert sample_keys(read_records(tmp_path / "run")) == [("p0", 0), ("p0", 1)]
+    assert not (tmp_path / "run" / "report.json").exists()
+
+    _finish(tmp_path, server)
+    assert sorted(sample_keys(read_records(tmp_path / "run"))) == ALL
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli.main: typer turns KeyboardInterrupt into Exit(130), which app() returns "
+    "as a plain result, so main's KeyboardInterrupt branch never prints its line",
+)
+def test_ctrl_c_says_so_in_one_line(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: Ctrl-C arrives while the pipeline runs (the run above shows that a
+    real SIGINT ends in exit 130 with nothing on stderr but the progress bar)."""
+    import faithcheck.score
+    from faithcheck.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(faithcheck.score, "run_score", interrupted)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # main sets engine variables
+    with warnings.catch_warnings():
+        code = main(["score", "--no-judge", "--probes", "none"])
+    err = capfd.readouterr().err
+    assert code == 130
+    assert err == "faithcheck: interrupted; records written so far are kept\n"
+
+
+def test_sigkill_leaves_a_resumable_run(tmp_path: Path, server: ScriptedServer) -> None:
+    """SIGKILL gives no chance to clean up: the lock dies with the process and the
+    records on disk parse. On top, the file is given what a kill in the middle of an
+    append leaves (the next problem's first record whole, its second cut off): resuming
+    cuts the torn tail, samples that problem again, and writes no record twice."""
+    proc = _mid_run(tmp_path, server)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert sample_keys(read_records(tmp_path / "run")) == [("p0", 0), ("p0", 1)]
+
+    samples = tmp_path / "run" / "samples.jsonl"
+    p0 = samples.read_bytes().splitlines(keepends=True)
+    p1 = [line.replace(b'"p0"', b'"p1"') for line in p0]  # same shape, next problem
+    samples.write_bytes(b"".join(p0) + p1[0] + p1[1][: len(p1[1]) // 2])
+    torn = read_records(tmp_path / "run", allow_torn=True)
+    assert sample_keys(torn) == [("p0", 0), ("p0", 1), ("p1", 0)]
+
+    _finish(tmp_path, server)
+    assert sorted(sample_keys(read_records(tmp_path / "run"))) == ALL
+
+
+def test_second_run_on_the_same_out_is_locked_out(tmp_path: Path, server: ScriptedServer) -> None:
+    first = _mid_run(tmp_path, server)
+    try:
+        result = run_cli(_args(tmp_path, server), tmp_path)
+        assert_one_error(result, 2, "another faithcheck run is using run")
+        assert sample_keys(read_records(tmp_path / "run")) == [("p0", 0), ("p0", 1)]
+    finally:
+        server.release.set()
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 4, err  # the first run was not disturbed
+    assert sorted(sample_keys(read_records(tmp_path / "run"))) == ALL
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="stages.probe_into counts a problem as probed when any of its probe records is "
+    "on disk, so a kill (or full disk) that cut its records short is never completed",
+)
+def test_problem_with_partly_written_probe_records_is_probed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faithcheck import stages
+    from faithcheck.probes.records import ControlRecord
+    from faithcheck.records import Problem
+
+    run = RunDir(tmp_path)
+    problem = Problem(id="p0", question="1 + 1?", answer="2")
+    # One of the problem's several probe records reached the disk before the kill.
+    partial = ControlRecord(
+        problem_id="p0",
+        sample_index=0,
+        full_correct=True,
+        no_cot_answer="2",
+        no_cot_correct=True,
+        filler_answer=None,
+        filler_correct=False,
+    )
+    run.append_probes([partial])
+    seen: list[list[str]] = []
+    monkeypatch.setattr(
+        stages, "run_probes", lambda b, todo, *a, **k: seen.append([p.id for p in todo])
+    )
+    cfg = ProbeConfig.model_validate({"probes": ["controls", "truncation"]})
+    stages.probe_into(run, None, [problem], [], SamplingConfig(), cfg, None, 1)  # type: ignore[arg-type]
+    assert seen == [["p0"]]
