@@ -7,13 +7,17 @@ judge (see `faithcheck.judge_stage` for the stages themselves).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from faithcheck.backends import make_backend
 from faithcheck.backends.base import Backend
 from faithcheck.errors import UsageError
-from faithcheck.judge import JudgeConfig
+from faithcheck.jsonio import atomic_write_bytes, dumps, read_jsonl
+from faithcheck.judge import JUDGE_PROMPT_HASH, JudgeConfig, JudgeResult
+from faithcheck.judge.calibration import CalibrationItem
 from faithcheck.judge.mistakes import write_mistakes
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_stage import (
@@ -26,10 +30,10 @@ from faithcheck.judge_stage import (
     judged_subset,
     strategy_into,
 )
-from faithcheck.models import DEFAULT_MODEL, ModelIdentity, resolve_model
+from faithcheck.models import DEFAULT_MODEL, ModelIdentity, cache_root, resolve_model
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import RunDir
+from faithcheck.rundir import CALIBRATION_FILE, RunDir
 from faithcheck.sampling import SampleRecord
 
 
@@ -121,7 +125,50 @@ def judge_all(
     if not plan.opts.calibrate:
         return None
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    return calibrate_into(run, backend, items, plan.cfg, _task(progress, "calibration", len(items)))
+    cache = calibration_cache_path(plan, items)
+    seed_calibration(run, cache)
+    reliability = calibrate_into(
+        run, backend, items, plan.cfg, _task(progress, "calibration", len(items))
+    )
+    save_calibration(run, cache)
+    return reliability
+
+
+def calibration_cache_path(plan: JudgePlan, items: Sequence[CalibrationItem]) -> Path:
+    """Where this judge's calibration results are cached, keyed by everything that could
+    change a label: the judge's identity, prompt, settings and the items themselves."""
+    key = {
+        "judge": plan.identity,
+        "backend": plan.backend_name,
+        "prompt": JUDGE_PROMPT_HASH,
+        "cfg": plan.cfg.model_dump(mode="json"),
+        "items": [i.model_dump(mode="json") for i in items],
+    }
+    digest = hashlib.sha256(dumps(key)).hexdigest()[:24]
+    return cache_root() / "calibration" / f"{digest}.jsonl"
+
+
+def seed_calibration(run: RunDir, cache: Path) -> None:
+    """Start a run's calibration from the cache: the same judge with the same settings
+    labels the same items the same way, so every checkpoint judged by it (e.g. with
+    `--model A --model B`) pays for calibration once."""
+    if run.load(CALIBRATION_FILE, JudgeResult) or not cache.is_file():
+        return
+    try:
+        cached = [JudgeResult.model_validate(row) for row in read_jsonl(cache)]
+    except ValueError:  # a damaged cache is ignored, never trusted
+        return
+    run.append(CALIBRATION_FILE, cached)
+
+
+def save_calibration(run: RunDir, cache: Path) -> None:
+    """Keep this run's calibration results for the next run with the same judge."""
+    results = run.load(CALIBRATION_FILE, JudgeResult)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cache, b"".join(dumps(r) + b"\n" for r in results))
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:

@@ -88,8 +88,14 @@ class StrategyRecord(Record):
 
 def judge_config(opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"]) -> JudgeConfig:
     """The judge settings a run uses."""
+    # 32 replies per engine call: vLLM decodes them together (the judge's prompts are
+    # long, so bigger batches mostly add prefill memory, not speed, on CPU).
     return JudgeConfig(
-        max_tokens=opts.max_tokens, max_retries=opts.max_retries, seed=seed, prompt_format=fmt
+        max_tokens=opts.max_tokens,
+        max_retries=opts.max_retries,
+        seed=seed,
+        prompt_format=fmt,
+        batch_size=32,
     )
 
 

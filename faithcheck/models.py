@@ -79,7 +79,8 @@ class ModelIdentity(BaseModel):
     """Whether the tokenizer defines a chat template (selects the prompt format on `auto`)."""
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """faithcheck's cache folder: $FAITHCHECK_CACHE, else $XDG_CACHE_HOME/faithcheck."""
     env = os.environ.get("FAITHCHECK_CACHE")
     if env:
         return Path(env)
@@ -181,7 +182,7 @@ def embedded_checkpoint(model: EmbeddedModel) -> Path:
             _locate(dist, rel)
         except ModelLoadError as exc:
             raise ModelLoadError(f"{exc}; install it with: {model.install_hint}") from None
-    target = _cache_root() / "models" / f"{model.alias}-{model.sha256[:16]}"
+    target = cache_root() / "models" / f"{model.alias}-{model.sha256[:16]}"
     if not (target / _MARKER).is_file():
         _convert(model, target)
     return target
