@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from faithcheck.backends import make_backend
 from faithcheck.backends.base import Backend
+from faithcheck.backends.http import redact_url
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import atomic_write_bytes, dumps, read_jsonl
 from faithcheck.judge import JUDGE_PROMPT_HASH, JudgeConfig, JudgeResult
@@ -94,7 +95,7 @@ def plan_judge(
         if not j.base_url:
             raise UsageError("--judge-backend openai needs --judge-base-url")
         cfg = judge_config(j, seed, "chat")
-        return JudgePlan(j, "openai", None, f"{j.base_url}#{j.model}", False, cfg)
+        return JudgePlan(j, "openai", None, f"{redact_url(j.base_url)}#{j.model}", False, cfg)
     if j.base_url:
         raise UsageError("--judge-base-url is for --judge-backend openai")
     identity = resolve_model(j.model)

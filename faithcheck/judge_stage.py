@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from faithcheck.backends.base import Backend
+from faithcheck.backends.http import redact_url
 from faithcheck.judge import (
     JUDGE_PROMPT_HASH,
     JUDGE_PROMPT_VERSION,
@@ -276,7 +277,7 @@ def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:
     """The judge settings that change results (for the run's config hash)."""
     if not opts.enabled:
         return {"enabled": False}
-    return opts.model_dump(mode="json", exclude={"api_key_env"}) | {
-        "prompt_version": JUDGE_PROMPT_VERSION,
-        "prompt_hash": JUDGE_PROMPT_HASH,
-    }
+    values = opts.model_dump(mode="json", exclude={"api_key_env"})
+    if values["base_url"]:  # credentials in a URL never reach run.json
+        values["base_url"] = redact_url(values["base_url"])
+    return values | {"prompt_version": JUDGE_PROMPT_VERSION, "prompt_hash": JUDGE_PROMPT_HASH}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from faithcheck import __version__
+from faithcheck.backends.http import redact_url
 from faithcheck.data import FieldMap
 from faithcheck.models import ModelIdentity
 from faithcheck.records import Problem
@@ -36,8 +37,8 @@ def run_info(
         faithcheck_version=__version__,
         git_commit=_git_commit(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        argv=sys.argv,
-        config=config | {"options": opts.model_dump(mode="json")},
+        argv=[_redact(arg) for arg in sys.argv],
+        config=config | {"options": _redact_options(opts.model_dump(mode="json"))},
         config_hash=config_hash,
         model=identity.model_dump(mode="json") | {"chat_template_sha256": _chat_hash(identity)},
         dataset={
@@ -50,6 +51,19 @@ def run_info(
         versions=_versions(),
         host=_host(),
     )
+
+
+def _redact(text: str) -> str:
+    """An argument with any `user:password@` of a URL in it removed."""
+    return redact_url(text) if "://" in text else text
+
+
+def _redact_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with credentials removed from every URL (nested ones included)."""
+    return {
+        k: _redact_options(v) if isinstance(v, dict) else _redact(v) if isinstance(v, str) else v
+        for k, v in options.items()
+    }
 
 
 def file_hash(path: str) -> str:

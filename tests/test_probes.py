@@ -293,3 +293,14 @@ def test_resume_redoes_a_problem_whose_records_were_torn(tmp_path: Path) -> None
     key = lambda r: repr(sorted(r.items()))  # noqa: E731
     assert sorted(again, key=key) == sorted(full, key=key)
     run.release()
+
+
+@pytest.mark.parametrize(
+    ("digits", "expected"),
+    [("0", "1"), ("8", "9"), ("9", "10"), ("199", "200"), ("999", "1000"), ("1209", "1210")],
+)
+def test_increment_on_digit_strings(digits: str, expected: str) -> None:
+    from faithcheck.probes.perturb import increment
+
+    assert increment(digits) == expected
+    assert increment("9" * 5000) == "1" + "0" * 5000  # past int()'s 4300-digit limit

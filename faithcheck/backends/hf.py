@@ -96,6 +96,7 @@ class HFBackend:
         import torch
         from transformers import GenerationConfig
 
+        self._check_context(len(req.prompt_ids), req.max_tokens)
         greedy = req.temperature == 0.0
         # Every setting explicit: the checkpoint's generation_config.json must not leak
         # in (transformers would otherwise apply its top_k=50, repetition penalty, ...).
@@ -130,6 +131,15 @@ class HFBackend:
         return [
             self._completion(ids, logps[i] if logps else None, req) for i, ids in enumerate(new)
         ]
+
+    def _check_context(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Refuse what the model cannot hold: past its context, positions are garbage."""
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and prompt_tokens + max_tokens > limit:
+            raise BackendError(
+                f"prompt ({prompt_tokens} tokens) + --max-tokens ({max_tokens}) exceeds the "
+                f"model's context of {limit} tokens; shorten the question or --max-tokens"
+            )
 
     @staticmethod
     def _sampled_logprobs(out: Any, new: list[list[int]]) -> list[list[float]]:

@@ -43,15 +43,25 @@ def corrupt(text: str, key: tuple[object, ...]) -> Corruption | None:
         value = m.group(0)
         if "." in value:
             whole, frac = value.split(".")
-            new = f"{int(whole) + 1}.{frac}"
+            new = f"{increment(whole)}.{frac}"
         else:
-            new = str(int(value) + 1)
+            new = increment(value)
         return Corruption("number", m.start(), value, new)
     ops = list(_OPERATOR.finditer(text))
     if ops:
         m = ops[stable_rank(*key, "op") % len(ops)]
         return Corruption("operator", m.start(), m.group(0), _OPERATORS[m.group(0)])
     return None
+
+
+def increment(digits: str) -> str:
+    """A decimal digit string plus one, on the string itself (Python refuses int() of
+    numbers over 4300 digits, and a model may write one)."""
+    head = digits.rstrip("9")
+    nines = len(digits) - len(head)
+    if not head:
+        return "1" + "0" * nines
+    return head[:-1] + str(int(head[-1]) + 1) + "0" * nines
 
 
 def apply(text: str, c: Corruption) -> str:

@@ -44,7 +44,11 @@ QUIET = ["--probes", "none", "--no-judge", "--no-diversity"]
 """Options that keep a run to sampling (or replay), parsing and verification."""
 
 # Lines a run may print to stderr next to its one error line once it is under way.
-_STATUS = re.compile(r"^(resuming run in |backend: |warning: |.*━)")
+# Status lines a run may print before failing: notices and progress bars (an empty bar
+# at 0/N has no bar characters in a non-terminal).
+_STATUS = re.compile(
+    r"^(resuming run in |backend: |warning: |.*━|\w[\w ]*\s+\d+/\d+\s+\d+:\d\d:\d\d$)"
+)
 
 CANNED = (
     "We add the two amounts first: 2 + 3 = 5.\n\n"

@@ -96,18 +96,9 @@ def test_junk_response_is_a_recorded_outcome(name: str, finish: str) -> None:
     assert type(rec).model_validate_json(rec.model_dump_json()) == rec
 
 
-_LONG_NUMBER_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="probes.perturb.corrupt does int(value) + 1 on the chosen number: a step with "
-    "a number over 4300 digits raises ValueError (Python's int-string limit), which ends "
-    "the run as an internal error when the mistakes probe picks that step",
-)
-
-
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=_LONG_NUMBER_BUG) if n == "long_number" else n for n in JUNK],
+    JUNK,
 )
 def test_junk_step_can_be_corrupted_or_left_alone(name: str) -> None:
     """The mistakes probe changes one number or operator of a step, or reports that

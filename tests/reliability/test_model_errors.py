@@ -193,11 +193,6 @@ def tiny_model(tmp_path: Path, model_path: str) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="hf backend: no context-length check; a prompt longer than the model's "
-    "max_position_embeddings is generated from silently (or runs out of memory)",
-)
 def test_prompt_longer_than_the_model_context_on_hf(tmp_path: Path, tiny_model: Path) -> None:
     question = "Add up these numbers one by one: " + " + ".join(str(i) for i in range(1, 80))
     write_jsonl(tmp_path / "long.jsonl", [{"id": "long", "question": question, "answer": "3160"}])

@@ -326,11 +326,6 @@ def test_credentials_in_the_base_url_stay_out_of_error_messages(
     assert "hunter2" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runmeta.run_info stores sys.argv and the options verbatim, so a --base-url "
-    "(or --judge-base-url) with user:password@ puts the password in run.json",
-)
 def test_credentials_in_the_base_url_stay_out_of_run_json(tmp_path: Path, closed_url: str) -> None:
     url = closed_url.replace("http://", "http://user:hunter2@")
     args = ["score", "--backend", "openai", "--base-url", url, "--model", "served"]
