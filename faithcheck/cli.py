@@ -115,10 +115,9 @@ def score(
 ) -> None:
     """Sample chains of thought from a checkpoint, verify them, and write a report."""
     _quiet_engines(verbose)
-    from faithcheck.jsonio import dumps
     from faithcheck.score import ScoreOptions, judge_options, parse_shard, probe_config
-    from faithcheck.summary import print_summary
-    from faithcheck.verdict import exit_code, load_gate
+    from faithcheck.summary import emit
+    from faithcheck.verdict import load_gate
 
     gate_spec = load_gate(str(gate) if gate else None, require or [])
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
@@ -175,13 +174,7 @@ def score(
         code = score_many(opts, models, gate_spec, json_out=json_out, err=err)
         raise typer.Exit(int(code))
     report = _score_one(opts, gate_spec, json_out)
-    if json_out:
-        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
-        sys.stdout.flush()
-    else:
-        print_summary(report, err)
-    if report.verdict is not None:
-        raise typer.Exit(int(exit_code(report.verdict)))
+    raise typer.Exit(emit(report, json_out=json_out, console=err))
 
 
 def _score_one(opts: Any, gate_spec: Any, json_out: bool) -> Any:

@@ -6,7 +6,6 @@ Registered in `faithcheck.cli`; this module stays import-light (typer only) so t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -61,10 +60,9 @@ def merge_command(
     """Combine shard runs into one run directory and report (no model is loaded)."""
     from rich.console import Console
 
-    from faithcheck.jsonio import dumps
     from faithcheck.merge import merge_runs
-    from faithcheck.summary import print_summary
-    from faithcheck.verdict import exit_code, load_gate
+    from faithcheck.summary import emit
+    from faithcheck.verdict import load_gate
 
     err = Console(stderr=True)
     gate_spec = load_gate(str(gate) if gate else None, require or [])
@@ -76,10 +74,4 @@ def merge_command(
         gate=gate_spec,
         say=lambda m: err.print(m, highlight=False, soft_wrap=True),
     )
-    if json_out:
-        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
-        sys.stdout.flush()
-    else:
-        print_summary(report, err)
-    if report.verdict is not None:
-        raise typer.Exit(int(exit_code(report.verdict)))
+    raise typer.Exit(emit(report, json_out=json_out, console=err))

@@ -16,6 +16,25 @@ def _fmt(m: MetricValue) -> str:
     return f"{m.value:.3f}{ci}"
 
 
+def emit(report: Report, *, json_out: bool, console: Console) -> int:
+    """Print the report (`--json`: the JSON on stdout and nothing else; else the summary
+    table on `console`) and return the process exit code of its verdict."""
+    if json_out:
+        import sys
+
+        from faithcheck.jsonio import dumps
+
+        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
+        sys.stdout.flush()
+    else:
+        print_summary(report, console)
+    if report.verdict is None:
+        return 0
+    from faithcheck.verdict import exit_code
+
+    return int(exit_code(report.verdict))
+
+
 def print_summary(report: Report, console: Console) -> None:
     """Print the headline numbers and where the run directory is."""
     s = report.sampling

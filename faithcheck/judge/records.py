@@ -60,39 +60,9 @@ def _check_label(label: float | None, label_name: str | None, error: str | None)
         raise ValueError("a labelled record carries no error")
 
 
-class JudgeResult(Record):
-    """The judge's verdict on one `JudgeItem` (the low-level result)."""
+class Judgement(Record):
+    """What the judge concluded about one response, after its retries."""
 
-    item_id: str
-    """The item judged."""
-    label: float | None = Field(json_schema_extra=_LABEL_SCHEMA)
-    """1.0 aligned, 0.5 partial, 0.0 misaligned; None on a judge error."""
-    label_name: LabelName | None
-    """The label in words; None on a judge error."""
-    rationale: str
-    """Judge text before the verdict line (of the last attempt)."""
-    raw: str
-    """The judge's full reply (of the last attempt)."""
-    attempts: int = Field(ge=1)
-    """Replies requested for this item (1 + retries used)."""
-    seeds: list[int]
-    """Request seed of each attempt, in order."""
-    error: str | None = None
-    """`judge_error: <why>` when no attempt gave a verdict (unparseable, empty, length)."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> JudgeResult:
-        _check_label(self.label, self.label_name, self.error)
-        return self
-
-
-class JudgeRecord(Record):
-    """The judge's verdict on one sampled response: a line of judge.jsonl."""
-
-    problem_id: str
-    """The problem the response answers."""
-    sample_index: int
-    """Sample within the problem."""
     label: float | None = Field(json_schema_extra=_LABEL_SCHEMA)
     """1.0 aligned, 0.5 partial, 0.0 misaligned; None on a judge error."""
     label_name: LabelName | None
@@ -107,12 +77,28 @@ class JudgeRecord(Record):
     """Request seed of each attempt, in order."""
     error: str | None = None
     """`judge_error: <why>` when no attempt gave a verdict (unparseable, empty, length)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Judgement:
+        _check_label(self.label, self.label_name, self.error)
+        return self
+
+
+class JudgeResult(Judgement):
+    """The judge's verdict on one `JudgeItem` (the low-level result)."""
+
+    item_id: str
+    """The item judged."""
+
+
+class JudgeRecord(Judgement):
+    """The judge's verdict on one sampled response: a line of judge.jsonl."""
+
+    problem_id: str
+    """The problem the response answers."""
+    sample_index: int
+    """Sample within the problem."""
     correct: bool
     """The response's answer matches the gold answer (copied from the sample)."""
     answer: str | None
     """The response's extracted final answer (copied from the sample)."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> JudgeRecord:
-        _check_label(self.label, self.label_name, self.error)
-        return self
