@@ -25,8 +25,9 @@ from faithcheck.backends.base import (
 from faithcheck.errors import BackendError, ModelLoadError
 
 PACK_TOKENS = 2048
-"""Chain tokens packed into one sequence by `read_cuts`: fewer, larger forward calls,
-while the prefill's attention matrix (heads x tokens^2) stays small."""
+"""Chain tokens packed into one cache by `read_cuts`: fewer, larger forward calls for the
+segments and the decode steps, while their masked attention (rows x cached tokens)
+stays small."""
 
 
 def _torch_dtype(dtype: DType) -> Any:

@@ -1,11 +1,11 @@
 """All cuts of several chains in a handful of forward passes (the transformers fast path).
 
-Chains are packed into ONE sequence and encoded once, under a block-diagonal causal
-mask with position ids restarting at 0 for each chain. Every cut's segment (cue + draft
-of the answer) is then appended to the same KV cache in one forward pass, with a 4D
-attention mask that lets the segment of cut `c` of chain `j` see only the first `c`
-tokens of chain `j` and itself, and position ids that continue from `c`: each segment
-computes exactly what it would after a fresh prefill of its own prefix. Greedy
+Chains are encoded once each and their KV caches packed side by side into ONE cache
+(positions restart at 0 for each chain, as they are baked into the keys). Every cut's
+segment (cue + draft of the answer) is then appended to that cache in one forward pass,
+under a 4D attention mask that lets the segment of cut `c` of chain `j` see only the
+first `c` tokens of chain `j` and itself, with position ids that continue from `c`: each
+segment computes exactly what it would after a fresh prefill of its own prefix. Greedy
 read-outs that leave the draft are decoded for all cuts of all chains together, one
 token per still-open cut per step, under the same kind of mask.
 
@@ -13,8 +13,8 @@ Token layout in the cache (chain j packed at offset o_j, longest cut C_j)::
 
     [chain_0 0..C_0) [chain_1 0..C_1) ... [segments of every cut] [step-1 tokens] ...
 
-Packing turns the per-chain forward calls (prefill, segments, each decode step) into
-per-pack calls, which is what dominates on CPU for small models.
+Packing turns per-chain forward calls (segments, each decode step) into per-pack calls,
+which is what dominates on CPU for small models.
 """
 
 from __future__ import annotations
@@ -70,25 +70,37 @@ def read_pack(
     import torch
 
     starts: list[int] = []
-    positions: list[int] = []
+    n_chain = 0
+    caches = []
     for req in reqs:
-        starts.append(len(positions))
-        positions.extend(range(max(req.cuts)))
-    n_chain = len(positions)
-    prefix = [tok for req in reqs for tok in req.chain_ids[: max(req.cuts)]]
-    mask = torch.zeros((1, 1, n_chain, n_chain), dtype=torch.bool)
-    for req, start in zip(reqs, starts, strict=True):
+        # Each chain is encoded on its own (plain causal attention, the efficient kernel);
+        # the caches are then packed side by side. A block-diagonal mask over the packed
+        # prefix would do the same work in one call but with quadratic masked attention.
         n = max(req.cuts)
-        mask[0, 0, start : start + n, start : start + n] = torch.ones((n, n)).tril().bool()
-    out = model(
-        torch.tensor([prefix], device=device),
-        attention_mask=mask.to(device),
-        position_ids=torch.tensor([positions], device=device),
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    cache = out.past_key_values
+        starts.append(n_chain)
+        n_chain += n
+        out = model(
+            torch.tensor([req.chain_ids[:n]], device=device), use_cache=True, logits_to_keep=1
+        )
+        caches.append(out.past_key_values)
+    cache = _pack(caches)
     return _segments(model, cache, reqs, starts, n_chain, device=device, done=done)
+
+
+def _pack(caches: Sequence[Any]) -> Any:
+    """One cache holding the given caches' tokens one after the other (per layer, keys
+    and values concatenated along the sequence; positions stay baked into the keys)."""
+    import torch
+    from transformers import DynamicCache
+
+    if len(caches) == 1:
+        return caches[0]
+    packed = DynamicCache()
+    for layer in range(len(caches[0].layers)):
+        keys = torch.cat([c.layers[layer].keys for c in caches], dim=-2)
+        values = torch.cat([c.layers[layer].values for c in caches], dim=-2)
+        packed.update(keys, values, layer)
+    return packed
 
 
 def _segments(
