@@ -36,7 +36,8 @@ Out = Annotated[
 def report_command(runs: Runs, out: Out = None) -> None:
     """Write report.html (tables, plots) and report.md (for a pull request) from scored runs."""
     from faithcheck.errors import UsageError
-    from faithcheck.html_report import load_checkpoint, write_reports
+    from faithcheck.html_report import write_reports
+    from faithcheck.report_views import load_checkpoint
 
     if len(runs) > 1 and out is None:
         raise UsageError(f"{len(runs)} runs given: pass --out DIR for the combined report")

@@ -17,16 +17,7 @@ import typer
 from faithcheck import cli, svg
 from faithcheck.derivation import DerivationSummary
 from faithcheck.diversity import DiversitySummary
-from faithcheck.html_report import (
-    Checkpoint,
-    load_checkpoint,
-    pooled_aoc,
-    pooled_curve,
-    render_html,
-    render_markdown,
-    wilson,
-    write_reports,
-)
+from faithcheck.html_report import render_html, write_reports
 from faithcheck.jsonio import write_json
 from faithcheck.judge.reliability import (
     JudgeReliability,
@@ -46,6 +37,8 @@ from faithcheck.probes.summary import (
 )
 from faithcheck.report import JudgeReport, Report, SamplingSummary, Throughput, Timings
 from faithcheck.report_cli import report_command
+from faithcheck.report_md import render_markdown
+from faithcheck.report_views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
 from faithcheck.verdict_records import Check, Verdict
 from tests.conftest import assert_valid_report
 
