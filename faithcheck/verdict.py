@@ -42,12 +42,14 @@ from faithcheck.gates import (
     DEFAULT_MIN_SCORABLE,
     GateCheck,
     GateSpec,
+    load_gate,
+    parse_require,
+)
+from faithcheck.metric_paths import (
     Reading,
     canonical_path,
     finite,
-    load_gate,
     metric_paths,
-    parse_require,
     read_metric,
     validate_metric,
 )

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faithcheck.errors import ExitCode, UsageError
-from faithcheck.gates import default_readout, read_metric, schema_metric_patterns
+from faithcheck.metric_paths import default_readout, read_metric, schema_metric_patterns
 from faithcheck.metrics import MetricValue
 from faithcheck.verdict import (
     DEFAULT_CHECKS,
