@@ -225,10 +225,16 @@ def strategy_into(
 
 
 def strategy_clusters(run: RunDir) -> dict[str, dict[int, int]]:
-    """Strategy cluster per sample index, per problem, from strategy.jsonl."""
+    """Strategy cluster per sample index, per problem, from strategy.jsonl.
+
+    Problems where the judge left any pair undecided are left out: clustering counts an
+    undecided pair as different, so a judge that cannot answer would otherwise report
+    maximal strategy diversity.
+    """
     return {
         r.problem_id: dict(zip(r.sample_indices, r.clusters, strict=True))
         for r in run.load(STRATEGY_FILE, StrategyRecord)
+        if r.undecided == 0
     }
 
 

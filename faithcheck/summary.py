@@ -53,19 +53,29 @@ def print_summary(report: Report, console: Console) -> None:
         table.add_row("answer derived by the arithmetic", _fmt(d.answer_derived))
         table.add_row("correct but underived", _fmt(d.correct_but_underived))
         table.add_row("wrong equations / all", _fmt(d.equation_error_rate))
+    _judge_rows(report, table)
+    _diversity_rows(report, table)
     tps = report.throughput.tokens_per_s
     table.add_row(
         "backend · throughput", f"{report.backend} · {tps:.0f} tok/s" if tps else report.backend
     )
     t = report.timings
     table.add_row(
-        "time (load / sample / total)",
-        f"{t.model_load_s:.0f}s / {t.sampling_s:.0f}s / {t.total_s:.0f}s",
+        "time (load / sample / probes / judge / total)",
+        f"{t.model_load_s:.0f}s / {t.sampling_s:.0f}s / {t.probes_s:.0f}s / {t.judge_s:.0f}s / "
+        f"{t.total_s:.0f}s",
     )
     console.print(table)
     controls = report.probes.controls if report.probes else None
     if controls is not None:
         console.print(f"controls: {controls.note}", highlight=False)
+    for warning in report.judge.warnings if report.judge else []:
+        console.print(f"judge: {warning}", highlight=False)
+    if report.verdict is not None:
+        v = report.verdict
+        console.print(f"[bold]verdict: {v.decision.replace('_', '-')}[/bold]")
+        for reason in dict.fromkeys(v.reasons):  # in order, each once
+            console.print(f"  - {reason}", highlight=False)
     console.print(f"run directory: {report.run_dir}", highlight=False)
 
 
@@ -87,6 +97,32 @@ def _probe_rows(report: Report, table: Table) -> None:
             f"{_num(c.full_cot_accuracy)} / {_num(c.no_cot_accuracy)} / "
             f"{_num(c.filler_cot_accuracy)}",
         )
+
+
+def _judge_rows(report: Report, table: Table) -> None:
+    judge = report.judge
+    if judge is None:
+        return
+    j = judge.summary
+    table.add_row("judge: aligned share of correct", _fmt(j.aligned_share_of_correct))
+    table.add_row("judge: correct but misaligned", _fmt(j.correct_but_misaligned_rate))
+    table.add_row("judge: errors (no valid verdict)", f"{j.errors} / {j.responses}")
+    rel = judge.reliability
+    if rel is not None:
+        state = "reliable" if rel.reliable else "UNRELIABLE"
+        table.add_row("judge: calibration AUROC · kappa", f"{_num(rel.auroc)} · {_num(rel.kappa)}")
+        table.add_row("judge: on calibration pairs", f"{state} ({rel.n_items} items)")
+
+
+def _diversity_rows(report: Report, table: Table) -> None:
+    d = report.diversity
+    if d is None:
+        return
+    table.add_row("diversity (contrast): distinct-2", _fmt(d.distinct_2))
+    if d.vendi is not None:
+        table.add_row("diversity (contrast): Vendi", _fmt(d.vendi))
+    if d.strategy_diversity is not None:
+        table.add_row("diversity (contrast): strategy", _fmt(d.strategy_diversity))
 
 
 def _num(m: MetricValue) -> str:

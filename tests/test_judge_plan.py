@@ -70,3 +70,19 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
     seed_calibration(run, cache)
     assert run.load(CALIBRATION_FILE, JudgeResult) == []
     run.release()
+
+
+def test_problems_with_undecided_strategy_pairs_are_left_out(tmp_path: Path) -> None:
+    from faithcheck.judge_stage import StrategyRecord, strategy_clusters
+    from faithcheck.rundir import STRATEGY_FILE
+
+    run = _run(tmp_path / "s")
+    run.append(
+        STRATEGY_FILE,
+        [
+            StrategyRecord(problem_id="a", sample_indices=[0, 1], clusters=[0, 0]),
+            StrategyRecord(problem_id="b", sample_indices=[0, 1], clusters=[0, 1], undecided=1),
+        ],
+    )
+    assert strategy_clusters(run) == {"a": {0: 0, 1: 0}}
+    run.release()
