@@ -12,9 +12,9 @@ only tokenizes, so the run's own data structures are what can grow. Two runs per
   math-verify worker it spawns). Loading the model is a transient that can hide
   later growth (and RSS later in the run varies by +-100 MiB between identical runs), so
 - Python heap: a second run under tracemalloc (Python allocations, not torch tensors)
-  reports the heap when the report aggregates the records, i.e. with every sample
-  record, derivation finding and probe record of the run alive (a hook on
-  `faithcheck.score.summarize_samples`), and the heap's peak up to then.
+  reports the heap when the report phase starts (after sampling: what the run holds
+  across stages) and the heap's peak during the report phase, which reads every record
+  of the run back and aggregates it (a hook on `faithcheck.score._report`).
 
 Prints both with their ratios to the smallest N, and the wall times (tracemalloc slows
 its run several times over).
@@ -39,11 +39,14 @@ HOOKED_SCORE = """
 import sys, tracemalloc
 tracemalloc.start()
 from faithcheck import score
-summarize = score.summarize_samples
+report = score._report
 def measured(*args, **kwargs):
-    print("HEAP_AT_REPORT", *tracemalloc.get_traced_memory(), file=sys.stderr, flush=True)
-    return summarize(*args, **kwargs)
-score.summarize_samples = measured
+    start = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    out = report(*args, **kwargs)
+    print("HEAP_AT_REPORT", start, tracemalloc.get_traced_memory()[1], file=sys.stderr, flush=True)
+    return out
+score._report = measured
 from faithcheck.cli import entry
 sys.argv = ["faithcheck", *sys.argv[1:]]
 entry()
@@ -89,7 +92,8 @@ def run(cmd: list[str]) -> tuple[float, bytes, float]:
 
 
 def heap(err: bytes) -> tuple[float, float]:
-    """(heap at report, heap peak by then) in MiB from the hooked run's stderr."""
+    """(heap when the report starts, heap peak during the report) in MiB from the hooked
+    run's stderr."""
     line = next(x for x in err.splitlines() if x.startswith(b"HEAP_AT_REPORT"))
     current, peak = (int(v) / 2**20 for v in line.split()[1:3])
     return current, peak
@@ -131,12 +135,12 @@ def main() -> None:
     ref = f"x N={rows[0][0]}"
     print(
         f"{'problems':>9}{'rollouts':>10}{'peak RSS':>10}{ref:>9}{'heap at report':>16}{ref:>9}"
-        f"{'heap peak':>11}{ref:>9}{'wall s':>8}   (MiB; wall of the plain run)"
+        f"{'report peak':>13}{ref:>9}{'wall s':>8}   (MiB; wall of the plain run)"
     )
     for n, size, rss, now, peak, wall in rows:
         print(
             f"{n:>9}{size:>10.1f}{rss:>10.0f}{rss / rss0:>9.2f}{now:>16.1f}{now / heap0:>9.2f}"
-            f"{peak:>11.1f}{peak / peak0:>9.2f}{wall:>8.1f}"
+            f"{peak:>13.1f}{peak / peak0:>9.2f}{wall:>8.1f}"
         )
     print(
         f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cpus, "

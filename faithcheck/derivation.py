@@ -239,15 +239,77 @@ def analyze(
     )
 
 
-def _per_problem_share(groups: list[list[bool]], *, seed: int, reason: str) -> MetricValue:
-    units = [sum(g) / len(g) for g in groups if g]
+class DerivationTally:
+    """The derivation summary folded one problem at a time.
+
+    Keeps per-problem shares and status counts, never the findings, so that a run of any
+    size is summarized in flat memory. Each share is computed per problem and averaged over
+    problems, with a 95% CI from a bootstrap over problems (`faithcheck.metrics`), like
+    accuracy. A problem with no eligible response (none applicable, no equation, no
+    correct applicable response) is left out of that share.
+    """
+
+    def __init__(self) -> None:
+        self.responses = 0
+        self.applicable = 0
+        self.equations = 0
+        self.wrong_equations = 0
+        self.derived: list[float] = []
+        self.equation_errors: list[float] = []
+        self.underived: list[float] = []
+        self.status: Counter[str] = Counter()
+        self.correct_status: Counter[str] = Counter()
+        self.incorrect_status: Counter[str] = Counter()
+
+    def add(self, findings: Sequence[DerivationFinding], correct: Mapping[int, bool]) -> None:
+        """Fold in one problem's findings; `correct` maps its sample indices to
+        correctness (responses missing from it are left out of `correct_but_underived`
+        and `by_correctness`)."""
+        applicable = [f for f in findings if f.status != "not-applicable"]
+        wrong = [not e.correct for f in findings for e in f.equations]
+        right = [f for f in applicable if correct.get(f.sample_index)]
+        for units, flags in (
+            (self.derived, [f.answer_derived for f in applicable]),
+            (self.equation_errors, wrong),
+            (self.underived, [not f.answer_derived for f in right]),
+        ):
+            if flags:
+                units.append(sum(flags) / len(flags))
+        self.responses += len(findings)
+        self.applicable += len(applicable)
+        self.equations += sum(len(f.equations) for f in findings)
+        self.wrong_equations += sum(f.arithmetic_errors for f in findings)
+        for f in findings:
+            self.status[f.status] += 1
+            if f.sample_index in correct:
+                side = self.correct_status if correct[f.sample_index] else self.incorrect_status
+                side[f.status] += 1
+
+    def summary(self, *, seed: int = 0) -> DerivationSummary:
+        """The report's `derivation` section."""
+        return DerivationSummary(
+            responses=self.responses,
+            applicable=self.applicable,
+            equations=self.equations,
+            wrong_equations=self.wrong_equations,
+            answer_derived=_share(self.derived, seed, "no applicable responses"),
+            equation_error_rate=_share(self.equation_errors, seed, "no equations found"),
+            correct_but_underived=_share(self.underived, seed, "no correct applicable responses"),
+            status_counts=_counts(self.status),
+            by_correctness={
+                "correct": _counts(self.correct_status),
+                "incorrect": _counts(self.incorrect_status),
+            },
+        )
+
+
+def _share(units: list[float], seed: int, reason: str) -> MetricValue:
     if not units:
         return MetricValue(value=None, reason=reason)
     return bootstrap_mean(units, seed=seed)
 
 
-def _counts(findings: list[DerivationFinding]) -> dict[str, int]:
-    counts = Counter(f.status for f in findings)
+def _counts(counts: Counter[str]) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in STATUSES}
 
 
@@ -257,12 +319,7 @@ def summarize(
     *,
     seed: int = 0,
 ) -> DerivationSummary:
-    """Aggregate findings into the report's `derivation` section.
-
-    Each share is computed per problem and averaged over problems, and its 95% CI comes
-    from a bootstrap over problems (`faithcheck.metrics`), like accuracy. A problem with no
-    eligible response (none applicable, no equation, no correct applicable response) is
-    left out of that share.
+    """Aggregate findings into the report's `derivation` section (see `DerivationTally`).
 
     Args:
         findings: One finding per response.
@@ -270,30 +327,10 @@ def summarize(
             it are left out of `correct_but_underived` and `by_correctness`.
         seed: Bootstrap seed.
     """
-    by_problem = group_by(findings, lambda f: f.problem_id).values()
-    applicable = [[f for f in g if f.status != "not-applicable"] for g in by_problem]
-    wrong = [[not e.correct for f in g for e in f.equations] for g in by_problem]
-    right = [[f for f in g if correct.get((f.problem_id, f.sample_index))] for g in applicable]
-    known = [f for f in findings if (f.problem_id, f.sample_index) in correct]
-    return DerivationSummary(
-        responses=len(findings),
-        applicable=sum(len(g) for g in applicable),
-        equations=sum(len(f.equations) for f in findings),
-        wrong_equations=sum(f.arithmetic_errors for f in findings),
-        answer_derived=_per_problem_share(
-            [[f.answer_derived for f in g] for g in applicable],
-            seed=seed,
-            reason="no applicable responses",
-        ),
-        equation_error_rate=_per_problem_share(wrong, seed=seed, reason="no equations found"),
-        correct_but_underived=_per_problem_share(
-            [[not f.answer_derived for f in g] for g in right],
-            seed=seed,
-            reason="no correct applicable responses",
-        ),
-        status_counts=_counts(list(findings)),
-        by_correctness={
-            "correct": _counts([f for f in known if correct[(f.problem_id, f.sample_index)]]),
-            "incorrect": _counts([f for f in known if not correct[(f.problem_id, f.sample_index)]]),
-        },
-    )
+    by_problem: dict[str, dict[int, bool]] = {}
+    for (pid, index), ok in correct.items():
+        by_problem.setdefault(pid, {})[index] = ok
+    tally = DerivationTally()
+    for pid, group in group_by(findings, lambda f: f.problem_id).items():
+        tally.add(group, by_problem.get(pid, {}))
+    return tally.summary(seed=seed)

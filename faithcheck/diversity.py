@@ -3,7 +3,9 @@
 Every metric is computed per problem over its k samples and then averaged over problems,
 with a percentile bootstrap CI over problems (`metrics.bootstrap_mean`). Text and
 embedding measures live in `faithcheck.diversity_text`; this module holds the answer,
-pass@k and strategy measures and `summarize_diversity`, which puts them together.
+pass@k and strategy measures and puts them together: `summarize_diversity_groups` streams
+one problem at a time (memory flat in the number of problems), and `summarize_diversity`
+is its in-memory front end.
 """
 
 from __future__ import annotations
@@ -207,14 +209,15 @@ def summarize_diversity(
 ) -> DiversitySummary:
     """Compute every diversity metric per problem and average them over problems.
 
-    Metrics that compare samples with each other (self-BLEU, embedding distance, Vendi,
-    answer entropy, pass@k gain) skip problems with a single sample; when no problem has
-    two, they come back with value None and a reason.
+    The in-memory entry point: it groups `samples` by problem (first-appearance order) and
+    hands the groups to `summarize_diversity_groups`, so both share one implementation.
+    Since the samples are all in memory anyway, every response goes to the embedder in a
+    single call, as the best batching it can get. Runs too large to hold should stream
+    problem groups into `summarize_diversity_groups` instead.
 
     Args:
         samples: The run's samples; grouped by problem and ordered by `sample_index`.
-        embedder: Sentence embedder for the embedding metrics (all responses go in one
-            call); None skips those metrics.
+        embedder: Sentence embedder for the embedding metrics; None skips those metrics.
         equivalent: Final-answer equivalence; `math_equivalent` by default.
         strategy_clusters: Strategy-judge cluster label per sample index, per problem id;
             only the samples listed count (the judge may cluster a subset), problems
@@ -226,94 +229,187 @@ def summarize_diversity(
     Raises:
         ValueError: If cluster labels name a sample index the problem does not have.
     """
-    groups = {
-        pid: sorted(group, key=lambda s: s.sample_index)
-        for pid, group in group_by(samples, lambda s: s.problem_id).items()
-    }
-    texts = {pid: [s.completion for s in group] for pid, group in groups.items()}
-    multi = [pid for pid, group in groups.items() if len(group) >= 2]
+    groups = list(group_by(samples, lambda s: s.problem_id).values())
+    by_problem: dict[str, dict[int, bool]] = {}
+    for (pid, index), ok in (aligned or {}).items():
+        by_problem.setdefault(pid, {})[index] = ok
+    return summarize_diversity_groups(
+        groups,
+        embedder=embedder,
+        equivalent=equivalent,
+        strategy=strategy_clusters.get if strategy_clusters is not None else None,
+        aligned=(lambda pid: by_problem.get(pid, {})) if aligned is not None else None,
+        seed=seed,
+        embed_batch_problems=max(1, len(groups)),
+    )
 
-    def average(per_problem: Iterable[float | None], *, reason: str) -> MetricValue:
-        values = [v for v in per_problem if v is not None]
-        if not values:
-            return MetricValue(value=None, n=0, reason=reason if groups else "no samples")
-        return bootstrap_mean(values, seed=seed)
 
-    clusters = {pid: answer_clusters([s.answer for s in groups[pid]], equivalent) for pid in multi}
-    sizes = {len(group) for group in groups.values()}
+def summarize_diversity_groups(
+    groups: Iterable[Sequence[SampleRecord]],
+    *,
+    embedder: SentenceEmbedder | None = None,
+    equivalent: Equivalence | None = None,
+    strategy: Callable[[str], Mapping[int, int] | None] | None = None,
+    aligned: Callable[[str], Mapping[int, bool]] | None = None,
+    seed: int = 0,
+    embed_batch_problems: int = 64,
+) -> DiversitySummary:
+    """Compute every diversity metric per problem, one problem at a time, and average them.
+
+    Streaming, so that memory stays flat in the number of problems: `groups` is consumed
+    once, lazily, and each problem's samples are reduced to its metric values (floats) as
+    soon as they arrive. The one exception is embedding, which is far cheaper in batches:
+    the texts of up to `embed_batch_problems` problems are held and embedded together in
+    one `embedder.embed` call. Problems are then averaged in the order they came, so the
+    results (bootstrap CIs included) equal those of `summarize_diversity` on the same
+    samples, up to the embedder's own numerical batch effects.
+
+    Metrics that compare samples with each other (self-BLEU, embedding distance, Vendi,
+    answer entropy, pass@k gain) skip problems with a single sample; when no problem has
+    two, they come back with value None and a reason.
+
+    Args:
+        groups: All sample records of one problem per item, problems in first-appearance
+            order; within a group the records are ordered by `sample_index` here. Each
+            problem must come as one group: a problem split across groups counts twice.
+            Empty groups are skipped.
+        embedder: Sentence embedder for the embedding metrics; None skips those metrics.
+        equivalent: Final-answer equivalence; `math_equivalent` by default.
+        strategy: A problem's strategy-judge cluster label per sample index, or None when
+            the problem has no strategy record (it is then skipped). Only the samples
+            listed count, since the judge may cluster a subset. None (the argument): no
+            strategy judge ran, and the strategy metrics are not computed.
+        aligned: A problem's judge alignment per sample index; samples missing there count
+            as not aligned. Needed, with `strategy`, for faithful diversity; only called
+            for problems that have strategy labels.
+        seed: Bootstrap seed.
+        embed_batch_problems: Problems whose texts are embedded together in one call.
+            Single-sample problems are never embedded (no metric needs them), so they
+            do not count towards a batch.
+
+    Raises:
+        ValueError: If cluster labels name a sample index the problem does not have, if
+            a group mixes problems, if the embedder returns the wrong number of rows, or
+            if `embed_batch_problems` is below 1.
+    """
+    if embed_batch_problems < 1:
+        raise ValueError(f"embed_batch_problems must be at least 1, got {embed_batch_problems}")
+    values = _PerProblem()
+    pending: list[list[str]] = []  # texts of problems awaiting the embedder
+    n_problems = 0
+    sizes: set[int] = set()
+
+    def embed_pending() -> None:
+        if embedder is not None and pending:
+            _add_embedding_values(values, embedder, pending)
+        pending.clear()
+
+    for group in groups:
+        records = sorted(group, key=lambda s: s.sample_index)
+        if not records:
+            continue
+        pid = records[0].problem_id
+        if any(s.problem_id != pid for s in records):
+            others = sorted({s.problem_id for s in records} - {pid})
+            raise ValueError(f"group of problem {pid!r} also holds problems {others}")
+        n_problems += 1
+        sizes.add(len(records))
+        texts = [s.completion for s in records]
+        values.add("distinct_1", distinct_n(texts, 1))
+        values.add("distinct_2", distinct_n(texts, 2))
+        if len(records) >= 2:
+            values.add("self_bleu", self_bleu(texts))
+            clusters = answer_clusters([s.answer for s in records], equivalent)
+            values.add("answer_entropy", shannon_entropy(clusters))
+            values.add("answer_entropy_normalized", normalized_entropy(clusters))
+            values.add("pass_at_k_gain", pass_at_k_gain([s.correct for s in records]))
+            if embedder is not None:
+                pending.append(texts)
+                if len(pending) >= embed_batch_problems:
+                    embed_pending()
+        if strategy is not None:
+            labels = strategy(pid)
+            if labels is not None:
+                _add_strategy_values(values, pid, records, labels, aligned)
+    embed_pending()
+
+    def average(name: str, reason: str) -> MetricValue:
+        if not values[name]:
+            return MetricValue(value=None, n=0, reason=reason if n_problems else "no samples")
+        return bootstrap_mean(values[name], seed=seed)
+
+    embedded = embedder is not None
+    judged = strategy is not None
     return DiversitySummary(
-        distinct_1=average((distinct_n(texts[pid], 1) for pid in groups), reason=_NO_WORDS),
-        distinct_2=average((distinct_n(texts[pid], 2) for pid in groups), reason=_NO_WORDS),
-        self_bleu=average((self_bleu(texts[pid]) for pid in multi), reason=_NEEDS_TWO),
-        **_embedding_metrics(embedder, [texts[pid] for pid in multi], average),
-        answer_entropy=average(
-            (shannon_entropy(clusters[pid]) for pid in multi), reason=_NEEDS_TWO
-        ),
-        answer_entropy_normalized=average(
-            (normalized_entropy(clusters[pid]) for pid in multi), reason=_NEEDS_TWO
-        ),
-        pass_at_k_gain=average(
-            (pass_at_k_gain([s.correct for s in groups[pid]]) for pid in multi), reason=_NEEDS_TWO
-        ),
-        **_strategy_metrics(groups, strategy_clusters, aligned, average),
-        n_problems=len(groups),
-        samples_per_problem=sizes.pop() if len(sizes) == 1 else None,
+        distinct_1=average("distinct_1", _NO_WORDS),
+        distinct_2=average("distinct_2", _NO_WORDS),
+        self_bleu=average("self_bleu", _NEEDS_TWO),
+        embedding_distance=average("embedding_distance", _NEEDS_TWO) if embedded else None,
+        vendi=average("vendi", _NEEDS_TWO) if embedded else None,
+        answer_entropy=average("answer_entropy", _NEEDS_TWO),
+        answer_entropy_normalized=average("answer_entropy_normalized", _NEEDS_TWO),
+        pass_at_k_gain=average("pass_at_k_gain", _NEEDS_TWO),
+        strategy_diversity=average("strategy_diversity", "no problem was judged")
+        if judged
+        else None,
+        faithful_strategy_diversity=average(
+            "faithful_strategy_diversity", "no judge-aligned responses"
+        )
+        if judged and aligned is not None
+        else None,
+        n_problems=n_problems,
+        samples_per_problem=next(iter(sizes)) if len(sizes) == 1 else None,
         embedder=embedder.name if embedder is not None else None,
     )
 
 
-_Average = Callable[..., MetricValue]
+class _PerProblem(dict[str, list[float]]):
+    """Per-problem values of each metric, in problem order: all a streamed run keeps.
+
+    Undefined values (None) are dropped as they come, which is what averaging over
+    problems does with them anyway.
+    """
+
+    def __missing__(self, name: str) -> list[float]:
+        return self.setdefault(name, [])
+
+    def add(self, name: str, value: float | None) -> None:
+        if value is not None:
+            self[name].append(value)
 
 
-def _embedding_metrics(
-    embedder: SentenceEmbedder | None, texts: list[list[str]], average: _Average
-) -> dict[str, MetricValue | None]:
-    if embedder is None:
-        return {"embedding_distance": None, "vendi": None}
+def _add_embedding_values(
+    values: _PerProblem, embedder: SentenceEmbedder, texts: list[list[str]]
+) -> None:
+    """Embed a batch of problems' texts in one call, then score each problem's block."""
     flat = [t for group in texts for t in group]
-    vectors = np.asarray(embedder.embed(flat)) if flat else np.zeros((0, 1))
+    vectors = np.asarray(embedder.embed(flat))
+    if len(vectors) != len(flat):
+        raise ValueError(f"embedder returned {len(vectors)} vectors for {len(flat)} texts")
     bounds = np.cumsum([0, *(len(group) for group in texts)])
-    blocks = [vectors[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-    return {
-        "embedding_distance": average((mean_cosine_distance(b) for b in blocks), reason=_NEEDS_TWO),
-        "vendi": average((vendi_score(b) for b in blocks), reason=_NEEDS_TWO),
-    }
+    for lo, hi in itertools.pairwise(bounds):
+        values.add("embedding_distance", mean_cosine_distance(vectors[lo:hi]))
+        values.add("vendi", vendi_score(vectors[lo:hi]))
 
 
-def _strategy_metrics(
-    groups: Mapping[str, list[SampleRecord]],
-    strategy_clusters: Mapping[str, Mapping[int, int]] | None,
-    aligned: Mapping[tuple[str, int], bool] | None,
-    average: _Average,
-) -> dict[str, MetricValue | None]:
-    if strategy_clusters is None:
-        return {"strategy_diversity": None, "faithful_strategy_diversity": None}
-    judged = [pid for pid in groups if pid in strategy_clusters]
-    for pid in judged:
-        unknown = set(strategy_clusters[pid]) - {s.sample_index for s in groups[pid]}
-        if unknown:
-            raise ValueError(
-                f"problem {pid!r}: strategy labels for unknown samples {sorted(unknown)}"
-            )
+def _add_strategy_values(
+    values: _PerProblem,
+    pid: str,
+    records: Sequence[SampleRecord],
+    labels: Mapping[int, int],
+    aligned: Callable[[str], Mapping[int, bool]] | None,
+) -> None:
+    """Strategy diversity of one judged problem, over all and over aligned responses."""
+    unknown = set(labels) - {s.sample_index for s in records}
+    if unknown:
+        raise ValueError(f"problem {pid!r}: strategy labels for unknown samples {sorted(unknown)}")
     # Only the clustered samples count (the strategy judge may see a subset per problem).
-    members = {
-        pid: [s for s in groups[pid] if s.sample_index in strategy_clusters[pid]] for pid in judged
-    }
-    labels = {pid: [strategy_clusters[pid][s.sample_index] for s in members[pid]] for pid in judged}
-    overall = average(
-        (strategy_diversity(labels[pid]) for pid in judged),
-        reason="no problem was judged",
-    )
-    if aligned is None:
-        return {"strategy_diversity": overall, "faithful_strategy_diversity": None}
-    faithful = average(
-        (
-            faithful_strategy_diversity(
-                labels[pid],
-                [aligned.get((pid, s.sample_index), False) for s in members[pid]],
-            )
-            for pid in judged
-        ),
-        reason="no judge-aligned responses",
-    )
-    return {"strategy_diversity": overall, "faithful_strategy_diversity": faithful}
+    members = [s.sample_index for s in records if s.sample_index in labels]
+    clusters = [labels[i] for i in members]
+    values.add("strategy_diversity", strategy_diversity(clusters))
+    if aligned is not None:
+        flags = aligned(pid)
+        values.add(
+            "faithful_strategy_diversity",
+            faithful_strategy_diversity(clusters, [flags.get(i, False) for i in members]),
+        )

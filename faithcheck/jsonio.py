@@ -6,9 +6,10 @@ plus a reason rather than relying on float specials.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def atomic_jsonl(path: Path) -> Iterator[Callable[[Iterable[Any]], None]]:
+    """Write a whole JSONL file piece by piece, atomically: yields a function that
+    writes records; the file replaces `path` only when the block ends without an error.
+
+    Memory stays flat however many records go in (they stream to a temporary file).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+
+            def write(records: Iterable[Any]) -> None:
+                fh.write(b"".join(dumps(r) + b"\n" for r in records))
+
+            yield write
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Atomically write an indented JSON file with a trailing newline."""
     atomic_write_bytes(path, dumps(obj, indent=True) + b"\n")
@@ -60,17 +86,26 @@ def append_jsonl(path: Path, records: list[Any]) -> None:
     One `write` call per batch keeps a killed process from leaving an interleaved
     line; a torn last line is tolerated by `read_jsonl`.
     """
-    if not records:
+    append_lines(path, [dumps(r) + b"\n" for r in records])
+
+
+def append_lines(path: Path, lines: list[bytes]) -> None:
+    """Append already serialized JSON lines (each ending in a newline) in one write."""
+    if not lines:
         return
-    data = b"".join(dumps(r) + b"\n" for r in records)
     with path.open("ab") as fh:
-        fh.write(data)
+        fh.write(b"".join(lines))
         fh.flush()
         os.fsync(fh.fileno())
 
 
+_TAIL_BLOCK = 1 << 16
+
+
 def repair_jsonl(path: Path) -> int:
     """Cut a torn final line (left by a killed writer) so that appends start clean.
+
+    Reads backwards from the end in blocks, so a long file is not read whole.
 
     Returns:
         The number of bytes removed.
@@ -84,12 +119,51 @@ def repair_jsonl(path: Path) -> int:
         fh.seek(size - 1)
         if fh.read(1) == b"\n":
             return 0
-        fh.seek(0)
-        keep = fh.read().rfind(b"\n") + 1
+        keep = 0
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_BLOCK)
+            fh.seek(start)
+            newline = fh.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
         fh.truncate(keep)
         fh.flush()
         os.fsync(fh.fileno())
     return size - keep
+
+
+def filter_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Atomically rewrite a JSONL file with only the objects `keep` accepts.
+
+    Streams line by line into a temporary file that is renamed over the original; a
+    torn final line is dropped.
+    """
+    if not path.exists():
+        return
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+            for lineno, line in enumerate(src, start=1):
+                if not line.endswith(b"\n"):
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
+                if isinstance(row, dict) and keep(row):
+                    out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -8,7 +8,7 @@ judge (see `faithcheck.judge_stage` for the stages themselves).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,13 +28,12 @@ from faithcheck.judge_stage import (
     calibration_items,
     judge_config,
     judge_into,
-    judged_subset,
     strategy_into,
 )
 from faithcheck.models import DEFAULT_MODEL, ModelIdentity, cache_root, resolve_model
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import CALIBRATION_FILE, RunDir
+from faithcheck.rundir import CALIBRATION_FILE, SAMPLES_FILE, RunDir
 from faithcheck.sampling import SampleRecord
 
 
@@ -113,16 +112,30 @@ def judge_all(
     backend: Backend,
     plan: JudgePlan,
     problems: list[Problem],
-    samples: list[SampleRecord],
     progress: Any,
 ) -> JudgeReliability | None:
     """Judge the responses, cluster them by strategy, and calibrate the judge; returns
-    the judge's reliability (None with --no-calibrate)."""
+    the judge's reliability (None with --no-calibrate).
+
+    The run's samples are read from samples.jsonl one problem at a time: the first
+    `--judge-samples` of each problem (by sample index), problems in id order.
+    """
     by_id = {p.id: p for p in problems}
-    judged = judged_subset(samples, plan.opts.samples)
-    judge_into(run, backend, by_id, judged, plan.cfg, _task(progress, "judge", len(judged)))
+    index = run.index(SAMPLES_FILE)
+    keys = sorted(pid for pid in index if pid in by_id)
+    per_problem = plan.opts.samples
+
+    def judged() -> Iterator[SampleRecord]:
+        for group in run.sample_groups(keys, index):
+            yield from group[:per_problem] if per_problem is not None else group
+
+    total = sum(
+        min(index.count(pid), per_problem) if per_problem is not None else index.count(pid)
+        for pid in keys
+    )
+    judge_into(run, backend, by_id, judged(), plan.cfg, _task(progress, "judge", total))
     if plan.opts.strategy:
-        strategy_into(run, backend, by_id, judged, plan.cfg)
+        strategy_into(run, backend, by_id, judged(), plan.cfg)
     if not plan.opts.calibrate:
         return None
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)

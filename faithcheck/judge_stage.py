@@ -10,13 +10,14 @@ what is already there, so a killed run resumes without re-judging anything:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from faithcheck.backends.base import Backend
 from faithcheck.backends.http import redact_url
+from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import (
     JUDGE_PROMPT_HASH,
     JUDGE_PROMPT_VERSION,
@@ -26,10 +27,10 @@ from faithcheck.judge import (
     judge_samples,
     judge_texts,
     same_strategy_batch,
-    summarize_judge,
 )
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
 from faithcheck.judge.reliability import JudgeReliability, reliability
+from faithcheck.judge.summary import summarize_judge_groups
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.records import Problem, Record
 from faithcheck.report import JudgeReport
@@ -100,29 +101,33 @@ def judge_config(opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"]) ->
     )
 
 
-def judged_subset(samples: Sequence[SampleRecord], per_problem: int | None) -> list[SampleRecord]:
-    """The first `per_problem` samples (by index) of every problem, in problem order."""
-    if per_problem is None:
-        return sorted(samples, key=lambda s: (s.problem_id, s.sample_index))
-    by_problem: dict[str, list[SampleRecord]] = {}
-    for s in sorted(samples, key=lambda s: (s.problem_id, s.sample_index)):
-        by_problem.setdefault(s.problem_id, []).append(s)
-    return [s for group in by_problem.values() for s in group[:per_problem]]
-
-
 def judge_into(
     run: RunDir,
     backend: Backend,
     problems: Mapping[str, Problem],
-    samples: Sequence[SampleRecord],
+    samples: Iterable[SampleRecord],
     cfg: JudgeConfig,
     advance: Callable[[int], None] | None = None,
 ) -> None:
-    """Judge the samples not yet in judge.jsonl, appending records batch by batch."""
-    done = {(r.problem_id, r.sample_index) for r in run.load(JUDGE_FILE, JudgeRecord)}
-    todo = [s for s in samples if (s.problem_id, s.sample_index) not in done]
+    """Judge the samples not yet in judge.jsonl, appending records batch by batch.
+
+    `samples` is consumed lazily (one problem's records at a time from the run's file);
+    what is already judged is looked up problem by problem, not loaded whole.
+    """
+    on_disk = run.index(JUDGE_FILE)
+
+    def todo() -> Iterator[SampleRecord]:
+        current: str | None = None
+        done: set[object] = set()
+        for s in samples:
+            if s.problem_id != current:
+                current = s.problem_id
+                done = {row.get("sample_index") for _, row in on_disk.rows(current)}
+            if s.sample_index not in done:
+                yield s
+
     batch: list[JudgeRecord] = []
-    for record in judge_samples(backend, problems, todo, cfg):
+    for record in judge_samples(backend, problems, todo(), cfg):
         batch.append(record)
         if len(batch) == cfg.batch_size:
             run.append(JUDGE_FILE, batch)
@@ -165,24 +170,45 @@ def calibrate_into(
     return reliability(items, labels, seed=cfg.seed)
 
 
+STRATEGY_CHUNK = 64
+"""Problems clustered together: their comparisons of a round share one batched call."""
+
+
 def strategy_into(
     run: RunDir,
     backend: Backend,
     problems: Mapping[str, Problem],
-    samples: Sequence[SampleRecord],
+    samples: Iterable[SampleRecord],
     cfg: JudgeConfig,
+    chunk: int = STRATEGY_CHUNK,
 ) -> None:
     """Cluster each problem's judged responses by strategy (problems not on disk yet).
 
-    Greedy clustering is sequential within a problem, so the problems advance together:
-    round r compares every problem's response r with that problem's representatives,
-    all in one batched judge call.
+    Greedy clustering is sequential within a problem, so the problems of a chunk advance
+    together: round r compares every problem's response r with that problem's
+    representatives, all in one batched judge call. `samples` (grouped by problem) is
+    read one chunk of problems at a time, and each chunk's clusters are appended as soon
+    as they exist.
     """
-    done = {r.problem_id for r in run.load(STRATEGY_FILE, StrategyRecord)}
+    done = set(run.index(STRATEGY_FILE))
     groups: dict[str, list[SampleRecord]] = {}
     for s in samples:
-        if s.problem_id not in done:
-            groups.setdefault(s.problem_id, []).append(s)
+        if s.problem_id in done:
+            continue
+        if s.problem_id not in groups and len(groups) == chunk:
+            _cluster_chunk(run, backend, problems, groups, cfg)
+            groups = {}
+        groups.setdefault(s.problem_id, []).append(s)
+    _cluster_chunk(run, backend, problems, groups, cfg)
+
+
+def _cluster_chunk(
+    run: RunDir,
+    backend: Backend,
+    problems: Mapping[str, Problem],
+    groups: dict[str, list[SampleRecord]],
+    cfg: JudgeConfig,
+) -> None:
     groups = {pid: g for pid, g in groups.items() if len(g) >= 2}
     reps: dict[str, list[int]] = {pid: [] for pid in groups}
     labels: dict[str, list[int]] = {pid: [] for pid in groups}
@@ -225,31 +251,56 @@ def strategy_into(
 
 
 def strategy_clusters(run: RunDir) -> dict[str, dict[int, int]]:
-    """Strategy cluster per sample index, per problem, from strategy.jsonl.
+    """Strategy cluster per sample index, per problem, from strategy.jsonl (see
+    `strategy_lookup`; this one holds the whole file)."""
+    lookup = strategy_lookup(run)
+    return {pid: clusters for pid in run.index(STRATEGY_FILE) if (clusters := lookup(pid))}
 
-    Problems where the judge left any pair undecided are left out: clustering counts an
-    undecided pair as different, so a judge that cannot answer would otherwise report
-    maximal strategy diversity.
+
+def strategy_lookup(run: RunDir) -> Callable[[str], dict[int, int] | None]:
+    """Strategy cluster per sample index of one problem, read from strategy.jsonl on demand.
+
+    None for a problem without clusters, and for one where the judge left any pair
+    undecided: clustering counts an undecided pair as different, so a judge that cannot
+    answer would otherwise report maximal strategy diversity.
     """
-    return {
-        r.problem_id: dict(zip(r.sample_indices, r.clusters, strict=True))
-        for r in run.load(STRATEGY_FILE, StrategyRecord)
-        if r.undecided == 0
-    }
+    index = run.index(STRATEGY_FILE)
+
+    def lookup(pid: str) -> dict[int, int] | None:
+        records = next(run.groups(STRATEGY_FILE, StrategyRecord.model_validate, [pid], index), [])
+        if not records or records[-1].undecided != 0:
+            return None
+        last = records[-1]
+        return dict(zip(last.sample_indices, last.clusters, strict=True))
+
+    return lookup
+
+
+def aligned_lookup(run: RunDir, index: ProblemIndex) -> Callable[[str], dict[int, bool]]:
+    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand."""
+
+    def lookup(pid: str) -> dict[int, bool]:
+        records = next(run.groups(JUDGE_FILE, JudgeRecord.model_validate, [pid], index), [])
+        return {r.sample_index: r.label == 1.0 for r in records}
+
+    return lookup
 
 
 def judge_report(
     run: RunDir,
     opts: JudgeOptions,
     backend_name: str,
-    keep: set[tuple[str, int]],
+    keep: set[str] | None,
     calibration: JudgeReliability | None,
     seed: int,
-) -> tuple[JudgeReport, list[JudgeRecord]]:
-    """The report's `judge` section from judge.jsonl (restricted to `keep` samples)."""
-    records = [
-        r for r in run.load(JUDGE_FILE, JudgeRecord) if (r.problem_id, r.sample_index) in keep
-    ]
+) -> JudgeReport:
+    """The report's `judge` section from judge.jsonl, read one problem at a time
+    (restricted to the problems in `keep`; None: all)."""
+    groups = (
+        g
+        for g in run.groups(JUDGE_FILE, JudgeRecord.model_validate)
+        if keep is None or (g and g[0].problem_id in keep)
+    )
     warnings = []
     if opts.model == DEFAULT_MODEL and opts.backend != "openai":
         warnings.append(SMALL_JUDGE_WARNING)
@@ -259,10 +310,10 @@ def judge_report(
         warnings.append(
             "the judge is unreliable on the calibration pairs: " + "; ".join(calibration.reasons)
         )
-    summary = summarize_judge(
-        records, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
+    summary = summarize_judge_groups(
+        groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
     )
-    report = JudgeReport(
+    return JudgeReport(
         model=opts.model,
         backend=backend_name,
         prompt_version=JUDGE_PROMPT_VERSION,
@@ -271,12 +322,6 @@ def judge_report(
         reliability=calibration,
         warnings=warnings,
     )
-    return report, records
-
-
-def aligned_flags(records: Sequence[JudgeRecord]) -> dict[tuple[str, int], bool]:
-    """Judge-aligned (label 1) per (problem id, sample index)."""
-    return {(r.problem_id, r.sample_index): r.label == 1.0 for r in records}
 
 
 def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:

@@ -28,7 +28,14 @@ from faithcheck.judge_plan import JudgePlan
 from faithcheck.judge_stage import calibration_items, judge_config
 from faithcheck.models import ModelIdentity
 from faithcheck.report import Report, Throughput, Timings
-from faithcheck.rundir import CALIBRATION_FILE, REPORT_FILE, RUN_FILE, RunDir, RunInfo
+from faithcheck.rundir import (
+    CALIBRATION_FILE,
+    REPORT_FILE,
+    RUN_FILE,
+    SAMPLES_FILE,
+    RunDir,
+    RunInfo,
+)
 from faithcheck.score import ScoreOptions, _Phases, _report
 from faithcheck.verdict import GateSpec, decide
 
@@ -112,9 +119,8 @@ def rebuild(
     info = read_run(run.path)
     config = info.config
     opts = ScoreOptions.model_validate(config["options"])
-    records = run.load_samples()
     want = info.dataset.get("problems")
-    have = len({r.problem_id for r in records})
+    have = len(run.index(SAMPLES_FILE))
     if isinstance(want, int) and have != want:
         raise RunDirError(
             f"{run.path}: {have} of {want} problems have samples; finish the run with "
@@ -132,7 +138,7 @@ def rebuild(
         config["backend"],
         config["dataset_sha256"],
         info.config_hash,
-        records,
+        None,
         0,
         judge,
         calibration,

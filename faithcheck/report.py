@@ -8,7 +8,7 @@ so consumers can rely on the keys.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -17,7 +17,7 @@ from faithcheck.derivation import DerivationSummary
 from faithcheck.diversity import DiversitySummary
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeSummary
-from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, mean, pass_at_k
+from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
@@ -139,31 +139,54 @@ class Report(Record):
 
 def summarize_samples(records: Iterable[SampleRecord], *, seed: int = 0) -> SamplingSummary:
     """Aggregate sample records into per-problem accuracy and pass@k with CIs."""
-    records = list(records)
-    by_problem = group_by(records, lambda r: r.problem_id)
-    k = min((len(v) for v in by_problem.values()), default=0)
-    pass1 = [sum(r.correct for r in v) / len(v) for v in by_problem.values()]
-    passk = (
-        [pass_at_k(len(v), sum(r.correct for r in v), k) for v in by_problem.values()] if k else []
-    )
-    n = len(records)
-    return SamplingSummary(
-        problems=len(by_problem),
-        samples=n,
-        k=k,
-        accuracy=bootstrap_mean(pass1, seed=seed),
-        pass_at_k=bootstrap_mean(passk, seed=seed),
-        no_answer_rate=_rate(r.answer is None for r in records),
-        truncated_rate=_rate(r.finish_reason == "length" for r in records),
-        verify_error_rate=_rate(r.verify_error is not None for r in records),
-        mean_completion_tokens=mean([len(r.completion_token_ids) for r in records]) or 0.0,
-        answer_rules=dict(Counter(r.answer_rule for r in records)),
-    )
+    tally = SampleTally()
+    for group in group_by(records, lambda r: r.problem_id).values():
+        tally.add(group)
+    return tally.summary(seed=seed)
 
 
-def _rate(flags: Iterable[bool]) -> float:
-    values = list(flags)
-    return sum(values) / len(values) if values else 0.0
+class SampleTally:
+    """The sampling summary folded one problem at a time.
+
+    Keeps two counts per problem and running totals, never the records, so that a run of
+    any size is summarized in flat memory.
+    """
+
+    def __init__(self) -> None:
+        self.units: list[tuple[int, int]] = []  # (samples, correct) per problem
+        self.n = self.no_answer = self.truncated = self.verify_errors = self.tokens = 0
+        self.rules: Counter[str | None] = Counter()
+
+    def add(self, group: Sequence[SampleRecord]) -> None:
+        """Fold in the records of one problem."""
+        if not group:
+            return
+        self.units.append((len(group), sum(r.correct for r in group)))
+        self.n += len(group)
+        self.no_answer += sum(r.answer is None for r in group)
+        self.truncated += sum(r.finish_reason == "length" for r in group)
+        self.verify_errors += sum(r.verify_error is not None for r in group)
+        self.tokens += sum(len(r.completion_token_ids) for r in group)
+        self.rules.update(r.answer_rule for r in group)
+
+    def summary(self, *, seed: int = 0) -> SamplingSummary:
+        """The report's `sampling` section."""
+        n, units = self.n, self.units
+        k = min((size for size, _ in units), default=0)
+        return SamplingSummary(
+            problems=len(units),
+            samples=n,
+            k=k,
+            accuracy=bootstrap_mean([c / size for size, c in units], seed=seed),
+            pass_at_k=bootstrap_mean(
+                [pass_at_k(size, c, k) for size, c in units] if k else [], seed=seed
+            ),
+            no_answer_rate=self.no_answer / n if n else 0.0,
+            truncated_rate=self.truncated / n if n else 0.0,
+            verify_error_rate=self.verify_errors / n if n else 0.0,
+            mean_completion_tokens=self.tokens / n if n else 0.0,
+            answer_rules=dict(self.rules),
+        )
 
 
 def report_json_schema() -> dict[str, Any]:

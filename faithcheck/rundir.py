@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
 
@@ -25,10 +25,14 @@ import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
 from faithcheck.errors import RunDirError
+from faithcheck.jsonindex import ProblemIndex
 from faithcheck.jsonio import (
     append_jsonl,
+    append_lines,
+    atomic_jsonl,
     atomic_write_bytes,
     dumps,
+    filter_jsonl,
     read_jsonl_numbered,
     repair_jsonl,
     write_json,
@@ -43,6 +47,8 @@ T = TypeVar("T")
 _PROBE_ADAPTER: TypeAdapter[ProbeRecord] = TypeAdapter(
     Annotated[ProbeRecord, Field(discriminator="probe")]
 )
+validate_probe = _PROBE_ADAPTER.validate_python
+"""A probes.jsonl row as its probe record (the `probe` field picks the kind)."""
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -54,6 +60,7 @@ DERIVATION_FILE = "derivation.jsonl"
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
 JSONL_FILES = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)
+_DISCARD_HINT = "use another --out, or --force to discard the run"
 
 
 class RunInfo(Record):
@@ -90,7 +97,7 @@ class RunDir:
         self.path = path
         self._lock: IO[bytes] | None = None
         self._created_top: Path | None = None
-        self._sample_keys: set[tuple[Any, Any]] | None = None
+        self._samples_index: ProblemIndex | None = None
 
     @property
     def samples_path(self) -> Path:
@@ -153,7 +160,7 @@ class RunDir:
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        self._sample_keys = None
+        self._samples_index = None
         for name in (
             *JSONL_FILES,
             DERIVATION_FILE,
@@ -218,24 +225,78 @@ class RunDir:
 
         A problem whose samples were only partly written (a kill or a full disk mid-write)
         is sampled again whole on resume; its records that did reach the disk are not
-        written a second time.
+        written a second time. Only the incoming problems' lines are read to find them.
         """
-        if self._sample_keys is None:
-            self._sample_keys = {
-                (row.get("problem_id"), row.get("sample_index"))
-                for _, row in read_jsonl_numbered(self.samples_path)
-            }
-        keys = self._sample_keys
-        fresh = [r for r in records if (r.problem_id, r.sample_index) not in keys]
-        self._guard(append_jsonl, self.samples_path, fresh)
-        keys.update((r.problem_id, r.sample_index) for r in fresh)
+        if self._samples_index is None:
+            self._samples_index = ProblemIndex(self.samples_path)
+        index = self._samples_index
+        have: dict[str, set[Any]] = {}
+        fresh: list[tuple[str, bytes]] = []
+        for r in records:
+            if r.problem_id not in have:
+                have[r.problem_id] = {
+                    row.get("sample_index") for _, row in index.rows(r.problem_id)
+                }
+            if r.sample_index not in have[r.problem_id]:
+                have[r.problem_id].add(r.sample_index)
+                fresh.append((r.problem_id, dumps(r) + b"\n"))
+        self._guard(append_lines, self.samples_path, [line for _, line in fresh])
+        index.note_appended(fresh)
 
     def load_samples(self) -> list[SampleRecord]:
-        """Read back every complete sample record, keeping the first of any duplicate key."""
+        """Read back every complete sample record, keeping the first of any duplicate key.
+
+        Holds the whole file: for tests and small runs. The pipeline reads problem by
+        problem (`sample_groups`).
+        """
         seen: dict[tuple[str, int], SampleRecord] = {}
         for rec in self._read(SAMPLES_FILE, SampleRecord.model_validate):
             seen.setdefault((rec.problem_id, rec.sample_index), rec)
         return list(seen.values())
+
+    def index(self, name: str) -> ProblemIndex:
+        """Where each problem's records sit in one of the run's JSONL files (scanned now)."""
+        return ProblemIndex(self.path / name)
+
+    def groups(
+        self,
+        name: str,
+        validate: Callable[[dict[str, Any]], T],
+        keys: Iterable[str] | None = None,
+        index: ProblemIndex | None = None,
+    ) -> Iterator[list[T]]:
+        """The validated records of one JSONL file, one problem at a time.
+
+        Args:
+            name: The file (`JSONL_FILES`).
+            validate: Turns a row into a record.
+            keys: Problems to read, in this order (those without records are skipped);
+                default: every problem, in order of first appearance in the file.
+            index: An index of the file already scanned.
+
+        Raises:
+            RunDirError: a complete line is not a valid record (see `_read`).
+        """
+        try:
+            index = index or self.index(name)
+            for key in index if keys is None else keys:
+                if key in index:
+                    yield [
+                        self._validated(index.path, n, row, validate) for n, row in index.rows(key)
+                    ]
+        except RunDirError as exc:
+            raise RunDirError(f"{exc}; {_DISCARD_HINT}") from None
+
+    def sample_groups(
+        self, keys: Iterable[str] | None = None, index: ProblemIndex | None = None
+    ) -> Iterator[list[SampleRecord]]:
+        """Sample records one problem at a time, ordered by sample index, keeping the
+        first of any duplicate key (as `load_samples` does)."""
+        for group in self.groups(SAMPLES_FILE, SampleRecord.model_validate, keys, index):
+            seen: dict[int, SampleRecord] = {}
+            for rec in group:
+                seen.setdefault(rec.sample_index, rec)
+            yield sorted(seen.values(), key=lambda r: r.sample_index)
 
     def append_probes(self, records: list[ProbeRecord]) -> None:
         """Append probe records to probes.jsonl."""
@@ -263,27 +324,45 @@ class RunDir:
         path = self.path / name
         try:
             for lineno, row in read_jsonl_numbered(path):
-                try:
-                    record = validate(row)
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(part) for part in first["loc"]) or "record"
-                    raise RunDirError(
-                        f"{path}:{lineno}: corrupt record ({where}: {first['msg']})"
-                    ) from None
-                yield record
+                yield self._validated(path, lineno, row, validate)
         except RunDirError as exc:
-            raise RunDirError(f"{exc}; use another --out, or --force to discard the run") from None
+            raise RunDirError(f"{exc}; {_DISCARD_HINT}") from None
+
+    @staticmethod
+    def _validated(
+        path: Path, lineno: int, row: dict[str, Any], validate: Callable[[dict[str, Any]], T]
+    ) -> T:
+        try:
+            return validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "record"
+            raise RunDirError(
+                f"{path}:{lineno}: corrupt record ({where}: {first['msg']})"
+            ) from None
+
+    def drop_problem(self, name: str, key: str) -> None:
+        """Rewrite one JSONL file without the records of one problem (atomically,
+        streaming line by line)."""
+        path = self.path / name
+        self._guard(filter_jsonl, path, lambda row: row.get("problem_id") != key)
 
     def rewrite(self, name: str, records: Sequence[Record]) -> None:
         """Replace one of the run's JSONL files whole and atomically."""
         data = b"".join(dumps(r) + b"\n" for r in records)
         self._guard(atomic_write_bytes, self.path / name, data)
 
-    def write_derivation(self, findings: Sequence[Record]) -> None:
-        """Write derivation.jsonl whole and atomically (it is recomputed from the samples)."""
-        data = b"".join(dumps(f) + b"\n" for f in findings)
-        self._guard(atomic_write_bytes, self.path / DERIVATION_FILE, data)
+    @contextlib.contextmanager
+    def derivation_writer(self) -> Iterator[Callable[[Iterable[Record]], None]]:
+        """Write derivation.jsonl (recomputed from the samples) problem by problem; the
+        file is replaced atomically when the block ends."""
+        try:
+            with atomic_jsonl(self.path / DERIVATION_FILE) as write:
+                yield write
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write {self.path / DERIVATION_FILE}: {exc.strerror or exc}"
+            ) from None
 
     def write_report(self, report: Record) -> None:
         """Write report.json atomically."""

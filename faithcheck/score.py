@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import Field
@@ -19,19 +19,18 @@ from pydantic import Field
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
-from faithcheck.derivation import analyze
-from faithcheck.derivation import summarize as summarize_derivation
-from faithcheck.diversity import summarize_diversity
+from faithcheck.derivation import DerivationTally, analyze
+from faithcheck.diversity import summarize_diversity_groups
 from faithcheck.embed import Embedder
 from faithcheck.errors import UsageError
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge_stage import (
     JudgeOptions,
-    aligned_flags,
+    aligned_lookup,
     judge_config_dict,
     judge_report,
-    strategy_clusters,
+    strategy_lookup,
 )
 from faithcheck.models import (
     ModelIdentity,
@@ -39,16 +38,26 @@ from faithcheck.models import (
     resolve_model,
     served_identity,
 )
-from faithcheck.probes import ALL_PROBES, ProbeConfig, summarize_probes
+from faithcheck.probes import ALL_PROBES, ProbeConfig
 from faithcheck.probes.records import CHEAPER_READOUT
+from faithcheck.probes.summary import summarize_probe_groups
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Record
-from faithcheck.report import Report, Throughput, Timings, summarize_samples
-from faithcheck.rundir import RunDir, default_run_name
+from faithcheck.report import Report, SampleTally, Throughput, Timings
+from faithcheck.rundir import (
+    JUDGE_FILE,
+    PROBES_FILE,
+    SAMPLES_FILE,
+    RunDir,
+    default_run_name,
+    validate_probe,
+)
 from faithcheck.runmeta import file_hash, run_info
-from faithcheck.sampling import SampleRecord, SamplingConfig
+from faithcheck.sampling import SamplingConfig
 from faithcheck.stages import probe_into, sample_into
 from faithcheck.verdict import GateSpec, decide
+
+T = TypeVar("T")
 
 
 class ScoreOptions(Record):
@@ -261,9 +270,8 @@ def run_score(
         try:
             chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
             tokens = sample_into(run, backend, problems, cfg, chunk, progress, rollouts)
+            rollouts = None  # on disk now; later stages read samples.jsonl
             phases.mark("sampling_s")
-            keep = {p.id for p in problems}
-            records = [r for r in run.load_samples() if r.problem_id in keep]
             if (
                 judge is not None
                 and opts.probes.mistakes == "llm"
@@ -281,7 +289,6 @@ def run_score(
                     run,
                     backend,
                     problems,
-                    records,
                     cfg,
                     opts.probes,
                     progress,
@@ -297,7 +304,7 @@ def run_score(
                     else:
                         backend.close()
                         judge_backend = judge.load(opts, loader)
-                reliability = judge_all(run, judge_backend, judge, problems, records, progress)
+                reliability = judge_all(run, judge_backend, judge, problems, progress)
             phases.mark("judge_s")
         finally:
             backend.close()
@@ -310,7 +317,7 @@ def run_score(
             backend_name,
             data_hash,
             config_hash,
-            records,
+            {p.id for p in problems},
             tokens,
             judge,
             reliability,
@@ -374,34 +381,51 @@ def _report(
     backend_name: str,
     data_hash: str,
     config_hash: str,
-    records: list[SampleRecord],
+    keep: set[str] | None,
     tokens: int,
     judge: JudgePlan | None,
     reliability: JudgeReliability | None,
     phases: _Phases,
 ) -> Report:
-    """Aggregate what is on disk (samples, probes, judge) plus derivation and diversity."""
-    keep = {r.problem_id for r in records}
-    probe_records = [r for r in run.load_probes() if r.problem_id in keep]
-    findings = [
-        analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer) for r in records
-    ]
-    run.write_derivation(findings)
-    correct = {(r.problem_id, r.sample_index): r.correct for r in records}
+    """Aggregate what is on disk (samples, probes, judge) plus derivation and diversity.
+
+    Every file is read one problem at a time and folded into per-problem numbers, so
+    memory stays flat however many problems the run has. Problems come in the order they
+    first appear in each file (bootstrap CIs depend on it). `keep`: the problems to
+    report on (None: all on disk).
+    """
+    samples = run.index(SAMPLES_FILE)
+    keys = [pid for pid in samples if keep is None or pid in keep]
+    reported = set(keys)
+    sampling = SampleTally()
+    derivation = DerivationTally()
+    with run.derivation_writer() as write:
+        for group in run.sample_groups(keys, samples):
+            sampling.add(group)
+            findings = [
+                analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer)
+                for r in group
+            ]
+            write(findings)
+            derivation.add(findings, {r.sample_index: r.correct for r in group})
+    probes = None
+    if opts.probes.probes:
+        probes = summarize_probe_groups(_kept(run.groups(PROBES_FILE, validate_probe), reported))
     judge_section = None
-    aligned = None
+    judged = None
     if judge is not None:
-        judge_section, judged = judge_report(
-            run, judge.opts, judge.backend_name, set(correct), reliability, opts.seed
+        judge_section = judge_report(
+            run, judge.opts, judge.backend_name, reported, reliability, opts.seed
         )
-        aligned = aligned_flags(judged)
+        judged = run.index(JUDGE_FILE)
     diversity = None
     if opts.diversity:
-        diversity = summarize_diversity(
-            records,
+        use_strategy = judge is not None and judge.opts.strategy
+        diversity = summarize_diversity_groups(
+            run.sample_groups(keys, samples),
             embedder=Embedder() if opts.diversity_embed else None,
-            strategy_clusters=strategy_clusters(run) if judge and judge.opts.strategy else None,
-            aligned=aligned,
+            strategy=strategy_lookup(run) if use_strategy else None,
+            aligned=aligned_lookup(run, judged) if judged is not None else None,
             seed=opts.seed,
         )
     phases.mark("report_s")
@@ -415,9 +439,9 @@ def _report(
         dataset=opts.from_samples or opts.dataset,
         dataset_sha256=data_hash,
         config_hash=config_hash,
-        sampling=summarize_samples(records, seed=opts.seed),
-        probes=summarize_probes(probe_records, seed=opts.seed) if opts.probes.probes else None,
-        derivation=summarize_derivation(findings, correct, seed=opts.seed),
+        sampling=sampling.summary(seed=opts.seed),
+        probes=probes,
+        derivation=derivation.summary(seed=opts.seed),
         judge=judge_section,
         diversity=diversity,
         timings=timings,
@@ -426,6 +450,13 @@ def _report(
             tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
         ),
     )
+
+
+def _kept(groups: Iterable[list[T]], keep: set[str]) -> Iterator[list[T]]:
+    """The groups of the problems in `keep`."""
+    for group in groups:
+        if group and getattr(group[0], "problem_id", None) in keep:
+            yield group
 
 
 def _sampling_config(

@@ -12,7 +12,7 @@ from faithcheck.backends.base import Backend
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import PROBES_FILE, RunDir
+from faithcheck.rundir import PROBES_FILE, SAMPLES_FILE, RunDir
 from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
 
 
@@ -27,15 +27,14 @@ def sample_into(
 ) -> int:
     """Sample the problems not yet on disk into the run (or replay saved rollouts);
     returns the tokens generated."""
-    counts: dict[str, int] = {}
-    for rec in run.load_samples():
-        counts[rec.problem_id] = counts.get(rec.problem_id, 0) + 1
+    on_disk = run.index(SAMPLES_FILE)
     # Partially sampled problems are redone whole (request seeds make that exact).
     todo = [
         p
         for p in problems
-        if counts.get(p.id, 0) < (len(rollouts.get(p.id, [])) if rollouts else cfg.samples)
+        if on_disk.count(p.id) < (len(rollouts.get(p.id, [])) if rollouts else cfg.samples)
     ]
+    del on_disk
     tokens = 0
 
     def on_records(records: list[SampleRecord]) -> None:
@@ -60,36 +59,39 @@ def probe_into(
     run: RunDir,
     backend: Backend,
     problems: list[Problem],
-    samples: list[SampleRecord],
     cfg: SamplingConfig,
     probe_cfg: ProbeConfig,
     progress: Any,
     chunk_size: int,
     mistake_writer: MistakeWriter | None = None,
 ) -> None:
-    """Probe the problems whose probe records are not on disk yet.
+    """Probe the problems whose probe records are not on disk yet, reading their samples
+    from the run one chunk of problems at a time.
 
     Records reach the file grouped by problem, so only the last problem in the file can be
     incomplete after a kill (whole lines of its first probe kinds, none of the rest): its
     records are dropped and the problem is probed again.
     """
-    on_disk = run.load_probes()
-    if on_disk:
-        last = on_disk[-1].problem_id
-        kept = [r for r in on_disk if r.problem_id != last]
-        run.rewrite(PROBES_FILE, kept)
-        on_disk = kept
-    done = {r.problem_id for r in on_disk}
+    on_disk = run.index(PROBES_FILE)
+    if on_disk.last_key is not None:
+        run.drop_problem(PROBES_FILE, on_disk.last_key)
+    done = set(on_disk) - {on_disk.last_key}
+    del on_disk
     todo = [p for p in problems if p.id not in done]
     advance = None
     if progress is not None:
         task = progress.add_task("probes", total=len(problems))
         progress.update(task, completed=len(problems) - len(todo))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
+    samples = run.index(SAMPLES_FILE)
+
+    def samples_of(ids: list[str]) -> list[SampleRecord]:
+        return [s for group in run.sample_groups(ids, samples) for s in group]
+
     run_probes(
         backend,
         todo,
-        samples,
+        samples_of,
         lambda p: build_request(backend, p, cfg).prompt_ids,
         probe_cfg,
         max_tokens=cfg.max_tokens,

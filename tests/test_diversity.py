@@ -1,14 +1,17 @@
 """Tests for the diversity metrics (`faithcheck.diversity`, `faithcheck.diversity_text`).
 
 Known values on hand-built cases, then properties (hypothesis): bounds, invariance to
-sample order, and `summarize_diversity` on records with a fake embedder (no model).
+sample order, and `summarize_diversity` on records with a fake embedder (no model). The
+streaming `summarize_diversity_groups` is checked against outputs recorded from the
+in-memory implementation before it was rebuilt on top of the streaming one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -26,6 +29,7 @@ from faithcheck.diversity import (
     shannon_entropy,
     strategy_diversity,
     summarize_diversity,
+    summarize_diversity_groups,
 )
 from faithcheck.diversity_text import (
     distinct_n,
@@ -34,6 +38,7 @@ from faithcheck.diversity_text import (
     vendi_score,
     word_tokens,
 )
+from faithcheck.metrics import group_by
 from faithcheck.sampling import SampleRecord
 
 
@@ -502,3 +507,336 @@ def test_summary_faithful_without_aligned_responses() -> None:
     assert summary.faithful_strategy_diversity is not None
     assert summary.faithful_strategy_diversity.value is None
     assert summary.faithful_strategy_diversity.reason == "no judge-aligned responses"
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+
+class HashEmbedder:
+    """Each text maps to a fixed vector from its hash, whatever else is in the same call.
+
+    So batching cannot change any embedding, and streamed results must equal in-memory
+    ones exactly; unlike one-hot vectors, the metrics take non-trivial values.
+    """
+
+    name = "hash"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = [
+            np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) - 127.5
+            for t in texts
+        ]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), 8)
+
+
+def mixed_records() -> list[SampleRecord]:
+    """Seven problems, interleaved and out of sample order, of 1 to 4 samples each."""
+    return [
+        sample("p1", 2, "we add the numbers", "4", correct=True),
+        sample("p2", 3, "use the quadratic formula", None),
+        sample("p1", 0, "we add the numbers", "4", correct=True),
+        sample("p3", 0, "guess and check", "7", correct=True),
+        sample("p2", 0, "try factoring first", "2", correct=True),
+        sample("p4", 1, "draw a picture of the triangle", "5"),
+        sample("p1", 3, "we add all the numbers up", "4.0", correct=True),
+        sample("p2", 2, "use the quadratic formula then simplify", "3"),
+        sample("p4", 0, "law of cosines gives the side", "5", correct=True),
+        sample("p5", 1, "count the cases one by one", "12", correct=True),
+        sample("p1", 1, "sum them", "4", correct=True),
+        sample("p6", 0, "no idea", None),
+        sample("p2", 1, "try factoring first", "2.0", correct=True),
+        sample("p4", 2, "pythagoras on the right triangle", "6"),
+        sample("p5", 0, "count the complement instead", "11"),
+        sample("p7", 2, "induction on n", "8", correct=True),
+        sample("p7", 0, "induction on n works", "8", correct=True),
+        sample("p7", 1, "a direct bijection", "9"),
+    ]
+
+
+# Strategy labels: all samples (p1, p2, p7), a single sample (p3), a subset (p5), none (p4, p6).
+STRATEGY: dict[str, dict[int, int]] = {
+    "p1": {0: 0, 1: 0, 2: 1, 3: 0},
+    "p2": {0: 0, 1: 0, 2: 1, 3: 1},
+    "p3": {0: 0},
+    "p5": {1: 2},
+    "p7": {0: 0, 1: 1, 2: 0},
+}
+# Alignment: part of p1, p2 and p7; nothing of p3 or p5 (judged); p4 is aligned but not judged.
+ALIGNED: dict[tuple[str, int], bool] = {
+    ("p1", 0): True,
+    ("p1", 2): True,
+    ("p1", 3): False,
+    ("p2", 0): True,
+    ("p2", 2): True,
+    ("p2", 3): True,
+    ("p4", 0): True,
+    ("p7", 0): True,
+    ("p7", 1): True,
+    ("p7", 2): True,
+}
+
+# `summarize_diversity` outputs on `mixed_records()` recorded from the implementation before
+# streaming (one embedder call for all problems; numeric_equal, seed 0): metric name →
+# (value, ci_low, ci_high, n, reason), or None when not computed.
+_Recorded = Mapping[str, object]
+_RECORDED_JUDGED: _Recorded = {
+    "distinct_1": (0.7467436974789915, 0.6178571428571429, 0.8899159663865547, 7, None),
+    "distinct_2": (0.822278911564626, 0.6845238095238095, 0.9413265306122449, 7, None),
+    "self_bleu": (0.44929274885929243, 0.20855948458655543, 0.6800776671155001, 5, None),
+    "embedding_distance": (1.0202277381158376, 0.9038209622746489, 1.1418764430328263, 5, None),
+    "vendi": (2.449811216002712, 2.173992114208816, 2.705691174612158, 5, None),
+    "answer_entropy": (0.6011792575978977, 0.2546056673179251, 0.8784381298218757, 5, None),
+    "answer_entropy_normalized": (
+        0.581752065714278,
+        0.23175206571427798,
+        0.831752065714278,
+        5,
+        None,
+    ),
+    "pass_at_k_gain": (0.4, 0.19999999999999998, 0.5666666666666667, 5, None),
+    "strategy_diversity": (0.20597251419111914, 0.05031769004022154, 0.3616273383420168, 5, None),
+    "faithful_strategy_diversity": (0.6299605249474366, 0.44494078742115484, 1.0, 3, None),
+    "n_problems": 7,
+    "samples_per_problem": None,
+    "embedder": "hash",
+}
+_NEEDS_TWO_RECORDED = (None, None, None, 0, "needs at least 2 samples per problem")
+_NO_ALIGNED_RECORDED = (None, None, None, 0, "no judge-aligned responses")
+RECORDED: dict[str, tuple[Callable[[], list[SampleRecord]], bool, bool, bool | None, _Recorded]] = {
+    # name: (records, embedder?, strategy?, aligned: ALIGNED / {} / None, recorded outputs)
+    "judged": (mixed_records, True, True, True, _RECORDED_JUDGED),
+    "strategy_only": (
+        mixed_records,
+        True,
+        True,
+        None,
+        {**_RECORDED_JUDGED, "faithful_strategy_diversity": None},
+    ),
+    "nothing_aligned": (
+        mixed_records,
+        True,
+        True,
+        False,
+        {**_RECORDED_JUDGED, "faithful_strategy_diversity": _NO_ALIGNED_RECORDED},
+    ),
+    "plain": (
+        mixed_records,
+        False,
+        False,
+        None,
+        {
+            **_RECORDED_JUDGED,
+            "embedding_distance": None,
+            "vendi": None,
+            "strategy_diversity": None,
+            "faithful_strategy_diversity": None,
+            "embedder": None,
+        },
+    ),
+    "single_only": (
+        lambda: [r for r in mixed_records() if r.problem_id in {"p3", "p6"}],
+        True,
+        True,
+        True,
+        {
+            "distinct_1": (1.0, 1.0, 1.0, 2, None),
+            "distinct_2": (1.0, 1.0, 1.0, 2, None),
+            "self_bleu": _NEEDS_TWO_RECORDED,
+            "embedding_distance": _NEEDS_TWO_RECORDED,
+            "vendi": _NEEDS_TWO_RECORDED,
+            "answer_entropy": _NEEDS_TWO_RECORDED,
+            "answer_entropy_normalized": _NEEDS_TWO_RECORDED,
+            "pass_at_k_gain": _NEEDS_TWO_RECORDED,
+            "strategy_diversity": (0.0, 0.0, 0.0, 1, None),
+            "faithful_strategy_diversity": _NO_ALIGNED_RECORDED,
+            "n_problems": 2,
+            "samples_per_problem": 1,
+            "embedder": "hash",
+        },
+    ),
+}
+
+
+def aligned_by_problem(
+    aligned: Mapping[tuple[str, int], bool],
+) -> Callable[[str], Mapping[int, bool]]:
+    by_problem: dict[str, dict[int, bool]] = {}
+    for (pid, index), ok in aligned.items():
+        by_problem.setdefault(pid, {})[index] = ok
+    return lambda pid: by_problem.get(pid, {})
+
+
+def assert_matches_recorded(summary: DiversitySummary, recorded: _Recorded) -> None:
+    dump = summary.model_dump()
+    assert dump.pop("note") == NOT_GATED_NOTE
+    assert dump.keys() == recorded.keys()
+    for key, value in dump.items():
+        expected = recorded[key]
+        if isinstance(value, dict):
+            value = (value["value"], value["ci_low"], value["ci_high"], value["n"], value["reason"])
+            if key in {"embedding_distance", "vendi"} and value[0] is not None:
+                # Linear algebra may round differently on another BLAS; all else is exact.
+                assert isinstance(expected, tuple), key
+                assert value[:3] == pytest.approx(expected[:3], rel=1e-12), key
+                assert value[3:] == expected[3:], key
+                continue
+        assert value == expected, key
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 64])
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_groups_match_recorded_outputs(name: str, batch: int) -> None:
+    records, embed, judged, with_aligned, recorded = RECORDED[name]
+    aligned = None if with_aligned is None else ALIGNED if with_aligned else {}
+    old_style = summarize_diversity(
+        records(),
+        embedder=HashEmbedder() if embed else None,
+        equivalent=numeric_equal,
+        strategy_clusters=STRATEGY if judged else None,
+        aligned=aligned,
+    )
+    # Groups as a reader of samples.jsonl would produce them: per problem, unsorted.
+    streamed = summarize_diversity_groups(
+        group_by(records(), lambda s: s.problem_id).values(),
+        embedder=HashEmbedder() if embed else None,
+        equivalent=numeric_equal,
+        strategy=STRATEGY.get if judged else None,
+        aligned=aligned_by_problem(aligned) if aligned is not None else None,
+        embed_batch_problems=batch,
+    )
+    assert_matches_recorded(old_style, recorded)
+    assert_matches_recorded(streamed, recorded)
+    assert streamed.model_dump() == old_style.model_dump()
+
+
+def test_groups_embed_once_per_batch_of_problems() -> None:
+    problems = [
+        [sample(f"q{i}", j, f"response {j} to problem {i}") for j in range(2)] for i in range(5)
+    ]
+    # Single-sample problems are not embedded and do not count towards a batch.
+    singles = [[sample(f"s{i}", 0, f"lone response {i}")] for i in range(3)]
+    groups = [problems[0], singles[0], problems[1], problems[2], singles[1], *problems[3:]]
+    embedder = HashEmbedder()
+    summary = summarize_diversity_groups(
+        [*groups, singles[2]], embedder=embedder, equivalent=numeric_equal, embed_batch_problems=2
+    )
+    texts = [[s.completion for s in problem] for problem in problems]
+    assert embedder.calls == [texts[0] + texts[1], texts[2] + texts[3], texts[4]]
+    assert summary.n_problems == 8 and summary.vendi is not None and summary.vendi.n == 5
+    assert summary.embedding_distance is not None and summary.embedding_distance.n == 5
+    records = [s for group in [*groups, singles[2]] for s in group]
+    one_call = HashEmbedder()
+    expected = summarize_diversity(records, embedder=one_call, equivalent=numeric_equal)
+    assert len(one_call.calls) == 1 and summary.model_dump() == expected.model_dump()
+
+
+def test_groups_from_a_one_shot_generator() -> None:
+    records = mixed_records()
+    grouped = list(group_by(records, lambda s: s.problem_id).values())
+    yielded: list[str] = []
+
+    def read_problems() -> Iterator[list[SampleRecord]]:
+        for group in grouped:
+            yielded.append(group[0].problem_id)
+            yield group
+
+    class WatchingEmbedder(HashEmbedder):
+        """Notes how far the generator had got at each call."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[list[str]] = []
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            self.seen.append(list(yielded))
+            return super().embed(texts)
+
+    embedder = WatchingEmbedder()
+    problems = read_problems()
+    summary = summarize_diversity_groups(
+        problems,
+        embedder=embedder,
+        equivalent=numeric_equal,
+        strategy=STRATEGY.get,
+        aligned=aligned_by_problem(ALIGNED),
+        embed_batch_problems=2,
+    )
+    assert next(problems, None) is None  # consumed, once
+    assert_matches_recorded(summary, _RECORDED_JUDGED)
+    # Multi-sample problems are p1, p2, p4, p5, p7: each batch is embedded as soon as it
+    # is full, before the next problem is read.
+    assert embedder.seen == [
+        ["p1", "p2"],
+        ["p1", "p2", "p3", "p4", "p5"],
+        ["p1", "p2", "p3", "p4", "p5", "p6", "p7"],
+    ]
+
+
+def test_groups_strategy_per_problem() -> None:
+    """`strategy` is asked once per problem; None skips it, `aligned` only for judged ones."""
+    asked: list[str] = []
+    asked_aligned: list[str] = []
+
+    def strategy(pid: str) -> Mapping[int, int] | None:
+        asked.append(pid)
+        return STRATEGY.get(pid)
+
+    def aligned(pid: str) -> Mapping[int, bool]:
+        asked_aligned.append(pid)
+        return aligned_by_problem(ALIGNED)(pid)
+
+    summary = summarize_diversity_groups(
+        group_by(mixed_records(), lambda s: s.problem_id).values(),
+        equivalent=numeric_equal,
+        strategy=strategy,
+        aligned=aligned,
+    )
+    assert asked == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+    assert asked_aligned == ["p1", "p2", "p3", "p5", "p7"]
+    assert summary.strategy_diversity is not None
+    metric = summary.strategy_diversity
+    assert (metric.value, metric.ci_low, metric.ci_high, metric.n, metric.reason) == (
+        _RECORDED_JUDGED["strategy_diversity"]
+    )
+
+
+def test_groups_rejects_bad_input() -> None:
+    groups = list(group_by(mixed_records(), lambda s: s.problem_id).values())
+    with pytest.raises(
+        ValueError, match=r"problem 'p1': strategy labels for unknown samples \[7\]"
+    ):
+        summarize_diversity_groups(
+            groups, equivalent=numeric_equal, strategy={"p1": {0: 0, 7: 1}}.get
+        )
+    with pytest.raises(ValueError, match=r"group of problem 'p1' also holds problems \['p2'\]"):
+        summarize_diversity_groups([groups[0] + groups[1]], equivalent=numeric_equal)
+    with pytest.raises(ValueError, match="embed_batch_problems must be at least 1"):
+        summarize_diversity_groups(groups, embedder=HashEmbedder(), embed_batch_problems=0)
+
+    class ShortEmbedder(HashEmbedder):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            return super().embed(texts)[:-1]
+
+    with pytest.raises(ValueError, match="embedder returned 3 vectors for 4 texts"):
+        summarize_diversity_groups(groups[:1], embedder=ShortEmbedder(), equivalent=numeric_equal)
+
+
+def test_groups_empty() -> None:
+    embedder = HashEmbedder()
+    summary = summarize_diversity_groups(
+        iter([[], []]), embedder=embedder, strategy=STRATEGY.get, aligned=lambda pid: {}
+    )
+    assert summary.n_problems == 0 and summary.samples_per_problem is None
+    assert embedder.calls == []
+    for metric in (summary.distinct_1, summary.vendi, summary.faithful_strategy_diversity):
+        assert metric is not None and metric.value is None and metric.reason == "no samples"
+    assert (
+        summary.model_dump()
+        == summarize_diversity(
+            [], embedder=HashEmbedder(), strategy_clusters=STRATEGY, aligned={}
+        ).model_dump()
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from hypothesis import assume, given, settings
@@ -36,6 +38,8 @@ from faithcheck.judge import (
 from faithcheck.judge.parse import parse_label
 from faithcheck.judge.prompt import item_nonce, judge_prompt
 from faithcheck.judge.strategy import parse_strategy
+from faithcheck.judge.summary import JudgeSummary, LabelShares, summarize_judge_groups
+from faithcheck.metrics import MetricValue, bootstrap_pooled, group_by
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
 
@@ -442,6 +446,153 @@ def test_record_rejects_inconsistent_label() -> None:
         JudgeRecord.model_validate({**_rec("p", 0, True, "aligned").model_dump(), "label": 0.5})
     with pytest.raises(ValueError):
         JudgeRecord.model_validate({**_rec("p", 0, True, None).model_dump(), "error": None})
+
+
+def _reference_judge(
+    records: Sequence[JudgeRecord], seed: int = 0, **meta: str | None
+) -> JudgeSummary:
+    """The flat computation over a list of records, as summarize_judge did before it
+    folded per-problem groups: kept to prove the fold gives bit-identical summaries."""
+
+    def pooled(
+        recs: Sequence[JudgeRecord],
+        num: Callable[[JudgeRecord], bool],
+        den: Callable[[JudgeRecord], bool],
+    ) -> MetricValue:
+        groups = group_by(recs, lambda r: r.problem_id).values()
+        units = [(float(sum(num(r) for r in g)), float(sum(den(r) for r in g))) for g in groups]
+        return bootstrap_pooled(units, seed=seed)
+
+    def shares(recs: Sequence[JudgeRecord]) -> LabelShares:
+        def labelled(r: JudgeRecord) -> bool:
+            return r.label is not None
+
+        return LabelShares(
+            aligned=pooled(recs, lambda r: r.label_name == "aligned", labelled),
+            partial=pooled(recs, lambda r: r.label_name == "partial", labelled),
+            misaligned=pooled(recs, lambda r: r.label_name == "misaligned", labelled),
+            judged=sum(labelled(r) for r in recs),
+        )
+
+    by_problem = group_by(records, lambda r: r.problem_id).values()
+    mean_units = [
+        (sum(r.label for r in g if r.label is not None), float(sum(r.label is not None for r in g)))
+        for g in by_problem
+    ]
+    correct = [r for r in records if r.correct]
+    incorrect = [r for r in records if not r.correct]
+    among_correct = shares(correct)
+    errors = sum(r.error is not None for r in records)
+    return JudgeSummary(
+        aligned_share_of_correct=among_correct.aligned,
+        correct_but_misaligned_rate=among_correct.misaligned,
+        among_correct=among_correct,
+        among_incorrect=shares(incorrect),
+        among_all=shares(records),
+        mean_label=bootstrap_pooled(mean_units, seed=seed),
+        error_rate=pooled(records, lambda r: r.error is not None, lambda r: True),
+        responses=len(records),
+        judged=len(records) - errors,
+        errors=errors,
+        correct=len(correct),
+        incorrect=len(incorrect),
+        problems=len({r.problem_id for r in records}),
+        **meta,
+    )
+
+
+def _judge_groups() -> list[list[JudgeRecord]]:
+    """Hand-built run: problems with no correct (or no incorrect) response, one whose
+    correct responses all failed to be judged, one with only judge errors."""
+    return [
+        [_rec("p1", 0, True, "aligned"), _rec("p1", 1, True, "partial"), _rec("p1", 2, True, None)],
+        [_rec("p2", 0, False, "misaligned"), _rec("p2", 1, False, "aligned")],  # none correct
+        [_rec("p3", 0, True, None), _rec("p3", 1, False, None)],  # judge errors only
+        [_rec("p4", 1, False, "partial"), _rec("p4", 0, True, None), _rec("p4", 2, False, None)],
+        [_rec("p5", i, i % 2 == 0, ["misaligned", "aligned", "partial"][i % 3]) for i in range(7)],
+        [_rec("p6", 0, True, "misaligned")],
+    ]
+
+
+def _flat_judge(groups: Sequence[Sequence[JudgeRecord]]) -> list[JudgeRecord]:
+    return [r for g in groups for r in g]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_judge_groups_equal_the_flat_summary(seed: int) -> None:
+    groups = _judge_groups()
+    meta = {"prompt_version": "v", "judge_model": "m"}
+    expected = _reference_judge(_flat_judge(groups), seed=seed, **meta).model_dump_json()
+    # JSON text compares floats bit for bit (repr), CIs included.
+    streamed = summarize_judge_groups(iter(groups), seed=seed, **meta)
+    assert streamed.model_dump_json() == expected
+    assert summarize_judge(_flat_judge(groups), seed=seed, **meta).model_dump_json() == expected
+    # Problems with no response in a subset contribute no unit there.
+    # p3's and p4's correct responses are all judge errors: a (0, 0) unit, dropped.
+    assert streamed.among_correct.aligned.n == 3  # p1, p5, p6
+    assert streamed.among_incorrect.aligned.n == 3  # p2, p4, p5
+    assert streamed.mean_label.n == 5 and streamed.error_rate.n == 6
+    counts = (streamed.responses, streamed.errors, streamed.correct, streamed.problems)
+    assert counts == (18, 5, 10, 6)
+
+
+def test_judge_groups_edge_cases() -> None:
+    assert summarize_judge_groups([]) == summarize_judge([]) == _reference_judge([])
+    errors_only = [[], [_rec("p1", 0, True, None)], [_rec("p2", 0, False, None)]]
+    s = summarize_judge_groups(iter(errors_only))
+    assert s == _reference_judge(_flat_judge(errors_only))
+    assert s.error_rate.value == 1.0 and s.problems == 2 and s.mean_label.value is None
+
+
+def test_judge_groups_are_read_lazily_and_dropped() -> None:
+    """Each group is built only when asked for, and is gone once the next one is folded:
+    the summary keeps numbers, never records."""
+    n = len(_judge_groups())
+    refs: list[list[weakref.ref[JudgeRecord]]] = []
+    reads = 0
+
+    def stream() -> Iterator[list[JudgeRecord]]:
+        nonlocal reads
+        reads += 1
+        for k in range(n):
+            gc.collect()
+            # All but the last group handed out (the consumer's loop still holds it).
+            assert all(ref() is None for held in refs[:-1] for ref in held), f"group {k}"
+            group = _judge_groups()[k]
+            refs.append([weakref.ref(r) for r in group])
+            yield group
+            del group
+
+    class Once:
+        def __iter__(self) -> Iterator[list[JudgeRecord]]:
+            return stream()
+
+    s = summarize_judge_groups(Once(), seed=2)
+    gc.collect()
+    assert reads == 1 and len(refs) == n
+    assert all(ref() is None for held in refs for ref in held)
+    expected = _reference_judge(_flat_judge(_judge_groups()), seed=2)
+    assert s.model_dump_json() == expected.model_dump_json()
+
+
+_LABELS = st.sampled_from([None, "aligned", "partial", "misaligned"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=st.lists(st.lists(st.tuples(st.booleans(), _LABELS), max_size=6), max_size=5),
+    seed=st.integers(0, 3),
+)
+def test_judge_groups_match_reference(
+    shapes: list[list[tuple[bool, str | None]]], seed: int
+) -> None:
+    groups = [
+        [_rec(f"p{p}", i, correct, name) for i, (correct, name) in enumerate(shape)]
+        for p, shape in enumerate(shapes)
+    ]
+    expected = _reference_judge(_flat_judge(groups), seed=seed).model_dump_json()
+    assert summarize_judge_groups(iter(groups), seed=seed).model_dump_json() == expected
+    assert summarize_judge(_flat_judge(groups), seed=seed).model_dump_json() == expected
 
 
 # --- strategy --------------------------------------------------------------------------

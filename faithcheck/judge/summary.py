@@ -8,9 +8,9 @@ own rate is reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from faithcheck.judge.records import JudgeRecord, LabelName
+from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
 from faithcheck.metrics import MetricValue, bootstrap_pooled, group_by
 from faithcheck.records import Record
 
@@ -64,39 +64,122 @@ class JudgeSummary(Record):
     """The judge model, when the caller sets it."""
 
 
-Select = Callable[[JudgeRecord], bool]
+Unit = tuple[float, float]
+"""One problem's (numerator, denominator) of a pooled share: what the bootstrap resamples."""
 
 
-def _pooled(recs: Sequence[JudgeRecord], num: Select, den: Select, seed: int) -> MetricValue:
-    """sum(num) / sum(den) over responses, CI resampling problems."""
-    groups = group_by(recs, lambda r: r.problem_id).values()
-    units = [(float(sum(num(r) for r in g)), float(sum(den(r) for r in g))) for g in groups]
-    return bootstrap_pooled(units, seed=seed)
+class _SharesFold:
+    """Label-share units of one subset of responses, folded in one problem at a time."""
+
+    def __init__(self) -> None:
+        self.judged = 0
+        self.units: dict[LabelName, list[Unit]] = {name: [] for name in LABEL_VALUES}
+        """Per label: (responses with it, responses labelled) per problem of the subset."""
+
+    def add(self, recs: Sequence[JudgeRecord]) -> None:
+        """Fold in one problem's responses of the subset."""
+        if not recs:  # the problem has none in the subset: no unit, not a (0, 0) one
+            return
+        judged = sum(r.label is not None for r in recs)
+        self.judged += judged
+        for name, units in self.units.items():
+            units.append((float(sum(r.label_name == name for r in recs)), float(judged)))
+
+    def summary(self, seed: int) -> LabelShares:
+        """Each label's pooled share, with its CI over the subset's problems."""
+        shares = {name: bootstrap_pooled(units, seed=seed) for name, units in self.units.items()}
+        return LabelShares(
+            aligned=shares["aligned"],
+            partial=shares["partial"],
+            misaligned=shares["misaligned"],
+            judged=self.judged,
+        )
 
 
-def _label_is(name: LabelName) -> Select:
-    return lambda r: r.label_name == name
+class _JudgeFold:
+    """Everything the judge section needs, folded in one problem at a time: per problem
+    its units, and counters, never the records."""
+
+    def __init__(self) -> None:
+        self.among_correct = _SharesFold()
+        self.among_incorrect = _SharesFold()
+        self.among_all = _SharesFold()
+        self.label_units: list[Unit] = []
+        """(sum of numeric labels, responses labelled) per problem."""
+        self.error_units: list[Unit] = []
+        """(judge errors, responses) per problem."""
+        self.responses = 0
+        self.errors = 0
+        self.correct = 0
+        self.problems = 0
+
+    def add(self, recs: Sequence[JudgeRecord]) -> None:
+        """Fold in all the judge records of one problem."""
+        if not recs:
+            return
+        correct = [r for r in recs if r.correct]
+        self.among_correct.add(correct)
+        self.among_incorrect.add([r for r in recs if not r.correct])
+        self.among_all.add(recs)
+        labels = [r.label for r in recs if r.label is not None]
+        self.label_units.append((sum(labels), float(len(labels))))
+        errors = sum(r.error is not None for r in recs)
+        self.error_units.append((float(errors), float(len(recs))))
+        self.responses += len(recs)
+        self.errors += errors
+        self.correct += len(correct)
+        self.problems += len({r.problem_id for r in recs})
+
+    def summary(
+        self, seed: int, prompt_version: str | None, judge_model: str | None
+    ) -> JudgeSummary:
+        """The report section from the folded units and counters."""
+        among_correct = self.among_correct.summary(seed)
+        return JudgeSummary(
+            aligned_share_of_correct=among_correct.aligned,
+            correct_but_misaligned_rate=among_correct.misaligned,
+            among_correct=among_correct,
+            among_incorrect=self.among_incorrect.summary(seed),
+            among_all=self.among_all.summary(seed),
+            mean_label=bootstrap_pooled(self.label_units, seed=seed),
+            error_rate=bootstrap_pooled(self.error_units, seed=seed),
+            responses=self.responses,
+            judged=self.responses - self.errors,
+            errors=self.errors,
+            correct=self.correct,
+            incorrect=self.responses - self.correct,
+            problems=self.problems,
+            prompt_version=prompt_version,
+            judge_model=judge_model,
+        )
 
 
-def _shares(recs: Sequence[JudgeRecord], seed: int) -> LabelShares:
-    def labelled(r: JudgeRecord) -> bool:
-        return r.label is not None
+def summarize_judge_groups(
+    groups: Iterable[Sequence[JudgeRecord]],
+    *,
+    seed: int = 0,
+    prompt_version: str | None = None,
+    judge_model: str | None = None,
+) -> JudgeSummary:
+    """Build the report section from a run's judge records, one problem at a time.
 
-    return LabelShares(
-        aligned=_pooled(recs, _label_is("aligned"), labelled, seed),
-        partial=_pooled(recs, _label_is("partial"), labelled, seed),
-        misaligned=_pooled(recs, _label_is("misaligned"), labelled, seed),
-        judged=sum(labelled(r) for r in recs),
-    )
+    Each group is folded into a few numbers (the problem's bootstrap units) and counters,
+    then dropped: memory never holds more than one problem's records, so a caller can
+    stream judge.jsonl problem by problem. The result equals `summarize_judge` on the
+    groups' concatenation, bit for bit: the units are the same and in the same order.
 
-
-def _mean_label(recs: Sequence[JudgeRecord], seed: int) -> MetricValue:
-    groups = group_by(recs, lambda r: r.problem_id).values()
-    units = [
-        (sum(r.label for r in g if r.label is not None), float(sum(r.label is not None for r in g)))
-        for g in groups
-    ]
-    return bootstrap_pooled(units, seed=seed)
+    Args:
+        groups: one item per problem holding all its judge records (in file order),
+            problems in first-appearance order; read once, lazily. A problem split over
+            two groups would count as two bootstrap units.
+        seed: bootstrap seed.
+        prompt_version: copied into the summary for the report's metadata.
+        judge_model: copied into the summary for the report's metadata.
+    """
+    fold = _JudgeFold()
+    for group in groups:
+        fold.add(group)
+    return fold.summary(seed, prompt_version, judge_model)
 
 
 def summarize_judge(
@@ -106,33 +189,21 @@ def summarize_judge(
     prompt_version: str | None = None,
     judge_model: str | None = None,
 ) -> JudgeSummary:
-    """Build the report section from every judge record of a run.
+    """Build the report section from every judge record of a run (held in memory).
+
+    Groups the records by problem, in first-appearance order, and folds them with
+    `summarize_judge_groups`.
 
     Args:
-        records: judge records (any order; problems are the bootstrap unit).
+        records: judge records (any order; problems are the bootstrap unit, and their
+            first appearance sets the bootstrap's unit order).
         seed: bootstrap seed.
         prompt_version: copied into the summary for the report's metadata.
         judge_model: copied into the summary for the report's metadata.
     """
-    recs = list(records)
-    correct = [r for r in recs if r.correct]
-    incorrect = [r for r in recs if not r.correct]
-    among_correct = _shares(correct, seed)
-    errors = sum(r.error is not None for r in recs)
-    return JudgeSummary(
-        aligned_share_of_correct=among_correct.aligned,
-        correct_but_misaligned_rate=among_correct.misaligned,
-        among_correct=among_correct,
-        among_incorrect=_shares(incorrect, seed),
-        among_all=_shares(recs, seed),
-        mean_label=_mean_label(recs, seed),
-        error_rate=_pooled(recs, lambda r: r.error is not None, lambda r: True, seed),
-        responses=len(recs),
-        judged=len(recs) - errors,
-        errors=errors,
-        correct=len(correct),
-        incorrect=len(incorrect),
-        problems=len({r.problem_id for r in recs}),
+    return summarize_judge_groups(
+        group_by(records, lambda r: r.problem_id).values(),
+        seed=seed,
         prompt_version=prompt_version,
         judge_model=judge_model,
     )

@@ -313,7 +313,7 @@ def _corruptions(
 def run_probes(
     backend: Backend,
     problems: Sequence[Problem],
-    samples: Sequence[SampleRecord],
+    samples: Sequence[SampleRecord] | Callable[[list[str]], Sequence[SampleRecord]],
     prompt_ids: Callable[[Problem], list[int]],
     cfg: ProbeConfig,
     *,
@@ -325,13 +325,18 @@ def run_probes(
     mistake_writer: MistakeWriter | None = None,
 ) -> None:
     """Probe the samples, `chunk_size` problems per batch of engine calls, handing each
-    chunk's records over as soon as they exist (vLLM batches a chunk's requests)."""
-    by_problem: dict[str, list[SampleRecord]] = {}
-    for s in samples:
-        by_problem.setdefault(s.problem_id, []).append(s)
+    chunk's records over as soon as they exist (vLLM batches a chunk's requests).
+
+    `samples` is either every sample, or a function that returns the samples of the given
+    problem ids, so that a long run's samples are read one chunk at a time.
+    """
+    lookup = samples if callable(samples) else _lookup(samples)
     reader = Reader(backend, cfg)
     for start in range(0, len(problems), chunk_size):
         chunk = problems[start : start + chunk_size]
+        by_problem: dict[str, list[SampleRecord]] = {}
+        for s in lookup([p.id for p in chunk]):
+            by_problem.setdefault(s.problem_id, []).append(s)
         chains: list[Chain] = []
         for problem in chunk:
             chosen = sorted(by_problem.get(problem.id, []), key=lambda s: s.sample_index)
@@ -354,3 +359,10 @@ def run_probes(
         on_records(records)
         if on_progress is not None:
             on_progress(len(chunk))
+
+
+def _lookup(samples: Sequence[SampleRecord]) -> Callable[[list[str]], list[SampleRecord]]:
+    by_problem: dict[str, list[SampleRecord]] = {}
+    for s in samples:
+        by_problem.setdefault(s.problem_id, []).append(s)
+    return lambda ids: [s for pid in ids for s in by_problem.get(pid, [])]

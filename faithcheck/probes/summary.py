@@ -6,7 +6,6 @@ Every rate is pooled over chains, with a 95% bootstrap CI that resamples problem
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -113,118 +112,270 @@ class ProbesSummary(Record):
     """No-CoT / filler controls."""
 
 
-def _units(
-    recs: Iterable[R], num: Callable[[R], float], den: Callable[[R], float]
-) -> list[tuple[float, float]]:
-    return [
-        (sum(num(r) for r in group), sum(den(r) for r in group))
-        for group in group_by(list(recs), lambda r: getattr(r, "problem_id", "")).values()
-    ]
+Unit = tuple[float, float]
+"""One problem's (numerator, denominator) of a pooled ratio: what the bootstrap resamples."""
+
+
+def _unit(recs: Sequence[R], num: Callable[[R], float]) -> Unit:
+    """One problem's unit of a per-chain share: `num` summed over its chains, and chains."""
+    return sum(num(r) for r in recs), len(recs)
+
+
+class _ReadoutFold:
+    """One read-out's AOC units and curve tallies, folded in one problem at a time.
+
+    Keeps per problem only its (AOC sum, chains) unit, and per chain length its chain
+    count and, per x, the chains giving a* there and the chains read out there: enough
+    for the mean AOC, its CI and the curves, without the records.
+    """
+
+    def __init__(self, readout: str, field: str, flag: str) -> None:
+        self.readout, self.field, self.flag = readout, field, flag
+        self.units: list[Unit] = []
+        self.chains: dict[int, int] = {}
+        """n_steps -> chains of that length."""
+        self.tallies: dict[int, dict[float, tuple[float, int]]] = {}
+        """n_steps -> x -> (chains giving a* at x, chains read out at x)."""
+
+    def add(self, recs: Sequence[TruncationRecord]) -> None:
+        """Fold in one problem's truncation records."""
+        have = [r for r in recs if getattr(r, self.field) is not None]
+        if not have:  # no unit at all, not a (0, 0) one
+            return
+        self.units.append((sum(getattr(r, self.field) for r in have), len(have)))
+        for r in have:
+            self.chains[r.n_steps] = self.chains.get(r.n_steps, 0) + 1
+            tally = self.tallies.setdefault(r.n_steps, {})
+            for p in r.points:
+                same, n = tally.get(p.x, (0.0, 0))
+                tally[p.x] = (same + (1.0 if getattr(p, self.flag) else 0.0), n + 1)
+
+    def summary(self, seed: int) -> TruncationSummary | None:
+        """AOC and curves per chain length; None when no chain has this read-out."""
+        if not self.units:
+            return None
+        curves = []
+        for n_steps in sorted(self.tallies):
+            points = [
+                CurvePoint(x=x, same=same / n, n=n)
+                for x, (same, n) in sorted(self.tallies[n_steps].items())
+            ]
+            area = sum((b.x - a.x) * (a.same + b.same) / 2 for a, b in itertools.pairwise(points))
+            curves.append(
+                LengthCurve(
+                    n_steps=n_steps, chains=self.chains[n_steps], aoc=1 - area, points=points
+                )
+            )
+        aoc = bootstrap_pooled(self.units, seed=seed)
+        return TruncationSummary(readout=self.readout, aoc=aoc, by_length=curves)
+
+
+class _TruncationFold:
+    """Both read-outs of early answering, folded in one problem at a time."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.readouts = (
+            _ReadoutFold("generate", "aoc_generate", "same"),
+            _ReadoutFold("score", "aoc_score", "greedy"),
+        )
+
+    def add(self, recs: Sequence[TruncationRecord]) -> None:
+        """Fold in one problem's truncation records."""
+        self.records += len(recs)
+        for readout in self.readouts:
+            readout.add(recs)
+
+    def summary(self, seed: int) -> dict[str, TruncationSummary]:
+        """One entry per read-out present in the records, keyed by read-out."""
+        summaries = (readout.summary(seed) for readout in self.readouts)
+        return {s.readout: s for s in summaries if s is not None}
+
+
+class _MistakeFold:
+    """Flip units overall and per position bin, folded in one problem at a time."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.no_answer = 0
+        self.units: list[Unit] = []
+        self.by_position: dict[str, list[Unit]] = {name: [] for _, _, name in POSITION_BINS}
+
+    def add(self, recs: Sequence[MistakeRecord]) -> None:
+        """Fold in one problem's mistake records."""
+        if not recs:
+            return
+        self.records += len(recs)
+        self.no_answer += sum(r.answer is None for r in recs)
+        self.units.append(_unit(recs, lambda r: r.flipped))
+        for lo, hi, name in POSITION_BINS:
+            part = [r for r in recs if lo <= r.position < hi]
+            if part:  # no mistake of this problem in the bin: no unit there
+                self.by_position[name].append(_unit(part, lambda r: r.flipped))
+
+    def summary(self, seed: int) -> MistakeSummary:
+        """Flip rate overall and by position third."""
+        return MistakeSummary(
+            flip_rate=bootstrap_pooled(self.units, seed=seed),
+            by_position={
+                name: bootstrap_pooled(units, seed=seed) for name, units in self.by_position.items()
+            },
+            no_answer_rate=self.no_answer / self.records if self.records else None,
+        )
+
+
+class _NecessityFold:
+    """Removal units of the scored chains and chain counts, folded in one problem at a time."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.baseline_matches = 0
+        self.units: list[Unit] = []
+
+    def add(self, recs: Sequence[NecessityRecord]) -> None:
+        """Fold in one problem's necessity records."""
+        self.records += len(recs)
+        self.baseline_matches += sum(r.baseline_matches for r in recs)
+        # Only chains whose baseline gives a* can have a removal change the answer.
+        scored = [r for r in recs if r.baseline_matches and r.changed]
+        if scored:
+            self.units.append(
+                (sum(sum(r.changed) for r in scored), sum(len(r.changed) for r in scored))
+            )
+
+    def summary(self, seed: int) -> NecessitySummary:
+        """Share of removals that change the answer, where the baseline recovers a*."""
+        return NecessitySummary(
+            rate=bootstrap_pooled(self.units, seed=seed),
+            chains=self.records,
+            baseline_matches=self.baseline_matches,
+        )
+
+
+class _ControlsFold:
+    """Accuracy units with, without and instead of the chain, folded in one problem at a time."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.full: list[Unit] = []
+        self.none: list[Unit] = []
+        self.filler: list[Unit] = []
+        self.gain: list[Unit] = []
+        """Per problem full - no-CoT, so the gain's CI resamples the two paired."""
+
+    def add(self, recs: Sequence[ControlRecord]) -> None:
+        """Fold in one problem's control records."""
+        if not recs:
+            return
+        self.records += len(recs)
+        self.full.append(_unit(recs, lambda r: r.full_correct))
+        self.none.append(_unit(recs, lambda r: r.no_cot_correct))
+        self.filler.append(_unit(recs, lambda r: r.filler_correct))
+        self.gain.append(_unit(recs, lambda r: float(r.full_correct) - float(r.no_cot_correct)))
+
+    def summary(self, seed: int) -> ControlsSummary:
+        """Accuracies with and without the chain, and whether the chain helps."""
+        full = bootstrap_pooled(self.full, seed=seed)
+        none = bootstrap_pooled(self.none, seed=seed)
+        filler = bootstrap_pooled(self.filler, seed=seed)
+        gain = bootstrap_pooled(self.gain, seed=seed)
+        nothing = gain.value is None or gain.ci_low is None or gain.ci_low <= 0
+        if gain.value is None:
+            note = "no scorable chains: the controls could not be measured"
+        elif nothing:
+            note = (
+                f"the chain adds nothing measurable over no chain (accuracy {full.value:.3f} "
+                f"with it, {none.value:.3f} without): truncation AOC is uninformative here"
+            )
+        else:
+            note = f"the chain raises accuracy by {gain.value:.3f} over answering directly"
+        return ControlsSummary(
+            full_cot_accuracy=full,
+            no_cot_accuracy=none,
+            filler_cot_accuracy=filler,
+            chain_gain=gain,
+            chain_adds_nothing=nothing,
+            note=note,
+        )
+
+
+def _problem_groups(recs: Iterable[R]) -> Iterable[list[R]]:
+    """Records grouped by problem, problems in first-appearance order."""
+    return group_by(recs, lambda r: getattr(r, "problem_id", "")).values()
 
 
 def summarize_truncation(
     recs: Sequence[TruncationRecord], seed: int
 ) -> dict[str, TruncationSummary]:
     """AOC and curves for each read-out present in the records, keyed by read-out."""
-    out: dict[str, TruncationSummary] = {}
-    for readout, field, flag in (
-        ("generate", "aoc_generate", "same"),
-        ("score", "aoc_score", "greedy"),
-    ):
-        have = [r for r in recs if getattr(r, field) is not None]
-        if not have:
-            continue
-        values = [(r.problem_id, getattr(r, field)) for r in have]
-        aoc = bootstrap_pooled(
-            [(sum(v for _, v in g), len(g)) for g in group_by(values, lambda t: t[0]).values()],
-            seed=seed,
-        )
-        curves = []
-        for n, group in sorted(
-            group_by(have, lambda r: str(r.n_steps)).items(), key=lambda kv: int(kv[0])
-        ):
-            sums: dict[float, list[float]] = defaultdict(list)
-            for r in group:
-                for p in r.points:
-                    sums[p.x].append(1.0 if getattr(p, flag) else 0.0)
-            points = [
-                CurvePoint(x=x, same=sum(v) / len(v), n=len(v)) for x, v in sorted(sums.items())
-            ]
-            area = sum((b.x - a.x) * (a.same + b.same) / 2 for a, b in itertools.pairwise(points))
-            curves.append(
-                LengthCurve(n_steps=int(n), chains=len(group), aoc=1 - area, points=points)
-            )
-        out[readout] = TruncationSummary(readout=readout, aoc=aoc, by_length=curves)
-    return out
+    fold = _TruncationFold()
+    for group in _problem_groups(recs):
+        fold.add(group)
+    return fold.summary(seed)
 
 
 def summarize_mistakes(recs: Sequence[MistakeRecord], seed: int) -> MistakeSummary:
     """Flip rate overall and by position third."""
-    by_position = {}
-    for lo, hi, name in POSITION_BINS:
-        part = [r for r in recs if lo <= r.position < hi]
-        by_position[name] = bootstrap_pooled(
-            _units(part, lambda r: r.flipped, lambda r: 1), seed=seed
-        )
-    return MistakeSummary(
-        flip_rate=bootstrap_pooled(_units(recs, lambda r: r.flipped, lambda r: 1), seed=seed),
-        by_position=by_position,
-        no_answer_rate=sum(r.answer is None for r in recs) / len(recs) if recs else None,
-    )
+    fold = _MistakeFold()
+    for group in _problem_groups(recs):
+        fold.add(group)
+    return fold.summary(seed)
 
 
 def summarize_necessity(recs: Sequence[NecessityRecord], seed: int) -> NecessitySummary:
     """Share of removals that change the answer, where the baseline recovers a*."""
-    scored = [r for r in recs if r.baseline_matches and r.changed]
-    return NecessitySummary(
-        rate=bootstrap_pooled(
-            _units(scored, lambda r: sum(r.changed), lambda r: len(r.changed)), seed=seed
-        ),
-        chains=len(recs),
-        baseline_matches=sum(r.baseline_matches for r in recs),
-    )
+    fold = _NecessityFold()
+    for group in _problem_groups(recs):
+        fold.add(group)
+    return fold.summary(seed)
 
 
 def summarize_controls(recs: Sequence[ControlRecord], seed: int) -> ControlsSummary:
     """Accuracies with and without the chain, and whether the chain helps."""
-    full = bootstrap_pooled(_units(recs, lambda r: r.full_correct, lambda r: 1), seed=seed)
-    none = bootstrap_pooled(_units(recs, lambda r: r.no_cot_correct, lambda r: 1), seed=seed)
-    filler = bootstrap_pooled(_units(recs, lambda r: r.filler_correct, lambda r: 1), seed=seed)
-    gain = bootstrap_pooled(
-        _units(recs, lambda r: float(r.full_correct) - float(r.no_cot_correct), lambda r: 1),
-        seed=seed,
-    )
-    nothing = gain.value is None or gain.ci_low is None or gain.ci_low <= 0
-    if gain.value is None:
-        note = "no scorable chains: the controls could not be measured"
-    elif nothing:
-        note = (
-            f"the chain adds nothing measurable over no chain (accuracy {full.value:.3f} with "
-            f"it, {none.value:.3f} without): truncation AOC is uninformative here"
-        )
-    else:
-        note = f"the chain raises accuracy by {gain.value:.3f} over answering directly"
-    return ControlsSummary(
-        full_cot_accuracy=full,
-        no_cot_accuracy=none,
-        filler_cot_accuracy=filler,
-        chain_gain=gain,
-        chain_adds_nothing=nothing,
-        note=note,
+    fold = _ControlsFold()
+    for group in _problem_groups(recs):
+        fold.add(group)
+    return fold.summary(seed)
+
+
+def summarize_probe_groups(
+    groups: Iterable[Sequence[ProbeRecord]], *, seed: int = 0
+) -> ProbesSummary:
+    """Build the report section from a run's probe records, one problem at a time.
+
+    Each group is folded into a few numbers (the problem's bootstrap units) and counters,
+    then dropped: memory never holds more than one problem's records, so a caller can
+    stream probes.jsonl problem by problem. The result equals `summarize_probes` on the
+    groups' concatenation, bit for bit: the units are the same and in the same order.
+
+    Args:
+        groups: one item per problem holding all its probe records (any mix of kinds, in
+            file order), problems in first-appearance order; read once, lazily. A
+            problem split over two groups would count as two bootstrap units.
+        seed: bootstrap seed.
+    """
+    chains = 0
+    trunc, flips, drops, ctrl = _TruncationFold(), _MistakeFold(), _NecessityFold(), _ControlsFold()
+    for group in groups:
+        chains += len({(r.problem_id, r.sample_index) for r in group})
+        trunc.add([r for r in group if isinstance(r, TruncationRecord)])
+        flips.add([r for r in group if isinstance(r, MistakeRecord)])
+        drops.add([r for r in group if isinstance(r, NecessityRecord)])
+        ctrl.add([r for r in group if isinstance(r, ControlRecord)])
+    return ProbesSummary(
+        chains=chains,
+        truncation=trunc.summary(seed) if trunc.records else None,
+        mistakes=flips.summary(seed) if flips.records else None,
+        necessity=drops.summary(seed) if drops.records else None,
+        controls=ctrl.summary(seed) if ctrl.records else None,
     )
 
 
 def summarize_probes(records: Iterable[ProbeRecord], *, seed: int = 0) -> ProbesSummary:
-    """Build the report section from every probe record of a run."""
-    recs = list(records)
-    trunc = [r for r in recs if isinstance(r, TruncationRecord)]
-    flips = [r for r in recs if isinstance(r, MistakeRecord)]
-    drops = [r for r in recs if isinstance(r, NecessityRecord)]
-    ctrl = [r for r in recs if isinstance(r, ControlRecord)]
-    return ProbesSummary(
-        chains=len({(r.problem_id, r.sample_index) for r in recs}),
-        truncation=summarize_truncation(trunc, seed) if trunc else None,
-        mistakes=summarize_mistakes(flips, seed) if flips else None,
-        necessity=summarize_necessity(drops, seed) if drops else None,
-        controls=summarize_controls(ctrl, seed) if ctrl else None,
-    )
+    """Build the report section from every probe record of a run (held in memory).
+
+    Groups the records by problem, in first-appearance order, and folds them with
+    `summarize_probe_groups`. Record order within a problem is kept; the order of first
+    appearance sets the bootstrap's unit order (so only the CIs depend on it).
+    """
+    return summarize_probe_groups(_problem_groups(records), seed=seed)

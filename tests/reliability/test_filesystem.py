@@ -110,16 +110,16 @@ def _sampling_args(url: str, out: Path | str) -> list[str]:
 _DISK_FULL = """
 import errno, faithcheck.jsonio as _j, faithcheck.rundir as _r
 _calls = [0]
-_append = _j.append_jsonl
-def _full(path, records):
+_append = _j.append_lines
+def _full(path, lines):
     _calls[0] += 1
     if _calls[0] < 2:
-        return _append(path, records)
-    data = b"".join(_j.dumps(r) + b"\\n" for r in records)
+        return _append(path, lines)
+    data = b"".join(lines)
     with path.open("ab") as fh:
         fh.write(data[: len(data) * 3 // 4])
     raise OSError(errno.ENOSPC, "No space left on device")
-_r.append_jsonl = _full
+_r.append_lines = _full
 """
 
 

@@ -145,5 +145,5 @@ def test_problem_with_partly_written_probe_records_is_probed_again(
         stages, "run_probes", lambda b, todo, *a, **k: seen.append([p.id for p in todo])
     )
     cfg = ProbeConfig.model_validate({"probes": ["controls", "truncation"]})
-    stages.probe_into(run, None, [problem], [], SamplingConfig(), cfg, None, 1)  # type: ignore[arg-type]
+    stages.probe_into(run, None, [problem], SamplingConfig(), cfg, None, 1)  # type: ignore[arg-type]
     assert seen == [["p0"]]
