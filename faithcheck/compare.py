@@ -372,7 +372,7 @@ def compare_runs(
     if metrics is None:
         specs = [s for s in specs if s.name not in absent]
     base, cands = runs[baseline], [r for i, r in enumerate(runs) if i != baseline]
-    ids = {r.label: {s.problem_id for s in r.samples} for r in runs}
+    ids = {r.label: set(r.problems) for r in runs}
     deltas: dict[str, dict[str, Delta]] = {}
     checks: list[GateCheck] = []
     for c in cands:

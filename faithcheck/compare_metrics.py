@@ -1,5 +1,5 @@
-"""Per-problem units of the metrics `faithcheck compare` pairs, and the run records they
-come from. Pure functions of records except `load_run`, which reads a run directory.
+"""Per-problem units of the metrics `faithcheck compare` pairs, and how they are read from a
+run directory. Pure functions of records except `load_run`, which reads a run directory.
 
 A metric's units are one (numerator, denominator) pair per problem, recomputed from the
 records on disk (not the report's aggregates) so that two runs can be paired on problem
@@ -7,6 +7,12 @@ ids. `pooled` metrics are sum(num) / sum(den) over problems (each response or ch
 counts once, as in the report); `mean` metrics are the mean over problems of num / den
 (as the report's accuracy and derivation shares are). Diversity metrics have no
 per-problem records: they are compared through the report aggregates only (unpaired).
+
+`load_run` reads each record file one problem at a time (`faithcheck.jsonindex`) and keeps
+only the units, so memory grows with the number of problems, not of records. A metric's
+units are ordered like the problems' first records that count for it in the file (what
+grouping the whole file's records would give), so a run's own bootstrap does not depend on
+how its records are split into spans.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from faithcheck.derivation import DerivationFinding
 from faithcheck.errors import RunDirError, UsageError
-from faithcheck.jsonio import read_jsonl
+from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.metrics import (
     MetricValue,
@@ -33,7 +40,16 @@ from faithcheck.metrics import (
     pooled_ratio,
 )
 from faithcheck.probes.records import MistakeRecord, NecessityRecord, ProbeRecord, TruncationRecord
-from faithcheck.rundir import DERIVATION_FILE, JUDGE_FILE, REPORT_FILE, RUN_FILE, RunDir
+from faithcheck.rundir import (
+    DERIVATION_FILE,
+    JUDGE_FILE,
+    PROBES_FILE,
+    REPORT_FILE,
+    RUN_FILE,
+    SAMPLES_FILE,
+    RunDir,
+    validate_probe,
+)
 from faithcheck.sampling import SampleRecord
 
 Aggregation = Literal["pooled", "mean"]
@@ -44,16 +60,19 @@ Units = dict[str, tuple[float, float]]
 
 @dataclass(frozen=True)
 class RunData:
-    """A scored run directory read into memory."""
+    """A scored run directory: its report, run.json and the per-problem units of every
+    paired metric (no records: those are read one problem at a time and dropped)."""
 
     path: Path
     report: dict[str, Any]
     info: dict[str, Any] | None
     """run.json, or None when the directory has none."""
-    samples: list[SampleRecord]
-    probes: list[ProbeRecord]
-    judge: list[JudgeRecord]
-    derivation: list[DerivationFinding]
+    problems: frozenset[str]
+    """Problems with at least one sample in samples.jsonl."""
+    units: Mapping[str, Units]
+    """Paired metric name (`REGISTRY`) -> its units (empty: not measured in this run)."""
+    has_truncation: bool
+    """probes.jsonl holds truncation chains (whichever read-outs they have)."""
     label: str = ""
     """Checkpoint label, set by `label_runs`."""
 
@@ -69,7 +88,8 @@ def _read_object(path: Path) -> dict[str, Any]:
 
 
 def load_run(path: Path) -> RunData:
-    """Read a scored run directory (report.json, run.json and every record file).
+    """Read a scored run directory: report.json, run.json and the units of every paired
+    metric, computed from the record files one problem at a time.
 
     Raises:
         UsageError: the directory or its report.json does not exist.
@@ -83,25 +103,19 @@ def load_run(path: Path) -> RunData:
     if not isinstance(report.get("model"), str):
         raise RunDirError(f"{path / REPORT_FILE}: not a faithcheck report (no model)")
     info = _read_object(path / RUN_FILE) if (path / RUN_FILE).is_file() else None
-    run = RunDir(path)
     try:
-        judge: dict[tuple[str, int], JudgeRecord] = {}
-        for row in read_jsonl(path / JUDGE_FILE):  # the first of duplicates, like samples
-            rec = JudgeRecord.model_validate(row)
-            judge.setdefault((rec.problem_id, rec.sample_index), rec)
-        findings = read_jsonl(path / DERIVATION_FILE)
-        return RunData(
-            path=path,
-            report=report,
-            info=info,
-            samples=run.load_samples(),
-            probes=run.load_probes(),
-            judge=list(judge.values()),
-            derivation=[DerivationFinding.model_validate(f) for f in findings],
-        )
-    except ValueError as exc:  # orjson's and pydantic's errors are ValueErrors
+        problems, units, has_truncation = _read_units(RunDir(path))
+    except (RunDirError, ValueError) as exc:  # a line's own error names file and line
         first = str(exc).strip().splitlines()[0]
         raise RunDirError(f"{path}: a record cannot be read ({first})") from None
+    return RunData(
+        path=path,
+        report=report,
+        info=info,
+        problems=problems,
+        units=units,
+        has_truncation=has_truncation,
+    )
 
 
 def label_runs(runs: Sequence[RunData]) -> list[RunData]:
@@ -126,6 +140,11 @@ class _PerProblem(Protocol):
 
 
 P = TypeVar("P", bound=_PerProblem)
+T = TypeVar("T")
+Numbered = Sequence[tuple[int, P]]
+"""One problem's records with their line numbers, in file order."""
+Placed = tuple[int, tuple[float, float]]
+"""A problem's unit and the line of its first record that counts for the metric."""
 
 
 def units_of(items: Iterable[P], num: Callable[[P], float], den: Callable[[P], float]) -> Units:
@@ -138,64 +157,162 @@ def units_of(items: Iterable[P], num: Callable[[P], float], den: Callable[[P], f
     return out
 
 
-def _accuracy(run: RunData) -> Units:
-    return units_of(run.samples, lambda s: s.correct, lambda s: 1)
+def placed_unit(
+    items: Numbered[P], num: Callable[[P], float], den: Callable[[P], float]
+) -> Placed | None:
+    """`units_of` over one problem's items, with the line of its first item; None when
+    there are no items or `den` sums to 0 (the problem is left out)."""
+    units = units_of([r for _, r in items], num, den)
+    return (items[0][0], next(iter(units.values()))) if units else None
 
 
-def _pass_at_k(run: RunData) -> Units:
-    groups = group_by(run.samples, lambda s: s.problem_id)
-    k = min((len(g) for g in groups.values()), default=0)
-    return {p: (pass_at_k(len(g), sum(s.correct for s in g), k), 1.0) for p, g in groups.items()}
+def first_of_each(rows: Numbered[P], key: Callable[[P], int]) -> list[tuple[int, P]]:
+    """One problem's records keeping the first of any duplicate key, in file order."""
+    seen: dict[int, tuple[int, P]] = {}
+    for n, r in rows:
+        seen.setdefault(key(r), (n, r))
+    return list(seen.values())
 
 
-def _aoc(field: str) -> Callable[[RunData], Units]:
-    def units(run: RunData) -> Units:
-        chains = [r for r in run.probes if isinstance(r, TruncationRecord)]
-        have = [r for r in chains if getattr(r, field) is not None]
-        return units_of(have, lambda r: float(getattr(r, field)), lambda r: 1)
-
-    return units
+def sample_units(samples: Numbered[SampleRecord]) -> dict[str, Placed | None]:
+    """One problem's accuracy (pass@k needs every problem's sample count: `_read_units`)."""
+    return {"accuracy": placed_unit(samples, lambda s: s.correct, lambda s: 1)}
 
 
-def _flips(run: RunData) -> Units:
-    recs = [r for r in run.probes if isinstance(r, MistakeRecord)]
-    return units_of(recs, lambda r: r.flipped, lambda r: 1)
+def probe_units(probes: Numbered[ProbeRecord]) -> dict[str, Placed | None]:
+    """One problem's truncation AOCs (both read-outs), flip rate and necessity rate."""
+    chains = [(n, r) for n, r in probes if isinstance(r, TruncationRecord)]
+    out: dict[str, Placed | None] = {}
+    for field in ("aoc_score", "aoc_generate"):
+        have = [(n, r) for n, r in chains if getattr(r, field) is not None]
+        out[f"truncation_{field}"] = placed_unit(have, _read(field), lambda r: 1)
+    mistakes = [(n, r) for n, r in probes if isinstance(r, MistakeRecord)]
+    out["flip_rate"] = placed_unit(mistakes, lambda r: r.flipped, lambda r: 1)
+    drops = [(n, r) for n, r in probes if isinstance(r, NecessityRecord)]
+    scored = [(n, r) for n, r in drops if r.baseline_matches and r.changed]
+    out["necessity_rate"] = placed_unit(scored, lambda r: sum(r.changed), lambda r: len(r.changed))
+    return out
 
 
-def _necessity(run: RunData) -> Units:
-    recs = [r for r in run.probes if isinstance(r, NecessityRecord)]
-    scored = [r for r in recs if r.baseline_matches and r.changed]
-    return units_of(scored, lambda r: sum(r.changed), lambda r: len(r.changed))
+def judge_units(judged: Numbered[JudgeRecord]) -> dict[str, Placed | None]:
+    """One problem's judged shares of correct responses (records deduplicated already)."""
+    correct = [(n, r) for n, r in judged if r.correct]
+    return {
+        "aligned_share_of_correct": placed_unit(correct, _labelled("aligned"), _has_label),
+        "correct_but_misaligned_rate": placed_unit(correct, _labelled("misaligned"), _has_label),
+    }
 
 
-def _judged_correct(label: str) -> Callable[[RunData], Units]:
-    def units(run: RunData) -> Units:
-        correct = [r for r in run.judge if r.correct]
-        return units_of(correct, lambda r: r.label_name == label, lambda r: r.label is not None)
+def _read(field: str) -> Callable[[TruncationRecord], float]:
+    def value(r: TruncationRecord) -> float:
+        return float(getattr(r, field))
 
-    return units
-
-
-def _applicable(run: RunData) -> list[DerivationFinding]:
-    return [f for f in run.derivation if f.status != "not-applicable"]
+    return value
 
 
-def _derived(run: RunData) -> Units:
-    return units_of(_applicable(run), lambda f: f.answer_derived, lambda f: 1)
+def _labelled(label: str) -> Callable[[JudgeRecord], bool]:
+    def matches(r: JudgeRecord) -> bool:
+        return r.label_name == label
+
+    return matches
 
 
-def _underived(run: RunData) -> Units:
-    right = {(s.problem_id, s.sample_index) for s in run.samples if s.correct}
-    recs = [f for f in _applicable(run) if (f.problem_id, f.sample_index) in right]
-    return units_of(recs, lambda f: not f.answer_derived, lambda f: 1)
+def _has_label(r: JudgeRecord) -> bool:
+    return r.label is not None
+
+
+def derivation_units(
+    findings: Numbered[DerivationFinding], right: set[int]
+) -> dict[str, Placed | None]:
+    """One problem's derivation shares; `right`: its correct samples' indices."""
+    applicable = [(n, f) for n, f in findings if f.status != "not-applicable"]
+    underived = [(n, f) for n, f in applicable if f.sample_index in right]
+    return {
+        "answer_derived": placed_unit(applicable, lambda f: f.answer_derived, lambda f: 1),
+        "correct_but_underived": placed_unit(
+            underived, lambda f: not f.answer_derived, lambda f: 1
+        ),
+        "equation_error_rate": placed_unit(findings, _wrong_equations, lambda f: len(f.equations)),
+    }
 
 
 def _wrong_equations(f: DerivationFinding) -> float:
     return sum(not e.correct for e in f.equations)
 
 
-def _equation_errors(run: RunData) -> Units:
-    return units_of(run.derivation, _wrong_equations, lambda f: len(f.equations))
+def _numbered(
+    index: ProblemIndex, pid: str, validate: Callable[[dict[str, Any]], T]
+) -> list[tuple[int, T]]:
+    """One problem's records of an indexed file, validated, with their line numbers.
+
+    Raises:
+        RunDirError: `file:line: corrupt record (field: why)`.
+    """
+    out: list[tuple[int, T]] = []
+    for lineno, row in index.rows(pid):
+        try:
+            out.append((lineno, validate(row)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "record"
+            raise RunDirError(
+                f"{index.path}:{lineno}: corrupt record ({where}: {first['msg']})"
+            ) from None
+    return out
+
+
+def _samples(index: ProblemIndex, pid: str) -> list[tuple[int, SampleRecord]]:
+    rows = _numbered(index, pid, SampleRecord.model_validate)
+    return first_of_each(rows, lambda s: s.sample_index)  # the first of duplicates wins
+
+
+def _read_units(run: RunDir) -> tuple[frozenset[str], dict[str, Units], bool]:
+    """Sampled problems, the units of every paired metric and whether there are
+    truncation chains, reading each record file one problem at a time."""
+    placed: dict[str, list[tuple[int, str, tuple[float, float]]]] = {}
+
+    def keep(pid: str, found: Mapping[str, Placed | None]) -> None:
+        for name, p in found.items():
+            if p is not None:
+                placed.setdefault(name, []).append((p[0], pid, p[1]))
+
+    samples = run.index(SAMPLES_FILE)
+    counts: list[tuple[str, int, int]] = []  # pass@k: (problem, samples, correct)
+    for pid in samples:
+        drawn = _samples(samples, pid)
+        keep(pid, sample_units(drawn))
+        counts.append((pid, len(drawn), sum(s.correct for _, s in drawn)))
+    k = min((n for _, n, _ in counts), default=0)
+    units: dict[str, Units] = {"pass_at_k": {p: (pass_at_k(n, c, k), 1.0) for p, n, c in counts}}
+
+    probes = run.index(PROBES_FILE)
+    has_truncation = False
+    for pid in probes:
+        probed = _numbered(probes, pid, validate_probe)
+        has_truncation = has_truncation or any(isinstance(r, TruncationRecord) for _, r in probed)
+        keep(pid, probe_units(probed))
+
+    judge = run.index(JUDGE_FILE)
+    for pid in judge:
+        judged = _numbered(judge, pid, JudgeRecord.model_validate)
+        keep(pid, judge_units(first_of_each(judged, lambda r: r.sample_index)))
+
+    derivation = run.index(DERIVATION_FILE)
+    for pid in derivation:
+        findings = _numbered(derivation, pid, DerivationFinding.model_validate)
+        right = {s.sample_index for _, s in _samples(samples, pid) if s.correct}
+        keep(pid, derivation_units(findings, right))
+
+    for name, found in placed.items():  # each problem where its first counted record sits
+        units[name] = {pid: unit for _, pid, unit in sorted(found, key=lambda t: t[0])}
+    return frozenset(samples), units, has_truncation
+
+
+def _stored(name: str) -> Callable[[RunData], Units]:
+    def units(run: RunData) -> Units:
+        return run.units.get(name, {})
+
+    return units
 
 
 @dataclass(frozen=True)
@@ -227,40 +344,56 @@ _DIVERSITY = (
     "faithful_strategy_diversity",
 )
 _SPECS = [
-    MetricSpec("accuracy", "sampling.accuracy", True, "mean", _accuracy),
-    MetricSpec("pass_at_k", "sampling.pass_at_k", True, "mean", _pass_at_k),
+    MetricSpec("accuracy", "sampling.accuracy", True, "mean", _stored("accuracy")),
+    MetricSpec("pass_at_k", "sampling.pass_at_k", True, "mean", _stored("pass_at_k")),
     MetricSpec(
-        "truncation_aoc_score", "probes.truncation.score.aoc", True, "pooled", _aoc("aoc_score")
+        "truncation_aoc_score",
+        "probes.truncation.score.aoc",
+        True,
+        "pooled",
+        _stored("truncation_aoc_score"),
     ),
     MetricSpec(
         "truncation_aoc_generate",
         "probes.truncation.generate.aoc",
         True,
         "pooled",
-        _aoc("aoc_generate"),
+        _stored("truncation_aoc_generate"),
     ),
-    MetricSpec("flip_rate", "probes.mistakes.flip_rate", True, "pooled", _flips),
-    MetricSpec("necessity_rate", "probes.necessity.rate", True, "pooled", _necessity),
+    MetricSpec("flip_rate", "probes.mistakes.flip_rate", True, "pooled", _stored("flip_rate")),
+    MetricSpec(
+        "necessity_rate", "probes.necessity.rate", True, "pooled", _stored("necessity_rate")
+    ),
     MetricSpec(
         "aligned_share_of_correct",
         "judge.summary.aligned_share_of_correct",
         True,
         "pooled",
-        _judged_correct("aligned"),
+        _stored("aligned_share_of_correct"),
     ),
     MetricSpec(
         "correct_but_misaligned_rate",
         "judge.summary.correct_but_misaligned_rate",
         False,
         "pooled",
-        _judged_correct("misaligned"),
-    ),
-    MetricSpec("answer_derived", "derivation.answer_derived", True, "mean", _derived),
-    MetricSpec(
-        "correct_but_underived", "derivation.correct_but_underived", False, "mean", _underived
+        _stored("correct_but_misaligned_rate"),
     ),
     MetricSpec(
-        "equation_error_rate", "derivation.equation_error_rate", False, "mean", _equation_errors
+        "answer_derived", "derivation.answer_derived", True, "mean", _stored("answer_derived")
+    ),
+    MetricSpec(
+        "correct_but_underived",
+        "derivation.correct_but_underived",
+        False,
+        "mean",
+        _stored("correct_but_underived"),
+    ),
+    MetricSpec(
+        "equation_error_rate",
+        "derivation.equation_error_rate",
+        False,
+        "mean",
+        _stored("equation_error_rate"),
     ),
     *(MetricSpec(n, f"diversity.{n}", None, "mean", None) for n in _DIVERSITY),
 ]
@@ -301,11 +434,10 @@ def select_metrics(names: Sequence[str] | None, runs: Sequence[RunData]) -> list
 
 
 def _truncation(runs: Sequence[RunData]) -> MetricSpec:
-    chains = [[p for p in r.probes if isinstance(p, TruncationRecord)] for r in runs]
     for readout in ("score", "generate"):
-        field = f"aoc_{readout}"
-        if all(any(getattr(c, field) is not None for c in cs) for cs in chains if cs):
-            return replace(REGISTRY[f"truncation_aoc_{readout}"], name=TRUNCATION)
+        name = f"truncation_aoc_{readout}"
+        if all(r.units.get(name) for r in runs if r.has_truncation):
+            return replace(REGISTRY[name], name=TRUNCATION)
     return replace(REGISTRY["truncation_aoc_score"], name=TRUNCATION)
 
 

@@ -4,9 +4,10 @@ codes through the real CLI error edge (`faithcheck.cli.main` with a small app)."
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,15 @@ from typer.testing import CliRunner
 from faithcheck import cli
 from faithcheck.compare import Comparison, compare_runs, comparison_json_schema
 from faithcheck.compare_cli import compare_command
-from faithcheck.compare_metrics import REGISTRY, Units, load_run, paired_delta, run_value
-from faithcheck.derivation import analyze
+from faithcheck.compare_metrics import (
+    REGISTRY,
+    RunData,
+    Units,
+    load_run,
+    paired_delta,
+    run_value,
+)
+from faithcheck.derivation import DerivationFinding, analyze
 from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import append_jsonl, write_json
@@ -37,7 +45,7 @@ from faithcheck.probes.records import (
 )
 from faithcheck.probes.summary import summarize_necessity, summarize_probes
 from faithcheck.report import JudgeReport, Report, Throughput, Timings, summarize_samples
-from faithcheck.rundir import RunInfo
+from faithcheck.rundir import RunDir, RunInfo
 from faithcheck.sampling import SampleRecord, SamplingConfig
 from faithcheck.verdict_records import Verdict
 
@@ -319,11 +327,12 @@ def test_records_are_used_when_the_report_lacks_the_section(tmp_path: Path) -> N
 
 def test_record_units_reproduce_the_report_aggregates(tmp_path: Path) -> None:
     """Necessity and derivation from records equal what the real summarizers report."""
-    run = load_run(write_run(tmp_path / "r", full_spec()))
+    path = write_run(tmp_path / "r", full_spec())
+    samples = RunDir(path).load_samples()
     texts = ["2 + 2 = 4", "2 + 2 = 5", "it is 4", "3 * 3 = 9"]
     findings = [
         analyze(s.problem_id, s.sample_index, texts[i % 4], [], ["4", "4", "4", "8"][i % 4])
-        for i, s in enumerate(run.samples)
+        for i, s in enumerate(samples)
     ]
     drops = [
         NecessityRecord(
@@ -337,8 +346,10 @@ def test_record_units_reproduce_the_report_aggregates(tmp_path: Path) -> None:
         )
         for i, p in enumerate(pids(12))
     ]
-    run = replace(run, derivation=findings, probes=[*run.probes, *drops])
-    correct = {(s.problem_id, s.sample_index): s.correct for s in run.samples}
+    append_jsonl(path / "derivation.jsonl", findings)
+    append_jsonl(path / "probes.jsonl", drops)
+    run = load_run(path)
+    correct = {(s.problem_id, s.sample_index): s.correct for s in samples}
     summary = summarize_derivation(findings, correct)
     expected = {
         "answer_derived": summary.answer_derived,
@@ -351,6 +362,104 @@ def test_record_units_reproduce_the_report_aggregates(tmp_path: Path) -> None:
         assert spec.units is not None
         got, source = run_value(spec, {}, spec.units(run), seed=0, n_boot=1000)
         assert source == "records" and got == want, name
+
+
+def _move_to_end(path: Path, keep: Callable[[dict[str, Any]], bool], extra: list[str]) -> None:
+    """Move the lines `keep` rejects to the end of a JSONL file (a second span of their
+    problem, as a resumed run leaves), then append `extra` lines."""
+    lines = path.read_text().splitlines(keepends=True)
+    stay = [line for line in lines if keep(json.loads(line))]
+    moved = [line for line in lines if not keep(json.loads(line))]
+    assert moved
+    path.write_text("".join([*stay, *moved, *extra]))
+
+
+def _dup(row: Any, **changes: Any) -> str:
+    return json.dumps({**row.model_dump(mode="json"), **changes}) + "\n"
+
+
+def test_problems_split_into_two_spans_compare_like_contiguous_ones(tmp_path: Path) -> None:
+    """Records of one problem in two spans (with resume's duplicates, the first of which
+    wins) give the same units, in the same order, and the same comparison."""
+    base, cand = full_spec(probes_in_report=False), full_spec(shift=1, probes_in_report=False)
+    dirs = {}
+    for name in ("contiguous", "split"):
+        dirs[name] = [write_run(tmp_path / name / f"run{i}", s) for i, s in enumerate((base, cand))]
+        for d in dirs[name]:  # record-only values, so a run's own bootstrap order counts
+            report = json.loads((d / "report.json").read_text())
+            report["sampling"].pop("accuracy")
+            report["judge"] = None
+            (d / "report.json").write_text(json.dumps(report))
+    split = dirs["split"][1]
+    # p02 (2 of 4 correct): its later samples, judgements and mistake records go last.
+    later = {"p02"}
+    _move_to_end(
+        split / "samples.jsonl",
+        lambda r: not (r["problem_id"] in later and r["sample_index"] >= 2),
+        [_dup(_sample("p02", 0, False)), _dup(_sample("p05", 3, True))],
+    )
+    _move_to_end(
+        split / "judge.jsonl",
+        lambda r: not (r["problem_id"] in later and r["sample_index"] >= 2),
+        [_dup(_judged("p02", 0, True, "misaligned"))],
+    )
+    _move_to_end(
+        split / "probes.jsonl",
+        lambda r: not (r["problem_id"] in later and r.get("sample_index") == 1),
+        [],
+    )
+    runs = {name: [load_run(d) for d in ds] for name, ds in dirs.items()}
+    lines = [n for n, _ in RunDir(split).index("samples.jsonl").rows("p02")]
+    assert lines != list(range(lines[0], lines[0] + len(lines)))  # two spans
+    for a, b in zip(runs["contiguous"], runs["split"], strict=True):
+        assert a.problems == b.problems
+        assert {n: list(u.items()) for n, u in a.units.items()} == {
+            n: list(u.items()) for n, u in b.units.items()
+        }
+    compared = {
+        name: compare_runs(rs, metrics=["accuracy", "pass_at_k", "flip_rate", *JUDGED], n_boot=300)
+        for name, rs in runs.items()
+    }
+    whole, halves = (c.model_dump(exclude={"runs"}) for c in compared.values())
+    assert whole == halves and whole["metrics"]["run1"]["accuracy"]["source"] == "records"
+
+
+JUDGED = ["aligned_share_of_correct", "correct_but_misaligned_rate"]
+
+
+def test_units_follow_the_first_record_that_counts(tmp_path: Path) -> None:
+    """A problem's unit sits where its first counted record is, as grouping the whole
+    file would place it: p00's chain comes first, but p01's first mistake does."""
+    path = write_run(tmp_path / "r", Spec(correct=ladder(2), aoc={"p00": 0.5}))
+    append_jsonl(path / "probes.jsonl", [_mistake("p01", 0, True), _mistake("p00", 0, False)])
+    run = load_run(path)
+    assert list(run.units["flip_rate"]) == ["p01", "p00"]
+    assert list(run.units["truncation_aoc_score"]) == ["p00"] and run.has_truncation
+
+
+def test_load_run_keeps_no_records(tmp_path: Path) -> None:
+    """Only per-problem units stay in memory: no record outlives `load_run`."""
+    path = write_run(tmp_path / "r", full_spec())
+    append_jsonl(path / "derivation.jsonl", [analyze("p00", 0, "2 + 2 = 4", [], "4")])
+    kinds = (SampleRecord, JudgeRecord, TruncationRecord, MistakeRecord, DerivationFinding)
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, kinds) for o in gc.get_objects())
+
+    before = alive()
+    run = load_run(path)
+    assert alive() == before
+    assert {f.name for f in fields(RunData)} == {
+        "path",
+        "report",
+        "info",
+        "problems",
+        "units",
+        "has_truncation",
+        "label",
+    }
+    assert run.units["accuracy"] and run.units["answer_derived"]
 
 
 def test_truncation_reads_the_read_out_every_run_has(tmp_path: Path) -> None:
