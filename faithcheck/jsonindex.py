@@ -38,7 +38,8 @@ class _Span:
 class ProblemIndex:
     """Where each problem's records sit in a JSONL file.
 
-    Memory is a few small numbers per problem, whatever the number of records.
+    Memory is a few small numbers per problem, whatever the number of records. Subclasses
+    may override `_key_of` (how a line's problem is read, and its errors).
     """
 
     def __init__(self, path: Path, key: str = "problem_id") -> None:
@@ -47,7 +48,7 @@ class ProblemIndex:
         self._spans: dict[str, list[_Span]] = {}
         self.size = 0
         """Bytes indexed: the file's size up to its last complete line."""
-        self.lines = 0
+        self.line_count = 0
         """Lines indexed (blank lines included, for line numbers)."""
         self.last_key: str | None = None
         """Key of the last record in the file."""
@@ -60,9 +61,11 @@ class ProblemIndex:
             for line in fh:
                 if not line.endswith(b"\n"):
                     break  # torn tail: the process died mid-write
-                self.lines += 1
+                self.line_count += 1
                 if line.strip():
-                    self._add(self._key_of(line, self.lines), self.size, self.lines, len(line))
+                    self._add(
+                        self._key_of(line, self.line_count), self.size, self.line_count, len(line)
+                    )
                 self.size += len(line)
 
     def _key_of(self, line: bytes, lineno: int) -> str:
@@ -85,8 +88,8 @@ class ProblemIndex:
     def note_appended(self, keyed_lines: list[tuple[str, bytes]]) -> None:
         """Account for lines just appended to the file (each ends in a newline)."""
         for key, line in keyed_lines:
-            self.lines += 1
-            self._add(key, self.size, self.lines, len(line))
+            self.line_count += 1
+            self._add(key, self.size, self.line_count, len(line))
             self.size += len(line)
 
     def __iter__(self) -> Iterator[str]:
@@ -105,17 +108,31 @@ class ProblemIndex:
 
     def rows(self, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """(line number, object) of every record of one problem, in file order."""
+        for lineno, line in self.lines(key):
+            yield lineno, _parse(line, self.path, lineno)
+
+    def lines(self, key: str) -> Iterator[tuple[int, bytes]]:
+        """(line number, raw line with its newline) of every record of one problem.
+
+        Raises:
+            RunDirError: the file is unreadable, or changed since it was scanned.
+        """
         spans = self._spans.get(key)
         if not spans:
             return
-        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise RunDirError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         try:
             for span in spans:
                 data = os.pread(fd, span.size, span.offset)
+                if len(data) != span.size or not data.endswith(b"\n"):
+                    raise RunDirError(f"{self.path} changed while it was being read")
                 lineno = span.lineno
-                for line in data.splitlines():
+                for line in data.splitlines(keepends=True):
                     if line.strip():
-                        yield lineno, _parse(line, self.path, lineno)
+                        yield lineno, line
                     lineno += 1
         finally:
             os.close(fd)

@@ -10,6 +10,9 @@ shard's own problems), distinct shard indices of one N. The merged run directory
 - samples / probes / judge / strategy JSONL: every shard's records, deduplicated by key,
   in the order an unsharded run writes them (bootstrap CIs resample problems in file
   order, so the order is part of the result); no problem may appear in two shards.
+  They stream: each shard file is scanned once into a `ProblemIndex` (byte spans per
+  problem), then each merged file is written problem by problem from the owning shard,
+  so memory grows with the number of problems, not of records.
 - calibration.jsonl: one copy per calibration item (every shard labels the same items).
 - report.json: rebuilt from those records (`faithcheck.rebuild`), equal to the unsharded
   run's report except timings, throughput (both summed over the shards), run_id and
@@ -24,8 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import os
+import secrets
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +41,7 @@ import orjson
 
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import DataError, RunDirError, UsageError
-from faithcheck.jsonio import atomic_write_bytes
+from faithcheck.jsonindex import ProblemIndex
 from faithcheck.rebuild import config_hash, read_run, rebuild
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
@@ -322,25 +328,72 @@ def _spec_list(indices: Sequence[int], count: int) -> str:
     return ", ".join(f"{i}/{count}" for i in indices)
 
 
-def _read_lines(path: Path) -> list[tuple[dict[str, Any], bytes]]:
-    """(record, line) pairs of a JSONL file, without a torn last line."""
+class _Index(ProblemIndex):
+    """Where each problem's lines sit in one record file of one shard, with the checks
+    and messages of `merge` (`DataError`s naming the file) and raw lines read back."""
+
+    def __init__(self, shard: Shard, name: str) -> None:
+        self.shard = shard
+        self.name = name
+        self._record_key = _KEYS[name]
+        super().__init__(shard.path / name)
+
+    def _scan(self) -> None:
+        if self.path.is_file():  # a missing file (or anything else) holds no records
+            super()._scan()
+
+    def _key_of(self, line: bytes, lineno: int) -> str:
+        return self._record(line, lineno)[1]
+
+    def _record(self, line: bytes, lineno: int) -> tuple[tuple[Any, ...], str]:
+        """The record key and problem id of one line; DataError when it is not a record."""
+        row = _parse_line(line, self.path, lineno)
+        try:
+            key = self._record_key(row)
+            hash(key)
+        except (KeyError, TypeError):
+            raise DataError(f"{self.path}: a line is not a {self.name} record") from None
+        pid = row["problem_id"]
+        if not isinstance(pid, str):
+            raise DataError(f"{self.shard.path}: problem {pid!r} is not in the dataset")
+        return key, pid
+
+    def records(self, pid: str) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+        """(record key, raw line) of every record of one problem, in file order."""
+        try:
+            for lineno, line in self.lines(pid):
+                key, owner = self._record(line, lineno)
+                if owner != pid:
+                    raise DataError(f"{self.path} changed while it was being merged")
+                yield key, line
+        except RunDirError as exc:
+            raise DataError(str(exc)) from None
+
+
+def _parse_line(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise DataError(f"{path}:{lineno}: not valid JSON") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{path}:{lineno}: not a record")
+    return row
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
+    """(record, line) pairs of a JSONL file, one at a time, without a torn last line."""
     if not path.is_file():
-        return []
-    rows = []
+        return
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
                 break
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise DataError(f"{path}:{lineno}: not valid JSON") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: not a record")
-            rows.append((row, line))
-    return rows
+            if line.strip():
+                yield _parse_line(line, path, lineno), line
+
+
+_Lines = Callable[[], Iterator[bytes]]
+"""A merged file's content, produced piece by piece each time it is called."""
 
 
 def _merge_records(
@@ -348,45 +401,93 @@ def _merge_records(
     owner: Mapping[str, int],
     position: Mapping[str, int],
     say: Callable[[str], None],
-) -> tuple[dict[str, list[bytes]], set[str]]:
-    """Every merged file's lines, deduplicated and in the order an unsharded run has,
-    and the problems that have samples."""
-    merged: dict[str, list[tuple[tuple[Any, ...], bytes]]] = {name: [] for name in _KEYS}
+) -> tuple[dict[str, _Lines], set[str]]:
+    """The merged files that have records (each a function streaming its lines,
+    deduplicated and in the order an unsharded run has), and the problems that have
+    samples.
+
+    Scans every shard's record files once into `_Index`es (a few numbers per problem) to
+    check which shard holds which problem; the lines themselves are read back one problem
+    at a time while the merged files are written. Calibration (a fixed, small number of
+    items, keyed by item, not problem) is merged in memory.
+    """
+    indexes: dict[str, dict[int, _Index]] = {name: {} for name in _PER_PROBLEM}
     holders: dict[str, list[Shard]] = {}
     calibration: dict[tuple[Any, ...], dict[str, Any]] = {}
+    calibration_lines: list[bytes] = []
     differing = 0
     for s in shards:
-        for name, key_of in _KEYS.items():
-            seen: set[tuple[Any, ...]] = set()
-            for row, line in _read_lines(s.path / name):
-                try:
-                    key = key_of(row)
-                except KeyError:
-                    raise DataError(f"{s.path / name}: a line is not a {name} record") from None
-                if key in seen:
-                    continue
-                seen.add(key)
-                if name == CALIBRATION_FILE:
-                    if key in calibration:
-                        differing += calibration[key] != row
-                        continue
-                    calibration[key] = row
-                else:
-                    who = holders.setdefault(row["problem_id"], [])
-                    if not who or who[-1] is not s:
-                        who.append(s)
-                merged[name].append((key, line))
+        for name in _PER_PROBLEM:
+            index = indexes[name][s.index] = _Index(s, name)
+            for pid in index:
+                who = holders.setdefault(pid, [])
+                if not who or who[-1] is not s:
+                    who.append(s)
+        seen: set[tuple[Any, ...]] = set()
+        for row, line in _iter_lines(s.path / CALIBRATION_FILE):
+            try:
+                key = _KEYS[CALIBRATION_FILE](row)
+                hash(key)
+            except (KeyError, TypeError):
+                raise DataError(
+                    f"{s.path / CALIBRATION_FILE}: a line is not a {CALIBRATION_FILE} record"
+                ) from None
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in calibration:
+                differing += calibration[key] != row
+                continue
+            calibration[key] = row
+            calibration_lines.append(line)
     _check_owners(holders, owner)
+    del holders
     if differing:
         say(
             f"warning: {differing} calibration labels differ between shards; "
             f"calibration.jsonl keeps those of shard {shards[0].index}"
         )
-    files = {
-        name: [line for _, line in sorted(rows, key=lambda r: _order(name, r[0], position))]
-        for name, rows in merged.items()
-    }
-    return files, {key[0] for key, _ in merged[SAMPLES_FILE]}
+    files: dict[str, _Lines] = {}
+    for name, held in indexes.items():
+        problems = _problems_in_order(name, held.values(), position)
+        if problems:
+            files[name] = functools.partial(_problem_lines, name, problems, held, owner, position)
+    if calibration_lines:
+        files[CALIBRATION_FILE] = lambda: iter(calibration_lines)
+    sampled = {pid for index in indexes[SAMPLES_FILE].values() for pid in index}
+    return files, sampled
+
+
+def _problems_in_order(
+    name: str, held: Iterable[ProblemIndex], position: Mapping[str, int]
+) -> list[str]:
+    """The problems on record in one merged file, in the order of their records (the
+    problem part of `_order`): dataset position for samples and probes, problem id for
+    judge labels and strategy clusters."""
+    pids = {pid for index in held for pid in index}
+    if name in (SAMPLES_FILE, PROBES_FILE):
+        return sorted(pids, key=position.__getitem__)
+    return sorted(pids)
+
+
+def _problem_lines(
+    name: str,
+    problems: Sequence[str],
+    held: Mapping[int, _Index],
+    owner: Mapping[str, int],
+    position: Mapping[str, int],
+) -> Iterator[bytes]:
+    """The merged lines of one record file, problem by problem in `problems`' order,
+    each problem's lines read from its shard, deduplicated and ordered by `_order`."""
+    for pid in problems:
+        seen: set[tuple[Any, ...]] = set()
+        rows: list[tuple[tuple[Any, ...], bytes]] = []
+        for key, line in held[owner[pid]].records(pid):
+            if key not in seen:
+                seen.add(key)
+                rows.append((key, line))
+        rows.sort(key=lambda r: _order(name, r[0], position))  # stable: ties keep file order
+        yield b"".join(line for _, line in rows)
 
 
 def _check_owners(holders: Mapping[str, Sequence[Shard]], owner: Mapping[str, int]) -> None:
@@ -477,14 +578,15 @@ def _effort(shards: Sequence[Shard]) -> dict[str, Any]:
 
 def _write(
     out: Path,
-    files: Mapping[str, Sequence[bytes]],
+    files: Mapping[str, _Lines],
     info: RunInfo,
     shards: Sequence[Shard],
     *,
     force: bool,
     gate: GateSpec | None,
 ) -> Report:
-    """Records first, run.json next, report.json last (its presence marks a finished run)."""
+    """Records first (each file streamed, see `_merge_records`), run.json next,
+    report.json last (its presence marks a finished run)."""
     run = RunDir(out)
     run.open()
     try:
@@ -501,11 +603,11 @@ def _write(
                     "to replace it"
                 )
             run.prepare(info.config_hash, force=True)  # removes the old run's files
-        written = [name for name, lines in files.items() if lines]
+        written = list(files)
         try:
             for name in written:
                 try:
-                    atomic_write_bytes(out / name, b"".join(files[name]))
+                    _atomic_write_lines(out / name, files[name]())
                 except OSError as exc:
                     raise RunDirError(f"cannot write {out / name}: {exc.strerror or exc}") from None
             run.write_run_info(info)
@@ -518,3 +620,22 @@ def _write(
             raise
     finally:
         run.release()
+
+
+def _atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write a whole file from pieces, atomically (as `jsonio.atomic_write_bytes`, but
+    streamed: a temporary file in the same directory, fsynced, renamed over `path`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # os.open with mode 0o666 lets the kernel apply the umask (mkstemp would force 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

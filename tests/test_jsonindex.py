@@ -55,7 +55,7 @@ def test_index_skips_a_torn_tail_and_blank_lines(tmp_path: Path) -> None:
     index = ProblemIndex(path)
     assert list(index) == ["a", "b"]
     assert index.last_key == "b"
-    assert index.lines == 3
+    assert index.line_count == 3
     assert list(ProblemIndex(tmp_path / "missing.jsonl")) == []
 
 
@@ -82,7 +82,7 @@ def test_note_appended_keeps_the_index_true_to_the_file(tmp_path: Path) -> None:
     fresh = ProblemIndex(path)
     for key in ("a", "b"):
         assert list(index.rows(key)) == list(fresh.rows(key))
-    assert (index.size, index.lines, index.last_key) == (fresh.size, fresh.lines, "b")
+    assert (index.size, index.line_count, index.last_key) == (fresh.size, fresh.line_count, "b")
 
 
 def test_sample_groups_read_one_problem_at_a_time(tmp_path: Path) -> None:

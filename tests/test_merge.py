@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ from typing import Any
 import orjson
 import pytest
 
+from faithcheck import merge
 from faithcheck.data import dataset_hash, load_problems
 from faithcheck.errors import DataError, RunDirError, UsageError
+from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import JudgeRecord, JudgeResult
 from faithcheck.judge_stage import JudgeOptions, StrategyRecord, calibration_items
 from faithcheck.merge import first_difference, merge_runs
@@ -542,3 +546,92 @@ def test_real_shards_merge_to_the_unsharded_report(tmp_path: Path) -> None:
     assert keys == [
         (r["problem_id"], r["sample_index"]) for r in _lines(tmp_path / "full/samples.jsonl")
     ]
+
+
+# --- streaming: records are read one problem at a time ------------------------------------
+
+
+def _by_problem(path: Path) -> dict[str, list[bytes]]:
+    groups: dict[str, list[bytes]] = {}
+    for line in path.read_bytes().splitlines(keepends=True):
+        groups.setdefault(json.loads(line)["problem_id"], []).append(line)
+    return groups
+
+
+def test_problem_split_in_two_spans_merges_in_unsharded_order(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """A resumed shard can hold a problem's records in two places of a file, out of
+    order and repeated: the merge still writes the unsharded run's files, byte for byte."""
+    full = make_run(tmp_path / "full", dataset, judge=True)
+    shards = [make_run(tmp_path / f"s{i}", dataset, (i, 2), judge=True) for i in range(2)]
+    for name in ("samples.jsonl", "probes.jsonl", "judge.jsonl"):
+        path = shards[0] / name
+        groups = _by_problem(path)
+        first, *rest = groups
+        lines = groups[first]
+        # The first problem's records in two spans around the others', with a repeat;
+        # judge labels out of order too (they are sorted by sample index, samples and
+        # probes keep their file order within a problem).
+        if name == "judge.jsonl":
+            head, tail = lines[-1:], [*lines[:-1], lines[0]]
+        else:
+            head, tail = lines[:1], [*lines[1:], lines[0]]
+        path.write_bytes(b"".join([*head, *(ln for p in rest for ln in groups[p]), *tail]))
+        numbers = [n for n, _ in ProblemIndex(path).rows(first)]
+        assert numbers[1] - numbers[0] > 1, name  # two spans
+    said: list[str] = []
+    report = merge_runs(shards, tmp_path / "m", say=said.append)
+    for name in ("samples.jsonl", "probes.jsonl", "judge.jsonl", "strategy.jsonl"):
+        assert (tmp_path / "m" / name).read_bytes() == (full / name).read_bytes(), name
+    expected = json.loads((full / "report.json").read_text())
+    assert stable(report.model_dump(mode="json")) == stable(expected)
+    assert said[-1].startswith("merged 2 shards (10 problems, 30 samples)")
+
+
+def test_merge_reads_each_problem_once_and_never_whole_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory follows one problem's records, not a file's: every problem is read back
+    once per record file, and the peak allocation stays far below the files' size (it
+    is set by one problem's lines and orjson's parse of one line, about 13x its size)."""
+    data = tmp_path / "data.jsonl"
+    rows = [{"id": f"p-{i:03d}", "question": f"{i} + 1?", "answer": str(i + 1)} for i in range(160)]
+    data.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    paths = [make_run(tmp_path / f"s{i}", data, (i, 2), judge=True) for i in range(2)]
+    size = 0
+    for path in paths:  # fat samples: about 12 MB in all
+        lines = (path / "samples.jsonl").read_bytes().splitlines()
+        padded = [orjson.dumps(orjson.loads(ln) | {"pad": "x" * 25_000}) + b"\n" for ln in lines]
+        (path / "samples.jsonl").write_bytes(b"".join(padded))
+        size += (path / "samples.jsonl").stat().st_size
+    assert size > 10_000_000
+
+    reads: Counter[tuple[str, str]] = Counter()
+    records = merge._Index.records
+
+    def counting(self: Any, pid: str) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+        reads[(self.name, pid)] += 1
+        return records(self, pid)
+
+    monkeypatch.setattr(merge._Index, "records", counting)
+    shards = sorted((merge._read_shard(p) for p in paths), key=lambda s: s.index)
+    problems = load_problems(str(data))
+    owner = {p.id: merge._shard_of(p.id, 2) for p in problems}
+    position = {p.id: i for i, p in enumerate(problems)}
+    out = tmp_path / "out"
+    tracemalloc.start()
+    try:
+        files, sampled = merge._merge_records(shards, owner, position, lambda _: None)
+        for name, lines_of in files.items():
+            merge._atomic_write_lines(out / name, lines_of())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 5, (peak, size)  # about 1/15 (the old whole-file merge: 1.6x)
+    assert sampled == set(owner)
+    per_problem = ("samples.jsonl", "probes.jsonl", "judge.jsonl", "strategy.jsonl")
+    assert set(reads) == {(name, pid) for name in per_problem for pid in owner}
+    assert set(reads.values()) == {1}
+    merged = [json.loads(ln)["problem_id"] for ln in (out / "samples.jsonl").open("rb")]
+    assert merged == [p.id for p in problems for _ in range(K)]
