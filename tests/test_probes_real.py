@@ -125,3 +125,45 @@ def test_auto_readout_picks_the_cheaper_one_per_backend(backend: Any) -> None:
         assert rec.aoc_generate is not None and rec.aoc_score is None
     else:  # one teacher-forced pass per chain
         assert rec.aoc_score is not None and rec.aoc_generate is None
+
+
+def test_hf_chains_of_one_prompt_reuse_its_cache(hf_fp32: Any) -> None:
+    """The second chain of a problem encodes only its own tokens (the prompt's keys and
+    values come from the first chain's cache), and reads every cut exactly as it does
+    when read on its own; the first chain's cache is not disturbed by the reuse."""
+    from faithcheck.backends.base import CutReadRequest
+
+    prompt = hf_fp32.render(ChatPrompt(messages=[{"role": "user", "content": PROBLEM.question}]))
+    cue = hf_fp32.encode("\nThe answer is \\boxed{")
+    requests = []
+    for text in CHAINS:
+        ids = prompt + hf_fp32.encode(text)
+        cuts = [len(prompt), len(prompt) + 5, len(ids)]
+        target = hf_fp32.encode("7}")
+        requests.append(
+            CutReadRequest(
+                chain_ids=ids, cuts=cuts, cue_ids=cue, target_ids=target, max_new_tokens=6
+            )
+        )
+    fed: list[int] = []
+    model = hf_fp32.model
+    forward = model.forward
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        fed.append(int(ids.shape[-1]))
+        return forward(*args, **kwargs)
+
+    model.forward = counting
+    try:
+        together = hf_fp32.read_cuts(requests)
+    finally:
+        model.forward = forward
+    shared = len(prompt)  # the chains differ from their first token on
+    assert fed[:2] == [len(requests[0].chain_ids), len(requests[1].chain_ids) - shared]
+    alone = [hf_fp32.read_cuts([r])[0] for r in requests]
+    for got, want in zip(together, alone, strict=True):
+        assert [r.generated_ids for r in got] == [r.generated_ids for r in want]
+        assert [r.greedy for r in got] == [r.greedy for r in want]
+        for g, w in zip(got, want, strict=True):
+            assert g.logprob_sum == pytest.approx(w.logprob_sum, abs=1e-3)

@@ -71,20 +71,63 @@ def read_pack(
 
     starts: list[int] = []
     n_chain = 0
-    caches = []
+    caches: list[Any] = []
+    previous: list[int] = []
     for req in reqs:
         # Each chain is encoded on its own (plain causal attention, the efficient kernel);
         # the caches are then packed side by side. A block-diagonal mask over the packed
         # prefix would do the same work in one call but with quadratic masked attention.
         n = max(req.cuts)
+        ids = req.chain_ids[:n]
         starts.append(n_chain)
         n_chain += n
+        # Chains of one problem share its prompt: the previous chain's cache already holds
+        # it (causal keys and values of a prefix do not depend on what follows), so only
+        # the rest is encoded.
+        shared = min(_common_prefix(previous, ids), n - 1)
+        past = _prefix(caches[-1], shared) if shared >= MIN_SHARED and caches else None
+        skip = shared if past is not None else 0  # no reuse: encode the whole chain
         out = model(
-            torch.tensor([req.chain_ids[:n]], device=device), use_cache=True, logits_to_keep=1
+            torch.tensor([ids[skip:]], device=device),
+            past_key_values=past,
+            use_cache=True,
+            logits_to_keep=1,
         )
         caches.append(out.past_key_values)
+        previous = ids
     cache = _pack(caches)
     return _segments(model, cache, reqs, starts, n_chain, device=device, done=done)
+
+
+MIN_SHARED = 16
+"""Shortest shared prefix worth reusing from the previous chain's cache."""
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _prefix(cache: Any, length: int) -> Any:
+    """A cache holding the first `length` tokens of `cache` (views; the model's next
+    update concatenates into new tensors, so `cache` itself is left as it is), or None
+    for caches whose layers are not plain full-attention layers (a sliding window may
+    have dropped early tokens)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if not all(type(layer) is DynamicLayer for layer in cache.layers):
+        return None
+    head = DynamicCache()
+    for layer in range(len(cache.layers)):
+        keys = cache.layers[layer].keys[:, :, :length]
+        values = cache.layers[layer].values[:, :, :length]
+        head.update(keys, values, layer)
+    return head
 
 
 def _pack(caches: Sequence[Any]) -> Any:
