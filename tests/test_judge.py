@@ -37,6 +37,7 @@ from faithcheck.judge import (
 )
 from faithcheck.judge.parse import parse_label
 from faithcheck.judge.prompt import item_nonce, judge_prompt
+from faithcheck.judge.run import HOPELESS_BATCH
 from faithcheck.judge.strategy import parse_strategy
 from faithcheck.judge.summary import JudgeSummary, LabelShares, summarize_judge_groups
 from faithcheck.metrics import MetricValue, bootstrap_pooled, group_by
@@ -661,3 +662,28 @@ def test_real_judge_plumbing(hf_fp32: object) -> None:
         assert r.label in (1.0, 0.5, 0.0) or (r.label is None and r.error)
         assert isinstance(r.rationale, str) and isinstance(r.raw, str)
         assert 1 <= r.attempts <= 2 and len(r.seeds) == r.attempts
+
+
+def _items(n: int) -> list[JudgeItem]:
+    return [JudgeItem(f"h{i}", "What is 2 + 2?", f"2 + 2 = 4, step {i}.") for i in range(n)]
+
+
+@pytest.mark.parametrize(("n", "attempts"), [(HOPELESS_BATCH - 1, 2), (HOPELESS_BATCH, 1)])
+def test_a_judge_that_never_follows_the_format_is_not_retried(n: int, attempts: int) -> None:
+    """Retries are skipped only when a whole call of at least HOPELESS_BATCH questions
+    got not one parseable first reply; every question is still a judge error."""
+    backend = ScriptedJudge(lambda text, req: "I think it is fine.")
+    out = judge_texts(backend, _items(n), JudgeConfig(max_retries=1))
+    assert [r.attempts for r in out] == [attempts] * n
+    assert all(r.label is None and (r.error or "").startswith("judge_error:") for r in out)
+    assert len(backend.requests) == n * attempts
+
+
+def test_one_parseable_first_reply_keeps_the_retries() -> None:
+    def policy(text: str, req: GenerationRequest) -> str:
+        first = "step 0." in text
+        return f"ok\nVERDICT {nonce_of(text)}: aligned" if first else "no idea"
+
+    out = judge_texts(ScriptedJudge(policy), _items(HOPELESS_BATCH), JudgeConfig(max_retries=1))
+    assert out[0].label == 1.0 and out[0].attempts == 1
+    assert [r.attempts for r in out[1:]] == [2] * (HOPELESS_BATCH - 1)

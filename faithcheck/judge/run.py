@@ -85,6 +85,10 @@ def _read(
     return parse(completion.text, nonce)
 
 
+HOPELESS_BATCH = 16
+"""Questions in one call from which an all-unparseable first round skips the retries."""
+
+
 def ask_with_retries(
     backend: Backend,
     questions: Sequence[Question],
@@ -95,7 +99,10 @@ def ask_with_retries(
 
     Attempt 0 uses `cfg.temperature`; each retry samples at `cfg.retry_temperature`
     with a new seed (`attempt_seed`). Each round sends every pending question in
-    batches of `cfg.batch_size`.
+    batches of `cfg.batch_size`. When a call puts at least `HOPELESS_BATCH` questions
+    and not one first reply parses, the judge does not follow the format at all (a
+    model too small for the rubric): the retries are skipped and every question is
+    recorded as a judge error at once.
 
     Args:
         backend: the judge model.
@@ -138,6 +145,10 @@ def ask_with_retries(
                 last[i] = completions[0]
                 verdicts[i] = _read(completions[0], questions[i].nonce, parse)
         pending = [i for i in pending if verdicts[i] is None]
+        if attempt == 0 and len(questions) >= HOPELESS_BATCH and len(pending) == len(questions):
+            # Not one of many first replies followed the format: this judge cannot write
+            # the verdict line, and retries would only double the cost of finding out.
+            break
     return [_answer(v, c, s) for v, c, s in zip(verdicts, last, seeds, strict=True)]
 
 
