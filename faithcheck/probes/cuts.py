@@ -6,6 +6,7 @@ exact prefix of the sampled sequence, so a backend can encode the chain once and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from faithcheck.backends.base import Backend
@@ -20,14 +21,8 @@ def grid(n_steps: int, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[i
     return sorted(k for k in ks if 0 <= k <= n_steps)
 
 
-def token_ends(backend: Backend, ids: Sequence[int]) -> list[int] | None:
-    """Character length of the decoded text after each token, or None when incremental
-    decoding does not reproduce the full decode (then token cuts cannot be mapped)."""
-    ends = [len(backend.decode(ids[: i + 1])) for i in range(len(ids))]
-    full = backend.decode(ids)
-    if ends and ends[-1] != len(full):
-        return None
-    return ends
+WIGGLE = 8
+"""Tokens before a binary-search hit that are checked one by one (see `step_token_cuts`)."""
 
 
 def step_token_cuts(
@@ -35,18 +30,34 @@ def step_token_cuts(
 ) -> list[int] | None:
     """Completion-token count covering steps[:k], for k = 0..n.
 
-    A step ending inside a token is covered by including that token. None when the
+    A step ending inside a token is covered by including that token: the cut after a step
+    is the first token count whose decoded text reaches the step's end. None when the
     tokens do not decode to the completion text (the caller re-tokenizes instead).
+
+    Each cut is found by binary search over prefix decodes (O(steps x log tokens)
+    decodes, so long rollouts stay cheap). Decoded length grows with the token count
+    except inside a multi-byte character split over tokens, where a partial character
+    decodes to replacement characters; that wiggle spans a few tokens, so the `WIGGLE`
+    tokens before each hit are checked one by one for an earlier one.
     """
     if backend.decode(ids) != completion:
         return None
-    ends = token_ends(backend, ids)
-    if ends is None:
-        return None
+    n = len(ids)
+
+    @functools.cache
+    def reaches(count: int, end: int) -> bool:
+        return len(backend.decode(ids[:count])) >= end
+
     cuts = [0]
     t = 0
     for step in steps:
-        while t < len(ends) and ends[t] < step.end:
-            t += 1
-        cuts.append(min(t + 1, len(ids)))
+        lo, hi = t, n  # first t in [lo, n) whose first t + 1 tokens reach the end; n if none
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if reaches(mid + 1, step.end):
+                hi = mid
+            else:
+                lo = mid + 1
+        t = next((u for u in range(max(t, lo - WIGGLE), lo) if reaches(u + 1, step.end)), lo)
+        cuts.append(min(t + 1, n))
     return cuts
