@@ -8,7 +8,8 @@ run directory, one after the other: (i) sampling only (`--probes none --no-judge
 per problem, the judge with calibration and strategy clusters, diversity). Same model,
 data, seed and sampling settings. Prints both wall times (process start to exit, and
 the pipeline's own total), their ratio (goal: <= 1.3x), and the per-phase timings of
-each run's report.json.
+each run's report.json. The judge's calibration labels are judged afresh (a cache folder
+without the cached ones) unless `--warm-calibration`.
 """
 
 from __future__ import annotations
@@ -28,14 +29,30 @@ from typing import Any
 PHASES = ("model_load_s", "sampling_s", "probes_s", "judge_s", "report_s", "total_s")
 
 
-def _score(out: Path, common: list[str], extra: list[str]) -> tuple[float, dict[str, Any]]:
+def _score(
+    out: Path, common: list[str], extra: list[str], env: dict[str, str]
+) -> tuple[float, dict[str, Any]]:
     cmd = [sys.executable, "-m", "faithcheck", "score", *common, "--out", str(out), "--json"]
     start = time.perf_counter()
-    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, check=False)
+    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1, 4):  # a verdict is a result; anything else is not
         sys.exit(f"score failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return wall, json.loads(proc.stdout)
+
+
+def _cold_calibration_cache() -> Path:
+    """A cache folder sharing the extracted models of the real one but with no cached
+    calibration labels, so that the battery pays for calibrating its judge."""
+    from faithcheck.models import cache_root
+
+    cold = Path(tempfile.mkdtemp(prefix="faithcheck-cache-"))
+    real = cache_root()
+    if real.is_dir():
+        for entry in real.iterdir():
+            if entry.name != "calibration":
+                (cold / entry.name).symlink_to(entry.resolve())
+    return cold
 
 
 def _machine() -> str:
@@ -59,7 +76,15 @@ def main() -> None:
     ap.add_argument("--probe-samples", type=int, default=2)
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--keep", type=Path, default=None, help="write the run dirs here")
+    ap.add_argument(
+        "--warm-calibration",
+        action="store_true",
+        help="reuse the judge's cached calibration labels (default: judge them afresh)",
+    )
     args = ap.parse_args()
+    env = dict(os.environ)
+    if not args.warm_calibration:
+        env["FAITHCHECK_CACHE"] = str(_cold_calibration_cache())
 
     backend = args.backend
     if backend == "auto":
@@ -76,14 +101,15 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="faithcheck-battery-"))
     results = {}
     for i, (name, extra) in enumerate(runs.items()):
-        results[name] = _score(root / f"{i}-{name.replace(' ', '-')}", common, extra)
+        results[name] = _score(root / f"{i}-{name.replace(' ', '-')}", common, extra, env)
         print(f"{name}: {results[name][0]:.1f} s", file=sys.stderr, flush=True)
 
     print(
         f"{args.model} on {backend} ({args.dtype}): {args.limit} problems x {args.samples} "
         f"samples, max {args.max_tokens} tokens; full battery probes {args.probe_samples} "
         "chains/problem (truncation, mistakes, necessity, controls), judge "
-        "(+ calibration, strategy), diversity"
+        f"(+ calibration {'cached' if args.warm_calibration else 'judged afresh'}, strategy), "
+        "diversity"
     )
     print(f"{'run':<15}{'wall s':>9}" + "".join(f"{p:>14}" for p in PHASES))
     for name, (wall, report) in results.items():
