@@ -39,10 +39,11 @@ from typing import Any
 
 import orjson
 
+from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
-from faithcheck.rebuild import config_hash, read_run, rebuild
+from faithcheck.rebuild import read_run, rebuild
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.rundir import (
@@ -556,6 +557,7 @@ def _run_info(
             "argv": sys.argv,
             "config": config,
             "config_hash": digest,
+            "stage_hashes": stage_hashes(config),
             "dataset": first.dataset | {"problems": problems, "sha256": data_hash},
         }
     )

@@ -13,7 +13,6 @@ what `score` hashes (it adds `options` after hashing; `merge` adds `merged_from`
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from faithcheck.confighash import config_hash
 from faithcheck.errors import RunDirError
 from faithcheck.judge import JudgeResult
 from faithcheck.judge.reliability import JudgeReliability, reliability
@@ -38,16 +38,6 @@ from faithcheck.rundir import (
 )
 from faithcheck.score import ScoreOptions, _Phases, _report
 from faithcheck.verdict import GateSpec, decide
-
-UNHASHED_KEYS = ("options", "merged_from")
-"""Keys of run.json `config` that are not part of the config hash: the raw options (which
-hold paths such as --out) and the shard directories a merged run came from."""
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """The config hash of a run.json `config`, computed exactly as `score` computes it."""
-    hashed = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
-    return hashlib.sha256(orjson.dumps(hashed, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def read_run(path: Path) -> RunInfo:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
 
@@ -60,6 +60,12 @@ DERIVATION_FILE = "derivation.jsonl"
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
 JSONL_FILES = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)
+LATER_STAGES = ("probes", "judge")
+"""Stages whose records depend on the samples (see `faithcheck.confighash.stage_hashes`)."""
+STAGE_FILES = {"probes": (PROBES_FILE,), "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)}
+"""The record files of each later stage."""
+_STAGE_NAMES = {"probes": "probe", "judge": "judge"}
+_STAGE_RECORDS = {"samples": "samples", "probes": "probe records", "judge": "judge labels"}
 _DISCARD_HINT = "use another --out, or --force to discard the run"
 
 
@@ -80,6 +86,9 @@ class RunInfo(Record):
     """Every setting that affects results."""
     config_hash: str
     """sha256 of `config`; a run directory only resumes with the same hash."""
+    stage_hashes: dict[str, str] | None = None
+    """Hash of what the samples, probe records and judge records each depend on (see
+    `faithcheck.confighash.stage_hashes`): `--force` keeps the records still valid."""
     model: dict[str, Any]
     """Model identity: spec, kind, path, sha256, chat template."""
     dataset: dict[str, Any]
@@ -98,6 +107,8 @@ class RunDir:
         self._lock: IO[bytes] | None = None
         self._created_top: Path | None = None
         self._samples_index: ProblemIndex | None = None
+        self.kept: list[str] = []
+        """Stages whose records `prepare` kept from a run with another config."""
 
     @property
     def samples_path(self) -> Path:
@@ -134,15 +145,24 @@ class RunDir:
                     f"(found {leftovers[0]}); choose another directory"
                 )
 
-    def prepare(self, config_hash: str, *, force: bool) -> bool:
+    def prepare(
+        self, config_hash: str, *, force: bool, stages: Mapping[str, str] | None = None
+    ) -> bool:
         """Decide between a fresh run and resuming one with the same `config_hash`.
 
         Call after `open`. Returns True when an earlier run with the same config is
         resumed (its torn last record, if a kill left one, is cut off first).
 
+        With `force`, a run with another config is discarded, except that when its
+        samples still match (`stages`: the new run's `confighash.stage_hashes`, compared
+        with those in run.json) only the records of the stages whose hash changed are
+        removed; `kept` then names the stages whose records stay. With `force` and the
+        same config, everything is discarded (start over).
+
         Raises:
             RunDirError: the directory holds a run with another config (without `force`).
         """
+        self.kept = []
         try:
             existing = self.read_run_info()
         except RunDirError:
@@ -155,22 +175,48 @@ class RunDir:
             for name in JSONL_FILES:
                 repair_jsonl(self.path / name)
             return True
+        old = existing.get("stage_hashes")
+        reusable = (
+            existing.get("config_hash") != config_hash
+            and stages is not None
+            and isinstance(old, dict)
+            and old.get("samples") == stages["samples"]
+        )
+        if reusable:
+            assert stages is not None and isinstance(old, dict)
+            redo = [s for s in LATER_STAGES if old.get(s) != stages[s]]
+            if not force:
+                what = _and([_STAGE_NAMES[s] for s in redo]) or "report"
+                kept = _and(
+                    ["samples", *(_STAGE_RECORDS[s] for s in LATER_STAGES if s not in redo)]
+                )
+                raise RunDirError(
+                    f"--out {self.path} holds a run with different {what} settings; use "
+                    f"another --out, or --force to redo the {what} (its {kept} match and "
+                    "are kept)"
+                )
+            self.kept = ["samples", *(s for s in LATER_STAGES if s not in redo)]
+            self._discard([name for s in redo for name in STAGE_FILES[s]])
+            for name in JSONL_FILES:
+                repair_jsonl(self.path / name)
+            return False
         if not force:
             raise RunDirError(
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        self._samples_index = None
-        for name in (
-            *JSONL_FILES,
-            DERIVATION_FILE,
-            REPORT_FILE,
-            "report.html",
-            "report.md",
-            RUN_FILE,
-        ):
-            (self.path / name).unlink(missing_ok=True)
+        self._discard([*JSONL_FILES, RUN_FILE])
         return False
+
+    def kept_records(self) -> str:
+        """What `prepare` kept, in words ('samples and probe records')."""
+        return _and([_STAGE_RECORDS.get(s, s) for s in self.kept])
+
+    def _discard(self, names: Sequence[str]) -> None:
+        """Remove record files, and every file derived from the records."""
+        self._samples_index = None
+        for name in (*names, DERIVATION_FILE, REPORT_FILE, "report.html", "report.md"):
+            (self.path / name).unlink(missing_ok=True)
 
     def lock(self) -> None:
         """Take an exclusive lock on the directory for this process's lifetime."""
@@ -375,6 +421,11 @@ class RunDir:
         except OSError as exc:
             where = args[0]
             raise RunDirError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _and(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 2 else items)
 
 
 def default_run_name(model_spec: str, stamp: str) -> str:

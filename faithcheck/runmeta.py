@@ -30,6 +30,7 @@ def run_info(
     problems: list[Problem],
     data_hash: str,
     fields: FieldMap,
+    stage_hashes: dict[str, str] | None = None,
 ) -> RunInfo:
     """run.json for a new run."""
     return RunInfo(
@@ -40,6 +41,7 @@ def run_info(
         argv=[_redact(arg) for arg in sys.argv],
         config=config | {"options": _redact_options(opts.model_dump(mode="json"))},
         config_hash=config_hash,
+        stage_hashes=stage_hashes,
         model=identity.model_dump(mode="json") | {"chat_template_sha256": _chat_hash(identity)},
         dataset={
             "spec": opts.dataset if not opts.from_samples else None,

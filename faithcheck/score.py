@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import orjson
 from pydantic import Field
 
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
+from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
 from faithcheck.diversity import summarize_diversity_groups
@@ -253,11 +253,13 @@ def run_score(
             )
         judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say)
         config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
-        config_hash = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        if run.prepare(config_hash, force=opts.force):
+        digest, stages = config_hash(config), stage_hashes(config)
+        if run.prepare(digest, force=opts.force, stages=stages):
             say(f"resuming run in {run.path}")
         else:
-            info = run_info(opts, config, config_hash, identity, problems, data_hash, fields)
+            if run.kept:
+                say(f"keeping the {run.kept_records()} of the run in {run.path}")
+            info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
             run.write_run_info(info)
         phases = _Phases(t_start)
         judge_backend: Backend | None = None
@@ -316,7 +318,7 @@ def run_score(
             identity,
             backend_name,
             data_hash,
-            config_hash,
+            digest,
             {p.id for p in problems},
             tokens,
             judge,

@@ -19,7 +19,18 @@ import pytest
 
 from faithcheck import jsonio
 from faithcheck.errors import RunDirError
-from faithcheck.rundir import REPORT_FILE, RUN_FILE, SAMPLES_FILE, RunDir, RunInfo
+from faithcheck.rundir import (
+    CALIBRATION_FILE,
+    DERIVATION_FILE,
+    JUDGE_FILE,
+    PROBES_FILE,
+    REPORT_FILE,
+    RUN_FILE,
+    SAMPLES_FILE,
+    STRATEGY_FILE,
+    RunDir,
+    RunInfo,
+)
 from faithcheck.sampling import SampleRecord
 
 
@@ -440,3 +451,94 @@ def test_write_json_follows_the_umask(tmp_path: Path, umask: int, mode: int) -> 
     finally:
         os.umask(old)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == mode
+
+
+# --- prepare: keeping the records a changed config leaves valid -----------------------------
+
+STAGES = {"samples": "S", "probes": "P", "judge": "J"}
+
+
+def _staged_run(path: Path) -> None:
+    """A finished run with stage hashes and a record in every record file."""
+    run = RunDir(path)
+    run.open()
+    run.prepare("H", force=False, stages=STAGES)
+    run.write_run_info(_info("H").model_copy(update={"stage_hashes": STAGES}))
+    run.append_samples([_rec("p", 0)])
+    for name in (PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, DERIVATION_FILE):
+        (path / name).write_bytes(b'{"problem_id": "p"}\n')
+    run.write_report(_info("report-stand-in"))
+    run.release()
+
+
+def test_changed_judge_settings_are_refused_naming_what_is_kept(
+    tmp_path: Path, opened: list[RunDir]
+) -> None:
+    _staged_run(tmp_path / "r")
+    run = _open_only(opened, tmp_path / "r")
+    with pytest.raises(RunDirError) as err:
+        run.prepare("H2", force=False, stages=STAGES | {"judge": "J2"})
+    assert str(err.value) == (
+        f"--out {tmp_path / 'r'} holds a run with different judge settings; use another "
+        "--out, or --force to redo the judge (its samples and probe records match and are kept)"
+    )
+    assert (tmp_path / "r" / JUDGE_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("changed", "gone", "kept"),
+    [
+        ({"judge": "J2"}, [JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE], ["samples", "probes"]),
+        ({"probes": "P2"}, [PROBES_FILE], ["samples", "judge"]),
+        (
+            {"probes": "P2", "judge": "J2"},
+            [PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE],
+            ["samples"],
+        ),
+        ({}, [], ["samples", "probes", "judge"]),  # e.g. only the diversity settings changed
+    ],
+)
+def test_force_keeps_the_records_still_valid(
+    tmp_path: Path,
+    opened: list[RunDir],
+    changed: dict[str, str],
+    gone: list[str],
+    kept: list[str],
+) -> None:
+    _staged_run(tmp_path / "r")
+    run = _open_only(opened, tmp_path / "r")
+    assert run.prepare("H2", force=True, stages=STAGES | changed) is False
+    assert run.kept == kept
+    for name in gone:
+        assert not (tmp_path / "r" / name).exists(), name
+    for name in (DERIVATION_FILE, REPORT_FILE):  # derived from the records: recomputed
+        assert not (tmp_path / "r" / name).exists(), name
+    assert [r.problem_id for r in run.load_samples()] == ["p"]
+    for name in {PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE} - set(gone):
+        assert (tmp_path / "r" / name).exists(), name
+
+
+@pytest.mark.parametrize("old_stages", [STAGES | {"samples": "S2"}, None])
+def test_force_discards_everything_when_the_samples_changed(
+    tmp_path: Path, opened: list[RunDir], old_stages: dict[str, str] | None
+) -> None:
+    """Other samples (or a run from before stage hashes) leave nothing to keep."""
+    _staged_run(tmp_path / "r")
+    info = RunDir(tmp_path / "r").read_run_info()
+    assert info is not None
+    (tmp_path / "r" / RUN_FILE).write_bytes(orjson.dumps(info | {"stage_hashes": old_stages}))
+    run = _open_only(opened, tmp_path / "r")
+    with pytest.raises(RunDirError, match="different configuration"):
+        run.prepare("H2", force=False, stages=STAGES)
+    assert run.prepare("H2", force=True, stages=STAGES) is False
+    assert run.kept == []
+    for name in (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, RUN_FILE):
+        assert not (tmp_path / "r" / name).exists(), name
+
+
+def test_force_with_the_same_config_starts_over(tmp_path: Path, opened: list[RunDir]) -> None:
+    _staged_run(tmp_path / "r")
+    run = _open_only(opened, tmp_path / "r")
+    assert run.prepare("H", force=True, stages=STAGES) is False
+    assert run.kept == []
+    assert not (tmp_path / "r" / SAMPLES_FILE).exists()

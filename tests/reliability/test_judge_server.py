@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+import orjson
 import pytest
 
 from faithcheck.backends.base import GenerationRequest
@@ -280,3 +281,44 @@ def test_judge_server_down_after_sampling_then_resume(
         sample_keys(read_records(tmp_path / "run"))
     )
     assert {r["label_name"] for r in judged} == {"aligned"}
+
+
+def test_other_judge_settings_redo_only_the_judge(tmp_path: Path, server: ScriptedServer) -> None:
+    """A finished run scored again with other judge settings is refused with a line that
+    says what --force keeps; with --force its samples stay byte for byte (nothing is
+    sampled again) and only the judge runs. Other sampling settings discard the samples."""
+    write_jsonl(tmp_path / "p.jsonl", problems(2))
+    base = [*openai_args(server.url), "--dataset", "p.jsonl", "--samples", "2"]
+    base += ["--probes", "none", "--no-diversity", "--judge-backend", "openai"]
+    base += ["--judge-base-url", server.url, "--judge-model", "judge", "--no-calibrate"]
+    base += ["--no-strategy", "--out", "run"]
+    result = run_cli([*base, "--judge-samples", "1"], tmp_path)
+    assert result.returncode == 4, result.stderr
+    before = (tmp_path / "run" / "samples.jsonl").read_bytes()
+    assert len(read_records(tmp_path / "run")["judge.jsonl"]) == 2
+    sampled = server.count("/v1/completions")  # 2 sampling requests, 2 judge requests
+
+    result = run_cli([*base, "--judge-samples", "2"], tmp_path)
+    assert_one_error(
+        result, 2, "holds a run with different judge settings; use another --out, or --force "
+        "to redo the judge (its samples and probe records match and are kept)"
+    )  # fmt: skip
+    result = run_cli([*base, "--judge-samples", "2", "--force"], tmp_path)
+    assert result.returncode == 4, result.stderr
+    assert "keeping the samples and probe records of the run in run" in result.stderr
+    assert (tmp_path / "run" / "samples.jsonl").read_bytes() == before
+    judged = read_records(tmp_path / "run")["judge.jsonl"]
+    assert sorted((r["problem_id"], r["sample_index"]) for r in judged) == [
+        ("p0", 0), ("p0", 1), ("p1", 0), ("p1", 1)
+    ]  # fmt: skip
+    assert server.count("/v1/completions") == sampled + 4  # the four judge replies only
+    report = orjson.loads((tmp_path / "run" / "report.json").read_bytes())
+    assert report["judge"]["summary"]["responses"] == 4
+    info = orjson.loads((tmp_path / "run" / "run.json").read_bytes())
+    assert info["config"]["judge"]["samples"] == 2 and report["config_hash"] == info["config_hash"]
+
+    result = run_cli([*base, "--judge-samples", "2", "--max-tokens", "64", "--force"], tmp_path)
+    assert result.returncode == 4, result.stderr
+    assert "keeping" not in result.stderr
+    # sampled again (one request of n=2 per problem) and judged again
+    assert server.count("/v1/completions") == sampled + 4 + 2 + 4
