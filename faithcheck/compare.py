@@ -5,8 +5,10 @@ Definitions (the contract of this module; units and metrics: `faithcheck.compare
 - **Delta** of a candidate vs the baseline: metric(candidate) − metric(baseline) over the
   problems both runs have a unit for, with a 95% percentile bootstrap CI that resamples
   those problem ids with replacement, one draw applied to both runs (paired); `n` is the
-  number of such problems. Diversity deltas are differences of report aggregates:
-  unpaired, no CI, never gated.
+  number of such problems. Diversity deltas are paired the same way on the per-problem
+  values of diversity.jsonl; when a run lacks that file (scored with --no-diversity, or
+  before it existed) they fall back to the difference of the report aggregates (unpaired,
+  no CI). Diversity is never gated.
 - **Per-run values** come from the run's report.json aggregate where it has one, else
   from its records (bootstrap over the run's own problems).
 - **Truncation AOC** (`truncation_aoc`) reads the score read-out when every run with
@@ -93,7 +95,8 @@ class MetricInfo(Record):
     higher_is_better: bool | None
     """Direction; null for contrast-only metrics (diversity)."""
     paired: bool
-    """Deltas are paired per problem from the records (else report aggregates, no CI)."""
+    """Deltas are paired per problem from the records (else report aggregates, no CI); for
+    diversity only where both runs have diversity.jsonl (each `Delta.paired` says)."""
     aggregation: Aggregation
     """pooled: sum(num)/sum(den) over problems; mean: mean over problems of num/den."""
 
@@ -203,15 +206,17 @@ def _delta(
 ) -> Delta:
     """Delta of one metric; `base` and `cand` are (label, units, own value)."""
     hib = spec.higher_is_better
-    if spec.units is None:
+    missing = [label for label, units, _ in (base, cand) if not units]
+    if spec.units is None or (spec.unpaired_fallback and missing):
         b, c = base[2].value, cand[2].value
         if b is None or c is None:
             return Delta(
                 value=None, reason="not in both reports", higher_is_better=hib, paired=False
             )
         why = "unpaired: difference of report aggregates"
+        if spec.units is not None:
+            why += f" (no per-problem values in {' and '.join(missing)})"
         return Delta(value=c - b, reason=why, higher_is_better=hib, paired=False)
-    missing = [label for label, units, _ in (base, cand) if not units]
     if missing:
         why = f"not measured in {' and '.join(missing)}"
         return Delta(value=None, reason=why, higher_is_better=hib, paired=True)

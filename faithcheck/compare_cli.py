@@ -63,7 +63,8 @@ Metrics = Annotated[
         help="Metric to compare (repeat or comma-separate; a name or report.json path): "
         "accuracy, pass_at_k, truncation_aoc[_score|_generate], flip_rate, necessity_rate, "
         "aligned_share_of_correct, correct_but_misaligned_rate, answer_derived, "
-        "correct_but_underived, equation_error_rate, or a diversity metric (unpaired). "
+        "correct_but_underived, equation_error_rate, or a diversity metric (paired where both "
+        "runs have diversity.jsonl, else unpaired). "
         "Default: the faithfulness and accuracy metrics some run has.",
         show_default=False,
     ),
@@ -224,7 +225,8 @@ def print_tables(c: Comparison, console: Console) -> None:
         deltas.add_column(m.name + arrow[m.higher_is_better], justify="right")
     for label, per_metric in c.deltas.items():
         marks = [
-            _delta_cell(per_metric[m.name], m.higher_is_better, m.paired) for m in c.metric_info
+            _delta_cell(per_metric[m.name], m.higher_is_better, per_metric[m.name].paired)
+            for m in c.metric_info
         ]
         deltas.add_row(Text(label), str(c.shared_problems[label]), *marks)
     console.print(deltas)

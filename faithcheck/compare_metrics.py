@@ -5,8 +5,10 @@ A metric's units are one (numerator, denominator) pair per problem, recomputed f
 records on disk (not the report's aggregates) so that two runs can be paired on problem
 ids. `pooled` metrics are sum(num) / sum(den) over problems (each response or chain
 counts once, as in the report); `mean` metrics are the mean over problems of num / den
-(as the report's accuracy and derivation shares are). Diversity metrics have no
-per-problem records: they are compared through the report aggregates only (unpaired).
+(as the report's accuracy and derivation shares are). Diversity metrics are read from
+diversity.jsonl, one (value, 1) unit per problem where the metric applies (`mean`); a run
+without that file (scored with --no-diversity, or before the file existed) has no units
+for them, and is compared through the report aggregates only (unpaired, no CI).
 
 `load_run` reads each record file one problem at a time (`faithcheck.jsonindex`) and keeps
 only the units, so memory grows with the number of problems, not of records. A metric's
@@ -26,6 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from faithcheck.derivation import DerivationFinding
+from faithcheck.diversity import PER_PROBLEM_METRICS, ProblemDiversity
 from faithcheck.errors import RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge.records import JudgeRecord
@@ -42,6 +45,7 @@ from faithcheck.metrics import (
 from faithcheck.probes.records import MistakeRecord, NecessityRecord, ProbeRecord, TruncationRecord
 from faithcheck.rundir import (
     DERIVATION_FILE,
+    DIVERSITY_FILE,
     JUDGE_FILE,
     PROBES_FILE,
     REPORT_FILE,
@@ -240,6 +244,19 @@ def _wrong_equations(f: DerivationFinding) -> float:
     return sum(not e.correct for e in f.equations)
 
 
+def diversity_units(rows: Numbered[ProblemDiversity]) -> dict[str, Placed | None]:
+    """One problem's diversity values (its first line in diversity.jsonl), each a (value,
+    1) unit; None where the metric does not apply to the problem or was not computed."""
+    if not rows:
+        return dict.fromkeys(PER_PROBLEM_METRICS)
+    lineno, row = rows[0]
+    out: dict[str, Placed | None] = {}
+    for name in PER_PROBLEM_METRICS:
+        value = getattr(row, name)
+        out[name] = None if value is None else (lineno, (float(value), 1.0))
+    return out
+
+
 def _numbered(
     index: ProblemIndex, pid: str, validate: Callable[[dict[str, Any]], T]
 ) -> list[tuple[int, T]]:
@@ -303,6 +320,10 @@ def _read_units(run: RunDir) -> tuple[frozenset[str], dict[str, Units], bool]:
         right = {s.sample_index for _, s in _samples(samples, pid) if s.correct}
         keep(pid, derivation_units(findings, right))
 
+    diversity = run.index(DIVERSITY_FILE)
+    for pid in diversity:
+        keep(pid, diversity_units(_numbered(diversity, pid, ProblemDiversity.model_validate)))
+
     for name, found in placed.items():  # each problem where its first counted record sits
         units[name] = {pid: unit for _, pid, unit in sorted(found, key=lambda t: t[0])}
     return frozenset(samples), units, has_truncation
@@ -329,20 +350,13 @@ class MetricSpec:
     """How units combine (module docs)."""
     units: Callable[[RunData], Units] | None
     """Per-problem extractor; None: only the report aggregate exists (unpaired)."""
+    unpaired_fallback: bool = False
+    """When a run has no units for the metric, its delta is the difference of the report
+    aggregates (unpaired, no CI) instead of undefined: diversity, whose per-problem file
+    older and --no-diversity runs lack."""
 
 
-_DIVERSITY = (
-    "distinct_1",
-    "distinct_2",
-    "self_bleu",
-    "embedding_distance",
-    "vendi",
-    "answer_entropy",
-    "answer_entropy_normalized",
-    "pass_at_k_gain",
-    "strategy_diversity",
-    "faithful_strategy_diversity",
-)
+_DIVERSITY = PER_PROBLEM_METRICS
 _SPECS = [
     MetricSpec("accuracy", "sampling.accuracy", True, "mean", _stored("accuracy")),
     MetricSpec("pass_at_k", "sampling.pass_at_k", True, "mean", _stored("pass_at_k")),
@@ -395,7 +409,10 @@ _SPECS = [
         "mean",
         _stored("equation_error_rate"),
     ),
-    *(MetricSpec(n, f"diversity.{n}", None, "mean", None) for n in _DIVERSITY),
+    *(
+        MetricSpec(n, f"diversity.{n}", None, "mean", _stored(n), unpaired_fallback=True)
+        for n in _DIVERSITY
+    ),
 ]
 REGISTRY: dict[str, MetricSpec] = {s.name: s for s in _SPECS}
 """Every comparable metric by name."""

@@ -4,8 +4,10 @@ Every metric is computed per problem over its k samples and then averaged over p
 with a percentile bootstrap CI over problems (`metrics.bootstrap_mean`). Text and
 embedding measures live in `faithcheck.diversity_text`; this module holds the answer,
 pass@k and strategy measures and puts them together: `summarize_diversity_groups` streams
-one problem at a time (memory flat in the number of problems), and `summarize_diversity`
-is its in-memory front end.
+one problem at a time (memory flat in the number of problems), and can hand each problem's
+values to a callback as they become known (`score` writes them to diversity.jsonl, which
+`faithcheck compare` pairs on problem ids); `summarize_diversity` is its in-memory front
+end.
 """
 
 from __future__ import annotations
@@ -161,6 +163,47 @@ def faithful_strategy_diversity(
 # --- summary ---------------------------------------------------------------------------------
 
 
+class ProblemDiversity(Record):
+    """One problem's value of every per-problem diversity metric: a line of diversity.jsonl.
+
+    None where the metric does not apply to the problem (a single sample, no n-grams, not
+    judged, no aligned response) or was not computed in the run (no embedder, no strategy
+    judge). The run's `DiversitySummary` averages the non-None values over problems.
+    """
+
+    problem_id: str
+    """The problem."""
+    distinct_1: float | None = None
+    """Unique words / total words over its responses."""
+    distinct_2: float | None = None
+    """Unique word bigrams / total bigrams over its responses."""
+    self_bleu: float | None = None
+    """Mean BLEU of each response against the others."""
+    embedding_distance: float | None = None
+    """Mean pairwise cosine distance of its response embeddings."""
+    vendi: float | None = None
+    """Vendi score of its response embeddings."""
+    answer_entropy: float | None = None
+    """Shannon entropy (nats) of its final answers clustered by equivalence."""
+    answer_entropy_normalized: float | None = None
+    """Answer entropy divided by log(k)."""
+    pass_at_k_gain: float | None = None
+    """pass@k − pass@1 with k = its samples."""
+    strategy_diversity: float | None = None
+    """Normalized Shannon diversity of its strategy clusters."""
+    faithful_strategy_diversity: float | None = None
+    """Strategy diversity over its judge-aligned responses only."""
+
+
+PER_PROBLEM_METRICS: tuple[str, ...] = tuple(
+    name for name in ProblemDiversity.model_fields if name != "problem_id"
+)
+"""The `DiversitySummary` metrics that are averages of per-problem values, in field order."""
+
+OnProblem = Callable[[str, dict[str, float | None]], None]
+"""Receives a problem id and its value of every metric of `PER_PROBLEM_METRICS`."""
+
+
 class DiversitySummary(Record):
     """Output diversity over a run's samples, each metric averaged over problems.
 
@@ -253,6 +296,7 @@ def summarize_diversity_groups(
     aligned: Callable[[str], Mapping[int, bool]] | None = None,
     seed: int = 0,
     embed_batch_problems: int = 64,
+    on_problem: OnProblem | None = None,
 ) -> DiversitySummary:
     """Compute every diversity metric per problem, one problem at a time, and average them.
 
@@ -286,6 +330,13 @@ def summarize_diversity_groups(
         embed_batch_problems: Problems whose texts are embedded together in one call.
             Single-sample problems are never embedded (no metric needs them), so they
             do not count towards a batch.
+        on_problem: Called once per problem, in problem order, with the problem id and its
+            value of every metric of `PER_PROBLEM_METRICS` (None where the metric does not
+            apply to it or is not computed): the values the summary averages. A problem's
+            call comes as soon as its values are known: at once without an embedder, else
+            when its batch is embedded (problems after the first one awaiting the
+            embedder, single-sample ones included, wait for that batch, to keep the
+            order).
 
     Raises:
         ValueError: If cluster labels name a sample index the problem does not have, if
@@ -295,14 +346,24 @@ def summarize_diversity_groups(
     if embed_batch_problems < 1:
         raise ValueError(f"embed_batch_problems must be at least 1, got {embed_batch_problems}")
     values = _PerProblem()
-    pending: list[list[str]] = []  # texts of problems awaiting the embedder
+    # Problems whose values are not all known yet or not yet reported, in problem order,
+    # and the rows and texts of those of them awaiting the embedder.
+    waiting: list[tuple[str, dict[str, float | None]]] = []
+    pending: list[tuple[dict[str, float | None], list[str]]] = []
     n_problems = 0
     sizes: set[int] = set()
 
-    def embed_pending() -> None:
+    def flush() -> None:
+        """Embed the pending texts, then report every waiting problem, in order."""
         if embedder is not None and pending:
-            _add_embedding_values(values, embedder, pending)
+            _add_embedding_values(embedder, pending)
         pending.clear()
+        for pid, row in waiting:
+            for name, value in row.items():
+                values.add(name, value)
+            if on_problem is not None:
+                on_problem(pid, row)
+        waiting.clear()
 
     for group in groups:
         records = sorted(group, key=lambda s: s.sample_index)
@@ -315,23 +376,25 @@ def summarize_diversity_groups(
         n_problems += 1
         sizes.add(len(records))
         texts = [s.completion for s in records]
-        values.add("distinct_1", distinct_n(texts, 1))
-        values.add("distinct_2", distinct_n(texts, 2))
+        row: dict[str, float | None] = dict.fromkeys(PER_PROBLEM_METRICS)
+        row["distinct_1"] = distinct_n(texts, 1)
+        row["distinct_2"] = distinct_n(texts, 2)
         if len(records) >= 2:
-            values.add("self_bleu", self_bleu(texts))
+            row["self_bleu"] = self_bleu(texts)
             clusters = answer_clusters([s.answer for s in records], equivalent)
-            values.add("answer_entropy", shannon_entropy(clusters))
-            values.add("answer_entropy_normalized", normalized_entropy(clusters))
-            values.add("pass_at_k_gain", pass_at_k_gain([s.correct for s in records]))
+            row["answer_entropy"] = shannon_entropy(clusters)
+            row["answer_entropy_normalized"] = normalized_entropy(clusters)
+            row["pass_at_k_gain"] = pass_at_k_gain([s.correct for s in records])
             if embedder is not None:
-                pending.append(texts)
-                if len(pending) >= embed_batch_problems:
-                    embed_pending()
+                pending.append((row, texts))
         if strategy is not None:
             labels = strategy(pid)
             if labels is not None:
-                _add_strategy_values(values, pid, records, labels, aligned)
-    embed_pending()
+                _add_strategy_values(row, pid, records, labels, aligned)
+        waiting.append((pid, row))
+        if not pending or len(pending) >= embed_batch_problems:
+            flush()
+    flush()
 
     def average(name: str, reason: str) -> MetricValue:
         if not values[name]:
@@ -379,37 +442,38 @@ class _PerProblem(dict[str, list[float]]):
 
 
 def _add_embedding_values(
-    values: _PerProblem, embedder: SentenceEmbedder, texts: list[list[str]]
+    embedder: SentenceEmbedder, pending: list[tuple[dict[str, float | None], list[str]]]
 ) -> None:
-    """Embed a batch of problems' texts in one call, then score each problem's block."""
-    flat = [t for group in texts for t in group]
+    """Embed a batch of problems' texts in one call, then score each problem's block into
+    its row."""
+    flat = [t for _, texts in pending for t in texts]
     vectors = np.asarray(embedder.embed(flat))
     if len(vectors) != len(flat):
         raise ValueError(f"embedder returned {len(vectors)} vectors for {len(flat)} texts")
-    bounds = np.cumsum([0, *(len(group) for group in texts)])
-    for lo, hi in itertools.pairwise(bounds):
-        values.add("embedding_distance", mean_cosine_distance(vectors[lo:hi]))
-        values.add("vendi", vendi_score(vectors[lo:hi]))
+    bounds = np.cumsum([0, *(len(texts) for _, texts in pending)])
+    for (row, _), (lo, hi) in zip(pending, itertools.pairwise(bounds), strict=True):
+        row["embedding_distance"] = mean_cosine_distance(vectors[lo:hi])
+        row["vendi"] = vendi_score(vectors[lo:hi])
 
 
 def _add_strategy_values(
-    values: _PerProblem,
+    row: dict[str, float | None],
     pid: str,
     records: Sequence[SampleRecord],
     labels: Mapping[int, int],
     aligned: Callable[[str], Mapping[int, bool]] | None,
 ) -> None:
-    """Strategy diversity of one judged problem, over all and over aligned responses."""
+    """Strategy diversity of one judged problem, over all and over aligned responses, into
+    its row."""
     unknown = set(labels) - {s.sample_index for s in records}
     if unknown:
         raise ValueError(f"problem {pid!r}: strategy labels for unknown samples {sorted(unknown)}")
     # Only the clustered samples count (the strategy judge may see a subset per problem).
     members = [s.sample_index for s in records if s.sample_index in labels]
     clusters = [labels[i] for i in members]
-    values.add("strategy_diversity", strategy_diversity(clusters))
+    row["strategy_diversity"] = strategy_diversity(clusters)
     if aligned is not None:
         flags = aligned(pid)
-        values.add(
-            "faithful_strategy_diversity",
-            faithful_strategy_diversity(clusters, [flags.get(i, False) for i in members]),
+        row["faithful_strategy_diversity"] = faithful_strategy_diversity(
+            clusters, [flags.get(i, False) for i in members]
         )

@@ -48,7 +48,7 @@ from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.rundir import (
     CALIBRATION_FILE,
-    DERIVATION_FILE,
+    DERIVED_FILES,
     JUDGE_FILE,
     PROBES_FILE,
     REPORT_FILE,
@@ -616,7 +616,7 @@ def _write(
             return rebuild(run, gate=gate, **_effort(shards))
         except BaseException:
             # Leave no half-merged run behind (an empty directory this call made goes too).
-            for name in (*written, RUN_FILE, DERIVATION_FILE, REPORT_FILE):
+            for name in (*written, RUN_FILE, *DERIVED_FILES, REPORT_FILE):
                 with contextlib.suppress(OSError):
                     (out / name).unlink()
             raise

@@ -70,7 +70,8 @@ def rebuild_report(
     timings: Timings | None = None,
     throughput: Throughput | None = None,
 ) -> Report:
-    """Recompute and atomically rewrite report.json (and derivation.jsonl) of a run.
+    """Recompute and atomically rewrite report.json (and derivation.jsonl, diversity.jsonl)
+    of a run.
 
     Takes the run directory's lock, so it cannot race a `score` writing the same run.
     See `rebuild` for the arguments.

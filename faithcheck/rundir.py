@@ -8,6 +8,7 @@ runs/<name>/
   calibration.jsonl  the judge's labels on the bundled calibration pairs
   strategy.jsonl  strategy-judge clusters, one line per problem
   derivation.jsonl   the judge-free derivation check (recomputed from the samples)
+  diversity.jsonl    each problem's diversity metrics (recomputed; only with diversity on)
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
 """
@@ -57,6 +58,9 @@ JUDGE_FILE = "judge.jsonl"
 CALIBRATION_FILE = "calibration.jsonl"
 STRATEGY_FILE = "strategy.jsonl"
 DERIVATION_FILE = "derivation.jsonl"
+DIVERSITY_FILE = "diversity.jsonl"
+DERIVED_FILES = (DERIVATION_FILE, DIVERSITY_FILE)
+"""Files recomputed from the records with each report (written whole, atomically)."""
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
 JSONL_FILES = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)
@@ -215,7 +219,7 @@ class RunDir:
     def _discard(self, names: Sequence[str]) -> None:
         """Remove record files, and every file derived from the records."""
         self._samples_index = None
-        for name in (*names, DERIVATION_FILE, REPORT_FILE, "report.html", "report.md"):
+        for name in (*names, *DERIVED_FILES, REPORT_FILE, "report.html", "report.md"):
             (self.path / name).unlink(missing_ok=True)
 
     def lock(self) -> None:
@@ -399,16 +403,34 @@ class RunDir:
         self._guard(atomic_write_bytes, self.path / name, data)
 
     @contextlib.contextmanager
-    def derivation_writer(self) -> Iterator[Callable[[Iterable[Record]], None]]:
-        """Write derivation.jsonl (recomputed from the samples) problem by problem; the
-        file is replaced atomically when the block ends."""
+    def derived_writer(self, name: str) -> Iterator[Callable[[Iterable[Any]], None]]:
+        """Write one of `DERIVED_FILES` (recomputed from the records) problem by problem;
+        the file is replaced atomically when the block ends without an error."""
+        path = self.path / name
         try:
-            with atomic_jsonl(self.path / DERIVATION_FILE) as write:
+            with atomic_jsonl(path) as write:
                 yield write
         except OSError as exc:
-            raise RunDirError(
-                f"cannot write {self.path / DERIVATION_FILE}: {exc.strerror or exc}"
-            ) from None
+            raise RunDirError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def derivation_writer(
+        self,
+    ) -> contextlib.AbstractContextManager[Callable[[Iterable[Any]], None]]:
+        """`derived_writer` of derivation.jsonl."""
+        return self.derived_writer(DERIVATION_FILE)
+
+    def diversity_writer(
+        self,
+    ) -> contextlib.AbstractContextManager[Callable[[Iterable[Any]], None]]:
+        """`derived_writer` of diversity.jsonl (one line per problem)."""
+        return self.derived_writer(DIVERSITY_FILE)
+
+    def drop_derived(self, name: str) -> None:
+        """Remove one of `DERIVED_FILES` (a report that does not compute it), if present."""
+        try:
+            (self.path / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot remove {self.path / name}: {exc.strerror or exc}") from None
 
     def write_report(self, report: Record) -> None:
         """Write report.json atomically."""

@@ -20,7 +20,7 @@ from faithcheck.backends.base import Backend, DType
 from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
-from faithcheck.diversity import summarize_diversity_groups
+from faithcheck.diversity import ProblemDiversity, summarize_diversity_groups
 from faithcheck.embed import Embedder
 from faithcheck.errors import UsageError
 from faithcheck.judge.reliability import JudgeReliability
@@ -45,6 +45,7 @@ from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_f
 from faithcheck.records import Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
 from faithcheck.rundir import (
+    DIVERSITY_FILE,
     JUDGE_FILE,
     PROBES_FILE,
     SAMPLES_FILE,
@@ -395,6 +396,10 @@ def _report(
     memory stays flat however many problems the run has. Problems come in the order they
     first appear in each file (bootstrap CIs depend on it). `keep`: the problems to
     report on (None: all on disk).
+
+    The derived per-problem files are rewritten on the way: derivation.jsonl, and
+    diversity.jsonl when diversity is on (removed when it is off, so that no stale one
+    outlives its report).
     """
     samples = run.index(SAMPLES_FILE)
     keys = [pid for pid in samples if keep is None or pid in keep]
@@ -423,13 +428,21 @@ def _report(
     diversity = None
     if opts.diversity:
         use_strategy = judge is not None and judge.opts.strategy
-        diversity = summarize_diversity_groups(
-            run.sample_groups(keys, samples),
-            embedder=Embedder() if opts.diversity_embed else None,
-            strategy=strategy_lookup(run) if use_strategy else None,
-            aligned=aligned_lookup(run, judged) if judged is not None else None,
-            seed=opts.seed,
-        )
+        with run.diversity_writer() as write_diversity:
+
+            def on_problem(pid: str, values: dict[str, float | None]) -> None:
+                write_diversity([ProblemDiversity(problem_id=pid, **values)])
+
+            diversity = summarize_diversity_groups(
+                run.sample_groups(keys, samples),
+                embedder=Embedder() if opts.diversity_embed else None,
+                strategy=strategy_lookup(run) if use_strategy else None,
+                aligned=aligned_lookup(run, judged) if judged is not None else None,
+                seed=opts.seed,
+                on_problem=on_problem,
+            )
+    else:
+        run.drop_derived(DIVERSITY_FILE)
     phases.mark("report_s")
     timings = phases.timings()
     return Report(

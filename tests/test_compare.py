@@ -16,11 +16,12 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from typer.testing import CliRunner
 
 from faithcheck import cli
 from faithcheck.compare import Comparison, compare_runs, comparison_json_schema
-from faithcheck.compare_cli import compare_command
+from faithcheck.compare_cli import compare_command, print_tables
 from faithcheck.compare_metrics import (
     REGISTRY,
     RunData,
@@ -31,10 +32,12 @@ from faithcheck.compare_metrics import (
 )
 from faithcheck.derivation import DerivationFinding, analyze
 from faithcheck.derivation import summarize as summarize_derivation
+from faithcheck.diversity import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import append_jsonl, write_json
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
 from faithcheck.judge.summary import summarize_judge
+from faithcheck.metrics import MetricValue, bootstrap_mean
 from faithcheck.probes.records import (
     MistakeRecord,
     NecessityRecord,
@@ -477,6 +480,144 @@ def test_diversity_is_unpaired_and_never_gated(tmp_path: Path) -> None:
     assert d.paired is False and d.value is None and d.higher_is_better is None
     assert "vendi: not measured in any run" in c.warnings
     assert c.gate is not None and [ch.metric for ch in c.gate.checks] == ["sampling.accuracy"]
+
+
+DiversityRows = dict[str, dict[str, float | None]]
+"""problem id -> metric -> its value (missing or None: does not apply)."""
+
+
+def add_diversity(path: Path, rows: DiversityRows, *, file: bool = True) -> Path:
+    """Give a hand-built run a diversity section in its report (averaged over problems as
+    `summarize_diversity_groups` does) and, with `file`, its diversity.jsonl."""
+    lines = [ProblemDiversity(problem_id=p, **values) for p, values in rows.items()]
+    metrics: dict[str, MetricValue] = {}
+    for name in PER_PROBLEM_METRICS:
+        present = [v for r in lines if (v := getattr(r, name)) is not None]
+        undefined = MetricValue(value=None, n=0, reason="no values")
+        metrics[name] = bootstrap_mean(present, seed=0) if present else undefined
+    summary = DiversitySummary(
+        **metrics,  # type: ignore[arg-type]
+        n_problems=len(rows),
+        samples_per_problem=K,
+        embedder="hash",
+    )
+    report = json.loads((path / "report.json").read_text())
+    report["diversity"] = summary.model_dump(mode="json")
+    write_json(path / "report.json", report)
+    if file:
+        append_jsonl(path / "diversity.jsonl", lines)
+    return path
+
+
+def diversity_rows(ids: list[str], shift: float = 0.0) -> DiversityRows:
+    """Vendi and distinct-1 that vary by problem (moved by `shift`); strategy diversity on
+    every other problem only."""
+    return {
+        p: {
+            "vendi": 1.0 + (i % 5) * 0.5 + shift,
+            "distinct_1": 0.1 * (i % 7) + shift / 10,
+            "strategy_diversity": 0.25 * (i % 3) if i % 2 == 0 else None,
+        }
+        for i, p in enumerate(ids)
+    }
+
+
+DIVERSITY_METRICS = ["vendi", "distinct_1", "strategy_diversity", "accuracy"]
+
+
+def _diversity_runs(
+    tmp_path: Path, base: DiversityRows, cand: DiversityRows, **kw: Any
+) -> list[RunData]:
+    files = kw.pop("files", (True, True))
+    dirs = [
+        add_diversity(write_run(tmp_path / f"run{i}", full_spec(n=len(rows))), rows, file=f)
+        for i, (rows, f) in enumerate(zip((base, cand), files, strict=True))
+    ]
+    return [load_run(d) for d in dirs]
+
+
+def test_diversity_units_are_read_from_diversity_jsonl(tmp_path: Path) -> None:
+    rows = diversity_rows(pids(6))
+    (run,) = _diversity_runs(tmp_path, rows, rows)[:1]
+    assert run.units["vendi"] == {p: (r["vendi"], 1.0) for p, r in rows.items()}
+    assert list(run.units["strategy_diversity"]) == ["p00", "p02", "p04"]  # None: left out
+    assert "embedding_distance" not in run.units  # null on every problem: not measured
+    # The records reproduce the report's aggregates.
+    for name in ("vendi", "distinct_1", "strategy_diversity"):
+        spec = REGISTRY[name]
+        assert spec.units is not None
+        got, source = run_value(spec, {}, spec.units(run), seed=0, n_boot=1000)
+        assert source == "records" and got == MetricValue.model_validate(
+            run.report["diversity"][name]
+        ), name
+
+
+def test_diversity_deltas_are_paired_on_shared_problems_with_a_ci(tmp_path: Path) -> None:
+    base = diversity_rows(pids(12))
+    cand = diversity_rows(pids(12), shift=0.5)
+    cand |= {p: {"vendi": 9.0} for p in pids(3, start=12)}  # not in the baseline
+    runs = _diversity_runs(tmp_path, base, cand)
+    c = compare_runs(runs, metrics=DIVERSITY_METRICS, max_drop=0.0)
+    vendi = c.deltas["run1"]["vendi"]
+    assert vendi.paired and vendi.higher_is_better is None and vendi.reason is None
+    assert (vendi.value, vendi.ci_low, vendi.ci_high, vendi.n) == pytest.approx((0.5, 0.5, 0.5, 12))
+    distinct = c.deltas["run1"]["distinct_1"]
+    assert distinct.paired and distinct.n == 12
+    assert distinct.value == pytest.approx(0.05) and distinct.ci_low == pytest.approx(0.05)
+    strategy = c.deltas["run1"]["strategy_diversity"]
+    assert strategy.paired and (strategy.value, strategy.n) == (0.0, 6)  # judged in both
+    assert all(m.paired for m in c.metric_info)
+    # Per-run values still come from the reports; the candidate's includes its extras.
+    assert c.metrics["run1"]["vendi"].source == "report"
+    # A paired delta whose problems move differently has a CI around it.
+    noisy = {
+        p: {"vendi": r["vendi"] + (0.3 if i % 2 else -0.1)} for i, (p, r) in enumerate(base.items())
+    }
+    (tmp_path / "noisy").mkdir()
+    c = compare_runs(_diversity_runs(tmp_path / "noisy", base, noisy), metrics=["vendi"])
+    d = c.deltas["run1"]["vendi"]
+    assert d.paired and d.ci_low is not None and d.ci_high is not None
+    assert d.ci_low < d.value < d.ci_high and d.value == pytest.approx(0.1)  # type: ignore[operator]
+    # Contrast only: never gated, never ranked.
+    assert c.ranking_metrics == []
+    gated = compare_runs(runs, metrics=DIVERSITY_METRICS, max_drop=0.0).gate
+    assert gated is not None and [ch.metric for ch in gated.checks] == ["sampling.accuracy"]
+
+
+@pytest.mark.parametrize("files", [(False, True), (True, False), (False, False)])
+def test_diversity_without_diversity_jsonl_falls_back_to_report_aggregates(
+    tmp_path: Path, files: tuple[bool, bool]
+) -> None:
+    """An older or --no-diversity run has no per-problem values: the delta is the
+    difference of the report aggregates, unpaired, without a CI, as before."""
+    base, cand = diversity_rows(pids(12)), diversity_rows(pids(12), shift=0.5)
+    runs = _diversity_runs(tmp_path, base, cand, files=files)
+    c = compare_runs(runs, metrics=DIVERSITY_METRICS, max_drop=0.0)
+    d = c.deltas["run1"]["vendi"]
+    b, a = c.metrics["run0"]["vendi"].value, c.metrics["run1"]["vendi"].value
+    assert b is not None and a is not None
+    assert d.paired is False and d.ci_low is None and d.ci_high is None
+    assert d.value == pytest.approx(a - b) and d.value == pytest.approx(0.5)
+    missing = " and ".join(f"run{i}" for i, f in enumerate(files) if not f)
+    assert (
+        d.reason
+        == f"unpaired: difference of report aggregates (no per-problem values in {missing})"
+    )
+    assert c.gate is not None and [ch.metric for ch in c.gate.checks] == ["sampling.accuracy"]
+
+
+def test_diversity_fallback_is_marked_unpaired_in_the_table(tmp_path: Path) -> None:
+    rows = diversity_rows(pids(12))
+    paired = compare_runs(_diversity_runs(tmp_path / "a", rows, rows), metrics=["vendi"])
+    unpaired = compare_runs(
+        _diversity_runs(tmp_path / "b", rows, rows, files=(True, False)), metrics=["vendi"]
+    )
+    texts = []
+    for c in (paired, unpaired):
+        console = Console(record=True, width=200)
+        print_tables(c, console)
+        texts.append(console.export_text())
+    assert "(unpaired)" not in texts[0] and "(unpaired)" in texts[1]
 
 
 def test_metric_may_be_named_by_its_report_path(tmp_path: Path) -> None:

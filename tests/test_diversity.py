@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from faithcheck.diversity import (
     NOT_GATED_NOTE,
+    PER_PROBLEM_METRICS,
     DiversitySummary,
     answer_clusters,
     faithful_strategy_diversity,
@@ -38,7 +39,7 @@ from faithcheck.diversity_text import (
     vendi_score,
     word_tokens,
 )
-from faithcheck.metrics import group_by
+from faithcheck.metrics import bootstrap_mean, group_by
 from faithcheck.sampling import SampleRecord
 
 
@@ -840,3 +841,141 @@ def test_groups_empty() -> None:
             [], embedder=HashEmbedder(), strategy_clusters=STRATEGY, aligned={}
         ).model_dump()
     )
+
+
+# --- per-problem values ------------------------------------------------------------------------
+
+
+def _per_problem_run(
+    records: list[SampleRecord], batch: int, **kw: object
+) -> tuple[DiversitySummary, list[tuple[str, dict[str, float | None]]], list[list[str]]]:
+    """The summary of `records` grouped by problem, every `on_problem` call, and the
+    problems reported before each embedder call."""
+    seen: list[tuple[str, dict[str, float | None]]] = []
+
+    class NotingEmbedder(HashEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reported: list[list[str]] = []
+
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            self.reported.append([pid for pid, _ in seen])
+            return super().embed(texts)
+
+    embedder = NotingEmbedder()
+    summary = summarize_diversity_groups(
+        group_by(records, lambda s: s.problem_id).values(),
+        embedder=embedder,
+        equivalent=numeric_equal,
+        embed_batch_problems=batch,
+        on_problem=lambda pid, values: seen.append((pid, dict(values))),
+        **kw,  # type: ignore[arg-type]
+    )
+    return summary, seen, embedder.reported
+
+
+@pytest.mark.parametrize("batch", [1, 2, 64])
+def test_on_problem_reports_each_problem_once_in_order_with_the_averaged_values(
+    batch: int,
+) -> None:
+    summary, seen, _ = _per_problem_run(
+        mixed_records(), batch, strategy=STRATEGY.get, aligned=aligned_by_problem(ALIGNED)
+    )
+    assert [pid for pid, _ in seen] == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+    assert all(list(values) == list(PER_PROBLEM_METRICS) for _, values in seen)
+    rows = dict(seen)
+    # Single-sample problems have no between-sample metrics; p4 and p6 were not judged.
+    for pid in ("p3", "p6"):
+        assert rows[pid]["self_bleu"] is None and rows[pid]["vendi"] is None
+        assert rows[pid]["distinct_1"] is not None
+    assert rows["p4"]["strategy_diversity"] is None and rows["p6"]["strategy_diversity"] is None
+    assert rows["p3"]["strategy_diversity"] == 0.0
+    assert rows["p3"]["faithful_strategy_diversity"] is None  # nothing of p3 is aligned
+    dump = summary.model_dump()
+    for name in PER_PROBLEM_METRICS:
+        present = [values[name] for _, values in seen if values[name] is not None]
+        metric = dump[name]
+        assert metric is not None, name
+        assert metric["n"] == len(present), name
+        # The summary is the bootstrap mean of exactly these values, in this order.
+        expected = bootstrap_mean(present, seed=0)
+        assert metric["value"] == pytest.approx(math.fsum(present) / len(present)), name
+        assert (metric["value"], metric["ci_low"], metric["ci_high"]) == (
+            expected.value,
+            expected.ci_low,
+            expected.ci_high,
+        ), name
+    # The streamed summary itself is unchanged by the callback.
+    assert_matches_recorded(summary, _RECORDED_JUDGED)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 64])
+def test_on_problem_values_equal_per_problem_computation(batch: int) -> None:
+    """Each problem's values are those of summarizing that problem alone."""
+    records = mixed_records()
+    _, seen, _ = _per_problem_run(
+        records, batch, strategy=STRATEGY.get, aligned=aligned_by_problem(ALIGNED)
+    )
+    for pid, values in seen:
+        alone = summarize_diversity(
+            [r for r in records if r.problem_id == pid],
+            embedder=HashEmbedder(),
+            equivalent=numeric_equal,
+            strategy_clusters=STRATEGY,
+            aligned=ALIGNED,
+        ).model_dump()
+        for name in PER_PROBLEM_METRICS:
+            assert values[name] == (alone[name] or {}).get("value"), (pid, name)
+
+
+@pytest.mark.parametrize(
+    ("batch", "reported_at_each_call"),
+    [
+        # Multi-sample problems are p1, p2, p4, p5, p7 (p3, p6 have one sample each).
+        (
+            1,
+            [
+                [],
+                ["p1"],
+                ["p1", "p2", "p3"],
+                ["p1", "p2", "p3", "p4"],
+                ["p1", "p2", "p3", "p4", "p5", "p6"],
+            ],
+        ),
+        (2, [[], ["p1", "p2", "p3"], ["p1", "p2", "p3", "p4", "p5", "p6"]]),
+        (64, [[]]),
+    ],
+)
+def test_on_problem_waits_for_the_batch_of_its_problem(
+    batch: int, reported_at_each_call: list[list[str]]
+) -> None:
+    """A problem is reported once its batch is embedded; the problems after it (single
+    samples too) wait with it, so the order is kept."""
+    _, seen, reported = _per_problem_run(mixed_records(), batch)
+    assert reported == reported_at_each_call
+    assert [pid for pid, _ in seen] == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+
+
+def test_on_problem_without_embedder_or_judge() -> None:
+    """Not computed: None for every problem; the rest is reported problem by problem."""
+    seen: list[str] = []
+    yielded: list[str] = []
+    grouped = list(group_by(mixed_records(), lambda s: s.problem_id).values())
+
+    def read_problems() -> Iterator[list[SampleRecord]]:
+        for group in grouped:
+            yielded.append(group[0].problem_id)
+            yield group
+
+    def on_problem(pid: str, values: Mapping[str, float | None]) -> None:
+        assert yielded[-1] == pid  # at once, before the next problem is read
+        for name in ("embedding_distance", "vendi", "strategy_diversity"):
+            assert values[name] is None
+        assert values["faithful_strategy_diversity"] is None
+        seen.append(pid)
+
+    summary = summarize_diversity_groups(
+        read_problems(), equivalent=numeric_equal, on_problem=on_problem
+    )
+    assert seen == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+    assert summary.vendi is None and summary.strategy_diversity is None

@@ -23,7 +23,10 @@ import orjson
 import pytest
 
 from faithcheck import merge
+from faithcheck.compare import compare_runs
+from faithcheck.compare_metrics import load_run
 from faithcheck.data import dataset_hash, load_problems
+from faithcheck.diversity import PER_PROBLEM_METRICS
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import JudgeRecord, JudgeResult
@@ -163,8 +166,10 @@ def make_run(
     temperature: float = 1.0,
     limit: int | None = None,
     finish: bool = True,
+    diversity: bool = False,
 ) -> Path:
-    """A finished run directory as `score` leaves it, with hand-made records."""
+    """A finished run directory as `score` leaves it, with hand-made records (`diversity`:
+    without the embedder, so that no model loads)."""
     problems = load_problems(str(data))[:limit]
     if shard is not None:
         problems = [p for p in problems if in_shard(p.id, *shard)]
@@ -179,7 +184,8 @@ def make_run(
         out=str(out),
         probes=ProbeConfig(probes=["truncation", "controls"], readout="score"),
         judge=JudgeOptions(enabled=judge, calibration_per_domain=1),
-        diversity=False,
+        diversity=diversity,
+        diversity_embed=not diversity,  # on: without the embedder; off: as before
     )
     identity = ModelIdentity(
         spec="fake-model", kind="folder", path="/nowhere", sha256="f" * 64, has_chat_template=True
@@ -286,6 +292,45 @@ def test_rebuild_is_idempotent_and_keeps_timings(tmp_path: Path, dataset: Path) 
     before = json.loads((run / "report.json").read_text())
     again = rebuild_report(run).model_dump(mode="json")
     assert again == before
+
+
+def test_diversity_jsonl_holds_the_values_the_report_averages(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """`_report` writes one line per problem, in samples.jsonl order; `compare` pairs them,
+    and a merged run gets the unsharded run's file."""
+    run = make_run(tmp_path / "r", dataset, judge=True, diversity=True)
+    rows = _lines(run / "diversity.jsonl")
+    order = list(ProblemIndex(run / "samples.jsonl"))
+    assert [r["problem_id"] for r in rows] == order and len(order) == 10
+    assert all(set(r) == {"problem_id", *PER_PROBLEM_METRICS} for r in rows)
+    report = json.loads((run / "report.json").read_text())["diversity"]
+    assert report["embedding_distance"] is None and all(r["vendi"] is None for r in rows)
+    for name in PER_PROBLEM_METRICS:
+        if report[name] is None:
+            continue
+        present = [r[name] for r in rows if r[name] is not None]
+        assert report[name]["n"] == len(present) > 0, name
+        assert report[name]["value"] == pytest.approx(sum(present) / len(present)), name
+    other = make_run(tmp_path / "o", dataset, judge=True, diversity=True)
+    compared = compare_runs([load_run(run), load_run(other)], metrics=["distinct_1", "self_bleu"])
+    for delta in compared.deltas["o"].values():
+        assert delta.paired and (delta.value, delta.ci_low, delta.ci_high, delta.n) == (
+            0.0,
+            0.0,
+            0.0,
+            10,
+        )
+    shards = [make_run(tmp_path / f"s{i}", dataset, (i, 2), diversity=True) for i in range(2)]
+    merge_runs(shards, tmp_path / "m")
+    full = make_run(tmp_path / "full", dataset, diversity=True)
+    assert _lines(tmp_path / "m" / "diversity.jsonl") == _lines(full / "diversity.jsonl")
+    # Without diversity there is no file (a rebuild removes a stale one).
+    plain = make_run(tmp_path / "plain", dataset)
+    assert not (plain / "diversity.jsonl").exists()
+    (plain / "diversity.jsonl").write_bytes((run / "diversity.jsonl").read_bytes())
+    rebuild_report(plain)
+    assert not (plain / "diversity.jsonl").exists()
 
 
 def test_rebuild_refuses_an_unfinished_run(tmp_path: Path, dataset: Path) -> None:

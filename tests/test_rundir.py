@@ -22,6 +22,7 @@ from faithcheck.errors import RunDirError
 from faithcheck.rundir import (
     CALIBRATION_FILE,
     DERIVATION_FILE,
+    DIVERSITY_FILE,
     JUDGE_FILE,
     PROBES_FILE,
     REPORT_FILE,
@@ -465,7 +466,8 @@ def _staged_run(path: Path) -> None:
     run.prepare("H", force=False, stages=STAGES)
     run.write_run_info(_info("H").model_copy(update={"stage_hashes": STAGES}))
     run.append_samples([_rec("p", 0)])
-    for name in (PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, DERIVATION_FILE):
+    derived = (DERIVATION_FILE, DIVERSITY_FILE)
+    for name in (PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, *derived):
         (path / name).write_bytes(b'{"problem_id": "p"}\n')
     run.write_report(_info("report-stand-in"))
     run.release()
@@ -511,7 +513,7 @@ def test_force_keeps_the_records_still_valid(
     assert run.kept == kept
     for name in gone:
         assert not (tmp_path / "r" / name).exists(), name
-    for name in (DERIVATION_FILE, REPORT_FILE):  # derived from the records: recomputed
+    for name in (DERIVATION_FILE, DIVERSITY_FILE, REPORT_FILE):  # derived: recomputed
         assert not (tmp_path / "r" / name).exists(), name
     assert [r.problem_id for r in run.load_samples()] == ["p"]
     for name in {PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE} - set(gone):
