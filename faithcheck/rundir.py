@@ -180,14 +180,12 @@ class RunDir:
                 repair_jsonl(self.path / name)
             return True
         old = existing.get("stage_hashes")
-        reusable = (
+        old = old if isinstance(old, dict) else {}
+        if (
             existing.get("config_hash") != config_hash
             and stages is not None
-            and isinstance(old, dict)
             and old.get("samples") == stages["samples"]
-        )
-        if reusable:
-            assert stages is not None and isinstance(old, dict)
+        ):
             redo = [s for s in LATER_STAGES if old.get(s) != stages[s]]
             if not force:
                 what = _and([_STAGE_NAMES[s] for s in redo]) or "report"
