@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -277,8 +279,65 @@ def _say_error(message: str) -> None:
     sys.stderr.flush()
 
 
+INTERRUPT_GRACE_S = 10.0
+"""Seconds a run gets to unwind after Ctrl-C (close engines and connections, remove
+temporary files) before it leaves anyway; a second Ctrl-C leaves at once."""
+
+_INTERRUPTED = "interrupted; records written so far are kept"
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: raise KeyboardInterrupt as Python does, but make sure the process ends even
+    when cleanup blocks (a connection stuck on a server that does not answer, an engine
+    that does not shut down). Records are appended and synced batch by batch and whole
+    files are replaced atomically, so leaving early loses nothing already written."""
+    if _interrupt_deadline.is_set():
+        _leave()
+    _interrupt_deadline.set()
+    timer = threading.Timer(INTERRUPT_GRACE_S, _leave)
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
+def _leave() -> None:
+    _announce_interrupt()
+    os._exit(130)
+
+
+def _announce_interrupt() -> None:
+    if not _interrupt_announced.is_set():
+        _interrupt_announced.set()
+        _say_error(_INTERRUPTED)
+
+
+_interrupt_deadline = threading.Event()
+_interrupt_announced = threading.Event()
+
+
+@contextlib.contextmanager
+def _interrupt_handler() -> Iterator[None]:
+    """`_on_interrupt` for SIGINT while the CLI runs (main thread only); the previous
+    handler is restored afterwards (tests call `main` in-process)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _interrupt_deadline.clear()
+    _interrupt_announced.clear()
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    with _interrupt_handler():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result: Any = app(args=argv, standalone_mode=False)
     except FaithcheckError as exc:
@@ -290,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         _say_error(f"error: {exc.format_message()} (see faithcheck --help)")
         return int(ExitCode.USAGE)
     except (KeyboardInterrupt, typer.Abort):
-        _say_error("interrupted; records written so far are kept")
+        _announce_interrupt()
         return 130
     except Exception as exc:  # a bug: still one line, with a way to see the traceback
         if os.environ.get("FAITHCHECK_DEBUG"):
@@ -301,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return int(ExitCode.RUN_FAILURE)
     if result == 130:  # typer turns Ctrl-C into a plain exit code 130
-        _say_error("interrupted; records written so far are kept")
+        _announce_interrupt()
     return result if isinstance(result, int) else 0
 
 

@@ -52,10 +52,12 @@ def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: 
         time.sleep(0.05)
 
 
-def _mid_run(tmp_path: Path, server: ScriptedServer) -> subprocess.Popen[str]:
+def _mid_run(
+    tmp_path: Path, server: ScriptedServer, prelude: str | None = None
+) -> subprocess.Popen[str]:
     """Start a run and return once it waits on the server for the second problem."""
     server.hold_after = 1
-    proc = start_cli(_args(tmp_path, server), tmp_path)
+    proc = start_cli(_args(tmp_path, server), tmp_path, prelude=prelude)
     _wait_for(lambda: server.completions >= 2, proc, "the second problem was requested")
     return proc
 
@@ -81,6 +83,44 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, server: ScriptedSe
 
     _finish(tmp_path, server)
     assert sorted(sample_keys(read_records(tmp_path / "run"))) == ALL
+
+
+# Closing the backend blocks for good (a connection stuck on a server that never answers),
+# and the grace period after Ctrl-C is one second.
+_STUCK_CLOSE = """
+import time, faithcheck.cli as _cli, faithcheck.backends.openai as _o
+_cli.INTERRUPT_GRACE_S = 1.0
+_o.OpenAIBackend.close = lambda self: time.sleep(3600)
+"""
+
+
+def test_ctrl_c_ends_the_run_even_when_cleanup_blocks(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    """Unwinding after Ctrl-C gets a grace period, then the process leaves anyway: exit
+    130, the one line, and the records already written intact."""
+    proc = _mid_run(tmp_path, server, prelude=_STUCK_CLOSE)
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - start < 30
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert_one_error(result, 130, "interrupted; records written so far are kept", under_way=True)
+    assert sample_keys(read_records(tmp_path / "run")) == [("p0", 0), ("p0", 1)]
+
+    _finish(tmp_path, server)
+    assert sorted(sample_keys(read_records(tmp_path / "run"))) == ALL
+
+
+def test_a_second_ctrl_c_leaves_at_once(tmp_path: Path, server: ScriptedServer) -> None:
+    prelude = _STUCK_CLOSE.replace("INTERRUPT_GRACE_S = 1.0", "INTERRUPT_GRACE_S = 3600.0")
+    proc = _mid_run(tmp_path, server, prelude=prelude)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(1.0)  # the first one is unwinding into the blocked close
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert_one_error(result, 130, "interrupted; records written so far are kept", under_way=True)
 
 
 def test_sigkill_leaves_a_resumable_run(tmp_path: Path, server: ScriptedServer) -> None:
