@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import BaseModel
@@ -29,11 +29,13 @@ def dumps(obj: Any, *, indent: bool = False) -> bytes:
     return orjson.dumps(obj, option=opts)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """Write a whole file so that readers see the old content or the new, never half.
 
-    Writes a temporary file in the same directory, fsyncs it, then renames it over
-    the target (rename is atomic within one file system).
+    Yields a binary file in the same directory; when the block ends without an error it
+    is fsynced and renamed over `path` (rename is atomic within one file system), else
+    removed. What is written streams to disk, so memory stays flat however large the file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -41,38 +43,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a whole file atomically (see `atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 @contextlib.contextmanager
 def atomic_jsonl(path: Path) -> Iterator[Callable[[Iterable[Any]], None]]:
-    """Write a whole JSONL file piece by piece, atomically: yields a function that
-    writes records; the file replaces `path` only when the block ends without an error.
+    """Write a whole JSONL file piece by piece, atomically (see `atomic_file`): yields a
+    function that writes records."""
+    with atomic_file(path) as fh:
 
-    Memory stays flat however many records go in (they stream to a temporary file).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        def write(records: Iterable[Any]) -> None:
+            fh.write(b"".join(dumps(r) + b"\n" for r in records))
 
-            def write(records: Iterable[Any]) -> None:
-                fh.write(b"".join(dumps(r) + b"\n" for r in records))
-
-            yield write
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        yield write
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -143,27 +138,18 @@ def filter_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
     """
     if not path.exists():
         return
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-            for lineno, line in enumerate(src, start=1):
-                if not line.endswith(b"\n"):
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
-                if isinstance(row, dict) and keep(row):
-                    out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as out, path.open("rb") as src:
+        for lineno, line in enumerate(src, start=1):
+            if not line.endswith(b"\n"):
+                break
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
+            if isinstance(row, dict) and keep(row):
+                out.write(line)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

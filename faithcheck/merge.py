@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import os
-import secrets
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
+from faithcheck.jsonio import atomic_file
 from faithcheck.rebuild import read_run, rebuild
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
@@ -625,19 +624,7 @@ def _write(
 
 
 def _atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write a whole file from pieces, atomically (as `jsonio.atomic_write_bytes`, but
-    streamed: a temporary file in the same directory, fsynced, renamed over `path`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    # os.open with mode 0o666 lets the kernel apply the umask (mkstemp would force 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a whole file from pieces, atomically and streamed (`jsonio.atomic_file`)."""
+    with atomic_file(path) as fh:
+        for chunk in chunks:
+            fh.write(chunk)
