@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from faithcheck.errors import RunDirError
+from faithcheck.jsonio import parse_line
 
 
 @dataclass
@@ -69,7 +68,7 @@ class ProblemIndex:
                 self.size += len(line)
 
     def _key_of(self, line: bytes, lineno: int) -> str:
-        row = _parse(line, self.path, lineno)
+        row = parse_line(line, self.path, lineno)
         value = row.get(self.key)
         if not isinstance(value, str):
             raise RunDirError(f"{self.path}:{lineno}: corrupt record ({self.key}: missing)")
@@ -109,7 +108,7 @@ class ProblemIndex:
     def rows(self, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """(line number, object) of every record of one problem, in file order."""
         for lineno, line in self.lines(key):
-            yield lineno, _parse(line, self.path, lineno)
+            yield lineno, parse_line(line, self.path, lineno)
 
     def lines(self, key: str) -> Iterator[tuple[int, bytes]]:
         """(line number, raw line with its newline) of every record of one problem.
@@ -136,13 +135,3 @@ class ProblemIndex:
                     lineno += 1
         finally:
             os.close(fd)
-
-
-def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
-    if not isinstance(row, dict):
-        raise RunDirError(f"{path}:{lineno}: corrupt record (not a JSON object)")
-    return row

@@ -142,13 +142,7 @@ def filter_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
         for lineno, line in enumerate(src, start=1):
             if not line.endswith(b"\n"):
                 break
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
-            if isinstance(row, dict) and keep(row):
+            if line.strip() and keep(parse_line(line, path, lineno)):
                 out.write(line)
 
 
@@ -171,13 +165,20 @@ def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for lineno, line in enumerate(fh, start=1):
             if not line.endswith(b"\n"):
                 return  # torn tail: the process died mid-write
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
-            if not isinstance(row, dict):
-                raise RunDirError(f"{path}:{lineno}: corrupt record (not a JSON object)")
-            yield lineno, row
+            if line.strip():
+                yield lineno, parse_line(line, path, lineno)
+
+
+def parse_line(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
+    """One complete JSONL line as an object.
+
+    Raises:
+        RunDirError: it is not valid JSON, or not an object (naming file and line).
+    """
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise RunDirError(f"{path}:{lineno}: corrupt record (not valid JSON)") from None
+    if not isinstance(row, dict):
+        raise RunDirError(f"{path}:{lineno}: corrupt record (not a JSON object)")
+    return row
