@@ -25,6 +25,7 @@ from faithcheck.backends.base import (
     TokenizerRenderer,
     cpu_thread_count,
 )
+from faithcheck.backends.http import one_line
 from faithcheck.errors import BackendError, ModelLoadError
 
 INSTALL_HINT = (
@@ -108,8 +109,7 @@ class VLLMBackend:
         try:
             self.llm: Any = LLM(**kwargs)
         except Exception as exc:  # vLLM raises many types for a bad checkpoint or no memory
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"vLLM cannot load {model_path}: {first}") from None
+            raise ModelLoadError(f"vLLM cannot load {model_path}: {error_summary(exc)}") from None
 
     def render(self, prompt: Prompt) -> list[int]:
         """See `Backend.render`."""
@@ -148,7 +148,7 @@ class VLLMBackend:
                     [prompts[i] for i in group], [params[i] for i in group], use_tqdm=False
                 )
             except Exception as exc:
-                raise BackendError(f"vLLM generation failed: {exc}") from None
+                raise BackendError(f"vLLM generation failed: {error_summary(exc)}") from None
             for i, out in zip(group, outs, strict=True):
                 done = [self._completion(c) for c in out.outputs]
                 results.append(done * requests[i].n if requests[i].temperature == 0 else done)
@@ -211,7 +211,7 @@ class VLLMBackend:
         try:
             outs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:
-            raise BackendError(f"vLLM scoring failed: {exc}") from None
+            raise BackendError(f"vLLM scoring failed: {error_summary(exc)}") from None
         results = []
         for req, out in zip(requests, outs, strict=True):
             start = len(req.prefix_ids)
@@ -253,3 +253,17 @@ class VLLMBackend:
                 core.shutdown()
             del llm
             gc.collect()
+
+
+def error_summary(exc: BaseException) -> str:
+    """One line for an engine failure: the exception's first line and, when it wraps
+    another ("Engine core initialization failed. See root cause above."), the innermost
+    cause's message, which is the one that says what went wrong."""
+    top = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    root, seen = exc, {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    if root is exc or not str(root).strip():
+        return one_line(top)
+    return one_line(f"{top} (cause: {type(root).__name__}: {root})")
