@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--probe-samples", type=int, default=2)
-    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--dtype", default="auto")
     ap.add_argument("--keep", type=Path, default=None, help="write the run dirs here")
     ap.add_argument(
         "--warm-calibration",

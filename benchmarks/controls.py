@@ -40,7 +40,7 @@ def main() -> None:
     from faithcheck.sampling import SamplingConfig, build_request, sample
 
     backend = make_backend(
-        args.backend, resolve_model(args.model).path, dtype="bfloat16", seed=0, max_model_len=2048
+        args.backend, resolve_model(args.model).path, dtype="auto", seed=0, max_model_len=2048
     )
     base = load_problems("math")[: args.problems]
     rows = []

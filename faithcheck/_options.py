@@ -71,9 +71,12 @@ MaxConcurrency = Annotated[
         rich_help_panel=MODEL_PANEL,
     ),
 ]
-DTypeOpt = Annotated[
-    DType, typer.Option("--dtype", help="Model dtype.", rich_help_panel=MODEL_PANEL)
-]
+DTYPE_HELP = (
+    "Model dtype. auto (default) reads the device: bfloat16 on a CPU with native bf16 "
+    "(avx512_bf16 / AMX) or a CUDA GPU of compute capability 8.0+, float16 on older GPUs, "
+    "float32 on every other CPU (where bf16 is emulated and several times slower)."
+)
+DTypeOpt = Annotated[DType, typer.Option("--dtype", help=DTYPE_HELP, rich_help_panel=MODEL_PANEL)]
 MaxModelLen = Annotated[
     int, typer.Option(help="vLLM context length (prompt + response).", rich_help_panel=MODEL_PANEL)
 ]

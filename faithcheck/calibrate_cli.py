@@ -26,7 +26,7 @@ def calibrate_command(
         int | None,
         typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
     ] = None,
-    dtype: o.DTypeOpt = "bfloat16",
+    dtype: o.DTypeOpt = "auto",
     max_model_len: o.MaxModelLen = 2048,
     seed: o.Seed = 0,
     out: Annotated[
@@ -40,6 +40,7 @@ def calibrate_command(
     from rich.console import Console
 
     from faithcheck.backends import choose_backend, make_backend
+    from faithcheck.backends.precision import precision_for
     from faithcheck.errors import UsageError
     from faithcheck.jsonio import atomic_write_bytes, dumps
     from faithcheck.judge import JudgeResult, judge_texts
@@ -71,6 +72,8 @@ def calibrate_command(
         identity = resolve_model(judge_model)
         fmt = "chat" if identity.has_chat_template else "base"
         name = choose_backend(judge_backend, say)  # type: ignore[arg-type]
+        precision = precision_for(dtype, name)
+        say(f"precision: {precision.dtype} ({precision.reason})")
         backend = make_backend(
             name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len
         )

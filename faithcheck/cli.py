@@ -68,7 +68,7 @@ def score(
     model: o.Models = None,
     dataset: o.Dataset = o.DEFAULTS["dataset"],
     backend: o.Backend = "auto",
-    dtype: o.DTypeOpt = "bfloat16",
+    dtype: o.DTypeOpt = "auto",
     max_model_len: o.MaxModelLen = 2048,
     tensor_parallel_size: o.TensorParallel = 1,
     gpu_memory_utilization: o.GpuMemory = 0.9,

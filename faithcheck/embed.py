@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from faithcheck.backends.base import DType
+from faithcheck.backends.precision import probe_device, resolve
 from faithcheck.errors import ModelLoadError
 
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -59,8 +61,10 @@ class Embedder:
     """all-MiniLM-L6-v2 on CPU: mean pooling over real tokens, then L2 normalization.
 
     Texts longer than `max_length` tokens are truncated, so for long responses the
-    embedding describes their opening (about 200 words). Results are deterministic: fp32,
-    eval mode, and a fixed batching (texts sorted by length, which also cuts padding).
+    embedding describes their opening (about 200 words). Results are deterministic for a
+    dtype: eval mode and a fixed batching (texts sorted by length, which also cuts
+    padding). The dtype follows the models' rule (`backends.precision`): bfloat16 only on
+    a CPU that computes it natively, else float32; `name` records which.
     """
 
     name: str = EMBEDDER_NAME
@@ -71,6 +75,7 @@ class Embedder:
         *,
         batch_size: int = BATCH_SIZE,
         max_length: int = MAX_LENGTH,
+        dtype: DType = "auto",
     ) -> None:
         """Load the tokenizer and model.
 
@@ -78,6 +83,7 @@ class Embedder:
             path: Checkpoint folder; defaults to the bundled model (`model_path()`).
             batch_size: Texts per forward pass.
             max_length: Token limit per text; longer texts are truncated.
+            dtype: `auto` (resolved for the CPU, see `backends.precision`) or a dtype.
 
         Raises:
             ModelLoadError: If the package is missing or the checkpoint cannot be loaded.
@@ -94,7 +100,11 @@ class Embedder:
             raise ModelLoadError(
                 f"cannot load the sentence embedder from {folder}: {exc}"
             ) from None
-        self._model: Any = model.to("cpu").float().eval()
+        import torch
+
+        self.dtype = resolve(dtype, probe_device(cpu=True))
+        self.name = f"{EMBEDDER_NAME} ({self.dtype})"
+        self._model: Any = model.to("cpu", dtype=getattr(torch, self.dtype)).eval()
         self.dim: int = int(self._model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -131,5 +141,5 @@ class Embedder:
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        result: np.ndarray = unit.numpy().astype(np.float32)
+        result: np.ndarray = unit.float().numpy().astype(np.float32)
         return result

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from faithcheck.backends import make_backend
-from faithcheck.backends.base import Backend
+from faithcheck.backends.base import Backend, DType
 from faithcheck.backends.http import redact_url
+from faithcheck.backends.precision import resolve
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import atomic_write_bytes, dumps, read_jsonl
 from faithcheck.judge import JUDGE_PROMPT_HASH, JudgeConfig, JudgeResult
@@ -48,8 +49,11 @@ class JudgePlan:
         identity: str,
         reuse: bool,
         cfg: JudgeConfig,
+        dtype: str | None = None,
     ) -> None:
         self.opts = opts
+        self.dtype = dtype
+        """The resolved dtype a local judge loads in (None behind a server)."""
         self.backend_name = backend_name
         self.path = path
         self.identity = identity
@@ -85,6 +89,7 @@ def plan_judge(
     policy: ModelIdentity,
     policy_backend: str,
     say: Callable[[str], None],
+    dtype: DType = "auto",
 ) -> JudgePlan | None:
     """Resolve the judge (model identity, backend, prompt format) before anything loads;
     None with --no-judge."""
@@ -104,7 +109,7 @@ def plan_judge(
     reuse = identity.sha256 == policy.sha256 and name == policy_backend
     if j.model == DEFAULT_MODEL:
         say("warning: " + SMALL_JUDGE_WARNING)
-    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg)
+    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg, resolve(dtype))
 
 
 def judge_all(
@@ -154,6 +159,8 @@ def calibration_cache_path(plan: JudgePlan, items: Sequence[CalibrationItem]) ->
     key = {
         "judge": plan.identity,
         "backend": plan.backend_name,
+        # bf16 and fp32 judges may label an item differently.
+        "dtype": plan.dtype,
         "prompt": JUDGE_PROMPT_HASH,
         "cfg": plan.cfg.model_dump(mode="json"),
         "items": [i.model_dump(mode="json") for i in items],

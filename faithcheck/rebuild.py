@@ -145,7 +145,11 @@ def rebuild(
             else Throughput(completion_tokens=0, tokens_per_s=None)
         )
     report = report.model_copy(
-        update={"timings": timings or report.timings, "throughput": throughput}
+        update={
+            "timings": timings or report.timings,
+            "throughput": throughput,
+            "precision": info.precision,
+        }
     )
     report = report.model_copy(update={"verdict": decide(report, gate)})
     run.write_report(report)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from faithcheck.backends.precision import Precision
 from faithcheck.derivation import DerivationSummary
 from faithcheck.diversity import DiversitySummary
 from faithcheck.judge.reliability import JudgeReliability
@@ -113,6 +114,8 @@ class Report(Record):
     """Identity of the loaded weights (see run.json for details)."""
     backend: str
     """Backend that sampled the responses."""
+    precision: Precision | None = None
+    """The dtype the models loaded in and why (`--dtype auto` is resolved from the device)."""
     dataset: str
     """The --dataset spec."""
     dataset_sha256: str

@@ -25,6 +25,7 @@ from typing import IO, Annotated, Any, TypeVar
 import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
+from faithcheck.backends.precision import Precision
 from faithcheck.errors import RunDirError
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.jsonio import (
@@ -101,6 +102,8 @@ class RunInfo(Record):
     """Versions of python and the packages that shape results."""
     host: dict[str, Any]
     """Machine: platform, CPU count, accelerator."""
+    precision: Precision | None = None
+    """The dtype the models load in, why, and the CPU threads used."""
 
 
 class RunDir:

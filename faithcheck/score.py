@@ -16,7 +16,13 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field
 
 from faithcheck.backends import BackendName, choose_backend, make_backend
-from faithcheck.backends.base import Backend, DType
+from faithcheck.backends.base import Backend, DType, cpu_thread_count
+from faithcheck.backends.precision import (
+    Precision,
+    precision_for,
+    precision_warning,
+    probe_device,
+)
 from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
@@ -74,8 +80,8 @@ class ScoreOptions(Record):
     """Domain for rows without one."""
     backend: BackendName = "auto"
     """Requested backend."""
-    dtype: DType = "bfloat16"
-    """Model dtype."""
+    dtype: DType = "auto"
+    """Model dtype; `auto` is resolved from the device (`backends.precision`)."""
     max_model_len: int = 2048
     """Context length for vLLM."""
     tensor_parallel_size: int = 1
@@ -252,7 +258,12 @@ def run_score(
             opts = opts.model_copy(
                 update={"probes": opts.probes.model_copy(update={"readout": readout})}
             )
-        judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say)
+        precision = _precision(opts.dtype, backend_name, say)
+        if precision.dtype is not None:
+            # The config hash takes the resolved dtype: a run resumed on a machine that
+            # resolves `auto` otherwise is refused, never silently mixed.
+            opts = opts.model_copy(update={"dtype": precision.dtype})
+        judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say, dtype=opts.dtype)
         config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
         digest, stages = config_hash(config), stage_hashes(config)
         if run.prepare(digest, force=opts.force, stages=stages):
@@ -261,7 +272,7 @@ def run_score(
             if run.kept:
                 say(f"keeping the {run.kept_records()} of the run in {run.path}")
             info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
-            run.write_run_info(info)
+            run.write_run_info(info.model_copy(update={"precision": precision}))
         phases = _Phases(t_start)
         judge_backend: Backend | None = None
 
@@ -326,7 +337,7 @@ def run_score(
             reliability,
             phases,
         )
-        report = report.model_copy(update={"verdict": decide(report, gate)})
+        report = report.model_copy(update={"verdict": decide(report, gate), "precision": precision})
         run.write_report(report)
         return report
     finally:
@@ -342,6 +353,22 @@ def _identity(opts: ScoreOptions) -> ModelIdentity:
     elif opts.base_url:
         raise UsageError("--base-url is for --backend openai")
     return resolve_model(opts.model)
+
+
+def _precision(requested: DType, backend_name: str, say: Callable[[str], None]) -> Precision:
+    """Resolve --dtype for this device, say what was chosen and why, warn when slow."""
+    precision = precision_for(requested, backend_name)
+    if precision.dtype is None:
+        return precision
+    caps = probe_device()
+    threads = cpu_thread_count() if caps.device == "cpu" else None
+    precision = precision.model_copy(update={"threads": threads})
+    on = f", {threads} CPU threads" if threads else ""
+    say(f"precision: {precision.dtype} ({precision.reason}{on})")
+    warning = precision_warning(precision.dtype, caps)
+    if warning:
+        say("warning: " + warning)
+    return precision
 
 
 class _Phases:
@@ -509,6 +536,10 @@ def _result_config(
         "shard": list(opts.shard) if opts.shard else None,
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
-        "judge": judge_config_dict(opts.judge) | {"identity": judge.identity} if judge else None,
+        "judge": (
+            judge_config_dict(opts.judge) | {"identity": judge.identity, "dtype": judge.dtype}
+            if judge
+            else None
+        ),
         "diversity": [opts.diversity, opts.diversity_embed],
     }

@@ -59,6 +59,10 @@ def print_summary(report: Report, console: Console) -> None:
     table.add_row(
         "backend · throughput", f"{report.backend} · {tps:.0f} tok/s" if tps else report.backend
     )
+    p = report.precision
+    if p is not None:
+        threads = f", {p.threads} threads" if p.threads else ""
+        table.add_row("precision", f"{p.dtype or 'server'} ({p.reason}{threads})")
     t = report.timings
     table.add_row(
         "time (load / sample / probes / judge / total)",

@@ -22,6 +22,7 @@ from faithcheck.backends.base import (
     TokenizerRenderer,
     cpu_thread_count,
 )
+from faithcheck.backends.precision import ConcreteDType, probe_device, resolve
 from faithcheck.errors import BackendError, ModelLoadError
 
 PACK_TOKENS = 2048
@@ -30,11 +31,10 @@ segments and the decode steps, while their masked attention (rows x cached token
 stays small."""
 
 
-def _torch_dtype(dtype: DType) -> Any:
+def _torch_dtype(dtype: ConcreteDType) -> Any:
     import torch
 
     return {
-        "auto": "auto",
         "bfloat16": torch.bfloat16,
         "float16": torch.float16,
         "float32": torch.float32,
@@ -54,20 +54,23 @@ class HFBackend:
         self,
         model_path: str,
         *,
-        dtype: DType = "bfloat16",
+        dtype: DType = "auto",
         device: str | None = None,
         trust_remote_code: bool = False,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
-        if not torch.cuda.is_available():
-            torch.set_num_threads(cpu_thread_count())
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            # Every core this process may use (os.sched_getaffinity), not torch's guess.
+            torch.set_num_threads(cpu_thread_count())
         self._renderer = TokenizerRenderer(model_path, trust_remote_code=trust_remote_code)
+        # `auto` is resolved from the device, not the checkpoint (see backends.precision).
+        self.dtype: ConcreteDType = resolve(dtype, probe_device(cpu=self.device == "cpu"))
         try:
             model: Any = AutoModelForCausalLM.from_pretrained(
-                model_path, dtype=_torch_dtype(dtype), trust_remote_code=trust_remote_code
+                model_path, dtype=_torch_dtype(self.dtype), trust_remote_code=trust_remote_code
             )
             self.model: Any = model.to(self.device)
         except Exception as exc:  # corrupt weights, unknown architecture, out of memory

@@ -26,6 +26,7 @@ from faithcheck.backends.base import (
     cpu_thread_count,
 )
 from faithcheck.backends.http import one_line
+from faithcheck.backends.precision import ConcreteDType, resolve
 from faithcheck.errors import BackendError, ModelLoadError
 
 INSTALL_HINT = (
@@ -65,7 +66,7 @@ class VLLMBackend:
         self,
         model_path: str,
         *,
-        dtype: DType = "bfloat16",
+        dtype: DType = "auto",
         max_model_len: int = 2048,
         seed: int = 0,
         tensor_parallel_size: int = 1,
@@ -81,9 +82,12 @@ class VLLMBackend:
         except ImportError:
             raise ModelLoadError(INSTALL_HINT) from None
         self._renderer = TokenizerRenderer(model_path, trust_remote_code=trust_remote_code)
+        # `auto` is resolved from the device, not the checkpoint (see backends.precision):
+        # vLLM's own `auto` would take the checkpoint's bf16 on a CPU that emulates it.
+        self.dtype: ConcreteDType = resolve(dtype)
         kwargs: dict[str, Any] = {
             "model": model_path,
-            "dtype": dtype,
+            "dtype": self.dtype,
             "max_model_len": max_model_len,
             "seed": seed,
             "trust_remote_code": trust_remote_code,
