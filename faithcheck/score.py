@@ -28,7 +28,7 @@ from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
 from faithcheck.diversity import ProblemDiversity, summarize_diversity_groups
 from faithcheck.embed import Embedder
-from faithcheck.errors import UsageError
+from faithcheck.errors import FaithcheckError, UsageError
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge_stage import (
@@ -258,7 +258,7 @@ def run_score(
             opts = opts.model_copy(
                 update={"probes": opts.probes.model_copy(update={"readout": readout})}
             )
-        precision = _precision(opts.dtype, backend_name, say)
+        precision, precision_lines = _precision(opts.dtype, backend_name)
         if precision.dtype is not None:
             # The config hash takes the resolved dtype: a run resumed on a machine that
             # resolves `auto` otherwise is refused, never silently mixed.
@@ -266,6 +266,8 @@ def run_score(
         judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say, dtype=opts.dtype)
         config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
         digest, stages = config_hash(config), stage_hashes(config)
+        if not opts.force:
+            _refuse_other_precision(run, precision, digest)
         if run.prepare(digest, force=opts.force, stages=stages):
             say(f"resuming run in {run.path}")
         else:
@@ -273,6 +275,8 @@ def run_score(
                 say(f"keeping the {run.kept_records()} of the run in {run.path}")
             info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
             run.write_run_info(info.model_copy(update={"precision": precision}))
+        for line in precision_lines:
+            say(line)
         phases = _Phases(t_start)
         judge_backend: Backend | None = None
 
@@ -355,20 +359,37 @@ def _identity(opts: ScoreOptions) -> ModelIdentity:
     return resolve_model(opts.model)
 
 
-def _precision(requested: DType, backend_name: str, say: Callable[[str], None]) -> Precision:
-    """Resolve --dtype for this device, say what was chosen and why, warn when slow."""
+def _precision(requested: DType, backend_name: str) -> tuple[Precision, list[str]]:
+    """Resolve --dtype for this device; the lines that say what was chosen and why (and
+    warn when it is slow), to print once the run is under way."""
     precision = precision_for(requested, backend_name)
     if precision.dtype is None:
-        return precision
+        return precision, []
     caps = probe_device()
     threads = cpu_thread_count() if caps.device == "cpu" else None
     precision = precision.model_copy(update={"threads": threads})
     on = f", {threads} CPU threads" if threads else ""
-    say(f"precision: {precision.dtype} ({precision.reason}{on})")
+    lines = [f"precision: {precision.dtype} ({precision.reason}{on})"]
     warning = precision_warning(precision.dtype, caps)
-    if warning:
-        say("warning: " + warning)
-    return precision
+    return precision, lines + (["warning: " + warning] if warning else [])
+
+
+def _refuse_other_precision(run: RunDir, precision: Precision, digest: str) -> None:
+    """A run made in another dtype (`auto` resolved on another machine) is refused with
+    the way to continue it; any other difference is left to `RunDir.prepare`."""
+    try:
+        previous = run.read_run_info()
+    except FaithcheckError:
+        return  # prepare reports the damage
+    if not previous or previous.get("config_hash") == digest or precision.dtype is None:
+        return
+    before = (previous.get("config") or {}).get("dtype")
+    if before in {"bfloat16", "float16", "float32"} and before != precision.dtype:
+        raise UsageError(
+            f"--out {run.path} holds a run made in {before}; here --dtype "
+            f"{precision.requested} means {precision.dtype} ({precision.reason}): pass "
+            f"--dtype {before} to continue it, or --force to redo it in {precision.dtype}"
+        )
 
 
 class _Phases:

@@ -189,5 +189,5 @@ def test_score_records_and_hashes_the_resolved_dtype(
     # The same command again here resumes; on a bf16 machine it is refused.
     assert run_score(opts, say=said.append).config_hash == report.config_hash
     monkeypatch.setattr(P, "_PROBED", {True: AVX512_BF16, False: AVX512_BF16})
-    with pytest.raises(FaithcheckError, match="--force"):
+    with pytest.raises(FaithcheckError, match=r"made in float32.*--dtype float32 to continue"):
         run_score(opts, say=said.append)

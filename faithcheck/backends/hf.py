@@ -22,6 +22,7 @@ from faithcheck.backends.base import (
     TokenizerRenderer,
     cpu_thread_count,
 )
+from faithcheck.backends.hf_prefix import PrefixCache
 from faithcheck.backends.precision import ConcreteDType, probe_device, resolve
 from faithcheck.errors import BackendError, ModelLoadError
 
@@ -57,6 +58,7 @@ class HFBackend:
         dtype: DType = "auto",
         device: str | None = None,
         trust_remote_code: bool = False,
+        prefix_reuse: bool = True,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
@@ -77,6 +79,8 @@ class HFBackend:
             raise ModelLoadError(f"cannot load model from {model_path}: {exc}") from None
         self.model.eval()
         self.eos_ids_list = self._eos_ids()
+        self.prefix = PrefixCache(self.model, self.device, enabled=prefix_reuse)
+        """Shared prompt prefixes and n-copy prompts prefilled once (`hf_prefix`)."""
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id
@@ -92,6 +96,7 @@ class HFBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """See `Backend.generate`."""
         try:
+            self.prefix.plan([r.prompt_ids for r in requests])
             return [self._generate_one(r) for r in requests]
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"hf generation failed: {exc}") from None
@@ -118,7 +123,12 @@ class HFBackend:
             return_dict_in_generate=True,
             output_logits=req.logprobs,
         )
-        prompt = torch.tensor([req.prompt_ids], device=self.device)
+        copies = config.num_return_sequences
+        cache = self.prefix.cache_for(req.prompt_ids, copies)
+        prompt = torch.tensor([req.prompt_ids] * (copies if cache is not None else 1))
+        prompt = prompt.to(self.device)
+        if cache is not None:  # rows already expanded to match the cache
+            config.num_return_sequences = 1
         torch.manual_seed(req.seed)
         with torch.inference_mode():
             out = self.model.generate(
@@ -126,6 +136,7 @@ class HFBackend:
                 attention_mask=torch.ones_like(prompt),
                 generation_config=config,
                 tokenizer=self._renderer.tokenizer if req.stop else None,
+                past_key_values=cache,
             )
         new = out.sequences[:, prompt.shape[1] :].tolist()
         logps = self._sampled_logprobs(out, new) if req.logprobs else None
@@ -250,4 +261,5 @@ class HFBackend:
 
     def close(self) -> None:
         """Drop the model so its memory can be reclaimed."""
+        self.prefix.clear()
         self.model = None
