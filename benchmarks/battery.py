@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -55,16 +54,6 @@ def _cold_calibration_cache() -> Path:
     return cold
 
 
-def _machine() -> str:
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return (
-        f"{platform.machine()}, {len(os.sched_getaffinity(0))} cpus, {device}, "
-        f"python {platform.python_version()}, torch {torch.__version__}"
-    )
-
-
 def main() -> None:
     """Time both runs and print the ratio and phases."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,6 +71,8 @@ def main() -> None:
         help="reuse the judge's cached calibration labels (default: judge them afresh)",
     )
     args = ap.parse_args()
+    from faithcheck.backends.precision import describe_machine
+
     env = dict(os.environ)
     if not args.warm_calibration:
         env["FAITHCHECK_CACHE"] = str(_cold_calibration_cache())
@@ -124,7 +115,7 @@ def main() -> None:
         f"(goal <= 1.3x); probes+judge+report add "
         f"{sum(r1['timings'][p] for p in ('probes_s', 'judge_s', 'report_s')):.1f} s"
     )
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

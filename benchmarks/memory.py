@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+from faithcheck.backends.precision import describe_machine
 
 # `faithcheck score` with tracemalloc on, reporting the Python heap (current and peak so
 # far) on stderr when the report summarizes the samples.
@@ -142,10 +143,7 @@ def main() -> None:
             f"{n:>9}{size:>10.1f}{rss:>10.0f}{rss / rss0:>9.2f}{now:>16.1f}{now / heap0:>9.2f}"
             f"{peak:>13.1f}{peak / peak0:>9.2f}{wall:>8.1f}"
         )
-    print(
-        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cpus, "
-        f"python {platform.python_version()}"
-    )
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from typing import Any
+
+from faithcheck.backends.precision import describe_machine
 
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
@@ -63,8 +64,9 @@ def main() -> None:
     print(
         f"vllm/hf throughput ratio: {rates['vllm'] / rates['hf']:.2f}x  "
         f"({args.model}, {args.dtype}, {args.prompts} prompts x n={args.samples}, "
-        f"max_tokens={args.max_tokens}; {platform.machine()}, {os.cpu_count()} cpus)"
+        f"max_tokens={args.max_tokens})"
     )
+    print(f"machine: {describe_machine()}")
 
 
 if __name__ == "__main__":

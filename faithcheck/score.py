@@ -275,8 +275,6 @@ def run_score(
                 say(f"keeping the {run.kept_records()} of the run in {run.path}")
             info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
             run.write_run_info(info.model_copy(update={"precision": precision}))
-        for line in precision_lines:
-            say(line)
         phases = _Phases(t_start)
         judge_backend: Backend | None = None
 
@@ -284,6 +282,8 @@ def run_score(
             return _load(name, path, opts)
 
         backend = _load(backend_name, identity.path, opts)
+        for line in precision_lines:  # once the engine has loaded in it
+            say(line)
         phases.mark("model_load_s")
         try:
             chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
@@ -363,14 +363,15 @@ def _precision(requested: DType, backend_name: str) -> tuple[Precision, list[str
     """Resolve --dtype for this device; the lines that say what was chosen and why (and
     warn when it is slow), to print once the run is under way."""
     precision = precision_for(requested, backend_name)
-    if precision.dtype is None:
+    dtype = precision.dtype
+    if dtype is None:
         return precision, []
     caps = probe_device()
     threads = cpu_thread_count() if caps.device == "cpu" else None
     precision = precision.model_copy(update={"threads": threads})
     on = f", {threads} CPU threads" if threads else ""
-    lines = [f"precision: {precision.dtype} ({precision.reason}{on})"]
-    warning = precision_warning(precision.dtype, caps)
+    lines = [f"precision: {dtype} ({precision.reason}{on})"]
+    warning = precision_warning(dtype, caps)
     return precision, lines + (["warning: " + warning] if warning else [])
 
 

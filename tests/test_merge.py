@@ -193,7 +193,7 @@ def make_run(
     cfg = SamplingConfig(samples=K, temperature=temperature, seed=0)
     plan: Any = None
     if judge:
-        plan = type("Plan", (), {"identity": "f" * 64})()
+        plan = type("Plan", (), {"identity": "f" * 64, "dtype": "float32"})()
     config = _result_config(opts, "hf", identity, cfg, dataset_hash(problems), plan)
     digest = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
     info = RunInfo(

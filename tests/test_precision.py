@@ -135,21 +135,35 @@ def P_threads() -> int:
     return cpu_thread_count()
 
 
+# In a subprocess: a second in-process vLLM engine, closed, would tear down the parallel
+# state that the session's shared engine (conftest `vllm_fp32`) still uses.
+_VLLM_DTYPE = """
+import sys, torch
+from faithcheck.backends.vllm import VLLMBackend
+b = VLLMBackend(sys.argv[1], dtype="auto", max_model_len=512)
+print(b.dtype, str(b.llm.llm_engine.model_config.dtype).removeprefix("torch."))
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.vllm
 @skip_if_no_vllm
 def test_vllm_loads_the_resolved_dtype(model_path: str) -> None:
-    import torch
+    import os
+    import subprocess
+    import sys
 
-    from faithcheck.backends.vllm import VLLMBackend
-
-    backend = VLLMBackend(model_path, dtype="auto", max_model_len=512)
-    try:
-        want = P.resolve("auto")
-        assert backend.dtype == want
-        assert backend.llm.llm_engine.model_config.dtype == getattr(torch, want)
-    finally:
-        backend.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", _VLLM_DTYPE, model_path],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    want = P.resolve("auto")
+    assert proc.stdout.split()[-2:] == [want, want]
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
@@ -250,6 +251,21 @@ class TokenizerRenderer:
             return set()
         values = value if isinstance(value, list) else [value]
         return {int(v) for v in values if isinstance(v, int)}
+
+
+@dataclass
+class PrefillCount:
+    """Prompt tokens served vs prompt tokens actually run through the model."""
+
+    prompt_tokens: int = 0
+    """Tokens of every prompt row served (n copies of a prompt count n times)."""
+    computed_tokens: int = 0
+    """Tokens that went through a forward pass to build those prompts' caches."""
+
+    def add(self, served: int, computed: int) -> None:
+        """Count one request."""
+        self.prompt_tokens += served
+        self.computed_tokens += computed
 
 
 def cpu_thread_count() -> int:

@@ -20,26 +20,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from faithcheck.backends.base import PrefillCount
 
 MIN_PREFIX_TOKENS = 32
 """A shared prefix shorter than this (a chat template's header) is not worth holding."""
-
-
-@dataclass
-class PrefillCount:
-    """Prompt tokens served vs prompt tokens actually run through the model."""
-
-    prompt_tokens: int = 0
-    """Tokens of every prompt row served (n copies of a prompt count n times)."""
-    computed_tokens: int = 0
-    """Tokens that went through a forward pass to build those prompts' caches."""
-
-    def add(self, served: int, computed: int) -> None:
-        """Count one request."""
-        self.prompt_tokens += served
-        self.computed_tokens += computed
 
 
 def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:

@@ -195,3 +195,18 @@ def precision_for(requested: DType, backend: str, caps: DeviceCaps | None = None
     caps = caps or probe_device()
     dtype, reason = resolve_dtype(requested, caps)
     return Precision(requested=requested, dtype=dtype, reason=reason, device=caps.describe())
+
+
+def describe_machine() -> str:
+    """The machine in one line with its CPU capability (benchmarks print it: a timing
+    without the CPU it ran on says little)."""
+    import torch
+
+    from faithcheck.backends.base import cpu_thread_count
+
+    cpu = probe_device(cpu=True).describe()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{platform.machine()} {cpu}, {cpu_thread_count()} threads, {gpu}, "
+        f"python {platform.python_version()}, torch {torch.__version__}"
+    )

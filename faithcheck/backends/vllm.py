@@ -19,6 +19,7 @@ from faithcheck.backends.base import (
     CutReadRequest,
     DType,
     GenerationRequest,
+    PrefillCount,
     Prompt,
     ScoreRequest,
     ScoreResult,
@@ -91,6 +92,10 @@ class VLLMBackend:
             "max_model_len": max_model_len,
             "seed": seed,
             "trust_remote_code": trust_remote_code,
+            # Judge prompts share their rubric and probe cuts share their chain: computed
+            # once. On by default in vLLM V1 on CPU and GPU; explicit, so that a platform
+            # default cannot drop it (`engine_kwargs` may turn it off, for measuring).
+            "enable_prefix_caching": True,
             # generation_config.json stays on ("auto"): vLLM then also stops at the extra
             # end-of-turn ids it lists. Its sampling defaults never apply, because every
             # request carries explicit SamplingParams.
@@ -110,6 +115,8 @@ class VLLMBackend:
                 "gpu_memory_utilization": gpu_memory_utilization,
             }
         kwargs |= engine_kwargs or {}
+        self.prefill = PrefillCount()
+        """Prompt tokens served vs computed (the rest came from the prefix cache)."""
         try:
             self.llm: Any = LLM(**kwargs)
         except Exception as exc:  # vLLM raises many types for a bad checkpoint or no memory
@@ -154,6 +161,9 @@ class VLLMBackend:
             except Exception as exc:
                 raise BackendError(f"vLLM generation failed: {error_summary(exc)}") from None
             for i, out in zip(group, outs, strict=True):
+                served = len(requests[i].prompt_ids)
+                cached = int(getattr(out, "num_cached_tokens", None) or 0)
+                self.prefill.add(served * len(out.outputs), served - cached)
                 done = [self._completion(c) for c in out.outputs]
                 results.append(done * requests[i].n if requests[i].temperature == 0 else done)
         return results

@@ -11,6 +11,7 @@ import pytest
 
 from faithcheck.backends.base import GenerationRequest
 from faithcheck.backends.hf_prefix import MIN_PREFIX_TOKENS, common_prefix_len
+from tests.conftest import skip_if_no_vllm
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def hf(hf_fp32: Any) -> Iterator[Any]:
 
 
 def _run(backend: Any, requests: list[GenerationRequest], reuse: bool) -> tuple[Any, int, int]:
-    from faithcheck.backends.hf_prefix import PrefillCount
+    from faithcheck.backends.base import PrefillCount
 
     backend.prefix.clear()
     backend.prefix.enabled = reuse
@@ -95,7 +96,7 @@ def test_shared_judge_prefix_is_computed_once_and_changes_nothing(hf: Any) -> No
 
 
 def _run_keep(backend: Any, requests: list[GenerationRequest]) -> tuple[Any, int, int]:
-    from faithcheck.backends.hf_prefix import PrefillCount
+    from faithcheck.backends.base import PrefillCount
 
     backend.prefix.count = PrefillCount()
     out = backend.generate(requests)
@@ -114,3 +115,23 @@ def test_n_copies_of_a_prompt_share_one_prefill(hf: Any) -> None:
         assert [c.token_ids for c in a] == [c.token_ids for c in b]
         for ca, cb in zip(a, b, strict=True):
             assert ca.logprobs == pytest.approx(cb.logprobs, abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@skip_if_no_vllm
+def test_vllm_prefix_cache_serves_the_shared_rubric(vllm_fp32: Any) -> None:
+    """vLLM's prefix cache (on, explicitly) computes the rubric once per engine: of the
+    prompts after the first, at most the block-rounded shared prefix is not recomputed."""
+    from faithcheck.backends.base import PrefillCount
+
+    requests = _judge_requests(vllm_fp32, n=1, temperature=0.0)
+    lens = [len(r.prompt_ids) for r in requests]
+    shared = common_prefix_len([r.prompt_ids for r in requests])
+    block = int(vllm_fp32.llm.llm_engine.vllm_config.cache_config.block_size)
+    assert vllm_fp32.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
+    vllm_fp32.prefill = PrefillCount()
+    vllm_fp32.generate(requests)
+    assert vllm_fp32.prefill.prompt_tokens == sum(lens)
+    reusable = (shared // block) * block
+    assert vllm_fp32.prefill.computed_tokens <= sum(lens) - (len(lens) - 1) * reusable
