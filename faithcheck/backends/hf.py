@@ -16,6 +16,7 @@ from faithcheck.backends.base import (
     CutReadRequest,
     DType,
     GenerationRequest,
+    PrefillCount,
     Prompt,
     ScoreRequest,
     ScoreResult,
@@ -81,6 +82,11 @@ class HFBackend:
         self.eos_ids_list = self._eos_ids()
         self.prefix = PrefixCache(self.model, self.device, enabled=prefix_reuse)
         """Shared prompt prefixes and n-copy prompts prefilled once (`hf_prefix`)."""
+
+    @property
+    def prefill(self) -> PrefillCount:
+        """Prompt tokens served vs computed (as `VLLMBackend.prefill`)."""
+        return self.prefix.count
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id
