@@ -292,7 +292,7 @@ def _short(sha: object) -> str:
 
 def setting_warnings(base: RunData, cand: RunData) -> list[str]:
     """Why `cand` may not compare like with like with `base`: dataset, sampling and probe
-    settings, judge model or rubric version."""
+    settings, precision, judge model or rubric version."""
     out = []
     bd, cd = base.report.get("dataset_sha256"), cand.report.get("dataset_sha256")
     if bd != cd:
@@ -309,6 +309,9 @@ def setting_warnings(base: RunData, cand: RunData) -> list[str]:
             out.append(
                 f"{cand.label}: {section} settings differ from {base.label} ({', '.join(keys)})"
             )
+    b, c = (cfg.get("dtype") for cfg in configs)
+    if b and c and b != c:  # bf16 vs fp32 logits: small drifts in every sampled token
+        out.append(f"{cand.label}: ran in {c}, {base.label} in {b} (--dtype)")
     judges = [r.report.get("judge") or {} for r in (base, cand)]
     for key in ("model", "prompt_version"):
         b, c = (j.get(key) for j in judges)

@@ -70,6 +70,7 @@ class Spec:
     temperature: float = 1.0
     decision: str | None = None
     probes_in_report: bool = True
+    dtype: str = "float32"
 
 
 def _sample(pid: str, i: int, correct: bool) -> SampleRecord:
@@ -154,7 +155,11 @@ def write_run(path: Path, spec: Spec) -> Path:
         git_commit=None,
         created_at="2026-01-01T00:00:00+00:00",
         argv=["faithcheck", "score"],
-        config={"sampling": sampling, "probes": ProbeConfig().model_dump(mode="json")},
+        config={
+            "sampling": sampling,
+            "probes": ProbeConfig().model_dump(mode="json"),
+            "dtype": spec.dtype,
+        },
         config_hash="h",
         model={"spec": path.name},
         dataset={"sha256": spec.dataset},
@@ -632,8 +637,9 @@ def test_metric_may_be_named_by_its_report_path(tmp_path: Path) -> None:
 
 def test_different_datasets_settings_and_few_problems_are_warned(tmp_path: Path) -> None:
     a = Spec(correct=ladder(5))
-    b = Spec(correct=ladder(5), dataset="other-sha", temperature=0.6)
+    b = Spec(correct=ladder(5), dataset="other-sha", temperature=0.6, dtype="bfloat16")
     warnings = compare(tmp_path, a, b).warnings
+    assert "run1: ran in bfloat16, run0 in float32 (--dtype)" in warnings
     assert any("different dataset" in w and "other-sha" in w for w in warnings)
     assert any("sampling settings differ from run0 (temperature)" in w for w in warnings)
     assert any("only 5 problems shared" in w for w in warnings)
