@@ -22,22 +22,32 @@ def _calibrate(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 @skip_if_no_vllm
 def test_calibrate_prints_a_reliability_table_and_json(tmp_path: Path) -> None:
+    """One real run (--json and --out); the table is rendered from the reliability it
+    printed, by the command's own table code."""
+    from rich.console import Console
+
+    from faithcheck.calibrate_cli import _print
+    from faithcheck.judge.reliability import JudgeReliability
+
     items = tmp_path / "items.jsonl"
-    proc = _calibrate("--out", str(items))
+    proc = _calibrate("--json", "--out", str(items))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in (*PERTURBATIONS, "AUROC", "kappa", "verdict:"):
-        assert name in proc.stdout, name
+    assert any(line.startswith("precision: ") for line in proc.stderr.splitlines())
     rows = [json.loads(line) for line in items.read_text().splitlines()]
     assert len(rows) == 18  # 3 problems x (1 faithful + 5 variants)
     assert all((r["label"] is None) == (r["error"] is not None) for r in rows)
 
-    as_json = _calibrate("--json")
-    assert as_json.returncode == 0, as_json.stderr[-2000:]
-    rel = json.loads(as_json.stdout)
+    rel = json.loads(proc.stdout)
     assert rel["n_items"] == 18 and rel["n_problems"] == 3
     assert set(rel["per_perturbation"]) == set(PERTURBATIONS)
     assert isinstance(rel["reliable"], bool)
     assert rel["reliable"] or rel["reasons"]  # an unreliable judge says why
+
+    console = Console(record=True, width=200)
+    _print(console, "smollm2-135m", JudgeReliability.model_validate(rel))
+    table = console.export_text()
+    for name in (*PERTURBATIONS, "AUROC", "kappa", "verdict:"):
+        assert name in table, name
 
 
 def test_calibrate_rejects_bad_options() -> None:
