@@ -72,7 +72,8 @@ def _matches(path: str, pattern: str) -> bool:
 
 
 def validate_metric(path: str, report: Mapping[str, Any] | None = None) -> str:
-    """Return `path` when it names a gateable number of report.json (or of `report`).
+    """Return `path` when it names a gateable number of report.json (or of `report`);
+    `X.value` of a metric `X` is returned as `X`.
 
     Raises:
         UsageError: one line naming the closest valid paths.
@@ -81,6 +82,8 @@ def validate_metric(path: str, report: Mapping[str, Any] | None = None) -> str:
         return path
     if report is not None and path in metric_paths(report):
         return path
+    if path.endswith(".value"):  # report.json's spelling of a MetricValue's number
+        return validate_metric(path.removesuffix(".value"), report)
     known = sorted(schema_metric_patterns())
     longer = [k for k in known if k.startswith(path)]
     close = longer[:3] or difflib.get_close_matches(path, known, n=3, cutoff=0.5)
