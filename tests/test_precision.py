@@ -117,6 +117,7 @@ def test_this_machine_resolves_consistently_with_its_cpuinfo() -> None:
 def test_hf_loads_the_resolved_dtype(model_path: str) -> None:
     import torch
 
+    from faithcheck.backends.base import cpu_thread_count
     from faithcheck.backends.hf import HFBackend
 
     backend = HFBackend(model_path, dtype="auto")
@@ -124,15 +125,9 @@ def test_hf_loads_the_resolved_dtype(model_path: str) -> None:
         want = P.resolve("auto")
         assert backend.dtype == want
         assert {p.dtype for p in backend.model.parameters()} == {getattr(torch, want)}
-        assert torch.get_num_threads() == P_threads()
+        assert torch.get_num_threads() == cpu_thread_count()
     finally:
         backend.close()
-
-
-def P_threads() -> int:
-    from faithcheck.backends.base import cpu_thread_count
-
-    return cpu_thread_count()
 
 
 # In a subprocess: a second in-process vLLM engine, closed, would tear down the parallel
