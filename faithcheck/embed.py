@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from faithcheck.backends.base import DType
-from faithcheck.backends.precision import probe_device, resolve
+from faithcheck.backends.precision import probe_device, resolve, torch_dtype
 from faithcheck.errors import ModelLoadError
 
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -100,11 +100,9 @@ class Embedder:
             raise ModelLoadError(
                 f"cannot load the sentence embedder from {folder}: {exc}"
             ) from None
-        import torch
-
         self.dtype = resolve(dtype, probe_device(cpu=True))
         self.name = f"{EMBEDDER_NAME} ({self.dtype})"
-        self._model: Any = model.to("cpu", dtype=getattr(torch, self.dtype)).eval()
+        self._model: Any = model.to("cpu", dtype=torch_dtype(self.dtype)).eval()
         self.dim: int = int(self._model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

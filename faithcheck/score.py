@@ -18,6 +18,7 @@ from pydantic import Field
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType, cpu_thread_count
 from faithcheck.backends.precision import (
+    CONCRETE_DTYPES,
     Precision,
     precision_for,
     precision_warning,
@@ -385,7 +386,7 @@ def _refuse_other_precision(run: RunDir, precision: Precision, digest: str) -> N
     if not previous or previous.get("config_hash") == digest or precision.dtype is None:
         return
     before = (previous.get("config") or {}).get("dtype")
-    if before in {"bfloat16", "float16", "float32"} and before != precision.dtype:
+    if before in CONCRETE_DTYPES and before != precision.dtype:
         raise UsageError(
             f"--out {run.path} holds a run made in {before}; here --dtype "
             f"{precision.requested} means {precision.dtype} ({precision.reason}): pass "

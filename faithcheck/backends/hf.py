@@ -24,23 +24,13 @@ from faithcheck.backends.base import (
     cpu_thread_count,
 )
 from faithcheck.backends.hf_prefix import PrefixCache
-from faithcheck.backends.precision import ConcreteDType, probe_device, resolve
+from faithcheck.backends.precision import ConcreteDType, probe_device, resolve, torch_dtype
 from faithcheck.errors import BackendError, ModelLoadError
 
 PACK_TOKENS = 2048
 """Chain tokens packed into one cache by `read_cuts`: fewer, larger forward calls for the
 segments and the decode steps, while their masked attention (rows x cached tokens)
 stays small."""
-
-
-def _torch_dtype(dtype: ConcreteDType) -> Any:
-    import torch
-
-    return {
-        "bfloat16": torch.bfloat16,
-        "float16": torch.float16,
-        "float32": torch.float32,
-    }[dtype]
 
 
 class HFBackend:
@@ -73,7 +63,7 @@ class HFBackend:
         self.dtype: ConcreteDType = resolve(dtype, probe_device(cpu=self.device == "cpu"))
         try:
             model: Any = AutoModelForCausalLM.from_pretrained(
-                model_path, dtype=_torch_dtype(self.dtype), trust_remote_code=trust_remote_code
+                model_path, dtype=torch_dtype(self.dtype), trust_remote_code=trust_remote_code
             )
             self.model: Any = model.to(self.device)
         except Exception as exc:  # corrupt weights, unknown architecture, out of memory
@@ -131,8 +121,8 @@ class HFBackend:
         )
         copies = config.num_return_sequences
         cache = self.prefix.cache_for(req.prompt_ids, copies)
-        prompt = torch.tensor([req.prompt_ids] * (copies if cache is not None else 1))
-        prompt = prompt.to(self.device)
+        rows = copies if cache is not None else 1
+        prompt = torch.tensor([req.prompt_ids] * rows, device=self.device)
         if cache is not None:  # rows already expanded to match the cache
             config.num_return_sequences = 1
         torch.manual_seed(req.seed)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from faithcheck.backends.base import DType
 from faithcheck.records import Record
@@ -71,6 +71,17 @@ class Precision(Record):
     """The device it was resolved for (`DeviceCaps.describe`)."""
     threads: int | None = None
     """CPU threads inference uses (None on GPU or behind a server)."""
+
+
+CONCRETE_DTYPES: tuple[ConcreteDType, ...] = get_args(ConcreteDType)
+"""The dtypes a model can load in (what `auto` resolves to, or an explicit --dtype)."""
+
+
+def torch_dtype(dtype: ConcreteDType) -> Any:
+    """The torch dtype of a resolved dtype name."""
+    import torch
+
+    return getattr(torch, dtype)
 
 
 def native_bf16_flag(caps: DeviceCaps) -> str | None:
