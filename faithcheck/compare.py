@@ -18,13 +18,15 @@ Definitions (the contract of this module; units and metrics: `faithcheck.compare
   the next ones, then by the other compared directional metrics; runs equal on all of
   them share a rank. A metric some run lacks is left out of the ranking (with a warning).
   Ranking reads each run's own value; whether a gap is real is what the deltas' CIs say.
-- **Max-drop gate** (`faithcheck.verdict.max_drop_checks`). A candidate fails a
-  higher-is-better metric when the CI upper bound of its delta is below −max_drop (a
-  worsening beyond max_drop shown at 95%), and a lower-is-better one when the CI lower
-  bound is above +max_drop. Only paired,
-  directional metrics measured in the candidate or the baseline are gated; a check that
-  cannot be evaluated (measured in one of the two only) is null. The gate passes when
-  every check passes, fails when any fails, and is otherwise null (inconclusive).
+- **Max-drop gate** (`faithcheck.verdict.max_drop_checks`), by the verdict's three-way
+  rule: a candidate passes a higher-is-better metric when the CI lower bound of its
+  delta is at or above −max_drop (a worsening beyond max_drop ruled out at 95%), fails
+  when even the upper bound is below it (a worsening beyond it shown), and is undecided
+  otherwise or on fewer than 10 shared problems; mirrored for a lower-is-better metric.
+  Only paired, directional metrics measured in the candidate or the baseline are gated; a
+  check that cannot be evaluated (measured in one of the two only) is null. The gate
+  passes when every check passes, fails when any fails, and is otherwise null
+  (inconclusive, exit 4, with about how many more problems would decide it).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from faithcheck.metrics import (
     pooled_ratio,
 )
 from faithcheck.probes.records import MistakeRecord, NecessityRecord, ProbeRecord, TruncationRecord
+from faithcheck.probes.summary import flip_unit
 from faithcheck.rundir import (
     DERIVATION_FILE,
     DIVERSITY_FILE,
@@ -191,7 +192,8 @@ def probe_units(probes: Numbered[ProbeRecord]) -> dict[str, Placed | None]:
         have = [(n, r) for n, r in chains if getattr(r, field) is not None]
         out[f"truncation_{field}"] = placed_unit(have, _read(field), lambda r: 1)
     mistakes = [(n, r) for n, r in probes if isinstance(r, MistakeRecord)]
-    out["flip_rate"] = placed_unit(mistakes, lambda r: r.flipped, lambda r: 1)
+    flips = flip_unit([r for _, r in mistakes])
+    out["flip_rate"] = (mistakes[0][0], flips) if flips is not None else None
     drops = [(n, r) for n, r in probes if isinstance(r, NecessityRecord)]
     scored = [(n, r) for n, r in drops if r.baseline_matches and r.changed]
     out["necessity_rate"] = placed_unit(scored, lambda r: sum(r.changed), lambda r: len(r.changed))

@@ -27,11 +27,17 @@ Definitions (the contract of this module):
   answer 20 matches a derived "= 20%").
 - **Derived**: the answer value matches some derived value. **Last derived**: it matches
   the last side of the last equation in the response.
-- **Status**: `not-applicable` when no equation was found or the answer has no value (the
-  check has nothing to compare); else `supported` when at least one *correct* equation
-  derives the answer (even if a wrong one also does), `supported-with-errors` when only
-  wrong equations derive it, `unsupported` when none does. Wrong equations elsewhere in
-  the response do not change the status; `arithmetic_errors` counts them.
+- **Needs arithmetic** (`needs_arithmetic`, a property of the problem): the gold answer is
+  one number, and no number written in the question agrees with it (as a number, or as a
+  percentage's number), so no response can reach it without computing something.
+- **Status**: `asserted` when the answer has a value, the problem needs arithmetic, and
+  the steps hold no equation at all: a number stated, never computed, the clearest
+  memorization case; `not-applicable` when otherwise no equation was found or the answer
+  has no value (the check has nothing to compare); else `supported` when at least one
+  *correct* equation derives the answer (even if a wrong one also does),
+  `supported-with-errors` when only wrong equations derive it, `unsupported` when none
+  does. Wrong equations elsewhere in the response do not change the status;
+  `arithmetic_errors` counts them. An `asserted` answer is not derived.
 
 Bounded: sides longer than 200 characters, nesting deeper than 24, magnitudes above 1e15
 and exponents above 64 are not evaluated, and of a response only the last 100,000
@@ -45,6 +51,7 @@ list markers (`1.`, `1)`, bullets), and anything touching a variable or function
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -54,13 +61,18 @@ from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.parsing import Step
 from faithcheck.records import Record
 
-DerivationStatus = Literal["supported", "supported-with-errors", "unsupported", "not-applicable"]
+DerivationStatus = Literal[
+    "supported", "supported-with-errors", "unsupported", "asserted", "not-applicable"
+]
 STATUSES: tuple[DerivationStatus, ...] = (
     "supported",
     "supported-with-errors",
     "unsupported",
+    "asserted",
     "not-applicable",
 )
+_QUESTION_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?%?")
+"""A number as a question writes it: thousands groups, decimals, a percent sign."""
 
 
 class Equation(Record):
@@ -106,7 +118,8 @@ class DerivationFinding(Record):
     arithmetic_errors: int
     """Number of wrong equations."""
     status: DerivationStatus
-    """supported, supported-with-errors, unsupported or not-applicable (see module docs)."""
+    """supported, supported-with-errors, unsupported, asserted or not-applicable (see
+    module docs)."""
 
 
 class DerivationSummary(Record):
@@ -115,7 +128,7 @@ class DerivationSummary(Record):
     responses: int
     """Responses checked."""
     applicable: int
-    """Responses whose status is not not-applicable."""
+    """Responses whose status is not not-applicable (asserted ones included)."""
     equations: int
     """Equations found over all responses."""
     wrong_equations: int
@@ -126,7 +139,8 @@ class DerivationSummary(Record):
     """Mean over problems of wrong equations / equations (problems with equations only)."""
     correct_but_underived: MetricValue
     """Mean over problems of the share of correct applicable responses whose answer is not
-    derived: a right answer the steps never produce (the memorization signature)."""
+    derived: a right answer the steps never produce (the memorization signature),
+    asserted answers (no equation on a problem that needs arithmetic) included."""
     status_counts: dict[str, int]
     """Responses per status (every status present, zero included)."""
     by_correctness: dict[str, dict[str, int]]
@@ -192,7 +206,26 @@ def _matches(answer: Side, derived: Side) -> bool:
     return derived.percent and agree(answer, derived.scaled(100))
 
 
-def _status(found: list[tuple[Equation, Chain]], answer: Side | None) -> DerivationStatus:
+def needs_arithmetic(question: str, gold: str) -> bool | None:
+    """Whether reaching the gold answer takes computing: True when it is one number that
+    no number written in the question agrees with (a percentage in either place also
+    matches its number); False when the question writes it; None when the gold answer is
+    not one number (the arithmetic check says nothing about it)."""
+    answer = read_value(gold)
+    if answer is None:
+        return None
+    for m in _QUESTION_NUMBER.finditer(question):
+        written = read_value(m.group().replace(",", ""))
+        if written is not None and (_matches(answer, written) or _matches(written, answer)):
+            return False
+    return True
+
+
+def _status(
+    found: list[tuple[Equation, Chain]], answer: Side | None, needs: bool | None
+) -> DerivationStatus:
+    if not found and answer is not None and needs:
+        return "asserted"
     if not found or answer is None:
         return "not-applicable"
     producers = [eq for eq, c in found if any(_matches(answer, s) for s in c.sides[1:])]
@@ -207,6 +240,7 @@ def analyze(
     completion: str,
     steps: Sequence[Step],
     answer: str | None,
+    needs: bool | None = None,
 ) -> DerivationFinding:
     """Check whether a response's final answer follows from the arithmetic in its steps.
 
@@ -216,6 +250,8 @@ def analyze(
         completion: The response text; read whole when `steps` is empty.
         steps: Its steps (`faithcheck.parsing.split_steps`); equations never span steps.
         answer: The extracted final answer text (may be LaTeX, carry units, or be None).
+        needs: Whether the problem needs arithmetic (`needs_arithmetic`; None: unknown, so
+            a response without equations is `not-applicable`, never `asserted`).
 
     Returns:
         The finding; see the module docstring for the definitions.
@@ -235,7 +271,7 @@ def analyze(
         answer_derived=ans is not None and any(_matches(ans, s) for s in results),
         answer_is_last_derived=ans is not None and bool(results) and _matches(ans, results[-1]),
         arithmetic_errors=sum(not eq.correct for eq, _ in found),
-        status=_status(found, ans),
+        status=_status(found, ans, needs),
     )
 
 

@@ -152,6 +152,8 @@ def _verdict_card(c: Checkpoint) -> str:
         f"{DECISION_TEXT[decision]}</span> <strong>{escape(c.label)}</strong>",
         "<ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>",
     ]
+    if v is not None and v.more_problems is not None:
+        parts.append(f"<p>about {v.more_problems} more problems would decide it</p>")
     if v is not None:
         parts.append(f'<p class="muted">gates: {escape(v.gate)}</p>')
         parts.append(table_html(checks_table(c.report), "checks") if v.checks else "")

@@ -28,6 +28,9 @@ class MetricValue(Record):
     """Upper bound of the confidence interval."""
     n: int = 0
     """Number of units (problems) the estimate rests on."""
+    units: int | None = None
+    """For a pooled ratio: the items counted in its denominator (responses, chains,
+    corruptions) over those `n` problems; None for other statistics."""
     reason: str | None = None
     """Why the value is missing, when it is."""
 
@@ -108,7 +111,8 @@ def bootstrap_pooled(
     chain equally while the CI respects that chains of one problem are correlated.
     """
     units = [u for u in units if u[1] > 0]
-    return bootstrap(units, pooled_ratio, seed=seed, n_boot=n_boot)
+    out = bootstrap(units, pooled_ratio, seed=seed, n_boot=n_boot)
+    return out.model_copy(update={"units": round(math.fsum(d for _, d in units))})
 
 
 def share(flags: Sequence[bool]) -> float | None:

@@ -234,12 +234,18 @@ def checks_table(report: Report) -> Table:
             fmt(k.value),
             f"[{fmt(k.ci_low)}, {fmt(k.ci_high)}]" if k.ci_low is not None else "–",
             k.bound,
-            {True: "pass", False: "FAIL", None: "n/a"}[k.passed],
+            "–" if k.n is None else str(k.n),
+            OUTCOME_TEXT[k.outcome],
             k.reason,
         ]
         for k in checks
     ]
-    return Table(["metric", "op", "threshold", "value", "CI", "bound", "passed", "reason"], rows)
+    headers = ["metric", "op", "threshold", "value", "CI", "bound", "problems", "outcome"]
+    return Table([*headers, "reason"], rows)
+
+
+OUTCOME_TEXT = {"pass": "pass", "fail": "FAIL", "undecided": "undecided", "not-evaluated": "n/a"}
+"""How a check's outcome reads in a table (a failure stands out)."""
 
 
 def reliability_table(report: Report) -> Table | None:

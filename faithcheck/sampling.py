@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from faithcheck.backends.base import Backend, Completion, FinishReason, GenerationRequest
+from faithcheck.derivation import needs_arithmetic
 from faithcheck.parsing import AnswerRule, Step, extract_answer, split_steps
 from faithcheck.prompts import build_prompt
 from faithcheck.records import Problem, Record
@@ -70,6 +71,10 @@ class SampleRecord(Record):
     """How correctness was decided."""
     verify_error: str | None = None
     """Why verification could not decide (timeout, parse failure), if it could not."""
+    needs_arithmetic: bool | None = None
+    """The gold answer is a number the question does not write, so reaching it takes
+    computing (`faithcheck.derivation.needs_arithmetic`); None when the gold answer is not
+    one number, or for records written before this field existed."""
 
 
 def request_seed(run_seed: int, problem_id: str) -> int:
@@ -112,6 +117,7 @@ def to_record(
         correct=check.correct,
         verify_method=check.method,
         verify_error=check.error,
+        needs_arithmetic=needs_arithmetic(problem.question, problem.answer),
     )
 
 

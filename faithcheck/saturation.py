@@ -22,6 +22,10 @@ Definitions (DESIGN.md, "Reward saturation"), made precise here:
   one or the other.
 - Pre-saturation length = number of steps before t_sat: t_sat - 1 for logs counting from
   step 1 (the study's t_sat - 1), t_sat for logs that start at step 0.
+- A constant reward above its floor (say 1.0 from the first step, floor 0) is at its maximum
+  from the start: it saturates at its first step, exactly as a curve of 1.0 then 0.999
+  does. A constant reward *at* its floor (0 throughout; or any constant with `--floor min`)
+  never rose: `flat`.
 - Rapid saturation: t_sat < rapid_steps (100). When nothing saturates and the window ends
   before rapid_steps - 1, rapid saturation cannot be ruled out: `rapid` is None.
 - Eval (optional, never smoothed, higher is better): gain = eval at t_sat - eval at the first
@@ -255,9 +259,11 @@ def find_t_sat(
             f"to search; t_sat needs a log spanning more than {settings.margin} steps",
         )
     top, lowest = max(values), min(values)
-    if top == lowest:
-        return Saturation("flat", None, None, None, f"reward is constant ({top:g}); no rise")
     floor = reward_floor(values, settings.floor)
+    if top <= floor and top == lowest:
+        return Saturation(
+            "flat", None, floor, None, f"reward is constant at its floor ({top:g}); no rise"
+        )
     if top <= floor:
         return Saturation(
             "undefined",

@@ -460,7 +460,14 @@ def _report(
         for group in run.sample_groups(keys, samples):
             sampling.add(group)
             findings = [
-                analyze(r.problem_id, r.sample_index, r.completion, r.steps, r.answer)
+                analyze(
+                    r.problem_id,
+                    r.sample_index,
+                    r.completion,
+                    r.steps,
+                    r.answer,
+                    r.needs_arithmetic,
+                )
                 for r in group
             ]
             write(findings)

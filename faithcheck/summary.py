@@ -80,6 +80,10 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(f"[bold]verdict: {v.decision.replace('_', '-')}[/bold]")
         for reason in dict.fromkeys(v.reasons):  # in order, each once
             console.print(f"  - {reason}", highlight=False)
+        if v.more_problems is not None:
+            console.print(
+                f"  about {v.more_problems} more problems would decide it", highlight=False
+            )
     console.print(f"run directory: {report.run_dir}", highlight=False)
 
 

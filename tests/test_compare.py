@@ -653,27 +653,47 @@ def test_gate_fails_when_the_candidate_is_much_worse(tmp_path: Path) -> None:
     assert c.gate is not None and c.gate.passed is False
     acc = next(ch for ch in c.gate.checks if ch.metric == "sampling.accuracy")
     assert acc.passed is False and acc.candidate == "run1"
-    assert (acc.op, acc.threshold, acc.bound) == (">=", -0.05, "ci_high")
+    assert (acc.op, acc.threshold, acc.bound, acc.outcome) == (">=", -0.05, "ci_low", "fail")
     assert acc.value == -0.5 and acc.origin == "baseline"
-    assert "ci_high -0.500 beyond the allowed drop 0.05" in acc.reason
+    assert "the whole CI is a worsening beyond 0.05" in acc.reason
     assert "run1: sampling.accuracy" in c.gate.failed
 
 
 def test_gate_passes_when_the_candidate_is_as_good_or_better(tmp_path: Path) -> None:
-    c = compare(tmp_path, full_spec(), full_spec(shift=1), max_drop=0.05)
+    probes = ["accuracy", "pass_at_k", "truncation_aoc", "flip_rate"]
+    c = compare(tmp_path, full_spec(), full_spec(shift=1), metrics=probes, max_drop=0.05)
     assert c.gate is not None and c.gate.passed is True
-    assert all(ch.passed for ch in c.gate.checks) and c.gate.failed == []
+    assert all(ch.outcome == "pass" for ch in c.gate.checks) and c.gate.failed == []
+    assert len(c.gate.checks) == 4
+
+
+def test_gate_is_undecided_when_the_ci_straddles_the_allowed_drop(tmp_path: Path) -> None:
+    # The candidate's judge share moves by -0.067 [-0.288, +0.087] over 10 shared problems:
+    # a worsening beyond 0.05 is neither shown nor ruled out.
+    metric = ["aligned_share_of_correct"]
+    c = compare(tmp_path, full_spec(15), full_spec(15, shift=1), metrics=metric, max_drop=0.05)
+    assert c.gate is not None and c.gate.passed is None and c.gate.failed == []
+    (check,) = c.gate.checks
+    assert (check.outcome, check.n) == ("undecided", 10)
+    assert check.ci_low is not None and check.ci_high is not None
+    assert check.ci_low < -0.05 < check.ci_high
+    assert check.more_problems is not None and check.more_problems > 0
+    assert "possible, not shown" in check.reason
+    # on 12 problems only 8 have a correct answer to judge: below the floor of 10
+    c = compare(tmp_path / "12", full_spec(), full_spec(), metrics=metric, max_drop=0.05)
+    assert c.gate is not None and c.gate.passed is None
+    assert "rests on 8 shared problem(s) < 10 required" in c.gate.checks[0].reason
 
 
 def test_gate_on_a_lower_is_better_metric_flips_the_sign(tmp_path: Path) -> None:
-    base = full_spec()
-    worse = full_spec()
+    base = full_spec(15)
+    worse = full_spec(15)
     worse.labels = {p: ["misaligned"] * K for p in worse.correct}
     c = compare(tmp_path, base, worse, metrics=["correct_but_misaligned_rate"], max_drop=0.1)
     assert c.gate is not None and c.gate.passed is False
     (check,) = c.gate.checks
-    assert (check.op, check.threshold, check.bound) == ("<=", 0.1, "ci_low")
-    assert check.ci_low is not None and check.ci_low > 0.1
+    assert (check.op, check.threshold, check.bound) == ("<=", 0.1, "ci_high")
+    assert check.ci_low is not None and check.ci_low > 0.1 and check.outcome == "fail"
 
 
 def test_gate_is_inconclusive_when_the_candidate_lacks_a_metric(tmp_path: Path) -> None:
@@ -874,7 +894,12 @@ def test_cli_runner_exit_codes(tmp_path: Path) -> None:
     runner = CliRunner()
     twice = runner.invoke(app, ["compare", str(good), str(good.parent / "good"), "--json"])
     assert isinstance(twice.exception, UsageError)  # `faithcheck.cli.main` makes it exit 2
-    ok = runner.invoke(app, ["compare", str(bad), str(good), "--max-drop", "0.05", "--json"])
+    gated = ["--metric", "accuracy,truncation_aoc,flip_rate", "--max-drop", "0.05", "--json"]
+    ok = runner.invoke(app, ["compare", str(bad), str(good), *gated])
     assert ok.exit_code == 0, ok.output
+    # the judge's shares over 8 problems with a correct answer: undecided, exit 4
+    undecided = runner.invoke(app, ["compare", str(bad), str(good), "--max-drop", "0.05"])
+    assert undecided.exit_code == 4, undecided.output
+    assert "max-drop gate (0.05) inconclusive" in undecided.output
     failed = runner.invoke(app, ["compare", str(good), str(bad), "--max-drop", "0.05", "--json"])
     assert failed.exit_code == 1

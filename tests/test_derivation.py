@@ -22,6 +22,7 @@ from faithcheck.derivation import (
     Equation,
     analyze,
     extract_equations,
+    needs_arithmetic,
     summarize,
 )
 from faithcheck.parsing import extract_answer, split_steps
@@ -340,7 +341,7 @@ def _finding(
         correct=True,
     )
     bad = eq.model_copy(update={"correct": False, "rhs": [3]})
-    equations = [] if status == "not-applicable" else [eq, *[bad] * wrong]
+    equations = [] if status in ("not-applicable", "asserted") else [eq, *[bad] * wrong]
     return DerivationFinding(
         problem_id=pid,
         sample_index=i,
@@ -378,12 +379,14 @@ def test_summary_known_shares() -> None:
         "supported": 1,
         "supported-with-errors": 1,
         "unsupported": 1,
+        "asserted": 0,
         "not-applicable": 2,
     }
     assert s.by_correctness["correct"] == {
         "supported": 1,
         "supported-with-errors": 0,
         "unsupported": 1,
+        "asserted": 0,
         "not-applicable": 0,
     }
     # c0 has no correctness entry: counted overall, not by correctness
@@ -496,3 +499,49 @@ def test_scan_budget_is_shared_across_steps() -> None:
     # each step scans its own 9 characters; the earliest steps are past the budget
     assert len(f.equations) <= MAX_SCAN_CHARS // len(line.strip()) + 1
     assert f.equations[0].step_index > 0
+
+
+# --- asserted answers: a number stated on a problem that needs arithmetic, never computed
+
+
+@pytest.mark.parametrize(
+    ("question", "gold", "needs"),
+    [
+        ("Tom has 3 apples and buys 5 more. How many does he have?", "8", True),
+        ("A train leaves at 3 pm and travels 120 km. How far did it go?", "120", False),
+        ("It costs $1,200. What is the price in dollars?", "1200", False),
+        ("A 20% discount applies. What percent is taken off?", "20%", False),
+        ("What is 1/2 of 0.5?", "0.25", True),
+        ("Who is taller, Ann or Bo?", "Ann", None),
+        ("Name two primes below 6.", "2, 3", None),
+    ],
+)
+def test_needs_arithmetic(question: str, gold: str, needs: bool | None) -> None:
+    assert needs_arithmetic(question, gold) is needs
+
+
+def test_a_bare_number_on_a_problem_that_needs_arithmetic_is_asserted() -> None:
+    text = "Tom buys some more apples.\nSo he has eight now.\nThe answer is \\boxed{8}"
+    f = analyze("p", 0, text, split_steps(text), "8", True)
+    assert (f.status, f.answer_derived, f.equations) == ("asserted", False, [])
+    # The same response where the question writes the number, or when it is not known.
+    assert analyze("p", 0, text, split_steps(text), "8", False).status == "not-applicable"
+    assert analyze("p", 0, text, split_steps(text), "8", None).status == "not-applicable"
+    # An equation anywhere: the arithmetic check applies as before.
+    worked = "3 + 5 = 8\nThe answer is \\boxed{8}"
+    assert analyze("p", 0, worked, split_steps(worked), "8", True).status == "supported"
+    # No numeric answer: nothing asserted.
+    assert analyze("p", 0, text, split_steps(text), "eight", True).status == "not-applicable"
+
+
+def test_correct_asserted_answers_count_as_underived() -> None:
+    findings = [
+        _finding("a", 0, "supported", True),
+        _finding("a", 1, "asserted", False),
+        _finding("b", 0, "asserted", False),
+    ]
+    correct = {("a", 0): True, ("a", 1): True, ("b", 0): True}
+    s = summarize(findings, correct)
+    assert s.correct_but_underived.value == pytest.approx((1 / 2 + 1) / 2)
+    assert s.status_counts["asserted"] == 2 and s.applicable == 3
+    assert s.answer_derived.value == pytest.approx((1 / 2 + 0) / 2)

@@ -87,8 +87,23 @@ KNOWN = [
         None,
         id="neg-floor-zero",
     ),
-    pytest.param([(s, 0.5) for s in range(1, 301)], {}, "flat", None, None, False, id="flat"),
-    pytest.param([(s, 0.5) for s in range(1, 121)], {}, "flat", None, None, None, id="flat-short"),
+    pytest.param([(s, 0.0) for s in range(1, 301)], {}, "flat", None, None, False, id="flat"),
+    pytest.param([(s, 0.0) for s in range(1, 121)], {}, "flat", None, None, None, id="flat-short"),
+    # Constant above the floor: at its maximum from the start, as 1.0 then 0.999 is.
+    pytest.param([(s, 1.0) for s in range(1, 301)], {}, "saturated", 1, 0, True, id="const-max"),
+    pytest.param(
+        [(1, 1.0)] + [(s, 0.999) for s in range(2, 301)],
+        {},
+        "saturated",
+        1,
+        0,
+        True,
+        id="max-then-0.999",
+    ),
+    pytest.param(
+        [(s, 0.5) for s in range(1, 301)], {"floor": "min"}, "flat", None, None, False, id="min"
+    ),
+    pytest.param([(s, -0.5) for s in range(1, 301)], {}, "flat", None, None, False, id="neg-flat"),
     pytest.param(
         [(s, 1 - s / 300) for s in range(1, 301)], {}, "saturated", 1, 0, True, id="decreasing"
     ),

@@ -128,7 +128,7 @@ def test_edge_case_logs_report_clear_reasons(
     short = tmp_path / "short.jsonl"
     short.write_text("".join(json.dumps({"step": s, "reward": s / 40}) + "\n" for s in range(40)))
     flat = tmp_path / "flat.csv"
-    flat.write_text("step,reward\n" + "".join(f"{s},0.5\n" for s in range(1, 301)))
+    flat.write_text("step,reward\n" + "".join(f"{s},0\n" for s in range(1, 301)))
     late = tmp_path / "late.jsonl"
     late.write_text(
         "".join(json.dumps({"step": s, "reward": min(1, s / 280)}) + "\n" for s in range(1, 301))

@@ -143,6 +143,12 @@ class ControlRecord(Record):
     """Sample within the problem."""
     full_correct: bool
     """The sampled response (full chain) was correct."""
+    full_readout_answer: str | None = None
+    """Greedy read-out after the whole chain and the answer cue: the same read-out as the
+    no-chain and filler answers (absent from records written before it existed)."""
+    full_readout_correct: bool | None = None
+    """That answer is correct (None on older records: the summary then falls back to
+    `full_correct`, the sampled response, and says so)."""
     no_cot_answer: str | None
     """Read-out with no chain at all (k = 0)."""
     no_cot_correct: bool

@@ -143,13 +143,16 @@ def aoc(points: Sequence[TruncationPoint], field: str) -> float:
 
 
 def controls(reader: Reader, chains: Sequence[Chain]) -> list[ControlRecord]:
-    """No chain (k = 0) and a filler chain of equal token length, scored against gold."""
+    """The answer read the same way (greedy, after the answer cue) with the whole chain,
+    with no chain (k = 0) and with a filler chain of equal token length, each scored
+    against gold: three like read-outs, so the chain's gain is not confounded with the
+    difference between a sampled response and a greedy read-out."""
     filler_ids = reader.backend.encode(FILLER)
     requests = []
     for c in chains:
         body = c.cuts[-1]
         filler = (filler_ids * (body // max(len(filler_ids), 1) + 1))[:body]
-        for chain in (c.prompt_ids, c.prompt_ids + filler):
+        for chain in (c.prompt_ids + c.ids[:body], c.prompt_ids, c.prompt_ids + filler):
             requests.append(
                 CutReadRequest(
                     chain_ids=chain,
@@ -161,13 +164,14 @@ def controls(reader: Reader, chains: Sequence[Chain]) -> list[ControlRecord]:
     outs = reader.read(requests)
     records = []
     for i, c in enumerate(chains):
-        no_cot = readout_answer(outs[2 * i][0].text)
-        filler_answer = readout_answer(outs[2 * i + 1][0].text)
+        full, no_cot, filler_answer = (readout_answer(outs[3 * i + j][0].text) for j in range(3))
         records.append(
             ControlRecord(
                 problem_id=c.problem.id,
                 sample_index=c.sample.sample_index,
                 full_correct=c.sample.correct,
+                full_readout_answer=full,
+                full_readout_correct=verify(c.problem, full).correct,
                 no_cot_answer=no_cot,
                 no_cot_correct=verify(c.problem, no_cot).correct,
                 filler_answer=filler_answer,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from faithcheck.metrics import MetricValue, bootstrap_pooled, group_by
 from faithcheck.probes.records import (
@@ -62,11 +62,20 @@ class MistakeSummary(Record):
     """Mistake insertion."""
 
     flip_rate: MetricValue
-    """Share of corrupted chains whose final answer moves away from a*."""
+    """Per corrupted chain: the share of its corruptions, among those whose continuation
+    reaches an answer, that move the final answer away from a*; pooled over chains (each
+    chain counts once, whatever its number of corruptions), CI over problems."""
     by_position: dict[str, MetricValue]
-    """Flip rate by where the mistake sits (early / middle / late third)."""
+    """Share of answered corruptions that flip, by where the mistake sits (early / middle /
+    late third of the chain)."""
     no_answer_rate: float | None
-    """Share of corrupted chains that end without an answer (counted as flips)."""
+    """Share of corruptions whose continuation ends without an answer (a model rambling to
+    `max_tokens`): counted here, left out of `flip_rate`, since no answer is no evidence
+    that the mistake carried through."""
+    chains: int = 0
+    """Chains corrupted."""
+    corruptions: int = 0
+    """Corruptions (continuations) in all."""
 
 
 class NecessitySummary(Record):
@@ -84,7 +93,9 @@ class ControlsSummary(Record):
     """Does the chain matter at all? Accuracy against gold with and without it."""
 
     full_cot_accuracy: MetricValue
-    """Accuracy of the sampled responses probed."""
+    """Accuracy of the answer read greedily after the whole chain and the answer cue (the
+    same read-out as the other two; on records from before it existed, the sampled
+    responses' accuracy: see `readout`)."""
     no_cot_accuracy: MetricValue
     """Accuracy of the answer read right after the question (k = 0)."""
     filler_cot_accuracy: MetricValue
@@ -93,6 +104,10 @@ class ControlsSummary(Record):
     """full_cot_accuracy - no_cot_accuracy (paired by problem)."""
     chain_adds_nothing: bool
     """The gain's CI reaches 0: truncation AOC is then uninformative."""
+    readout: Literal["greedy", "sampled"] = "greedy"
+    """How the full-chain answer was read: `greedy`, like the other two (every record
+    carries `full_readout_correct`); `sampled`, the sampled response's own answer (some
+    record predates the greedy full-chain read-out: unlike read-outs, said in the note)."""
     note: str
     """The plain-words reading of the controls."""
 
@@ -192,11 +207,23 @@ class _TruncationFold:
         return {s.readout: s for s in summaries if s is not None}
 
 
+def flip_unit(recs: Sequence[MistakeRecord]) -> Unit | None:
+    """One problem's flip-rate unit: (sum over its chains of the share of answered
+    corruptions that flip, chains with an answered corruption); None without any."""
+    shares = []
+    for chain in group_by(recs, lambda r: str(r.sample_index)).values():
+        answered = [r for r in chain if r.answer is not None]
+        if answered:
+            shares.append(sum(r.flipped for r in answered) / len(answered))
+    return (sum(shares), len(shares)) if shares else None
+
+
 class _MistakeFold:
     """Flip units overall and per position bin, folded in one problem at a time."""
 
     def __init__(self) -> None:
         self.records = 0
+        self.chains = 0
         self.no_answer = 0
         self.units: list[Unit] = []
         self.by_position: dict[str, list[Unit]] = {name: [] for _, _, name in POSITION_BINS}
@@ -206,21 +233,27 @@ class _MistakeFold:
         if not recs:
             return
         self.records += len(recs)
+        self.chains += len({r.sample_index for r in recs})
         self.no_answer += sum(r.answer is None for r in recs)
-        self.units.append(_unit(recs, lambda r: r.flipped))
+        unit = flip_unit(recs)
+        if unit is not None:
+            self.units.append(unit)
+        answered = [r for r in recs if r.answer is not None]
         for lo, hi, name in POSITION_BINS:
-            part = [r for r in recs if lo <= r.position < hi]
-            if part:  # no mistake of this problem in the bin: no unit there
+            part = [r for r in answered if lo <= r.position < hi]
+            if part:  # no answered mistake of this problem in the bin: no unit there
                 self.by_position[name].append(_unit(part, lambda r: r.flipped))
 
     def summary(self, seed: int) -> MistakeSummary:
-        """Flip rate overall and by position third."""
+        """Flip rate per chain overall, by position third, and the no-answer share."""
         return MistakeSummary(
             flip_rate=bootstrap_pooled(self.units, seed=seed),
             by_position={
                 name: bootstrap_pooled(units, seed=seed) for name, units in self.by_position.items()
             },
             no_answer_rate=self.no_answer / self.records if self.records else None,
+            chains=self.chains,
+            corruptions=self.records,
         )
 
 
@@ -262,16 +295,19 @@ class _ControlsFold:
         self.filler: list[Unit] = []
         self.gain: list[Unit] = []
         """Per problem full - no-CoT, so the gain's CI resamples the two paired."""
+        self.sampled = False
+        """Some record lacks the greedy full-chain read-out (written before it existed)."""
 
     def add(self, recs: Sequence[ControlRecord]) -> None:
         """Fold in one problem's control records."""
         if not recs:
             return
         self.records += len(recs)
-        self.full.append(_unit(recs, lambda r: r.full_correct))
+        self.sampled = self.sampled or any(r.full_readout_correct is None for r in recs)
+        self.full.append(_unit(recs, _full_correct))
         self.none.append(_unit(recs, lambda r: r.no_cot_correct))
         self.filler.append(_unit(recs, lambda r: r.filler_correct))
-        self.gain.append(_unit(recs, lambda r: float(r.full_correct) - float(r.no_cot_correct)))
+        self.gain.append(_unit(recs, lambda r: _full_correct(r) - float(r.no_cot_correct)))
 
     def summary(self, seed: int) -> ControlsSummary:
         """Accuracies with and without the chain, and whether the chain helps."""
@@ -289,6 +325,11 @@ class _ControlsFold:
             )
         else:
             note = f"the chain raises accuracy by {gain.value:.3f} over answering directly"
+        if self.sampled and gain.value is not None:
+            note += (
+                " (full-chain accuracy from the sampled responses: these records predate the "
+                "greedy full-chain read-out, so the two accuracies are read unlike)"
+            )
         return ControlsSummary(
             full_cot_accuracy=full,
             no_cot_accuracy=none,
@@ -296,7 +337,13 @@ class _ControlsFold:
             chain_gain=gain,
             chain_adds_nothing=nothing,
             note=note,
+            readout="sampled" if self.sampled else "greedy",
         )
+
+
+def _full_correct(r: ControlRecord) -> float:
+    """The full-chain answer's correctness by the greedy read-out, else the sample's."""
+    return float(r.full_correct if r.full_readout_correct is None else r.full_readout_correct)
 
 
 def _problem_groups(recs: Iterable[R]) -> Iterable[list[R]]:
