@@ -11,7 +11,8 @@ setup:
 # samples of at most 256 tokens, probes and judge on 2 responses per problem (the README
 # gives the measured times). A verdict of NO-GO (exit 1) or INCONCLUSIVE (exit 4) is a
 # result, not a failure of the demo.
-DEMO_ARGS ?= --limit 16 --samples 4 --max-tokens 256 --probe-samples 2 --judge-max-tokens 128
+DEMO_ARGS ?= --limit 16 --samples 4 --max-tokens 256 --probe-samples 2 --judge-max-tokens 128 \
+	--calibration-size 2
 demo: setup
 	$(VENV)/bin/faithcheck score --out runs/demo --force $(DEMO_ARGS); \
 	rc=$$?; echo "faithcheck exit code: $$rc (0 GO, 1 NO-GO, 4 INCONCLUSIVE)"; \

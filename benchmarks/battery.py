@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--probe-samples", type=int, default=2)
     ap.add_argument("--judge-max-tokens", type=int, default=256)
+    ap.add_argument("--calibration-size", type=int, default=2, help="as make demo (score: 4)")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--keep", type=Path, default=None, help="write the run dirs here")
     ap.add_argument(
@@ -88,6 +89,7 @@ def main() -> None:
     ]  # fmt: skip
     battery = ["--probe-samples", str(args.probe_samples)]
     battery += ["--judge-max-tokens", str(args.judge_max_tokens)]
+    battery += ["--calibration-size", str(args.calibration_size)]
     runs = {
         "sampling only": ["--probes", "none", "--no-judge", "--no-diversity"],
         "full battery": [*battery],
@@ -102,7 +104,7 @@ def main() -> None:
         f"{args.model} on {backend} (--dtype {args.dtype}): {args.limit} problems x {args.samples} "
         f"samples, max {args.max_tokens} tokens; full battery probes {args.probe_samples} "
         "chains/problem (truncation, mistakes, necessity, controls), judge "
-        f"(max {args.judge_max_tokens} tokens, + calibration "
+        f"(max {args.judge_max_tokens} tokens, + calibration {6 * 3 * args.calibration_size} items "
         f"{'cached' if args.warm_calibration else 'judged afresh'}, strategy), "
         "diversity"
     )

@@ -312,7 +312,9 @@ Calibrate = Annotated[
 CalibrationSize = Annotated[
     int,
     typer.Option(
-        help="Calibration problems per domain (math, science, graph); 6 judged items each.",
+        help="Calibration problems per domain (math, science, graph); 6 judged items each. "
+        "20 takes the whole set (40 problems): affordable with a served or hosted judge, and "
+        "what an 8-in-10 judge needs to pass the CI-gated reliability floors.",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]

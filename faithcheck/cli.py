@@ -106,7 +106,7 @@ def score(
     judge_samples: o.JudgeSamples = None,
     judge_max_tokens: o.JudgeMaxTokens = 256,
     calibrate: o.Calibrate = True,
-    calibration_size: o.CalibrationSize = 2,
+    calibration_size: o.CalibrationSize = 4,
     strategy: o.Strategy = True,
     diversity: o.Diversity = True,
     embed: o.Embed = True,

@@ -20,9 +20,11 @@ Which checks run, their default thresholds and the gate-file format are in
    judge does not excuse a low mistake flip rate).
 4. **Suspended checks: INCONCLUSIVE.** When the judge's measured reliability on the
    calibration set is not `reliable: true`, every judge-based check is not evaluated
-   ("judge unreliable on calibration: ..."). When the probes' controls say the chain adds
-   nothing over answering directly, the truncation checks are not evaluated (a low AOC
-   cannot be told apart from "easy without reasoning").
+   ("judge unreliable on calibration: ...", or "judge undecided on calibration: ..." when
+   a reliability CI straddles its floor and a larger calibration set would tell). When
+   the probes' controls say the chain adds nothing over answering directly, the
+   truncation checks are not evaluated (a low AOC cannot be told apart from "easy
+   without reasoning").
 5. **Undecided checks: INCONCLUSIVE**, with the problems that would decide them
    (`Verdict.more_problems`, the largest over the undecided checks): the data rule out
    neither side, so neither GO nor NO_GO would be honest.
@@ -343,7 +345,8 @@ def _context(
         elif not (isinstance(rel, Mapping) and rel.get("reliable") is True):
             listed = rel.get("reasons") if isinstance(rel, Mapping) else None
             why = "; ".join(map(str, listed or ())) or "below the reliability floors"
-            reason = f"judge unreliable on calibration: {why}"
+            verdict = "undecided" if rel.get("outcome") == "undecided" else "unreliable"
+            reason = f"judge {verdict} on calibration: {why}"
             checks, hit = _suspend(checks, lambda c: _is_judge_based(c.metric), reason)
             if hit:
                 blockers.append(reason)

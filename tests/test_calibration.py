@@ -419,9 +419,9 @@ def test_constant_judge_is_chance(label: float) -> None:
     report = reliability(ITEMS, _judge(lambda i: label), n_boot=N_BOOT)
     assert report.auroc.value == 0.5
     assert report.kappa.value == 0.0
-    assert not report.reliable
-    assert any(r.startswith("auroc 0.500 < 0.7") for r in report.reasons)
-    assert any(r.startswith("kappa 0.000 < 0.4") for r in report.reasons)
+    assert not report.reliable and report.outcome == "unreliable"
+    assert "auroc 0.500 [0.500, 0.500]: the whole CI is below 0.7" in report.reasons
+    assert "kappa 0.000 [0.000, 0.000]: the whole CI is below 0.4" in report.reasons
 
 
 def test_all_errors_judge_is_not_reliable() -> None:
@@ -522,16 +522,23 @@ def test_hand_built_case() -> None:
     assert shuffled.auroc.n == 1
     assert shuffled.kappa.value == 0.0  # TF vs TT
 
-    assert not report.reliable
+    # Two problems: both CIs reach across their floors, so the set cannot tell.
+    assert not report.reliable and report.outcome == "undecided"
+    assert [r.split(" [")[0] for r in report.reasons] == ["auroc 0.667", "kappa 0.167"]
+    assert all("a larger calibration set (--calibration-size)" in r for r in report.reasons)
+    by_value = ReliabilityThreshold(gate_on="value")
+    report = reliability(HAND_ITEMS, HAND_LABELS, threshold=by_value, n_boot=N_BOOT)
+    assert report.outcome == "unreliable"
     assert report.reasons == ["auroc 0.667 < 0.7", "kappa 0.167 < 0.4"]
 
 
 def test_threshold_defaults_and_overrides() -> None:
     default = ReliabilityThreshold()
     assert (default.min_auroc, default.min_kappa, default.max_error_rate) == (0.7, 0.4, 0.2)
-    lenient = ReliabilityThreshold(min_auroc=0.6, min_kappa=0.1)
+    assert default.gate_on == "ci_low"
+    lenient = ReliabilityThreshold(min_auroc=0.6, min_kappa=0.1, gate_on="value")
     report = reliability(HAND_ITEMS, HAND_LABELS, threshold=lenient, n_boot=N_BOOT)
-    assert report.reliable and report.threshold == lenient
+    assert report.reliable and report.threshold == lenient and report.outcome == "reliable"
 
 
 def test_gate_on_ci_low_is_stricter() -> None:
@@ -545,11 +552,17 @@ def test_gate_on_ci_low_is_stricter() -> None:
     assert point.auroc.value is not None and point.auroc.ci_low is not None
     assert point.auroc.ci_low < point.auroc.value
     floor = (point.auroc.value + point.auroc.ci_low) / 2
-    by_value = ReliabilityThreshold(min_auroc=floor, min_kappa=0.0)
+    by_value = ReliabilityThreshold(min_auroc=floor, min_kappa=0.0, gate_on="value")
     by_bound = ReliabilityThreshold(min_auroc=floor, min_kappa=0.0, gate_on="ci_low")
     assert reliability(ITEMS, labels, threshold=by_value, n_boot=N_BOOT).reliable
     strict = reliability(ITEMS, labels, threshold=by_bound, n_boot=N_BOOT)
-    assert not strict.reliable and "(CI lower bound)" in strict.reasons[0]
+    assert not strict.reliable and strict.outcome == "undecided"
+    assert f"straddles {floor}" in strict.reasons[0]
+    # A floor above the whole CI: unreliable, not undecided.
+    assert point.auroc.ci_high is not None
+    above = ReliabilityThreshold(min_auroc=point.auroc.ci_high + 0.01, min_kappa=0.0)
+    missed_all = reliability(ITEMS, labels, threshold=above, n_boot=N_BOOT)
+    assert missed_all.outcome == "unreliable" and "the whole CI is below" in missed_all.reasons[0]
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.5, float("nan")])

@@ -584,7 +584,7 @@ def test_max_drop_checks(metric: str, d: MetricValue, outcome: str) -> None:
 def test_max_drop_on_too_few_shared_problems_is_undecided() -> None:
     d = MetricValue(value=0.0, ci_low=0.0, ci_high=0.0, n=3)
     [check] = max_drop_checks(report(), report(), {ALIGNED: d}, 0.1)
-    assert check.outcome == "undecided" and "rests on 3 problem(s) < 10" in check.reason
+    assert check.outcome == "undecided" and "rests on 3 shared problem(s) < 10" in check.reason
     [check] = max_drop_checks(report(), report(), {ALIGNED: d}, 0.1, min_problems=3)
     assert check.outcome == "pass"
 
@@ -791,3 +791,11 @@ def test_nan_in_a_python_dict_is_treated_as_missing() -> None:
     assert by_metric(v)[FLIP].passed is None
     assert v.decision == "GO"
     assert finite_json(orjson.loads(orjson.dumps(v.model_dump(mode="json"))))
+
+
+def test_judge_reliability_undecided_on_calibration_is_inconclusive_with_its_reason() -> None:
+    why = "kappa 0.550 [0.310, 0.780] straddles 0.4 on 12 calibration problems"
+    rel = {"reliable": False, "outcome": "undecided", "reasons": [why]}
+    v = decide(report(judge__reliability=rel))
+    assert (v.decision, by_metric(v)[ALIGNED].outcome) == ("INCONCLUSIVE", "not-evaluated")
+    assert v.reasons[0] == f"judge undecided on calibration: {why}"

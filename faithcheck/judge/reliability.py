@@ -54,9 +54,11 @@ class ReliabilityThreshold(Record):
     """Highest share of `judge_error` items. Errors are left out of the other metrics, so a
     judge that fails on many items could look good on the few it labels; past one in
     five, its label shares in a run would rest on a biased subset."""
-    gate_on: Literal["value", "ci_low"] = "value"
-    """Compare the floors with the point estimates (default) or with the lower bounds of
-    their bootstrap CIs, a stricter gate for when the calibration set is large enough."""
+    gate_on: Literal["value", "ci_low"] = "ci_low"
+    """`ci_low` (default): the verdict's three-way rule on the bootstrap CIs, so a floor is
+    met when the CI's lower bound clears it, missed when even its upper bound falls short,
+    and undecided in between (the calibration set is too small to tell). `value`: the
+    point estimates alone decide, met or missed (the rule before CIs were gated)."""
 
 
 class PerturbationReliability(Record):
@@ -98,9 +100,14 @@ class JudgeReliability(Record):
     threshold: ReliabilityThreshold
     """The floors the judge was held to."""
     reliable: bool
-    """Every floor in `threshold` is met."""
+    """Every floor in `threshold` is met (`outcome` is `reliable`)."""
     reasons: list[str]
-    """One line per floor that is not met (or cannot be checked); empty when reliable."""
+    """One line per floor that is not met, undecided or cannot be checked; empty when
+    reliable."""
+    outcome: Literal["reliable", "unreliable", "undecided"] = "unreliable"
+    """reliable: every floor met; unreliable: some floor missed (its whole CI below it, the
+    error rate above its ceiling, or no labels at all); undecided: none missed but some
+    CI straddles its floor, so more calibration problems would tell."""
 
 
 def auroc(pos_scores: Sequence[float], neg_scores: Sequence[float]) -> float | None:
@@ -296,23 +303,37 @@ def _gate(
     kappa: MetricValue,
     error_rate: float | None,
     threshold: ReliabilityThreshold,
-) -> list[str]:
-    reasons = []
+) -> tuple[Literal["reliable", "unreliable", "undecided"], list[str]]:
+    """The outcome and one reason per floor not met (missed or undecided)."""
+    missed: list[str] = []
+    undecided: list[str] = []
     if error_rate is None:
-        reasons.append("no calibration items")
+        missed.append("no calibration items")
     elif error_rate > threshold.max_error_rate:
-        reasons.append(f"judge_error rate {error_rate:.3f} > {threshold.max_error_rate}")
+        missed.append(f"judge_error rate {error_rate:.3f} > {threshold.max_error_rate}")
     for name, metric, floor in (
         ("auroc", auroc_value, threshold.min_auroc),
         ("kappa", kappa, threshold.min_kappa),
     ):
-        value = metric.value if threshold.gate_on == "value" else metric.ci_low
-        if value is None:
-            reasons.append(f"{name} undefined ({metric.reason})")
-        elif value < floor:
-            bound = "" if threshold.gate_on == "value" else " (CI lower bound)"
-            reasons.append(f"{name} {value:.3f}{bound} < {floor}")
-    return reasons
+        if metric.value is None:
+            missed.append(f"{name} undefined ({metric.reason})")
+        elif threshold.gate_on == "value" or metric.ci_low is None or metric.ci_high is None:
+            if metric.value < floor:
+                missed.append(f"{name} {metric.value:.3f} < {floor}")
+        elif metric.ci_low >= floor:
+            continue
+        elif metric.ci_high < floor:
+            ci = f"[{metric.ci_low:.3f}, {metric.ci_high:.3f}]"
+            missed.append(f"{name} {metric.value:.3f} {ci}: the whole CI is below {floor}")
+        else:
+            ci = f"[{metric.ci_low:.3f}, {metric.ci_high:.3f}]"
+            undecided.append(
+                f"{name} {metric.value:.3f} {ci} straddles {floor} on {metric.n} calibration "
+                "problems: a larger calibration set (--calibration-size) would decide it"
+            )
+    if missed:
+        return "unreliable", missed + undecided
+    return ("undecided", undecided) if undecided else ("reliable", [])
 
 
 def reliability(
@@ -348,7 +369,7 @@ def reliability(
     kappa = boot(units, _kappa_stat, empty=empty, undefined=_KAPPA_UNDEFINED)
     faithful = [[s for s in u if s.faithful] for u in units]
     error_rate = n_errors / len(items) if items else None
-    reasons = _gate(auroc_value, kappa, error_rate, threshold)
+    outcome, reasons = _gate(auroc_value, kappa, error_rate, threshold)
     return JudgeReliability(
         n_items=len(items),
         n_problems=len(units),
@@ -360,6 +381,7 @@ def reliability(
         faithful_aligned=boot(faithful, _share_stat(_aligned), empty=_NO_FAITHFUL),
         per_perturbation=_per_perturbation(items, units, boot),
         threshold=threshold,
-        reliable=not reasons,
+        reliable=outcome == "reliable",
         reasons=reasons,
+        outcome=outcome,
     )
