@@ -11,8 +11,9 @@ Definitions (the contract of this module; units and metrics: `faithcheck.compare
   no CI). Diversity is never gated.
 - **Per-run values** come from the run's report.json aggregate where it has one, else
   from its records (bootstrap over the run's own problems).
-- **Truncation AOC** (`truncation_aoc`) reads the score read-out when every run with
-  truncation records has it, else the generate read-out when every run has that.
+- **Truncation AOC** (`truncation_aoc`) reads the runs' primary read-out
+  (`probes.primary_readout`, the one their verdicts read) when they agree and every run
+  with truncation records has it, else the generate read-out, else the score read-out.
 - **Ranking** by point estimate of the first metric of `RANKING_ORDER` that every run has
   (the judge's aligned share of correct responses, else truncation AOC, …), ties broken by
   the next ones, then by the other compared directional metrics; runs equal on all of

@@ -42,7 +42,13 @@ from faithcheck.metrics import (
     pass_at_k,
     pooled_ratio,
 )
-from faithcheck.probes.records import MistakeRecord, NecessityRecord, ProbeRecord, TruncationRecord
+from faithcheck.probes.records import (
+    PRIMARY_READOUT,
+    MistakeRecord,
+    NecessityRecord,
+    ProbeRecord,
+    TruncationRecord,
+)
 from faithcheck.probes.summary import flip_unit
 from faithcheck.rundir import (
     DERIVATION_FILE,
@@ -453,11 +459,18 @@ def select_metrics(names: Sequence[str] | None, runs: Sequence[RunData]) -> list
 
 
 def _truncation(runs: Sequence[RunData]) -> MetricSpec:
-    for readout in ("score", "generate"):
+    """`truncation_aoc`: the runs' primary read-out when they agree on one and every run
+    with truncation has it; else generate (the primary read-out), else score, when every
+    such run has it."""
+    primaries = {
+        (r.report.get("probes") or {}).get("primary_readout") for r in runs if r.has_truncation
+    }
+    agreed = [p for p in primaries if isinstance(p, str)] if len(primaries) == 1 else []
+    for readout in (*agreed, PRIMARY_READOUT, "score"):
         name = f"truncation_aoc_{readout}"
-        if all(r.units.get(name) for r in runs if r.has_truncation):
+        if name in REGISTRY and all(r.units.get(name) for r in runs if r.has_truncation):
             return replace(REGISTRY[name], name=TRUNCATION)
-    return replace(REGISTRY["truncation_aoc_score"], name=TRUNCATION)
+    return replace(REGISTRY[f"truncation_aoc_{PRIMARY_READOUT}"], name=TRUNCATION)
 
 
 def report_value(report: Mapping[str, Any], path: str) -> MetricValue | None:

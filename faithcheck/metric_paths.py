@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from faithcheck.errors import UsageError
-from faithcheck.probes.records import CHEAPER_READOUT
+from faithcheck.probes.records import PRIMARY_READOUT
 
 TRUNCATION_AOC = "probes.truncation.aoc"
 """Alias for the AOC of the run's default read-out (`default_readout`)."""
@@ -22,9 +22,9 @@ HEADLINE_METRICS = (
     "probes.mistakes.flip_rate",
 )
 """Suggested when an unknown metric path has no close match."""
-DEFAULT_READOUT_ORDER = ("score", "generate")
-"""Read-outs preferred, in order, when the backend's `auto` choice is not in the report:
-teacher-forced scoring is the design's default read-out."""
+DEFAULT_READOUT_ORDER = (PRIMARY_READOUT, "score")
+"""Read-outs preferred, in order, when a report does not name its primary one (reports
+written before `probes.primary_readout` existed)."""
 _NOT_GATEABLE = frozenset({"verdict", "schema_version"})
 
 
@@ -124,20 +124,20 @@ def _is_metric_value(node: Mapping[str, Any]) -> bool:
 
 
 def default_readout(report: Mapping[str, Any]) -> str | None:
-    """The truncation read-out the default AOC check reads, or None without truncation.
+    """The truncation read-out the default checks read, or None without truncation.
 
-    The one `--readout auto` picks for the report's backend (`CHEAPER_READOUT`: generate
-    on vLLM, score on transformers) when the report has it, else score, else generate,
-    else the first present: with one read-out in the report (the usual case) it is that one.
+    The report's `probes.primary_readout` when it names one it has; else (older reports)
+    generate, else score, else the first present: with one read-out in the report (the
+    usual case) it is that one.
     """
     probes = report.get("probes")
     truncation = probes.get("truncation") if isinstance(probes, Mapping) else None
     if not isinstance(truncation, Mapping) or not truncation:
         return None
-    preferred = CHEAPER_READOUT.get(str(report.get("backend")))
-    for name in (preferred, *DEFAULT_READOUT_ORDER):
+    primary = probes.get("primary_readout") if isinstance(probes, Mapping) else None
+    for name in (primary, *DEFAULT_READOUT_ORDER):
         if name in truncation:
-            return name
+            return str(name)
     return str(next(iter(truncation)))
 
 

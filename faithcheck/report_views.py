@@ -162,11 +162,15 @@ def pooled_aoc(points: Sequence[PooledPoint]) -> float | None:
 
 
 def primary_truncation(report: Report) -> TruncationSummary | None:
-    """The score read-out's truncation summary (the default), else generate's, else any."""
+    """The truncation summary of the run's primary read-out (`probes.primary_readout`, the
+    one the verdict reads; `metric_paths.default_readout` for older reports)."""
     trunc = report.probes.truncation if report.probes else None
     if not trunc:
         return None
-    return trunc.get("score") or trunc.get("generate") or next(iter(trunc.values()))
+    from faithcheck.metric_paths import default_readout
+
+    name = default_readout(report.model_dump(mode="json", include={"probes"}))
+    return trunc.get(name or "") or next(iter(trunc.values()))
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

@@ -46,7 +46,7 @@ from faithcheck.models import (
     served_identity,
 )
 from faithcheck.probes import ALL_PROBES, ProbeConfig
-from faithcheck.probes.records import CHEAPER_READOUT
+from faithcheck.probes.records import PRIMARY_READOUT
 from faithcheck.probes.summary import summarize_probe_groups
 from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
 from faithcheck.records import Record
@@ -254,10 +254,14 @@ def run_score(
         backend_name = choose_backend(opts.backend, say)
         fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
         cfg = _sampling_config(opts, fmt, template)
+        if opts.probes.readout == "auto" and opts.probes.probes:
+            say(
+                f"probes: the {PRIMARY_READOUT} read-out (auto: the one that separates "
+                "post-hoc from faithful chains)"
+            )
         if opts.probes.readout == "auto":
-            readout = CHEAPER_READOUT[backend_name]
             opts = opts.model_copy(
-                update={"probes": opts.probes.model_copy(update={"readout": readout})}
+                update={"probes": opts.probes.model_copy(update={"readout": PRIMARY_READOUT})}
             )
         precision, precision_lines = _precision(opts.dtype, backend_name)
         if precision.dtype is not None:
@@ -474,7 +478,10 @@ def _report(
             derivation.add(findings, {r.sample_index: r.correct for r in group})
     probes = None
     if opts.probes.probes:
-        probes = summarize_probe_groups(_kept(run.groups(PROBES_FILE, validate_probe), reported))
+        probes = summarize_probe_groups(
+            _kept(run.groups(PROBES_FILE, validate_probe), reported),
+            readout=opts.probes.readout,
+        )
     judge_section = None
     judged = None
     if judge is not None:

@@ -93,7 +93,17 @@ def _probe_rows(report: Report, table: Table) -> None:
         return
     table.add_row("chains probed", str(probes.chains))
     for t in (probes.truncation or {}).values():
-        table.add_row(f"truncation AOC ({t.readout} read-out)", _fmt(t.aoc))
+        which = f"{t.readout} read-out" + (
+            ", primary" if t.readout == probes.primary_readout else ""
+        )
+        table.add_row(f"truncation AOC ({which})", _fmt(t.aoc))
+        if t.early_answer_rate is not None:
+            among = (
+                " of chains whose no-chain answer is wrong"
+                if (t.early_answer_among == "no-chain-wrong")
+                else ""
+            )
+            table.add_row(f"a* read at k = 0{among} ({which})", _fmt(t.early_answer_rate))
     if probes.mistakes is not None:
         table.add_row("mistake flip rate", _fmt(probes.mistakes.flip_rate))
     if probes.necessity is not None:

@@ -159,7 +159,7 @@ def _run(policy: Policy, sample: SampleRecord, **cfg: object) -> list[ProbeRecor
         [problem],
         [sample],
         lambda p: backend.encode("Q: " + p.question + "\nA:"),
-        ProbeConfig.model_validate(cfg),
+        ProbeConfig.model_validate({"readout": "both", **cfg}),  # both read-outs unless told
         max_tokens=64,
         seed=0,
         on_records=records.extend,
@@ -373,8 +373,25 @@ def _reference_probes(records: Sequence[ProbeRecord], seed: int = 0) -> ProbesSu
                 curves.append(
                     LengthCurve(n_steps=int(n), chains=len(group), aoc=1 - area, points=points)
                 )
+            no_chain = {(r.problem_id, r.sample_index): r.no_cot_correct for r in ctrl}
+            with_controls = {r.problem_id for r in ctrl}
+            counted = [r for r in have if not no_chain.get((r.problem_id, r.sample_index))]
+            early_units = [
+                (sum(float(bool(getattr(r.points[0], flag))) for r in g), len(g))
+                for g in group_by(counted, lambda r: r.problem_id).values()
+            ]
+            early = bootstrap_pooled(early_units, seed=seed)
+            if early.value is None:
+                early = early.model_copy(
+                    update={"reason": "every chain's no-chain control answers correctly"}
+                )
+            all_have_controls = {r.problem_id for r in have} <= with_controls
             truncation[readout] = TruncationSummary(
-                readout=readout, aoc=bootstrap_pooled(aoc_units, seed=seed), by_length=curves
+                readout=readout,
+                aoc=bootstrap_pooled(aoc_units, seed=seed),
+                early_answer_rate=early,
+                early_answer_among="no-chain-wrong" if all_have_controls else "all",
+                by_length=curves,
             )
     mistakes = None
     if flips:
@@ -449,9 +466,13 @@ def _reference_probes(records: Sequence[ProbeRecord], seed: int = 0) -> ProbesSu
             note=note,
             readout="sampled" if sampled else "greedy",
         )
+    primary = None
+    if truncation:
+        primary = "generate" if "generate" in truncation else next(iter(truncation))
     return ProbesSummary(
         chains=len({(r.problem_id, r.sample_index) for r in records}),
         truncation=truncation,
+        primary_readout=primary,
         mistakes=mistakes,
         necessity=necessity,
         controls=controls,
@@ -707,3 +728,44 @@ def test_controls_read_the_full_chain_like_the_other_two() -> None:
     s = summarize_probes(old).controls
     assert s is not None and s.readout == "sampled" and s.chain_adds_nothing
     assert "read unlike" in s.note
+
+
+def test_early_answer_rate_counts_chains_decided_before_any_step() -> None:
+    t, f = True, False
+    groups: list[list[ProbeRecord]] = [
+        # p1: the no-chain answer is wrong for both chains; one of them is read at k = 0
+        [_trunc("p1", 0, 2, [t, t, t], 0.0, None), _trunc("p1", 1, 2, [f, f, t], 0.75, None)]
+        + [_ctrl("p1", 0, f, f, f), _ctrl("p1", 1, f, f, f)],
+        # p2: the model answers correctly without a chain: left out, whatever its curve
+        [_trunc("p2", 0, 2, [t, t, t], 0.0, None), _ctrl("p2", 0, t, t, f)],
+        # p3: no chain read early
+        [_trunc("p3", 0, 2, [f, t, t], 0.25, None), _ctrl("p3", 0, f, f, f)],
+    ]
+    s = summarize_probe_groups(groups, readout="generate")
+    assert s.truncation is not None and s.primary_readout == "generate"
+    gen = s.truncation["generate"]
+    assert gen.early_answer_rate is not None and gen.early_answer_among == "no-chain-wrong"
+    assert gen.early_answer_rate.value == pytest.approx(1 / 3)
+    assert (gen.early_answer_rate.n, gen.early_answer_rate.units) == (2, 3)
+    # Without the controls every chain counts, and the summary says so.
+    bare = summarize_probes([r for g in groups for r in g if isinstance(r, TruncationRecord)])
+    assert bare.truncation is not None
+    plain = bare.truncation["generate"]
+    assert plain.early_answer_among == "all" and plain.early_answer_rate is not None
+    assert plain.early_answer_rate.value == pytest.approx(2 / 4)
+
+
+@pytest.mark.parametrize(
+    ("readout", "present", "primary"),
+    [
+        ("score", ("score",), "score"),
+        ("both", ("generate", "score"), "generate"),
+        (None, ("score",), "score"),
+        ("generate", ("generate", "score"), "generate"),
+    ],
+)
+def test_primary_readout(readout: str | None, present: tuple[str, ...], primary: str) -> None:
+    gen = 0.5 if "generate" in present else None
+    score = 0.5 if "score" in present else None
+    s = summarize_probes([_trunc("p1", 0, 2, [False, False, True], gen, score)], readout=readout)
+    assert s.primary_readout == primary

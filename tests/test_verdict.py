@@ -357,19 +357,25 @@ def test_value_bound_from_gate_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("backend", "readouts", "expected"),
+    ("backend", "readouts", "primary", "expected"),
     [
-        ("hf", ["generate", "score"], "score"),
-        ("vllm", ["generate", "score"], "generate"),
-        ("openai", ["generate", "score"], "generate"),
-        ("unknown", ["generate", "score"], "score"),
-        ("hf", ["generate"], "generate"),
-        ("hf", [], None),
+        # the report's primary read-out, whatever the backend
+        ("hf", ["generate", "score"], "score", "score"),
+        ("vllm", ["generate", "score"], "generate", "generate"),
+        ("hf", ["score"], "generate", "score"),  # named but absent: the one there is
+        # older reports without one: generate (what separates), else score
+        ("hf", ["generate", "score"], None, "generate"),
+        ("unknown", ["score"], None, "score"),
+        ("hf", ["generate"], None, "generate"),
+        ("hf", [], None, None),
     ],
 )
-def test_default_readout(backend: str, readouts: list[str], expected: str | None) -> None:
+def test_default_readout(
+    backend: str, readouts: list[str], primary: str | None, expected: str | None
+) -> None:
     truncation = {r: {"readout": r, "aoc": mv(0.4)} for r in readouts}
     data = report(backend=backend, probes__truncation=truncation)
+    data["probes"]["primary_readout"] = primary
     assert default_readout(data) == expected
     if expected:
         assert (

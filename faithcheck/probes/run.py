@@ -13,7 +13,7 @@ from faithcheck.probes import perturb
 from faithcheck.probes.cuts import grid, step_token_cuts
 from faithcheck.probes.readout import ANSWER_CUE, readout_answer, same_answer
 from faithcheck.probes.records import (
-    CHEAPER_READOUT,
+    PRIMARY_READOUT,
     ControlRecord,
     MistakeRecord,
     NecessityRecord,
@@ -71,7 +71,7 @@ class Reader:
     def __init__(self, backend: Backend, cfg: ProbeConfig) -> None:
         self.backend = backend
         if cfg.readout == "auto":
-            cfg = cfg.model_copy(update={"readout": CHEAPER_READOUT.get(backend.name, "both")})
+            cfg = cfg.model_copy(update={"readout": PRIMARY_READOUT})
         self.cfg = cfg
         self.cue = backend.encode(ANSWER_CUE)
 
