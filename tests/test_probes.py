@@ -734,8 +734,12 @@ def test_early_answer_rate_counts_chains_decided_before_any_step() -> None:
     t, f = True, False
     groups: list[list[ProbeRecord]] = [
         # p1: the no-chain answer is wrong for both chains; one of them is read at k = 0
-        [_trunc("p1", 0, 2, [t, t, t], 0.0, None), _trunc("p1", 1, 2, [f, f, t], 0.75, None)]
-        + [_ctrl("p1", 0, f, f, f), _ctrl("p1", 1, f, f, f)],
+        [
+            _trunc("p1", 0, 2, [t, t, t], 0.0, None),
+            _trunc("p1", 1, 2, [f, f, t], 0.75, None),
+            _ctrl("p1", 0, f, f, f),
+            _ctrl("p1", 1, f, f, f),
+        ],
         # p2: the model answers correctly without a chain: left out, whatever its curve
         [_trunc("p2", 0, 2, [t, t, t], 0.0, None), _ctrl("p2", 0, t, t, f)],
         # p3: no chain read early

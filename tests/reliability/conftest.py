@@ -47,7 +47,8 @@ QUIET = ["--probes", "none", "--no-judge", "--no-diversity"]
 # Status lines a run may print before failing: notices and progress bars (an empty bar
 # at 0/N has no bar characters in a non-terminal).
 _STATUS = re.compile(
-    r"^(resuming run in |backend: |precision: |probes: |warning: |.*━|\w[\w ]*\s+\d+/\d+\s+\d+:\d\d:\d\d$)"
+    r"^(resuming run in |backend: |precision: |probes: |warning: |.*━"
+    r"|\w[\w ]*\s+\d+/\d+\s+\d+:\d\d:\d\d$)"
 )
 
 CANNED = (
