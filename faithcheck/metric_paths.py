@@ -15,7 +15,11 @@ from faithcheck.errors import UsageError
 from faithcheck.probes.records import PRIMARY_READOUT
 
 TRUNCATION_AOC = "probes.truncation.aoc"
-"""Alias for the AOC of the run's default read-out (`default_readout`)."""
+"""Alias for the AOC of the run's primary read-out (`default_readout`)."""
+TRUNCATION_EARLY = "probes.truncation.early_answer_rate"
+"""Alias for the early-answer rate of the run's primary read-out."""
+TRUNCATION_ALIASES = (TRUNCATION_AOC, TRUNCATION_EARLY)
+"""`probes.truncation.<field>` paths that name the primary read-out's `<field>`."""
 HEADLINE_METRICS = (
     "judge.summary.aligned_share_of_correct",
     TRUNCATION_AOC,
@@ -38,7 +42,7 @@ def schema_metric_patterns() -> dict[str, Literal["metric", "number"]]:
 
     schema = Report.model_json_schema(mode="serialization")
     defs = schema["$defs"]
-    out: dict[str, Literal["metric", "number"]] = {TRUNCATION_AOC: "metric"}
+    out: dict[str, Literal["metric", "number"]] = dict.fromkeys(TRUNCATION_ALIASES, "metric")
 
     def walk(node: Mapping[str, Any], prefix: str) -> None:
         if "$ref" in node:
@@ -115,7 +119,7 @@ def metric_paths(report: Mapping[str, Any]) -> list[str]:
 
     walk(report, "")
     if default_readout(report) is not None:
-        out.append(TRUNCATION_AOC)
+        out += [a for a in TRUNCATION_ALIASES if read_metric(report, a).value is not None]
     return sorted(out)
 
 
@@ -156,11 +160,12 @@ class Reading(NamedTuple):
 
 
 def canonical_path(report: Mapping[str, Any], path: str) -> str:
-    """Resolve the `probes.truncation.aoc` alias; other paths are returned unchanged."""
-    if path == TRUNCATION_AOC:
+    """Resolve the `probes.truncation.aoc` / `.early_answer_rate` aliases to the primary
+    read-out's; other paths are returned unchanged."""
+    if path in TRUNCATION_ALIASES:
         readout = default_readout(report)
         if readout is not None:
-            return f"probes.truncation.{readout}.aoc"
+            return f"probes.truncation.{readout}.{path.rsplit('.', 1)[1]}"
     return path
 
 
@@ -185,7 +190,7 @@ def read_metric(report: Mapping[str, Any], path: str) -> Reading:
         if node is None:
             return _absent(path, _null_reason(walked))
         if not isinstance(node, Mapping) or part not in node:
-            if path == TRUNCATION_AOC:
+            if path in TRUNCATION_ALIASES:
                 return _absent(path, "no truncation read-out in the report")
             return _absent(path, f"{'.'.join(walked) or 'the report'} has no `{part}`")
         walked.append(part)

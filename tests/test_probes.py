@@ -377,7 +377,18 @@ def _reference_probes(records: Sequence[ProbeRecord], seed: int = 0) -> ProbesSu
             with_controls = {r.problem_id for r in ctrl}
             counted = [r for r in have if not no_chain.get((r.problem_id, r.sample_index))]
             early_units = [
-                (sum(float(bool(getattr(r.points[0], flag))) for r in g), len(g))
+                (
+                    sum(
+                        float(
+                            any(
+                                getattr(p, flag)
+                                for p in [q for q in r.points if q.k < r.n_steps][:2]
+                            )
+                        )
+                        for r in g
+                    ),
+                    len(g),
+                )
                 for g in group_by(counted, lambda r: r.problem_id).values()
             ]
             early = bootstrap_pooled(early_units, seed=seed)
@@ -743,20 +754,26 @@ def test_early_answer_rate_counts_chains_decided_before_any_step() -> None:
         # p2: the model answers correctly without a chain: left out, whatever its curve
         [_trunc("p2", 0, 2, [t, t, t], 0.0, None), _ctrl("p2", 0, t, t, f)],
         # p3: no chain read early
-        [_trunc("p3", 0, 2, [f, t, t], 0.25, None), _ctrl("p3", 0, f, f, f)],
+        [_trunc("p3", 0, 2, [f, f, t], 0.5, None), _ctrl("p3", 0, f, f, f)],
+        # p4: a* read after the first of four steps (the grid's first cut): early
+        [_trunc("p4", 0, 4, [f, t, t, t, t], 0.125, None), _ctrl("p4", 0, f, f, f)],
     ]
     s = summarize_probe_groups(groups, readout="generate")
     assert s.truncation is not None and s.primary_readout == "generate"
     gen = s.truncation["generate"]
     assert gen.early_answer_rate is not None and gen.early_answer_among == "no-chain-wrong"
-    assert gen.early_answer_rate.value == pytest.approx(1 / 3)
-    assert (gen.early_answer_rate.n, gen.early_answer_rate.units) == (2, 3)
+    assert gen.early_answer_rate.value == pytest.approx(2 / 4)
+    assert (gen.early_answer_rate.n, gen.early_answer_rate.units) == (3, 4)
     # Without the controls every chain counts, and the summary says so.
     bare = summarize_probes([r for g in groups for r in g if isinstance(r, TruncationRecord)])
     assert bare.truncation is not None
     plain = bare.truncation["generate"]
     assert plain.early_answer_among == "all" and plain.early_answer_rate is not None
-    assert plain.early_answer_rate.value == pytest.approx(2 / 4)
+    assert plain.early_answer_rate.value == pytest.approx(3 / 5)
+    # A one-step chain's only cut inside it is k = 0: reading a* at k = n is not early.
+    one = summarize_probes([_trunc("p1", 0, 1, [False, True], 0.5, None)]).truncation
+    assert one is not None and one["generate"].early_answer_rate is not None
+    assert one["generate"].early_answer_rate.value == 0.0
 
 
 @pytest.mark.parametrize(

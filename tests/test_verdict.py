@@ -35,6 +35,8 @@ ALIGNED = "judge.summary.aligned_share_of_correct"
 MISALIGNED = "judge.summary.correct_but_misaligned_rate"
 FLIP = "probes.mistakes.flip_rate"
 AOC = "probes.truncation.score.aoc"
+EARLY = "probes.truncation.score.early_answer_rate"
+UNDERIVED = "derivation.correct_but_underived"
 
 
 def mv(value: float | None, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -55,7 +57,13 @@ def report(**sections: Any) -> dict[str, Any]:
         "sampling": {"problems": 30, "samples": 120, "no_answer_rate": 0.0, "accuracy": mv(0.6)},
         "probes": {
             "chains": 60,
-            "truncation": {"score": {"readout": "score", "aoc": mv(0.45, 0.35, 0.55)}},
+            "truncation": {
+                "score": {
+                    "readout": "score",
+                    "aoc": mv(0.7, 0.6, 0.8),
+                    "early_answer_rate": mv(0.1, 0.05, 0.2),
+                }
+            },
             "mistakes": {"flip_rate": mv(0.5, 0.4, 0.6), "by_position": {}},
             "necessity": None,
             "controls": {"chain_adds_nothing": False, "note": "the chain raises accuracy"},
@@ -67,6 +75,7 @@ def report(**sections: Any) -> dict[str, Any]:
             },
             "reliability": {"reliable": True, "reasons": []},
         },
+        "derivation": {"correct_but_underived": mv(0.1, 0.0, 0.2)},
         "diversity": {"distinct_1": mv(0.02, 0.01, 0.03), "n_problems": 30},
         "verdict": None,
     }
@@ -90,8 +99,8 @@ def by_metric(verdict: Verdict) -> dict[str, Any]:
 def test_all_pass_is_go_exit_0() -> None:
     v = decide(report())
     assert (v.decision, v.exit_code, exit_code(v)) == ("GO", 0, ExitCode.GO)
-    assert [c.passed for c in v.checks] == [True] * 4
-    assert {c.metric for c in v.checks} == {ALIGNED, MISALIGNED, FLIP, AOC}
+    assert [c.passed for c in v.checks] == [True] * 6
+    assert {c.metric for c in v.checks} == {ALIGNED, MISALIGNED, FLIP, AOC, EARLY, UNDERIVED}
     assert v.gate == "default"
 
 
@@ -116,7 +125,7 @@ def test_one_failing_check_is_no_go_exit_1(path: str, value: dict, metric: str) 
     [
         # point estimate clears the floor, lower CI bound does not
         ("judge__summary__aligned_share_of_correct", mv(0.6, 0.45, 0.75), ALIGNED, "ci_low"),
-        ("probes__truncation__score__aoc", mv(0.25, 0.15, 0.35), AOC, "ci_low"),
+        ("probes__truncation__score__aoc", mv(0.55, 0.45, 0.65), AOC, "ci_low"),
         # point estimate under the ceiling, upper CI bound is not
         ("judge__summary__correct_but_misaligned_rate", mv(0.2, 0.1, 0.35), MISALIGNED, "ci_high"),
         # point estimate misses, but the CI reaches the passing side
@@ -293,7 +302,7 @@ def test_missing_sections_are_skipped_not_failed() -> None:
 
 
 def test_no_default_check_evaluable_is_inconclusive() -> None:
-    v = decide(report(judge=None, probes=None))
+    v = decide(report(judge=None, probes=None, derivation=None))
     assert v.decision == "INCONCLUSIVE"
     assert v.reasons[0] == "no default faithfulness check could be evaluated"
     assert all(c.passed is None for c in v.checks)
@@ -321,15 +330,17 @@ def test_no_checks_at_all_is_inconclusive() -> None:
 
 
 def test_user_check_replaces_default() -> None:
-    for require in ("probes.truncation.aoc>=0.5", "probes.truncation.score.aoc >= 0.5"):
+    for require in ("probes.truncation.aoc>=0.7", "probes.truncation.score.aoc >= 0.7"):
         v = decide(report(), load_gate(None, [require]))
         aoc = [c for c in v.checks if c.metric == AOC]
-        assert len(aoc) == 1 and aoc[0].threshold == 0.5 and aoc[0].origin == "user"
-        # 0.45 [0.35, 0.55]: the CI reaches 0.5, so the data rule out neither side
+        assert len(aoc) == 1 and aoc[0].threshold == 0.7 and aoc[0].origin == "user"
+        # 0.7 [0.6, 0.8]: the CI reaches 0.7, so the data rule out neither side
         assert (aoc[0].outcome, v.decision) == ("undecided", "INCONCLUSIVE")
-        assert len(v.checks) == 4
-    v = decide(report(), load_gate(None, ["probes.truncation.aoc>=0.6"]))
+        assert len(v.checks) == 6
+    v = decide(report(), load_gate(None, ["probes.truncation.aoc>=0.9"]))
     assert (by_metric(v)[AOC].outcome, v.decision) == ("fail", "NO_GO")
+    v = decide(report(), load_gate(None, ["probes.truncation.early_answer_rate<=0.1"]))
+    assert (by_metric(v)[EARLY].origin, by_metric(v)[EARLY].outcome) == ("user", "undecided")
 
 
 def test_diversity_gated_only_on_request() -> None:
