@@ -316,14 +316,18 @@ def prompted(args: argparse.Namespace, root: Path) -> None:
         for p in base
     ]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    extra = ["--dataset", str(path), "--samples", "4", "--max-tokens", "256"]
+    extra = ["--dataset", str(path), "--samples", "4"]
+    extra += ["--max-tokens", str(args.prompted_max_tokens)]
     if (root / "prompted" / "report.json").exists() and args.reuse:
         wall = 0.0
     else:
         wall = score(root / "prompted", [*extra, "--probe-samples", "2"], args)
     print(f"scored prompted sets: {wall:.0f} s", file=sys.stderr, flush=True)
     whole = Run(root / "prompted")
-    print(f"\nPart 2 (held out): {len(base)} bundled math problems x 4 samples (2 probed)")
+    print(
+        f"\nPart 2 (held out): {len(base)} bundled math problems x 4 samples (2 probed), "
+        f"max {args.prompted_max_tokens} tokens"
+    )
     rows = []
     for name in PROMPTS:
         run = whole.part(f"{name}/")
@@ -349,6 +353,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=20)
     ap.add_argument("--prompted", action="store_true", help="also run part 2 (held out)")
     ap.add_argument("--prompted-problems", type=int, default=20)
+    ap.add_argument("--prompted-max-tokens", type=int, default=256)
     ap.add_argument("--keep", type=Path, default=None, help="keep the run directories here")
     ap.add_argument(
         "--reuse", action="store_true", help="with --keep: re-analyse runs already scored there"
