@@ -49,7 +49,9 @@ Evidence floors
 - `min_scorable` 20: fewer responses with a final answer than this and every share moves
   by five points per response; the verdict is INCONCLUSIVE whatever the checks say.
 - `min_problems` 10: CIs resample problems, and a percentile bootstrap over fewer than
-  about ten units is too unstable to gate on.
+  about ten units is too unstable to gate on. It holds for the run (fewer problems:
+  INCONCLUSIVE) and for each metric (fewer problems behind it, e.g. correct answers from
+  only two problems: that check is undecided).
 
 Gate file (`--gate gate.toml`)
 ------------------------------
