@@ -53,6 +53,7 @@ from faithcheck.derivation import DerivationFinding, summarize
 from faithcheck.gates import GateCheck, GateSpec
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.judge.reliability import auroc
+from faithcheck.metric_paths import read_metric
 from faithcheck.metrics import bootstrap_mean
 from faithcheck.probes.records import ProbeRecord
 from faithcheck.probes.summary import summarize_probes
@@ -189,12 +190,7 @@ class Run:
 
 
 def value(report: Mapping[str, Any], path: str) -> float | None:
-    node: Any = report
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node.get("value") if isinstance(node, Mapping) else None
+    return read_metric(report, path).value
 
 
 def separation(good: Sequence[float | None], bad: Sequence[float | None], higher: bool) -> str:

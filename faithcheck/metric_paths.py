@@ -157,6 +157,7 @@ class Reading(NamedTuple):
     n: int | None
     has_ci: bool
     missing: str | None
+    units: int | None = None
 
 
 def canonical_path(report: Mapping[str, Any], path: str) -> str:
@@ -198,7 +199,7 @@ def read_metric(report: Mapping[str, Any], path: str) -> Reading:
     if node is None:
         return _absent(path, _null_reason(walked))
     if isinstance(node, Mapping) and _is_metric_value(node):
-        n = node.get("n")
+        n, units = node.get("n"), node.get("units")
         return Reading(
             path,
             finite(node["value"]),
@@ -207,6 +208,7 @@ def read_metric(report: Mapping[str, Any], path: str) -> Reading:
             n if isinstance(n, int) else None,
             True,
             None if finite(node["value"]) is not None else node.get("reason") or "undefined",
+            units if isinstance(units, int) else None,
         )
     if isinstance(node, int | float) and not isinstance(node, bool):
         value = finite(node)

@@ -146,7 +146,6 @@ def evaluate(
     bound = spec.bound or conservative
     if not reading.has_ci:
         bound = "value"
-    units = _units(report, reading.path) if reading.has_ci else None
     base = {
         "metric": reading.path,
         "op": spec.op,
@@ -157,7 +156,7 @@ def evaluate(
         "bound": bound,
         "origin": spec.origin,
         "n": reading.n if reading.has_ci else None,
-        "units": units,
+        "units": reading.units,
     }
     if reading.missing is not None:
         return Check(**base, passed=None, reason=reading.missing)
@@ -238,15 +237,13 @@ def three_way(
             more = None if more is None else max(more, math.ceil((min_problems - n) * scale))
         return Ruling("undecided", why, more)
     if passes:
-        return Ruling("pass", f"{_end(floor, True)} {_num(near)} meets {op} {threshold:g}", None)
+        return Ruling(
+            "pass", f"{CONSERVATIVE_BOUND[op]} {_num(near)} meets {op} {threshold:g}", None
+        )
     if fails:
         return Ruling("fail", f"the whole CI misses {op} {threshold:g}", None)
     more = more_problems(value, near, far, threshold, n, run_problems)
     return Ruling("undecided", f"the CI straddles {threshold:g}", more)
-
-
-def _end(floor: bool, near: bool) -> str:
-    return "ci_low" if floor == near else "ci_high"
 
 
 def more_problems(
@@ -285,16 +282,6 @@ def _run_problems(report: Mapping[str, Any]) -> int | None:
     sampling = report.get("sampling")
     problems = finite(sampling.get("problems")) if isinstance(sampling, Mapping) else None
     return int(problems) if problems else None
-
-
-def _units(report: Mapping[str, Any], path: str) -> int | None:
-    node: object = report
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    units = node.get("units") if isinstance(node, Mapping) else None
-    return units if isinstance(units, int) else None
 
 
 def _num(x: float | None) -> str:
