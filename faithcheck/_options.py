@@ -256,16 +256,19 @@ JudgeModel = Annotated[
     str,
     typer.Option(
         envvar="FAITHCHECK_JUDGE_MODEL",
-        help="Judge: embedded alias, checkpoint folder, or (with --judge-backend openai) the "
-        "served model name. The small default is weak: use a strong instruct model for "
-        "decisions. Env: FAITHCHECK_JUDGE_MODEL.",
+        help="Judge: embedded alias, checkpoint folder, a hosted chat model with its provider "
+        "(openai/o3, anthropic/<model>, google/<model>, openrouter/<org>/<model>, "
+        "together/..., fireworks/...), or the model served at --judge-base-url. The small "
+        "default is weak: use a strong model for decisions. Env: FAITHCHECK_JUDGE_MODEL.",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
 JudgeBackend = Annotated[
     str,
     typer.Option(
-        help="auto (the scoring backend), vllm, hf, or openai (a server at --judge-base-url).",
+        help="auto (chat for provider/model names and with --judge-base-url, else the "
+        "scoring backend), vllm, hf, chat (any OpenAI-compatible /chat/completions), or "
+        "openai (vLLM /completions with token ids).",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
@@ -273,16 +276,16 @@ JudgeBaseUrl = Annotated[
     str | None,
     typer.Option(
         envvar="FAITHCHECK_JUDGE_BASE_URL",
-        help="OpenAI-compatible server for --judge-backend openai, e.g. "
-        "http://127.0.0.1:8000/v1. Env: FAITHCHECK_JUDGE_BASE_URL.",
+        help="The judge's endpoint, e.g. http://127.0.0.1:8000/v1 (`vllm serve`); overrides "
+        "a provider's default URL. Env: FAITHCHECK_JUDGE_BASE_URL.",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
 JudgeApiKeyEnv = Annotated[
     str | None,
     typer.Option(
-        help="Name of the environment variable holding the judge server's API key (the key "
-        "itself is never written anywhere).",
+        help="Name of the environment variable holding the judge's API key (default: the "
+        "provider's, e.g. OPENAI_API_KEY); the key itself is never written anywhere.",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
@@ -294,9 +297,62 @@ JudgeSamples = Annotated[
     ),
 ]
 JudgeMaxTokens = Annotated[
+    int | None,
+    typer.Option(
+        help="Judge reply budget in tokens: a short rationale, then the verdict line, plus "
+        "hidden reasoning for reasoning models [default: 256 local, 1024 chat, 16384 "
+        "reasoning models].",
+        rich_help_panel=JUDGE_PANEL,
+        show_default=False,
+    ),
+]
+JudgeReasoningEffort = Annotated[
+    str | None,
+    typer.Option(
+        help="reasoning_effort for a reasoning judge (minimal, low, medium, high).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeConcurrency = Annotated[
+    int,
+    typer.Option(help="Chat judge requests in flight at once.", rich_help_panel=JUDGE_PANEL),
+]
+JudgeHttpRetries = Annotated[
     int,
     typer.Option(
-        help="Judge reply budget in tokens (a short rationale, then the verdict line).",
+        help="Retries of a chat judge request after 429, 5xx or a dropped connection "
+        "(Retry-After honoured).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeCache = Annotated[
+    bool,
+    typer.Option(
+        "--judge-cache/--no-judge-cache",
+        help="Answer a judge question asked before (same judge, same settings) from the "
+        "response cache instead of paying for it again.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeMaxItems = Annotated[
+    int | None,
+    typer.Option(
+        help="Judge at most N responses in this run, then stop cleanly (the report says "
+        "how many were left unjudged).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgePriceIn = Annotated[
+    float | None,
+    typer.Option(
+        help="USD per million judge prompt tokens, to report the judge's cost.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgePriceOut = Annotated[
+    float | None,
+    typer.Option(
+        help="USD per million judge completion tokens (reasoning included).",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 import typer
 
 from faithcheck import _options as o
+from faithcheck._quiet import quiet_engines, stdout_to_stderr
+from faithcheck.errors import UsageError
 
 
 def calibrate_command(
@@ -21,7 +24,13 @@ def calibrate_command(
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
-    judge_max_tokens: o.JudgeMaxTokens = 256,
+    judge_max_tokens: o.JudgeMaxTokens = None,
+    judge_reasoning_effort: o.JudgeReasoningEffort = None,
+    judge_concurrency: o.JudgeConcurrency = 8,
+    judge_http_retries: o.JudgeHttpRetries = 6,
+    judge_cache: o.JudgeCache = True,
+    judge_price_in: o.JudgePriceIn = None,
+    judge_price_out: o.JudgePriceOut = None,
     per_domain: Annotated[
         int | None,
         typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
@@ -37,66 +46,96 @@ def calibrate_command(
     verbose: o.Verbose = False,
 ) -> None:
     """Measure a judge on faithful vs unfaithful solution pairs; print its reliability."""
+    quiet_engines(verbose)
     from rich.console import Console
 
-    from faithcheck.backends import choose_backend, make_backend
-    from faithcheck.backends.precision import precision_for
     from faithcheck.errors import UsageError
     from faithcheck.jsonio import atomic_write_bytes, dumps
-    from faithcheck.judge import JudgeResult, judge_texts
+    from faithcheck.judge import JudgeResult
+    from faithcheck.judge.client import JudgeCall
     from faithcheck.judge.reliability import reliability
-    from faithcheck.judge_stage import JudgeOptions, calibration_items, judge_config
-    from faithcheck.models import resolve_model
+    from faithcheck.judge.usage import summarize_usage, usage_line
+    from faithcheck.judge_stage import calibrate_into, calibration_items
+    from faithcheck.score import check_judge_options
 
     err = Console(stderr=True)
+    say = lambda m: err.print(m, highlight=False)  # noqa: E731
     if per_domain is not None and per_domain < 1:
         raise UsageError("--per-domain must be at least 1")
-    if judge_backend not in {"auto", "vllm", "hf", "openai"}:
-        raise UsageError("--judge-backend must be auto, vllm, hf or openai")
-    if judge_backend == "openai" and not judge_base_url:
-        raise UsageError("--judge-backend openai needs --judge-base-url")
+    opts = check_judge_options(
+        {
+            "model": judge_model,
+            "backend": judge_backend,
+            "base_url": judge_base_url,
+            "api_key_env": judge_api_key_env,
+            "max_tokens": judge_max_tokens,
+            "reasoning_effort": judge_reasoning_effort,
+            "concurrency": judge_concurrency,
+            "http_retries": judge_http_retries,
+            "cache": judge_cache,
+            "price_in": judge_price_in,
+            "price_out": judge_price_out,
+        }
+    )
     items = calibration_items(per_domain or 10_000, seed)
-    fmt: Literal["chat", "base"] = "chat"
-    say = lambda m: err.print(m, highlight=False)  # noqa: E731
-    if judge_backend == "openai":
-        backend = make_backend(
-            "openai",
-            judge_model,
-            dtype=dtype,
-            seed=seed,
-            max_model_len=max_model_len,
-            base_url=judge_base_url,
-            api_key_env=judge_api_key_env,
-        )
-    else:
-        identity = resolve_model(judge_model)
-        fmt = "chat" if identity.has_chat_template else "base"
-        name = choose_backend(judge_backend, say)  # type: ignore[arg-type]
-        precision = precision_for(dtype, name)
-        say(f"precision: {precision.dtype} ({precision.reason})")
-        backend = make_backend(
-            name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len
-        )
-    if judge_max_tokens < 16:
-        raise UsageError("--judge-max-tokens must be at least 16")
-    cfg = judge_config(JudgeOptions(model=judge_model, max_tokens=judge_max_tokens), seed, fmt)
-    results: list[JudgeResult] = []
-    try:
-        for start in range(0, len(items), cfg.batch_size):
-            chunk = items[start : start + cfg.batch_size]
-            results += judge_texts(
-                backend, [(i.item_id, i.question, i.response) for i in chunk], cfg
-            )
-            say(f"calibration: {len(results)}/{len(items)} items judged")
-    finally:
-        backend.close()
+    calls: list[JudgeCall] = []
+    with stdout_to_stderr():
+        plan, judge = _load_judge(opts, dtype, seed, max_model_len, say)
+        session = plan.session(judge, None, ledger=calls.extend)
+        results: list[JudgeResult] = []
+        try:
+            done = [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                say(f"calibration: {done[0]}/{len(items)} items judged")
+
+            rel = calibrate_into(None, session, items, plan.cfg, advance, collect=results)
+        finally:
+            judge.close()
     if out is not None:
         atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
     rel = reliability(items, {r.item_id: r.label for r in results}, seed=seed)
+    usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
+    say(usage_line(usage))
     if json_out:
         sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
         return
     _print(Console(), judge_model, rel)
+
+
+def _load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -> tuple[Any, Any]:
+    """The judge's plan and the judge itself (a chat client, a server, or a local model)."""
+    from faithcheck.backends import choose_backend, make_backend
+    from faithcheck.backends.precision import precision_for, resolve
+    from faithcheck.judge_plan import JudgePlan, judge_kind, make_openai_backend, open_chat_judge
+    from faithcheck.judge_stage import judge_config
+    from faithcheck.models import resolve_model
+
+    kind = judge_kind(opts)
+    if kind == "chat":
+        client = open_chat_judge(opts)
+        cfg = judge_config(opts, seed, "chat")
+        plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
+        return plan, client
+    if kind == "openai":
+        if not opts.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(opts, seed, "chat")
+        plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
+        settings = SimpleNamespace(
+            dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency
+        )
+        return plan, make_openai_backend(opts, settings)
+    identity = resolve_model(opts.model)
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    name = choose_backend(opts.backend, say)
+    precision = precision_for(dtype, name)
+    say(f"precision: {precision.dtype} ({precision.reason})")
+    cfg = judge_config(opts, seed, fmt)
+    plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
+    backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
+    return plan, backend
 
 
 def _cell(m: Any) -> str:

@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -23,6 +22,8 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
 except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck import _options as o
+from faithcheck._quiet import quiet_engines as _quiet_engines
+from faithcheck._quiet import stdout_to_stderr as _stdout_to_stderr
 from faithcheck.errors import ExitCode, FaithcheckError, UsageError
 
 app = typer.Typer(
@@ -34,33 +35,6 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-
-
-def _quiet_engines(verbose: bool) -> None:
-    """Keep engine chatter off stdout and, unless --verbose, mostly off stderr."""
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    if not verbose:
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Route fd 1 to stderr so that native libraries cannot pollute --json output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 @app.command()
@@ -104,7 +78,14 @@ def score(
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
     judge_samples: o.JudgeSamples = None,
-    judge_max_tokens: o.JudgeMaxTokens = 256,
+    judge_max_tokens: o.JudgeMaxTokens = None,
+    judge_reasoning_effort: o.JudgeReasoningEffort = None,
+    judge_concurrency: o.JudgeConcurrency = 8,
+    judge_http_retries: o.JudgeHttpRetries = 6,
+    judge_cache: o.JudgeCache = True,
+    judge_max_items: o.JudgeMaxItems = None,
+    judge_price_in: o.JudgePriceIn = None,
+    judge_price_out: o.JudgePriceOut = None,
     calibrate: o.Calibrate = True,
     calibration_size: o.CalibrationSize = 4,
     strategy: o.Strategy = True,
@@ -163,6 +144,13 @@ def score(
             api_key_env=judge_api_key_env,
             samples=judge_samples if judge_samples is not None else probe_samples,
             max_tokens=judge_max_tokens,
+            reasoning_effort=judge_reasoning_effort,
+            concurrency=judge_concurrency,
+            http_retries=judge_http_retries,
+            cache=judge_cache,
+            max_items=judge_max_items,
+            price_in=judge_price_in,
+            price_out=judge_price_out,
             calibrate=calibrate,
             calibration_per_domain=calibration_size,
             strategy=strategy,

@@ -7,8 +7,7 @@ judge (see `faithcheck.judge_stage` for the stages themselves).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,12 +16,20 @@ from faithcheck.backends.base import Backend, DType
 from faithcheck.backends.http import redact_url
 from faithcheck.backends.precision import resolve
 from faithcheck.errors import UsageError
-from faithcheck.jsonio import atomic_write_bytes, dumps, read_jsonl
-from faithcheck.judge import JUDGE_PROMPT_HASH, JudgeConfig, JudgeResult
-from faithcheck.judge.calibration import CalibrationItem
+from faithcheck.judge import JudgeConfig
+from faithcheck.judge.cache import default_cache
+from faithcheck.judge.chat import (
+    CHAT_MAX_TOKENS,
+    REASONING_MAX_TOKENS,
+    ChatJudge,
+    is_reasoning_model,
+)
+from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeSession, as_client
 from faithcheck.judge.mistakes import write_mistakes
+from faithcheck.judge.providers import provider_of, resolve_target
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_stage import (
+    LOCAL_JUDGE_MAX_TOKENS,
     SMALL_JUDGE_WARNING,
     JudgeOptions,
     calibrate_into,
@@ -31,10 +38,10 @@ from faithcheck.judge_stage import (
     judge_into,
     strategy_into,
 )
-from faithcheck.models import DEFAULT_MODEL, ModelIdentity, cache_root, resolve_model
+from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_model
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import CALIBRATION_FILE, SAMPLES_FILE, RunDir
+from faithcheck.rundir import JUDGE_FILE, SAMPLES_FILE, RunDir
 from faithcheck.sampling import SampleRecord
 
 
@@ -50,8 +57,11 @@ class JudgePlan:
         reuse: bool,
         cfg: JudgeConfig,
         dtype: str | None = None,
+        client: ChatJudge | None = None,
     ) -> None:
         self.opts = opts
+        self.client = client
+        """The chat judge, connected and checked at planning (backend `chat`)."""
         self.dtype = dtype
         """The resolved dtype a local judge loads in (None behind a server)."""
         self.backend_name = backend_name
@@ -60,12 +70,36 @@ class JudgePlan:
         self.reuse = reuse
         self.cfg = cfg
 
-    def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Backend:
-        """Load the judge: `loader(backend, path)` for local models, else the server."""
+    def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Any:
+        """Load the judge: `loader(backend, path)` for local models, else the server
+        (the chat client made at planning)."""
+        if self.client is not None:
+            return self.client
         if self.backend_name == "openai":
             return make_openai_backend(self.opts, score_opts)
         assert self.path is not None
         return loader(self.backend_name, self.path)
+
+    @property
+    def cache_identity(self) -> str:
+        """What the response cache keys this judge's replies by."""
+        if self.client is not None:
+            return self.client.identity
+        return f"{self.backend_name}:{self.identity}:{self.dtype}"
+
+    def session(
+        self,
+        judge: Any,
+        run: RunDir | None,
+        ledger: Callable[[list[JudgeCall]], None] | None = None,
+    ) -> JudgeSession:
+        """The judge with the response cache (unless --no-judge-cache) and a ledger: the
+        run's judge_calls.jsonl, else `ledger`."""
+        client = as_client(judge, self.cache_identity)
+        cache = default_cache() if self.opts.cache else None
+        if run is not None:
+            ledger = lambda calls: run.append(LEDGER_FILE, calls)  # noqa: E731
+        return JudgeSession(client, cache=cache, ledger=ledger)
 
 
 def make_openai_backend(opts: JudgeOptions, score_opts: Any) -> Backend:
@@ -95,13 +129,16 @@ def plan_judge(
     None with --no-judge."""
     if not j.enabled:
         return None
+    if judge_kind(j) == "chat":
+        client = open_chat_judge(j)
+        cfg = judge_config(j, seed, "chat")
+        say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
+        return JudgePlan(j, "chat", None, client.identity, False, cfg, client=client)
     if j.backend == "openai":
         if not j.base_url:
             raise UsageError("--judge-backend openai needs --judge-base-url")
         cfg = judge_config(j, seed, "chat")
         return JudgePlan(j, "openai", None, f"{redact_url(j.base_url)}#{j.model}", False, cfg)
-    if j.base_url:
-        raise UsageError("--judge-base-url is for --judge-backend openai")
     identity = resolve_model(j.model)
     name = policy_backend if j.backend == "auto" else j.backend
     fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
@@ -114,7 +151,7 @@ def plan_judge(
 
 def judge_all(
     run: RunDir,
-    backend: Backend,
+    backend: Any,
     plan: JudgePlan,
     problems: list[Problem],
     progress: Any,
@@ -138,58 +175,22 @@ def judge_all(
         min(index.count(pid), per_problem) if per_problem is not None else index.count(pid)
         for pid in keys
     )
-    judge_into(run, backend, by_id, judged(), plan.cfg, _task(progress, "judge", total))
+    session = plan.session(backend, run)
+    cap = plan.opts.max_items
+    if cap is not None:
+        total = min(total, max(0, cap - sum(run.index(JUDGE_FILE).count(p) for p in keys)))
+    judge_into(
+        run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
+    )
     if plan.opts.strategy:
-        strategy_into(run, backend, by_id, judged(), plan.cfg)
+        strategy_into(run, session, by_id, judged(), plan.cfg)
     if not plan.opts.calibrate:
         return None
+    # The same judge with the same settings labels the same items the same way: a second
+    # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
+    # cache without a single paid call.
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    cache = calibration_cache_path(plan, items)
-    seed_calibration(run, cache)
-    reliability = calibrate_into(
-        run, backend, items, plan.cfg, _task(progress, "calibration", len(items))
-    )
-    save_calibration(run, cache)
-    return reliability
-
-
-def calibration_cache_path(plan: JudgePlan, items: Sequence[CalibrationItem]) -> Path:
-    """Where this judge's calibration results are cached, keyed by everything that could
-    change a label: the judge's identity, prompt, settings and the items themselves."""
-    key = {
-        "judge": plan.identity,
-        "backend": plan.backend_name,
-        # bf16 and fp32 judges may label an item differently.
-        "dtype": plan.dtype,
-        "prompt": JUDGE_PROMPT_HASH,
-        "cfg": plan.cfg.model_dump(mode="json"),
-        "items": [i.model_dump(mode="json") for i in items],
-    }
-    digest = hashlib.sha256(dumps(key)).hexdigest()[:24]
-    return cache_root() / "calibration" / f"{digest}.jsonl"
-
-
-def seed_calibration(run: RunDir, cache: Path) -> None:
-    """Start a run's calibration from the cache: the same judge with the same settings
-    labels the same items the same way, so every checkpoint judged by it (e.g. with
-    `--model A --model B`) pays for calibration once."""
-    if run.load(CALIBRATION_FILE, JudgeResult) or not cache.is_file():
-        return
-    try:
-        cached = [JudgeResult.model_validate(row) for row in read_jsonl(cache)]
-    except ValueError:  # a damaged cache is ignored, never trusted
-        return
-    run.append(CALIBRATION_FILE, cached)
-
-
-def save_calibration(run: RunDir, cache: Path) -> None:
-    """Keep this run's calibration results for the next run with the same judge."""
-    results = run.load(CALIBRATION_FILE, JudgeResult)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(cache, b"".join(dumps(r) + b"\n" for r in results))
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    return calibrate_into(run, session, items, plan.cfg, _task(progress, "calibration", len(items)))
 
 
 def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
@@ -199,6 +200,55 @@ def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
     return lambda n: progress.advance(task, n)
 
 
-def mistake_writer(backend: Backend, plan: JudgePlan) -> MistakeWriter:
+def mistake_writer(backend: Any, plan: JudgePlan, run: RunDir | None = None) -> MistakeWriter:
     """`--mistakes llm`: the judge rewrites each chosen step with one error."""
-    return lambda items: write_mistakes(backend, items, plan.cfg)
+    session = plan.session(backend, run)
+    return lambda items: write_mistakes(session, items, plan.cfg)
+
+
+def judge_kind(j: JudgeOptions) -> Literal["chat", "openai", "local"]:
+    """How the judge is reached: a chat endpoint, vLLM completions with token ids, or a
+    model loaded here. `auto` means chat for a provider-prefixed name that is neither an
+    embedded alias nor a local folder, and for any name given with --judge-base-url."""
+    if j.backend in ("chat", "openai"):
+        return j.backend
+    if j.backend != "auto":
+        if j.base_url:
+            raise UsageError(
+                f"--judge-base-url is for a served judge, not --judge-backend {j.backend}"
+            )
+        return "local"
+    if j.base_url:
+        return "chat"
+    if provider_of(j.model) is not None and j.model not in EMBEDDED and not Path(j.model).exists():
+        return "chat"
+    return "local"
+
+
+def open_chat_judge(j: JudgeOptions) -> ChatJudge:
+    """Resolve, connect and check the chat judge (its model listed, its key accepted),
+    before any model is loaded or any sample drawn."""
+    target = resolve_target(j.model, j.base_url, j.api_key_env)
+    client = ChatJudge(
+        target,
+        reasoning_effort=j.reasoning_effort,
+        concurrency=j.concurrency,
+        max_retries=j.http_retries,
+    )
+    try:
+        client.check_model()
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def default_max_tokens(j: JudgeOptions) -> int:
+    """The judge's reply budget when --judge-max-tokens is not given: room for hidden
+    reasoning on reasoning models, a rationale on chat models, less on local ones."""
+    if judge_kind(j) == "chat":
+        model = j.model.rsplit("/", 1)[-1]
+        if j.reasoning_effort or is_reasoning_model(model):
+            return REASONING_MAX_TOKENS
+        return CHAT_MAX_TOKENS
+    return LOCAL_JUDGE_MAX_TOKENS

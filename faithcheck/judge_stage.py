@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from faithcheck.backends.base import Backend
 from faithcheck.backends.http import redact_url
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import (
@@ -29,21 +28,34 @@ from faithcheck.judge import (
     same_strategy_batch,
 )
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
+from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.summary import summarize_judge_groups
+from faithcheck.judge.usage import JudgeUsageReport, summarize_usage
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.records import Problem, Record
 from faithcheck.report import JudgeReport
-from faithcheck.rundir import CALIBRATION_FILE, JUDGE_FILE, STRATEGY_FILE, RunDir
+from faithcheck.rundir import CALIBRATION_FILE, JUDGE_FILE, SAMPLES_FILE, STRATEGY_FILE, RunDir
 from faithcheck.sampling import SampleRecord
 
-JudgeBackendName = Literal["auto", "vllm", "hf", "openai"]
+JudgeBackendName = Literal["auto", "vllm", "hf", "openai", "chat"]
+JUDGE_BACKENDS = ("auto", "vllm", "hf", "openai", "chat")
 
 SMALL_JUDGE_WARNING = (
     "the judge is the small embedded default model, whose labels are weak (see "
     "judge.reliability); for decisions, pass --judge-model with a strong instruct model, "
-    "e.g. one served by `vllm serve` with --judge-backend openai --judge-base-url URL"
+    "a hosted chat model (e.g. --judge-model openai/o3) or one served by `vllm serve` "
+    "(--judge-base-url URL)"
 )
+
+LOCAL_JUDGE_MAX_TOKENS = 256
+"""Default reply budget of a local judge (a short rationale + the verdict line)."""
+
+OPERATIONAL_JUDGE_OPTIONS = frozenset(
+    {"api_key_env", "concurrency", "http_retries", "cache", "max_items", "price_in", "price_out"}
+)
+"""Judge options that change how judging runs or is billed, never a label: left out of
+the config hash, so a run resumes with other values."""
 
 
 class JudgeOptions(Record):
@@ -52,19 +64,35 @@ class JudgeOptions(Record):
     enabled: bool = True
     """Run the judge (--no-judge skips it, and the judge-based checks with it)."""
     model: str = DEFAULT_MODEL
-    """--judge-model: alias, checkpoint folder, or (with --judge-backend openai) the
-    served model name."""
+    """--judge-model: alias, checkpoint folder, a provider-prefixed chat model
+    (openai/o3), or the model name served at --judge-base-url."""
     backend: JudgeBackendName = "auto"
-    """--judge-backend."""
+    """--judge-backend: auto (chat for provider-prefixed names or with --judge-base-url,
+    else the scoring backend), vllm, hf, openai (completions with token ids), chat."""
     base_url: str | None = None
-    """--judge-base-url for --judge-backend openai."""
+    """--judge-base-url: the chat (or, with --judge-backend openai, completions) endpoint."""
     api_key_env: str | None = None
     """Environment variable holding the judge server's API key (its name only)."""
     samples: int | None = Field(None, ge=1)
     """Responses judged per problem (the first ones); None: as many as the probes use
     (--probe-samples), all when that is unset."""
-    max_tokens: int = Field(256, ge=16)
-    """Judge reply budget (a short rationale + the verdict line)."""
+    max_tokens: int = Field(LOCAL_JUDGE_MAX_TOKENS, ge=16)
+    """Judge reply budget (a short rationale + the verdict line; for reasoning models,
+    hidden reasoning too)."""
+    reasoning_effort: str | None = None
+    """--judge-reasoning-effort for reasoning chat judges (minimal, low, medium, high)."""
+    concurrency: int = Field(8, ge=1)
+    """--judge-concurrency: chat requests in flight at once."""
+    http_retries: int = Field(6, ge=0)
+    """--judge-http-retries: SDK retries of 429, 5xx and dropped connections."""
+    cache: bool = True
+    """Answer repeated judge questions from the response cache (--no-judge-cache)."""
+    max_items: int | None = Field(None, ge=1)
+    """--judge-max-items: judge at most this many responses in the run, then stop."""
+    price_in: float | None = Field(None, ge=0)
+    """--judge-price-in: USD per million prompt tokens, to print the cost."""
+    price_out: float | None = Field(None, ge=0)
+    """--judge-price-out: USD per million completion tokens."""
     max_retries: int = Field(1, ge=0)
     """Retries (with a new seed) after an unparseable or cut-off reply."""
     calibrate: bool = True
@@ -107,18 +135,25 @@ def judge_config(opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"]) ->
 
 def judge_into(
     run: RunDir,
-    backend: Backend,
+    backend: JudgeLike,
     problems: Mapping[str, Problem],
     samples: Iterable[SampleRecord],
     cfg: JudgeConfig,
     advance: Callable[[int], None] | None = None,
+    max_items: int | None = None,
 ) -> None:
     """Judge the samples not yet in judge.jsonl, appending records batch by batch.
 
     `samples` is consumed lazily (one problem's records at a time from the run's file);
-    what is already judged is looked up problem by problem, not loaded whole.
+    what is already judged is looked up problem by problem, not loaded whole. With
+    `max_items`, judging stops once judge.jsonl holds that many records.
     """
     on_disk = run.index(JUDGE_FILE)
+    room = (
+        None
+        if max_items is None
+        else max(0, max_items - sum(on_disk.count(pid) for pid in on_disk))
+    )
 
     def todo() -> Iterator[SampleRecord]:
         current: str | None = None
@@ -130,8 +165,14 @@ def judge_into(
             if s.sample_index not in done:
                 yield s
 
+    def capped() -> Iterator[SampleRecord]:
+        for n, s in enumerate(todo()):
+            if room is not None and n >= room:
+                return
+            yield s
+
     batch: list[JudgeRecord] = []
-    for record in judge_samples(backend, problems, todo(), cfg):
+    for record in judge_samples(backend, problems, capped(), cfg):
         batch.append(record)
         if len(batch) == cfg.batch_size:
             run.append(JUDGE_FILE, batch)
@@ -151,22 +192,28 @@ def calibration_items(per_domain: int, seed: int) -> list[CalibrationItem]:
 
 def calibrate_into(
     run: RunDir | None,
-    backend: Backend,
+    backend: JudgeLike,
     items: Sequence[CalibrationItem],
     cfg: JudgeConfig,
     advance: Callable[[int], None] | None = None,
+    collect: list[JudgeResult] | None = None,
 ) -> JudgeReliability:
     """Judge the calibration items (those not on disk yet) and score the judge.
 
-    With `run` None nothing is written (the `calibrate` command keeps its own file).
+    With `run` None nothing is written (the `calibrate` command keeps its own file);
+    `collect` receives the new results as they come.
     """
     have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)} if run else {}
     todo = [i for i in items if i.item_id not in have]
     for start in range(0, len(todo), cfg.batch_size):
         chunk = todo[start : start + cfg.batch_size]
-        results = judge_texts(backend, [(i.item_id, i.question, i.response) for i in chunk], cfg)
+        results = judge_texts(
+            backend, [(i.item_id, i.question, i.response) for i in chunk], cfg, "calibration"
+        )
         if run is not None:
             run.append(CALIBRATION_FILE, results)
+        if collect is not None:
+            collect.extend(results)
         have.update({r.item_id: r for r in results})
         if advance:
             advance(len(chunk))
@@ -180,7 +227,7 @@ STRATEGY_CHUNK = 64
 
 def strategy_into(
     run: RunDir,
-    backend: Backend,
+    backend: JudgeLike,
     problems: Mapping[str, Problem],
     samples: Iterable[SampleRecord],
     cfg: JudgeConfig,
@@ -208,7 +255,7 @@ def strategy_into(
 
 def _cluster_chunk(
     run: RunDir,
-    backend: Backend,
+    backend: JudgeLike,
     problems: Mapping[str, Problem],
     groups: dict[str, list[SampleRecord]],
     cfg: JudgeConfig,
@@ -306,7 +353,7 @@ def judge_report(
         if keep is None or (g and g[0].problem_id in keep)
     )
     warnings = []
-    if opts.model == DEFAULT_MODEL and opts.backend != "openai":
+    if opts.model == DEFAULT_MODEL and opts.backend not in ("openai", "chat"):
         warnings.append(SMALL_JUDGE_WARNING)
     if calibration is None:
         warnings.append("the judge was not calibrated (--no-calibrate): its reliability is unknown")
@@ -325,6 +372,28 @@ def judge_report(
         summary=summary,
         reliability=calibration,
         warnings=warnings,
+        usage=judge_usage(run, opts, keep),
+    )
+
+
+def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:
+    """The `judge.usage` section from the run's ledger (and, with --judge-max-items, the
+    responses left unjudged)."""
+    unjudged = 0
+    if opts.max_items is not None:
+        samples, judged = run.index(SAMPLES_FILE), run.index(JUDGE_FILE)
+        for pid in samples:
+            if keep is not None and pid not in keep:
+                continue
+            n = samples.count(pid)
+            want = min(n, opts.samples) if opts.samples is not None else n
+            unjudged += max(0, want - judged.count(pid))
+    return summarize_usage(
+        run.load(LEDGER_FILE, JudgeCall),
+        price_in=opts.price_in,
+        price_out=opts.price_out,
+        max_items=opts.max_items,
+        unjudged=unjudged,
     )
 
 
@@ -332,7 +401,7 @@ def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:
     """The judge settings that change results (for the run's config hash)."""
     if not opts.enabled:
         return {"enabled": False}
-    values = opts.model_dump(mode="json", exclude={"api_key_env"})
+    values = opts.model_dump(mode="json", exclude=set(OPERATIONAL_JUDGE_OPTIONS))
     if values["base_url"]:  # credentials in a URL never reach run.json
         values["base_url"] = redact_url(values["base_url"])
     return values | {"prompt_version": JUDGE_PROMPT_VERSION, "prompt_hash": JUDGE_PROMPT_HASH}

@@ -48,6 +48,7 @@ from faithcheck.report import Report, Throughput, Timings
 from faithcheck.rundir import (
     CALIBRATION_FILE,
     DERIVED_FILES,
+    JUDGE_CALLS_FILE,
     JUDGE_FILE,
     PROBES_FILE,
     REPORT_FILE,
@@ -454,6 +455,14 @@ def _merge_records(
             files[name] = functools.partial(_problem_lines, name, problems, held, owner, position)
     if calibration_lines:
         files[CALIBRATION_FILE] = lambda: iter(calibration_lines)
+    if any((s.path / JUDGE_CALLS_FILE).is_file() for s in shards):
+        # The ledger is every call each shard paid for (or took from the cache): all of
+        # them, shard by shard, nothing deduplicated.
+        files[JUDGE_CALLS_FILE] = lambda: (
+            line
+            for s in sorted(shards, key=lambda s: s.index)
+            for _, line in _iter_lines(s.path / JUDGE_CALLS_FILE)
+        )
     sampled = {pid for index in indexes[SAMPLES_FILE].values() for pid in index}
     return files, sampled
 

@@ -18,6 +18,7 @@ from faithcheck.derivation import DerivationSummary
 from faithcheck.diversity import DiversitySummary
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeSummary
+from faithcheck.judge.usage import JudgeUsageReport
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
@@ -97,6 +98,9 @@ class JudgeReport(Record):
     overall and per perturbation type (null with --no-calibrate)."""
     warnings: list[str] = Field(default_factory=list)
     """Caveats about this judge (e.g. a small default judge is weak)."""
+    usage: JudgeUsageReport | None = None
+    """Calls, tokens (reasoning included), cache hits and cost of every judge call of
+    the run, by purpose, and the model ids the server said it ran (its snapshot)."""
 
 
 class Report(Record):

@@ -64,10 +64,22 @@ DERIVED_FILES = (DERIVATION_FILE, DIVERSITY_FILE)
 """Files recomputed from the records with each report (written whole, atomically)."""
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
-JSONL_FILES = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)
+JUDGE_CALLS_FILE = "judge_calls.jsonl"
+"""The judge's call ledger (`faithcheck.judge.client.LEDGER_FILE`)."""
+JSONL_FILES = (
+    SAMPLES_FILE,
+    PROBES_FILE,
+    JUDGE_FILE,
+    CALIBRATION_FILE,
+    STRATEGY_FILE,
+    JUDGE_CALLS_FILE,
+)
 LATER_STAGES = ("probes", "judge")
 """Stages whose records depend on the samples (see `faithcheck.confighash.stage_hashes`)."""
-STAGE_FILES = {"probes": (PROBES_FILE,), "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE)}
+STAGE_FILES = {
+    "probes": (PROBES_FILE,),
+    "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, JUDGE_CALLS_FILE),
+}
 """The record files of each later stage."""
 _STAGE_NAMES = {"probes": "probe", "judge": "judge"}
 _STAGE_RECORDS = {"samples": "samples", "probes": "probe records", "judge": "judge labels"}

@@ -188,15 +188,44 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def judge_options(**values: Any) -> JudgeOptions:
     """Judge settings from CLI values, with one-line errors for bad values."""
-    if values["backend"] not in {"auto", "vllm", "hf", "openai"}:
-        raise UsageError("--judge-backend must be auto, vllm, hf or openai")
-    if values["samples"] is not None and values["samples"] < 1:
-        raise UsageError("--judge-samples must be at least 1")
-    if values["max_tokens"] < 16:
-        raise UsageError("--judge-max-tokens must be at least 16")
-    if values["calibration_per_domain"] < 1:
-        raise UsageError("--calibration-size must be at least 1")
+    return check_judge_options(values)
+
+
+def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
+    """`JudgeOptions` from CLI values (None: the default), with one-line errors; an unset
+    --judge-max-tokens resolves by judge kind (`default_max_tokens`)."""
+    from faithcheck.judge_plan import default_max_tokens
+    from faithcheck.judge_stage import JUDGE_BACKENDS
+
+    values = {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
+    if values.get("backend", "auto") not in JUDGE_BACKENDS:
+        raise UsageError("--judge-backend must be " + ", ".join(JUDGE_BACKENDS))
+    floors = {
+        "samples": ("--judge-samples", 1),
+        "max_tokens": ("--judge-max-tokens", 16),
+        "calibration_per_domain": ("--calibration-size", 1),
+        "concurrency": ("--judge-concurrency", 1),
+        "http_retries": ("--judge-http-retries", 0),
+        "max_items": ("--judge-max-items", 1),
+        "price_in": ("--judge-price-in", 0),
+        "price_out": ("--judge-price-out", 0),
+    }
+    for key, (flag, floor) in floors.items():
+        if values.get(key) is not None and values[key] < floor:
+            raise UsageError(f"{flag} must be at least {floor}")
+    effort = values.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise UsageError("--judge-reasoning-effort must be " + ", ".join(REASONING_EFFORTS))
+    if values.get("max_tokens") is None:
+        values.pop("max_tokens", None)
+        values["max_tokens"] = default_max_tokens(JudgeOptions.model_validate(values))
     return JudgeOptions.model_validate(values)
+
+
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+_NULLABLE = frozenset(
+    {"base_url", "api_key_env", "samples", "reasoning_effort", "max_items", "price_in", "price_out"}
+)
 
 
 def _validate(opts: ScoreOptions) -> None:
@@ -281,7 +310,7 @@ def run_score(
             info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
             run.write_run_info(info.model_copy(update={"precision": precision}))
         phases = _Phases(t_start)
-        judge_backend: Backend | None = None
+        judge_backend: Any = None
 
         def loader(name: str, path: str) -> Backend:
             return _load(name, path, opts)
@@ -307,7 +336,7 @@ def run_score(
                 probe_chunk = opts.chunk_size or (4 if backend_name == "hf" else chunk)
                 writer = None
                 if judge is not None and judge_backend is not None:
-                    writer = mistake_writer(judge_backend, judge)
+                    writer = mistake_writer(judge_backend, judge, run)
                 probe_into(
                     run,
                     backend,

@@ -75,6 +75,11 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(f"controls: {controls.note}", highlight=False)
     for warning in report.judge.warnings if report.judge else []:
         console.print(f"judge: {warning}", highlight=False)
+    if report.judge is not None and report.judge.usage is not None:
+        from faithcheck.judge.usage import usage_line
+
+        if report.judge.usage.total.calls or report.judge.usage.total.cached_calls:
+            console.print(usage_line(report.judge.usage), highlight=False)
     if report.verdict is not None:
         v = report.verdict
         console.print(f"[bold]verdict: {v.decision.replace('_', '-')}[/bold]")

@@ -26,6 +26,13 @@ skip_if_no_vllm = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _own_judge_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own judge response cache (subprocesses inherit it): a reply cached
+    by one test never answers another's question."""
+    monkeypatch.setenv("FAITHCHECK_JUDGE_CACHE", str(tmp_path / "judge-cache"))
+
+
 @pytest.fixture(scope="session")
 def model_path() -> str:
     """Checkpoint folder of the embedded default model (converted from GGUF on first use)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ from tests.conftest import skip_if_no_vllm
 def _calibrate(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "faithcheck", "calibrate", "--judge-backend", "vllm"]
     cmd += ["--per-domain", "1", "--judge-max-tokens", "24", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    # vLLM logging at INFO (as a user's shell has it): its lines must not reach stdout.
+    env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
 
 
 @pytest.mark.slow
@@ -37,7 +40,8 @@ def test_calibrate_prints_a_reliability_table_and_json(tmp_path: Path) -> None:
     assert len(rows) == 18  # 3 problems x (1 faithful + 5 variants)
     assert all((r["label"] is None) == (r["error"] is not None) for r in rows)
 
-    rel = json.loads(proc.stdout)
+    rel = json.loads(proc.stdout)  # stdout is the JSON and nothing else
+    assert "judge usage:" in proc.stderr
     assert rel["n_items"] == 18 and rel["n_problems"] == 3
     assert set(rel["per_perturbation"]) == set(PERTURBATIONS)
     assert isinstance(rel["reliable"], bool)

@@ -1,4 +1,4 @@
-"""The judge phase's calibration cache: a second run with the same judge reuses it."""
+"""Planning the judge: which kind, which budget, and the response cache across runs."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ from pathlib import Path
 import pytest
 
 from faithcheck.judge import JudgeResult
-from faithcheck.judge_plan import (
-    JudgePlan,
-    calibration_cache_path,
-    save_calibration,
-    seed_calibration,
-)
+from faithcheck.judge.client import LEDGER_FILE
+from faithcheck.judge_plan import JudgePlan
 from faithcheck.judge_stage import JudgeOptions, calibration_items, judge_config
 from faithcheck.rundir import CALIBRATION_FILE, RunDir
 
 
-def _plan(identity: str = "judge-sha", max_tokens: int = 256) -> JudgePlan:
+def _plan(identity: str = "judge-sha", max_tokens: int = 256, dtype: str = "float32") -> JudgePlan:
     opts = JudgeOptions(max_tokens=max_tokens)
-    return JudgePlan(opts, "vllm", "/x", identity, False, judge_config(opts, 0, "chat"))
+    return JudgePlan(opts, "vllm", "/x", identity, False, judge_config(opts, 0, "chat"), dtype)
 
 
 def _run(path: Path) -> RunDir:
@@ -28,48 +24,96 @@ def _run(path: Path) -> RunDir:
     return run
 
 
-def test_calibration_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_judges_are_cached_by_checkpoint_engine_and_dtype() -> None:
+    base = _plan().cache_identity
+    assert _plan().cache_identity == base
+    assert _plan(identity="other").cache_identity != base
+    assert _plan(dtype="bfloat16").cache_identity != base
+
+
+def test_a_second_calibration_of_the_same_judge_is_answered_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faithcheck.judge.client import JudgeCall
+    from faithcheck.judge_stage import calibrate_into
+    from tests.test_judge import ScriptedJudge, says
+
     monkeypatch.setenv("FAITHCHECK_CACHE", str(tmp_path / "cache"))
     items = calibration_items(1, 0)
-    cache = calibration_cache_path(_plan(), items)
-    first = _run(tmp_path / "a")
-    results = [
-        JudgeResult(
-            item_id=i.item_id,
-            label=1.0,
-            label_name="aligned",
-            rationale="r",
-            raw="x",
-            attempts=1,
-            seeds=[3],
-        )
-        for i in items
+    plan = _plan()
+    runs = []
+    for name in ("a", "b"):
+        backend = ScriptedJudge(says("aligned"))
+        run = _run(tmp_path / name)
+        calibrate_into(run, plan.session(backend, run), items, plan.cfg)
+        runs.append((run, backend))
+    (first, b1), (second, b2) = runs
+    assert b1.calls and not b2.calls  # the second run paid for nothing
+    assert second.load(CALIBRATION_FILE, JudgeResult) == [
+        r.model_copy(update={"usage": r.usage.model_copy(update={"cached": True})})
+        if r.usage
+        else r
+        for r in first.load(CALIBRATION_FILE, JudgeResult)
     ]
-    first.append(CALIBRATION_FILE, results)
-    save_calibration(first, cache)
-    second = _run(tmp_path / "b")
-    seed_calibration(second, cache)
-    assert second.load(CALIBRATION_FILE, JudgeResult) == results
-    first.release()
-    second.release()
+    ledger = second.load(LEDGER_FILE, JudgeCall)
+    assert ledger and all(c.cached and c.purpose == "calibration" for c in ledger)
+    # --no-judge-cache pays again.
+    plan.opts = plan.opts.model_copy(update={"cache": False})
+    b3 = ScriptedJudge(says("aligned"))
+    calibrate_into(_run(tmp_path / "c"), plan.session(b3, None), items, plan.cfg)
+    assert b3.calls
+    for run, _ in runs:
+        run.release()
 
 
-def test_cache_key_changes_with_judge_settings_and_items() -> None:
-    items = calibration_items(1, 0)
-    base = calibration_cache_path(_plan(), items)
-    assert calibration_cache_path(_plan(), items) == base
-    assert calibration_cache_path(_plan(identity="other"), items) != base
-    assert calibration_cache_path(_plan(max_tokens=128), items) != base
-    assert calibration_cache_path(_plan(), items[:-1]) != base
+@pytest.mark.parametrize(
+    ("model", "backend", "url", "kind"),
+    [
+        ("openai/o3", "auto", None, "chat"),
+        ("anthropic/claude-sonnet-4", "auto", None, "chat"),
+        ("smollm2-135m", "auto", None, "local"),
+        ("Qwen/Qwen2.5-7B-Instruct", "auto", "http://h:1/v1", "chat"),
+        ("Qwen/Qwen2.5-7B-Instruct", "auto", None, "local"),
+        ("m", "openai", "http://h:1/v1", "openai"),
+        ("m", "chat", "http://h:1/v1", "chat"),
+    ],
+)
+def test_judge_kind(model: str, backend: str, url: str | None, kind: str) -> None:
+    from faithcheck.judge_plan import judge_kind
+
+    assert judge_kind(JudgeOptions(model=model, backend=backend, base_url=url)) == kind  # type: ignore[arg-type]
 
 
-def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
-    cache = tmp_path / "bad.jsonl"
-    cache.write_text('{"item_id": "x", "label": 7}\n')
-    run = _run(tmp_path / "r")
-    seed_calibration(run, cache)
-    assert run.load(CALIBRATION_FILE, JudgeResult) == []
-    run.release()
+def test_a_base_url_with_a_local_backend_is_refused() -> None:
+    from faithcheck.errors import UsageError
+    from faithcheck.judge_plan import judge_kind
+
+    with pytest.raises(UsageError, match="--judge-base-url"):
+        judge_kind(JudgeOptions(model="m", backend="hf", base_url="http://h:1/v1"))
+
+
+def test_default_judge_budgets_leave_room_for_hidden_reasoning() -> None:
+    from faithcheck.score import check_judge_options
+
+    def budget(**kw: object) -> int:
+        return check_judge_options({"model": "smollm2-135m", "max_tokens": None} | kw).max_tokens
+
+    assert budget() == 256
+    assert budget(model="anthropic/claude-sonnet-4") == 1024
+    assert budget(model="openai/o3") == 16384
+    assert budget(model="x", base_url="http://h:1/v1", reasoning_effort="low") == 16384
+    assert budget(model="openai/o3", max_tokens=4000) == 4000
+
+
+def test_operational_judge_options_stay_out_of_the_config_hash() -> None:
+    from faithcheck.judge_stage import judge_config_dict
+
+    base = JudgeOptions(model="openai/o3")
+    other = base.model_copy(
+        update={"concurrency": 2, "cache": False, "max_items": 5, "price_in": 1.0}
+    )
+    assert judge_config_dict(base) == judge_config_dict(other)
+    assert judge_config_dict(base) != judge_config_dict(base.model_copy(update={"max_tokens": 99}))
 
 
 def test_problems_with_undecided_strategy_pairs_are_left_out(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,9 @@ def test_same_weights_under_two_specs_compare_with_zero_deltas(
         "--temperature", "0", "--dtype", "float32", "--probes", "truncation",
         "--no-judge", "--no-diversity", "--out", str(out), "--json",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    # Chatty libraries (their logs on) must still leave stdout to the JSON alone.
+    env = os.environ | {"TRANSFORMERS_VERBOSITY": "info", "VLLM_LOGGING_LEVEL": "INFO"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
     assert proc.returncode == 4, proc.stderr[-2000:]  # 2 problems: inconclusive
     comparison = json.loads(proc.stdout)
     assert comparison == json.loads((out / "comparison.json").read_text())

@@ -599,3 +599,35 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
         return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}
 
     assert completions(served_run) == completions(local)
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_real_chat_judge_through_vllm_serve_matches_the_in_process_judge(
+    served: str, model_path: str, vllm_fp32: Any
+) -> None:
+    """`--judge-backend chat` against `vllm serve` (its /v1/chat/completions, standard
+    fields only) labels the calibration items exactly as the same model in-process does
+    (greedy, fp32): same replies, same labels, and the server's usage is recorded."""
+    from faithcheck.judge import JudgeConfig, judge_texts
+    from faithcheck.judge.chat import ChatJudge
+    from faithcheck.judge.providers import resolve_target
+    from faithcheck.judge_stage import calibration_items
+
+    items = [(i.item_id, i.question, i.response) for i in calibration_items(1, 0)[:12]]
+    cfg = JudgeConfig(max_tokens=96, max_retries=0, seed=0, prompt_format="chat", batch_size=12)
+    local = judge_texts(vllm_fp32, items, cfg)
+    # The 135M model rambles past any budget: the guard would (rightly) stop a real run.
+    client = ChatJudge(resolve_target(model_path, served, None), concurrency=4, guard_budget=False)
+    client.check_model()
+    try:
+        remote = judge_texts(client, items, cfg)
+    finally:
+        client.close()
+    assert [r.raw for r in remote] == [r.raw for r in local]
+    assert [r.label for r in remote] == [r.label for r in local]
+    assert [r.error for r in remote] == [r.error for r in local]
+    for r, mine in zip(remote, local, strict=True):
+        assert r.usage is not None and mine.usage is not None
+        assert r.usage.prompt_tokens == mine.usage.prompt_tokens  # the same chat template
+        assert r.usage.model == model_path

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from faithcheck.backends.base import Backend
 from faithcheck.judge.parse import Verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
@@ -78,7 +78,7 @@ def parse_mistake(text: str, nonce: str, original: str) -> Verdict[str] | None:
 
 
 def write_mistakes(
-    backend: Backend,
+    backend: Any,
     items: Sequence[tuple[str, str, str, str]],
     cfg: JudgeConfig,
 ) -> list[str | None]:
@@ -110,6 +110,10 @@ def write_mistakes(
         )
         originals[nonce] = step
     answers = ask_with_retries(
-        backend, questions, cfg, lambda text, nonce: parse_mistake(text, nonce, originals[nonce])
+        backend,
+        questions,
+        cfg,
+        lambda text, nonce: parse_mistake(text, nonce, originals[nonce]),
+        "mistakes",
     )
     return [a.value for a in answers]

@@ -60,6 +60,23 @@ def _check_label(label: float | None, label_name: str | None, error: str | None)
         raise ValueError("a labelled record carries no error")
 
 
+class JudgeUsage(Record):
+    """What judging one item cost, over all its attempts, and who answered."""
+
+    prompt_tokens: int = 0
+    """Prompt tokens, summed over attempts."""
+    completion_tokens: int = 0
+    """Completion tokens (hidden reasoning included), summed over attempts."""
+    reasoning_tokens: int = 0
+    """Of those, reasoning tokens, where the server reports them."""
+    cached: bool = False
+    """Every attempt was answered from the response cache (nothing paid in this run)."""
+    model: str | None = None
+    """The model id the server says it ran (last attempt): the judge's snapshot."""
+    system_fingerprint: str | None = None
+    """The server's `system_fingerprint` (last attempt), where given."""
+
+
 class Judgement(Record):
     """What the judge concluded about one response, after its retries."""
 
@@ -77,6 +94,11 @@ class Judgement(Record):
     """Request seed of each attempt, in order."""
     error: str | None = None
     """`judge_error: <why>` when no attempt gave a verdict (unparseable, empty, length)."""
+    usage: JudgeUsage | None = None
+    """Tokens and provenance of the attempts (None on records written before 0.x)."""
+    reasoning: str | None = None
+    """Reasoning text the server returned apart from the reply (last attempt); kept for
+    reading, never parsed for the verdict."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Judgement:

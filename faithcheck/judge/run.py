@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from faithcheck.backends.base import Backend, Completion, GenerationRequest, Prompt
+from faithcheck.backends.base import Backend, Prompt
 from faithcheck.errors import DataError
+from faithcheck.judge.client import JudgeAsk, JudgeClient, JudgeReply, JudgeSession, as_session
 from faithcheck.judge.parse import Verdict, parse_label
 from faithcheck.judge.prompt import item_nonce, judge_prompt
 from faithcheck.judge.records import (
@@ -22,6 +23,7 @@ from faithcheck.judge.records import (
     JudgeItem,
     JudgeRecord,
     JudgeResult,
+    JudgeUsage,
 )
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
@@ -64,25 +66,34 @@ class Answer(Generic[T]):
     """Request seed of each attempt."""
     error: str | None
     """`judge_error: <why>` when every attempt failed."""
+    usage: JudgeUsage | None = None
+    """Tokens over every attempt, and who answered."""
+    reasoning: str | None = None
+    """Reasoning text of the last attempt, returned apart from the reply (never parsed)."""
 
 
-def _failure(completion: Completion) -> str:
+def _failure(reply: JudgeReply) -> str:
     """Why a reply without a verdict failed (stated for the last attempt)."""
-    if not completion.text.strip():
+    if reply.finish_reason == "content_filter":
+        return "judge_error: the provider's content filter withheld the reply"
+    if not reply.text.strip():
+        if reply.finish_reason == "length":
+            return "judge_error: reply hit max_tokens before any content (hidden reasoning?)"
         return "judge_error: empty reply"
-    if completion.finish_reason == "length":
+    if reply.finish_reason == "length":
         return "judge_error: reply hit max_tokens before a verdict line"
     return "judge_error: unparseable reply (no tagged verdict on the last line)"
 
 
 def _read(
-    completion: Completion, nonce: str, parse: Callable[[str, str], Verdict[T] | None]
+    reply: JudgeReply, nonce: str, parse: Callable[[str, str], Verdict[T] | None]
 ) -> Verdict[T] | None:
     # A reply cut at max_tokens may end mid-label ("0.5" cut to "0", "misaligned" to
-    # "mis..."): its last line is not trusted even when it parses.
-    if completion.finish_reason == "length":
+    # "mis..."): its last line is not trusted even when it parses. Only the content is
+    # read; reasoning a server returns apart from it never is.
+    if reply.finish_reason != "stop":
         return None
-    return parse(completion.text, nonce)
+    return parse(reply.text, nonce)
 
 
 HOPELESS_BATCH = 16
@@ -90,10 +101,11 @@ HOPELESS_BATCH = 16
 
 
 def ask_with_retries(
-    backend: Backend,
+    judge: Backend | JudgeClient | JudgeSession,
     questions: Sequence[Question],
     cfg: JudgeConfig,
     parse: Callable[[str, str], Verdict[T] | None],
+    purpose: str = "rubric",
 ) -> list[Answer[T]]:
     """Put each question to the judge until its reply parses or the retries run out.
 
@@ -105,20 +117,21 @@ def ask_with_retries(
     recorded as a judge error at once.
 
     Args:
-        backend: the judge model.
+        judge: the judge (a backend or client is wrapped in a session without cache).
         questions: prompts and their nonces.
         cfg: judge settings.
         parse: reads a reply given the nonce; None when it has no valid verdict.
+        purpose: what the questions are for, in the session's ledger.
 
     Returns:
         One answer per question, in order.
 
     Raises:
-        BackendError: the backend failed (propagated as is).
+        BackendError: the judge failed (propagated as is).
     """
-    prompt_ids = [backend.render(q.prompt) for q in questions]
+    session = as_session(judge)
     seeds: list[list[int]] = [[] for _ in questions]
-    last: list[Completion | None] = [None] * len(questions)
+    replies: list[list[JudgeReply]] = [[] for _ in questions]
     verdicts: list[Verdict[T] | None] = [None] * len(questions)
     pending = list(range(len(questions)))
     for attempt in range(cfg.max_retries + 1):
@@ -127,13 +140,12 @@ def ask_with_retries(
         temperature = cfg.temperature if attempt == 0 else cfg.retry_temperature
         for start in range(0, len(pending), cfg.batch_size):
             chunk = pending[start : start + cfg.batch_size]
-            requests = []
+            asks = []
             for i in chunk:
                 seeds[i].append(attempt_seed(cfg.seed, questions[i].item_id, attempt))
-                requests.append(
-                    GenerationRequest(
-                        prompt_ids=prompt_ids[i],
-                        n=1,
+                asks.append(
+                    JudgeAsk(
+                        prompt=questions[i].prompt,
                         seed=seeds[i][-1],
                         temperature=temperature,
                         top_p=cfg.top_p,
@@ -141,36 +153,58 @@ def ask_with_retries(
                         stop=BASE_STOP if cfg.prompt_format == "base" else [],
                     )
                 )
-            for i, completions in zip(chunk, backend.generate(requests), strict=True):
-                last[i] = completions[0]
-                verdicts[i] = _read(completions[0], questions[i].nonce, parse)
+            ids = [questions[i].item_id for i in chunk]
+            got = session.ask(asks, purpose, ids, attempt)
+            for i, reply in zip(chunk, got, strict=True):
+                replies[i].append(reply)
+                verdicts[i] = _read(reply, questions[i].nonce, parse)
         pending = [i for i in pending if verdicts[i] is None]
         if attempt == 0 and len(questions) >= HOPELESS_BATCH and len(pending) == len(questions):
             # Not one of many first replies followed the format: this judge cannot write
             # the verdict line, and retries would only double the cost of finding out.
             break
-    return [_answer(v, c, s) for v, c, s in zip(verdicts, last, seeds, strict=True)]
+    return [_answer(v, r, s) for v, r, s in zip(verdicts, replies, seeds, strict=True)]
 
 
-def _answer(
-    verdict: Verdict[T] | None, completion: Completion | None, seeds: list[int]
-) -> Answer[T]:
-    raw = completion.text if completion is not None else ""
+def _answer(verdict: Verdict[T] | None, replies: list[JudgeReply], seeds: list[int]) -> Answer[T]:
+    last = replies[-1] if replies else None
+    raw = last.text if last is not None else ""
+    usage = usage_of(replies)
+    reasoning = last.reasoning if last is not None else None
     if verdict is not None:
-        return Answer(verdict.value, verdict.rationale, raw, seeds, None)
-    error = _failure(completion) if completion is not None else "judge_error: no reply"
-    return Answer(None, "", raw, seeds, error)
+        return Answer(verdict.value, verdict.rationale, raw, seeds, None, usage, reasoning)
+    error = _failure(last) if last is not None else "judge_error: no reply"
+    return Answer(None, "", raw, seeds, error, usage, reasoning)
+
+
+def usage_of(replies: Sequence[JudgeReply]) -> JudgeUsage | None:
+    """Tokens, served model and fingerprint over one item's attempts (None: no reply)."""
+    if not replies:
+        return None
+    last = replies[-1]
+    return JudgeUsage(
+        prompt_tokens=sum(r.prompt_tokens for r in replies),
+        completion_tokens=sum(r.completion_tokens for r in replies),
+        reasoning_tokens=sum(r.reasoning_tokens for r in replies),
+        cached=all(r.cached for r in replies),
+        model=last.model,
+        system_fingerprint=last.system_fingerprint,
+    )
 
 
 def judge_texts(
-    backend: Backend, items: Sequence[JudgeItem | tuple[str, str, str]], cfg: JudgeConfig
+    backend: Backend | JudgeClient | JudgeSession,
+    items: Sequence[JudgeItem | tuple[str, str, str]],
+    cfg: JudgeConfig,
+    purpose: str = "rubric",
 ) -> list[JudgeResult]:
     """Judge arbitrary responses by the rubric (the entry point every judging uses).
 
     Args:
-        backend: the judge model.
+        backend: the judge model (a backend, a chat client, or a session).
         items: (item_id, question, response) triples; plain tuples work too.
         cfg: judge settings.
+        purpose: what the judging is for, in the session's ledger.
 
     Returns:
         One result per item, in order; label None with `error` set on a judge error.
@@ -184,7 +218,7 @@ def judge_texts(
         nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
         prompt = judge_prompt(item.question, item.response, nonce, cfg.prompt_format)
         questions.append(Question(item.item_id, prompt, nonce))
-    answers = ask_with_retries(backend, questions, cfg, parse_label)
+    answers = ask_with_retries(backend, questions, cfg, parse_label, purpose)
     return [
         JudgeResult(
             item_id=item.item_id,
@@ -195,6 +229,8 @@ def judge_texts(
             attempts=len(a.seeds),
             seeds=a.seeds,
             error=a.error,
+            usage=a.usage,
+            reasoning=a.reasoning,
         )
         for item, a in zip(judged, answers, strict=True)
     ]
@@ -206,7 +242,7 @@ def sample_item_id(problem_id: str, sample_index: int) -> str:
 
 
 def judge_samples(
-    backend: Backend,
+    backend: Backend | JudgeClient | JudgeSession,
     problems: Mapping[str, Problem],
     samples: Iterable[SampleRecord],
     cfg: JudgeConfig,
@@ -234,7 +270,7 @@ def judge_samples(
 
 
 def _judge_batch(
-    backend: Backend,
+    backend: Backend | JudgeClient | JudgeSession,
     problems: Mapping[str, Problem],
     batch: Sequence[SampleRecord],
     cfg: JudgeConfig,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from faithcheck.backends.base import Backend
 from faithcheck.judge.parse import Verdict, find_verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
@@ -93,7 +93,7 @@ def strategy_question(
 
 
 def same_strategy_batch(
-    backend: Backend, pairs: Sequence[tuple[str, str, str]], cfg: JudgeConfig
+    backend: Any, pairs: Sequence[tuple[str, str, str]], cfg: JudgeConfig
 ) -> list[bool | None]:
     """Judge whether each pair of responses uses the same strategy.
 
@@ -110,7 +110,10 @@ def same_strategy_batch(
         BackendError: the backend failed (propagated as is).
     """
     questions = [strategy_question(q, a, b, cfg) for q, a, b in pairs]
-    return [answer.value for answer in ask_with_retries(backend, questions, cfg, parse_strategy)]
+    return [
+        answer.value
+        for answer in ask_with_retries(backend, questions, cfg, parse_strategy, "strategy")
+    ]
 
 
 def greedy_strategy_clusters(
@@ -143,7 +146,7 @@ def greedy_strategy_clusters(
 
 
 def cluster_with_backend(
-    backend: Backend, question: str, responses: Sequence[str], cfg: JudgeConfig
+    backend: Any, question: str, responses: Sequence[str], cfg: JudgeConfig
 ) -> list[int]:
     """`greedy_strategy_clusters` with the judge, one batched round per response.
 

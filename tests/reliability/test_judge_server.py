@@ -311,7 +311,9 @@ def test_other_judge_settings_redo_only_the_judge(tmp_path: Path, server: Script
     assert sorted((r["problem_id"], r["sample_index"]) for r in judged) == [
         ("p0", 0), ("p0", 1), ("p1", 0), ("p1", 1)
     ]  # fmt: skip
-    assert server.count("/v1/completions") == sampled + 4  # the four judge replies only
+    # Only the judge runs, and the two responses it judged before are answered from the
+    # response cache: two new judge requests.
+    assert server.count("/v1/completions") == sampled + 2
     report = orjson.loads((tmp_path / "run" / "report.json").read_bytes())
     assert report["judge"]["summary"]["responses"] == 4
     info = orjson.loads((tmp_path / "run" / "run.json").read_bytes())
@@ -320,5 +322,8 @@ def test_other_judge_settings_redo_only_the_judge(tmp_path: Path, server: Script
     result = run_cli([*base, "--judge-samples", "2", "--max-tokens", "64", "--force"], tmp_path)
     assert result.returncode == 4, result.stderr
     assert "keeping" not in result.stderr
-    # sampled again (one request of n=2 per problem) and judged again
-    assert server.count("/v1/completions") == sampled + 4 + 2 + 4
+    # Sampled again (one request of n=2 per problem). The scripted server answers with the
+    # same texts, so every judge question is one asked before: the cache answers them all.
+    assert server.count("/v1/completions") == sampled + 2 + 2
+    calls = read_records(tmp_path / "run")["judge_calls.jsonl"]
+    assert calls and all(c["cached"] for c in calls)
