@@ -8,8 +8,8 @@ run directory, one after the other: (i) sampling only (`--probes none --no-judge
 per problem, the judge with calibration and strategy clusters, diversity). Same model,
 data, seed and sampling settings. Prints both wall times (process start to exit, and
 the pipeline's own total), their ratio (goal: <= 2x with the local judge), and the
-per-phase timings of each run's report.json. The judge's calibration labels are judged
-afresh (a cache folder without the cached ones) unless `--warm-calibration`.
+per-phase timings of each run's report.json. The judge's replies are judged afresh (an
+empty judge response cache) unless `--warm-calibration`.
 """
 
 from __future__ import annotations
@@ -40,20 +40,6 @@ def _score(
     return wall, json.loads(proc.stdout)
 
 
-def _cold_calibration_cache() -> Path:
-    """A cache folder sharing the extracted models of the real one but with no cached
-    calibration labels, so that the battery pays for calibrating its judge."""
-    from faithcheck.models import cache_root
-
-    cold = Path(tempfile.mkdtemp(prefix="faithcheck-cache-"))
-    real = cache_root()
-    if real.is_dir():
-        for entry in real.iterdir():
-            if entry.name != "calibration":
-                (cold / entry.name).symlink_to(entry.resolve())
-    return cold
-
-
 def main() -> None:
     """Time both runs and print the ratio and phases."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,14 +56,14 @@ def main() -> None:
     ap.add_argument(
         "--warm-calibration",
         action="store_true",
-        help="reuse the judge's cached calibration labels (default: judge them afresh)",
+        help="reuse the judge response cache (default: judge everything afresh)",
     )
     args = ap.parse_args()
     from faithcheck.backends.precision import describe_machine
 
     env = dict(os.environ)
-    if not args.warm_calibration:
-        env["FAITHCHECK_CACHE"] = str(_cold_calibration_cache())
+    if not args.warm_calibration:  # an empty judge response cache: every reply paid for
+        env["FAITHCHECK_JUDGE_CACHE"] = tempfile.mkdtemp(prefix="faithcheck-judge-cache-")
 
     backend = args.backend
     if backend == "auto":
