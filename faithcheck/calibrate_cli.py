@@ -115,7 +115,7 @@ def _load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) 
     kind = judge_kind(opts)
     if kind == "chat":
         client = open_chat_judge(opts)
-        cfg = judge_config(opts, seed, "chat")
+        cfg = judge_config(opts, seed, "chat", served=True)
         plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
         return plan, client
     if kind == "openai":

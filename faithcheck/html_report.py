@@ -25,6 +25,7 @@ from faithcheck import __version__
 from faithcheck.diversity import NOT_GATED_NOTE
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import atomic_write_bytes
+from faithcheck.judge.usage import usage_line
 from faithcheck.report_charts import (
     judge_chart,
     mistakes_chart,
@@ -178,6 +179,8 @@ def _judge_section(cps: Sequence[Checkpoint]) -> list[str]:
             f'<p class="muted">judge {escape(j.model)} ({escape(j.backend)}), prompt '
             f"{escape(j.prompt_version)}</p>"
         )
+        if j.usage is not None and (j.usage.total.calls or j.usage.total.cached_calls):
+            out.append(f'<p class="muted">{escape(usage_line(j.usage))}</p>')
         out += [f'<p class="warn">⚠ {escape(w)}</p>' for w in j.warnings]
         rel, table = j.reliability, reliability_table(c.report)
         if rel is None or table is None:

@@ -131,7 +131,7 @@ def plan_judge(
         return None
     if judge_kind(j) == "chat":
         client = open_chat_judge(j)
-        cfg = judge_config(j, seed, "chat")
+        cfg = judge_config(j, seed, "chat", served=True)
         say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
         return JudgePlan(j, "chat", None, client.identity, False, cfg, client=client)
     if j.backend == "openai":

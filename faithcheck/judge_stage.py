@@ -120,16 +120,20 @@ class StrategyRecord(Record):
     """Pairs the judge gave no valid verdict for (counted as different strategies)."""
 
 
-def judge_config(opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"]) -> JudgeConfig:
-    """The judge settings a run uses."""
-    # 32 replies per engine call: vLLM decodes them together (the judge's prompts are
-    # long, so bigger batches mostly add prefill memory, not speed, on CPU).
+def judge_config(
+    opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"], *, served: bool = False
+) -> JudgeConfig:
+    """The judge settings a run uses (`served`: a chat endpoint answers)."""
+    # Local engines: 32 replies per engine call, decoded together (the judge's prompts are
+    # long, so bigger batches mostly add prefill memory, not speed, on CPU). A chat
+    # endpoint: one wave of --judge-concurrency requests per batch, so judge.jsonl is
+    # appended after every wave (each reply reaches the response cache as it arrives).
     return JudgeConfig(
         max_tokens=opts.max_tokens,
         max_retries=opts.max_retries,
         seed=seed,
         prompt_format=fmt,
-        batch_size=32,
+        batch_size=opts.concurrency if served else 32,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 from faithcheck import __version__
+from faithcheck.judge.usage import usage_line
 from faithcheck.report_views import (
     Checkpoint,
     Table,
@@ -43,6 +44,9 @@ def _notes(c: Checkpoint) -> list[str]:
         out.append("judge not run")
     else:
         out += r.judge.warnings
+        usage = r.judge.usage
+        if usage is not None and (usage.total.calls or usage.total.cached_calls):
+            out.append(usage_line(usage))
         rel = r.judge.reliability
         if rel is not None and not rel.reliable:
             out.append("judge unreliable on calibration pairs: " + "; ".join(rel.reasons))

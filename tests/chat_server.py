@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Reply:
     """One scripted answer."""
 
     status: int = 200
+    """HTTP status; 0 drops the connection without answering."""
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -155,6 +157,10 @@ class FakeChat:
                 with fake._lock:
                     fake.seen.append(Seen(self.command, self.path, dict(self.headers), body))
                 reply = fake.answer(self.path, body)
+                if reply.status == 0:  # drop the connection without a word
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 data = json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)

@@ -66,6 +66,7 @@ def judge(fake: FakeChat, model: str = "openai/o3", **kw: object) -> ChatJudge:
 
 
 def test_provider_prefixes_resolve_url_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     t = resolve_target("openai/o3", None, None)
     assert (t.base_url, t.model, t.key_env) == ("https://api.openai.com/v1", "o3", "OPENAI_API_KEY")
     monkeypatch.setenv("OPENROUTER_API_KEY", "k")
@@ -90,6 +91,8 @@ def test_provider_prefixes_resolve_url_and_key(monkeypatch: pytest.MonkeyPatch) 
     assert {"openai", "anthropic", "google", "openrouter", "together", "fireworks"} <= set(
         PROVIDERS
     )
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.example/v1")
+    assert resolve_target("openai/o3", None, None).base_url == "https://gateway.example/v1"
 
 
 @pytest.mark.parametrize(
@@ -220,6 +223,14 @@ def test_429_with_retry_after_and_500_are_retried(fake: FakeChat) -> None:
     client = judge(fake, "gpt-4.1", concurrency=1)
     assert judge_texts(client, ITEMS[:1], CFG)[0].label_name == "aligned"
     assert len(fake.chats()) == 3
+    client.close()
+
+
+def test_a_dropped_connection_is_retried(fake: FakeChat) -> None:
+    fake.script["/v1/chat/completions"] = [Reply(status=0)]
+    client = judge(fake, "gpt-4.1")
+    assert judge_texts(client, ITEMS[:1], CFG)[0].label_name == "aligned"
+    assert len(fake.chats()) == 2
     client.close()
 
 
@@ -384,10 +395,10 @@ def _score(
     cmd = [
         sys.executable, "-m", "faithcheck", "score", "--from-samples", str(rollouts),
         "--backend", "hf", "--dtype", "float32", "--probes", "none", "--no-diversity",
-        "--judge-model", "openai/o3", "--judge-base-url", fake.url,
-        "--calibration-size", "1", "--out", str(out), "--json", *extra,
+        "--judge-model", "openai/o3",  # as a user writes it; the SDK's OPENAI_BASE_URL
+        "--calibration-size", "1", "--out", str(out), "--json", *extra,  # points at `fake`
     ]  # fmt: skip
-    env = os.environ | {"OPENAI_API_KEY": KEY, "FAITHCHECK_CACHE": str(tmp_path / "cache")}
+    env = os.environ | {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.url}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
 
 
@@ -441,3 +452,50 @@ def test_a_missing_key_fails_before_any_model_loads(fake: FakeChat, tmp_path: Pa
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("faithcheck: error: ") and "OPENAI_API_KEY" in line
     assert "precision:" not in proc.stderr  # no model was loaded
+
+
+def test_the_chat_judge_writes_mistakes_too(fake: FakeChat, tmp_path: Path) -> None:
+    """`--mistakes llm` through a chat judge: the rewritten step comes back, and the calls
+    are in the ledger under their own purpose."""
+    from faithcheck.judge.mistakes import write_mistakes
+
+    original = fake.answer
+
+    def answer(path: str, body: object) -> Reply:
+        if path == "/v1/chat/completions" and isinstance(body, dict):
+            return Reply(body=chat_reply(f"Change 5 to 6.\nMISTAKE {nonce_of(body)}: 2 + 3 = 6."))
+        return original(path, body)
+
+    fake.answer = answer  # type: ignore[method-assign]
+    calls: list[JudgeCall] = []
+    client = judge(fake, "gpt-4.1")
+    out = write_mistakes(
+        JudgeSession(client, ledger=calls.extend),
+        [("p1#0:1", "What is 2 + 3?", "We add.", "2 + 3 = 5.")],
+        CFG,
+    )
+    assert out == ["2 + 3 = 6."]
+    assert [c.purpose for c in calls] == ["mistakes"]
+    client.close()
+
+
+def test_usage_sums_paid_calls_and_says_what_was_left() -> None:
+    from faithcheck.judge.usage import usage_line
+
+    paid = JudgeCall(
+        purpose="rubric", item_id="a#0", attempt=0, cached=False, finish_reason="stop",
+        prompt_tokens=1000, completion_tokens=500, reasoning_tokens=300, model="o3-2025-04-16",
+    )  # fmt: skip
+    cached = paid.model_copy(update={"cached": True, "item_id": "b#0"})
+    cut = paid.model_copy(update={"purpose": "calibration", "finish_reason": "length"})
+    usage = summarize_usage([paid, cached, cut], price_in=2, price_out=8, max_items=2, unjudged=3)
+    assert (usage.total.calls, usage.total.cached_calls, usage.total.cut_at_budget) == (2, 1, 1)
+    assert usage.total.prompt_tokens == 2000  # the cached call costs nothing
+    assert usage.by_purpose["rubric"].calls == 1 and usage.by_purpose["calibration"].calls == 1
+    assert usage.tokens_per_item == {"prompt_tokens": 1000.0, "completion_tokens": 500.0}
+    assert usage.cost_usd == pytest.approx((2000 * 2 + 1000 * 8) / 1e6)
+    line = usage_line(usage)
+    for part in ("2 calls paid, 1 from the cache", "600 reasoning", "$0.01", "o3-2025-04-16"):
+        assert part in line, part
+    assert "3 responses unjudged (--judge-max-items 2)" in line
+    assert summarize_usage([]).cost_usd is None

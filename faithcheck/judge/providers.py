@@ -5,7 +5,8 @@
     --judge-model openrouter/<org>/<model>       https://openrouter.ai/api/v1    OPENROUTER_API_KEY
     --judge-model <name> --judge-base-url URL    that chat endpoint (no key unless named)
 
-`--judge-base-url` overrides a provider's URL and `--judge-api-key-env` its key variable.
+`--judge-base-url` overrides a provider's URL (for openai/, so does OPENAI_BASE_URL, as in
+the SDK) and `--judge-api-key-env` its key variable.
 Local servers (vllm, sglang, ollama, llamacpp) need no key. Azure OpenAI's v1 API is
 `https://<resource>.openai.azure.com/openai/v1/`: give it with --judge-base-url or set
 AZURE_OPENAI_ENDPOINT (the resource URL) and name the deployment as the model.
@@ -33,12 +34,20 @@ class Provider:
     """Environment variable holding the endpoint (a resource URL), when the URL varies."""
     url_suffix: str = ""
     """Appended to the `url_env` value."""
+    override_env: str | None = None
+    """Environment variable that, when set, replaces `base_url` (the SDK's own
+    OPENAI_BASE_URL convention, e.g. for a proxy or gateway)."""
 
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
-        Provider("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+        Provider(
+            "openai",
+            "https://api.openai.com/v1",
+            ("OPENAI_API_KEY",),
+            override_env="OPENAI_BASE_URL",
+        ),
         Provider("azure", None, ("AZURE_OPENAI_API_KEY",), "AZURE_OPENAI_ENDPOINT", "/openai/v1/"),
         Provider("anthropic", "https://api.anthropic.com/v1/", ("ANTHROPIC_API_KEY",)),
         # Google's OpenAI-compatible Gemini endpoint: the base URL does not end in /v1.
@@ -123,6 +132,9 @@ def resolve_target(model: str, base_url: str | None, api_key_env: str | None) ->
 
 
 def _provider_url(provider: Provider) -> str:
+    override = os.environ.get(provider.override_env or "", "").strip()
+    if override:
+        return override
     if provider.base_url is not None:
         return provider.base_url
     root = os.environ.get(provider.url_env or "", "").strip().rstrip("/")
