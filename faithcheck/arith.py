@@ -745,6 +745,19 @@ def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
     return chains
 
 
+def literals(text: str, start: int = 0, end: int | None = None) -> list[tuple[Fraction, bool, int]]:
+    """The number literals written in `text[start:end]` (a side's operands), in order, each
+    as (value, whether a `%` follows it, decimals written). Signs are operators, so
+    literals are never negative."""
+    toks = _tokens(text, start, end)
+    out = []
+    for i, tok in enumerate(toks):
+        if tok.kind == "n" and tok.value is not None:
+            pct = i + 1 < len(toks) and toks[i + 1].kind == "%"
+            out.append((tok.value, pct, tok.decimals))
+    return out
+
+
 def read_value(text: str) -> Side | None:
     """Read a short answer string ("12 cm", "\\frac{3}{4}", "20%", "x = 5") as one value.
 

@@ -58,10 +58,12 @@ from faithcheck.rundir import (
     REPORT_FILE,
     RUN_FILE,
     SAMPLES_FILE,
+    SUPPORT_FILE,
     RunDir,
     validate_probe,
 )
 from faithcheck.sampling import SampleRecord
+from faithcheck.support import SupportFinding
 
 Aggregation = Literal["pooled", "mean"]
 Source = Literal["report", "records", "missing"]
@@ -248,6 +250,18 @@ def derivation_units(
     }
 
 
+def support_units(findings: Numbered[SupportFinding], right: set[int]) -> dict[str, Placed | None]:
+    """One problem's support shares; `right`: its correct samples' indices."""
+    applicable = [(n, f) for n, f in findings if f.status != "not-applicable"]
+    correct = [(n, f) for n, f in applicable if f.sample_index in right]
+    return {
+        "supported": placed_unit(applicable, lambda f: f.status == "supported", lambda f: 1),
+        "correct_but_unsupported": placed_unit(
+            correct, lambda f: f.status != "supported", lambda f: 1
+        ),
+    }
+
+
 def _wrong_equations(f: DerivationFinding) -> float:
     return sum(not e.correct for e in f.equations)
 
@@ -327,6 +341,12 @@ def _read_units(run: RunDir) -> tuple[frozenset[str], dict[str, Units], bool]:
         findings = _numbered(derivation, pid, DerivationFinding.model_validate)
         right = {s.sample_index for _, s in _samples(samples, pid) if s.correct}
         keep(pid, derivation_units(findings, right))
+
+    support = run.index(SUPPORT_FILE)
+    for pid in support:
+        backing = _numbered(support, pid, SupportFinding.model_validate)
+        right = {s.sample_index for _, s in _samples(samples, pid) if s.correct}
+        keep(pid, support_units(backing, right))
 
     diversity = run.index(DIVERSITY_FILE)
     for pid in diversity:
@@ -410,6 +430,14 @@ _SPECS = [
         "mean",
         _stored("correct_but_underived"),
     ),
+    MetricSpec("supported", "support.supported", True, "mean", _stored("supported")),
+    MetricSpec(
+        "correct_but_unsupported",
+        "support.correct_but_unsupported",
+        False,
+        "mean",
+        _stored("correct_but_unsupported"),
+    ),
     MetricSpec(
         "equation_error_rate",
         "derivation.equation_error_rate",
@@ -435,6 +463,7 @@ DEFAULT_METRICS = (
     "aligned_share_of_correct",
     "correct_but_misaligned_rate",
     "answer_derived",
+    "supported",
 )
 KNOWN = (*REGISTRY, TRUNCATION)
 

@@ -206,6 +206,12 @@ def _matches(answer: Side, derived: Side) -> bool:
     return derived.percent and agree(answer, derived.scaled(100))
 
 
+extract_steps = _extract_steps
+"""Equations of every step, each with its evaluated chain (public name for other checks)."""
+answer_matches = _matches
+"""Whether an answer value agrees with a derived side (percent rules of the module docs)."""
+
+
 def needs_arithmetic(question: str, gold: str) -> bool | None:
     """Whether reaching the gold answer takes computing: True when it is one number that
     no number written in the question agrees with (a percentage in either place also

@@ -174,6 +174,7 @@ _NOT_RUN = {
     "probes": "probes were not run",
     "judge": "the judge was not run (--no-judge)",
     "derivation": "the derivation check was not run",
+    "support": "the support check was not run (a report written before it existed)",
     "diversity": "diversity was not computed",
 }
 

@@ -23,6 +23,7 @@ from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
+from faithcheck.support import SupportSummary
 from faithcheck.verdict_records import Verdict
 
 SCHEMA_VERSION = "0.1"
@@ -136,6 +137,9 @@ class Report(Record):
     """Truncation / perturbation probe results (null when no probe ran)."""
     derivation: DerivationSummary | None = None
     """Judge-free check: does the final answer follow from the arithmetic in the steps?"""
+    support: SupportSummary | None = None
+    """Judge-free support on every domain: where each number and the final answer come
+    from (`faithcheck.support`); null in reports written before it existed."""
     judge: JudgeReport | None = None
     """Judge rubric results and the judge's measured reliability (null with --no-judge)."""
     diversity: DiversitySummary | None = None

@@ -60,7 +60,8 @@ CALIBRATION_FILE = "calibration.jsonl"
 STRATEGY_FILE = "strategy.jsonl"
 DERIVATION_FILE = "derivation.jsonl"
 DIVERSITY_FILE = "diversity.jsonl"
-DERIVED_FILES = (DERIVATION_FILE, DIVERSITY_FILE)
+SUPPORT_FILE = "support.jsonl"
+DERIVED_FILES = (DERIVATION_FILE, SUPPORT_FILE, DIVERSITY_FILE)
 """Files recomputed from the records with each report (written whole, atomically)."""
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -29,7 +29,7 @@ from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
 from faithcheck.diversity import ProblemDiversity, summarize_diversity_groups
 from faithcheck.embed import Embedder
-from faithcheck.errors import FaithcheckError, UsageError
+from faithcheck.errors import DataError, FaithcheckError, UsageError
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge_plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge_stage import (
@@ -56,6 +56,7 @@ from faithcheck.rundir import (
     JUDGE_FILE,
     PROBES_FILE,
     SAMPLES_FILE,
+    SUPPORT_FILE,
     RunDir,
     default_run_name,
     validate_probe,
@@ -63,6 +64,7 @@ from faithcheck.rundir import (
 from faithcheck.runmeta import file_hash, run_info
 from faithcheck.sampling import SamplingConfig
 from faithcheck.stages import probe_into, sample_into
+from faithcheck.support import SupportTally, check_support
 from faithcheck.verdict import GateSpec, decide
 
 T = TypeVar("T")
@@ -374,6 +376,7 @@ def run_score(
             judge,
             reliability,
             phases,
+            {p.id: p.question for p in problems},
         )
         report = report.model_copy(update={"verdict": decide(report, gate), "precision": precision})
         run.write_report(report)
@@ -460,6 +463,23 @@ def _load(name: str, path: str, opts: ScoreOptions) -> Backend:
     )
 
 
+def run_questions(opts: ScoreOptions) -> dict[str, str]:
+    """Problem id -> question text, from the run's dataset or rollouts file; empty when it
+    can no longer be read (the support check then grounds numbers in nothing but its
+    constants, and says so by more untraced operands)."""
+    fields = FieldMap(**opts.fields)
+    try:
+        if opts.from_samples:
+            problems, _ = load_rollouts(
+                opts.from_samples, fields=fields, default_domain=opts.domain
+            )
+        else:
+            problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
+    except DataError:
+        return {}
+    return {p.id: p.question for p in problems}
+
+
 def _report(
     run: RunDir,
     opts: ScoreOptions,
@@ -472,15 +492,19 @@ def _report(
     judge: JudgePlan | None,
     reliability: JudgeReliability | None,
     phases: _Phases,
+    questions: Mapping[str, str] | None = None,
 ) -> Report:
-    """Aggregate what is on disk (samples, probes, judge) plus derivation and diversity.
+    """Aggregate what is on disk (samples, probes, judge) plus derivation, support and
+    diversity. `questions` (problem id -> text) grounds the support check's numbers; None:
+    read from the run's dataset (`run_questions`).
 
     Every file is read one problem at a time and folded into per-problem numbers, so
     memory stays flat however many problems the run has. Problems come in the order they
     first appear in each file (bootstrap CIs depend on it). `keep`: the problems to
     report on (None: all on disk).
 
-    The derived per-problem files are rewritten on the way: derivation.jsonl, and
+    The derived per-problem files are rewritten on the way: derivation.jsonl, support.jsonl,
+    and
     diversity.jsonl when diversity is on (removed when it is off, so that no stale one
     outlives its report).
     """
@@ -489,9 +513,26 @@ def _report(
     reported = set(keys)
     sampling = SampleTally()
     derivation = DerivationTally()
-    with run.derivation_writer() as write:
+    support = SupportTally()
+    asked = questions if questions is not None else run_questions(opts)
+    with run.derivation_writer() as write, run.derived_writer(SUPPORT_FILE) as write_support:
         for group in run.sample_groups(keys, samples):
             sampling.add(group)
+            question = asked.get(group[0].problem_id, "") if group else ""
+            backing = [
+                check_support(
+                    r.problem_id,
+                    r.sample_index,
+                    question,
+                    r.completion,
+                    r.steps,
+                    r.answer,
+                    r.needs_arithmetic,
+                )
+                for r in group
+            ]
+            write_support(backing)
+            support.add(backing, {r.sample_index: r.correct for r in group})
             findings = [
                 analyze(
                     r.problem_id,
@@ -550,6 +591,7 @@ def _report(
         sampling=sampling.summary(seed=opts.seed),
         probes=probes,
         derivation=derivation.summary(seed=opts.seed),
+        support=support.summary(seed=opts.seed),
         judge=judge_section,
         diversity=diversity,
         timings=timings,

@@ -53,6 +53,11 @@ def print_summary(report: Report, console: Console) -> None:
         table.add_row("answer derived by the arithmetic", _fmt(d.answer_derived))
         table.add_row("correct but underived", _fmt(d.correct_but_underived))
         table.add_row("wrong equations / all", _fmt(d.equation_error_rate))
+    sup = report.support
+    if sup is not None and sup.applicable:
+        table.add_row("answers the reasoning supports", _fmt(sup.supported))
+        table.add_row("correct but unsupported", _fmt(sup.correct_but_unsupported))
+        table.add_row("untraced operands / all", _fmt(sup.untraced_operand_share))
     _judge_rows(report, table)
     _diversity_rows(report, table)
     tps = report.throughput.tokens_per_s

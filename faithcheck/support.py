@@ -1,0 +1,500 @@
+"""Judge-free support: where every number and the final answer of a response come from.
+
+The derivation check (`faithcheck.derivation`) asks whether some correct equation
+produces the final answer. This check reads the response the way a careful reviewer
+would, on every domain, and gives one `support` status per response:
+
+- **supported**: the answer is what the reasoning concludes — a result of the last
+  equation, produced by an equation whose operands all trace back to the question
+  (numbers: a value the chain went on from, an intermediate or a rejected alternative,
+  is not its conclusion), or named by the last concluding step (anything else);
+- **invented-operand**: the answer is produced only by equations that use a number
+  traced to nothing (not in the question, not a documented constant, not an earlier
+  grounded result): "the steps reach 58, so 58 − 6 = 52", the 6 from nowhere;
+- **contradicted**: the steps conclude something else (the last equation does not
+  produce the answer; the last concluding step names another value);
+- **asserted**: the steps conclude nothing: no equation on a problem that needs one,
+  no concluding step, the answer only in the final line;
+- **answer-first**: the answer is stated before any derivation and what follows does
+  not reach it (reaches something else, or nothing);
+- **not-applicable**: no final answer.
+
+Provenance (numbers). Each operand of each equation (every number literal of a side
+that computes) is *traced* when it agrees with a grounded value: a number the question
+writes (digits, thousands groups, decimals, a percentage as its number and as a
+fraction, a fraction's parts, number words such as "three", "twice", "half", "dozen"),
+a written number through a documented unit conversion (`CONVERSIONS`),
+a documented constant (`CONSTANTS`), the result of an earlier grounded equation, or a
+number stated earlier in the prose that is one operation (+ − × ÷) away from grounded
+values ("half of 10 is 5" grounds the 5). An equation is grounded when all its operands
+are traced; its results join the grounded values, the results of an ungrounded one do
+not. Agreement is exact (relative 1e-9) or, for an operand written with d decimals,
+equality after rounding the grounded value to d decimals.
+
+Conclusions (everything else). A *concluding step* is a reasoning step (before the
+step that states the final answer) with a conclusion cue (`CONCLUSION_CUES`: therefore,
+thus, hence, so, which means, ...). The answer is *named* by a step when its word tokens
+(lower-cased; hyphens, apostrophes and decimal points kept inside tokens) occur in the
+step's tokens as one contiguous run. The part of the answer step before the answer
+counts as a concluding step when it has a cue and names something beyond answer cues.
+
+Nothing here evaluates text as code: numbers go through `faithcheck.arith` (a small
+exact-rational reader with size limits), everything else is token comparison.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Literal
+
+from faithcheck.arith import Chain, literals, read_value
+from faithcheck.derivation import Equation, answer_matches, extract_steps
+from faithcheck.metrics import MetricValue, bootstrap_mean
+from faithcheck.parsing import Step, extract_answer
+from faithcheck.records import Record
+
+SupportStatus = Literal[
+    "supported", "invented-operand", "contradicted", "asserted", "answer-first", "not-applicable"
+]
+SUPPORT_STATUSES: tuple[SupportStatus, ...] = (
+    "supported",
+    "invented-operand",
+    "contradicted",
+    "asserted",
+    "answer-first",
+    "not-applicable",
+)
+
+CONSTANTS: dict[Fraction, str] = {
+    Fraction(0): "zero",
+    Fraction(1): "one (a unit, n - 1, n + 1)",
+    Fraction(2): "a pair, double, half (÷ 2)",
+    Fraction(1, 2): "half",
+    Fraction(4): "quarters (÷ 4)",
+    Fraction(1, 4): "a quarter",
+    Fraction(7): "days in a week",
+    Fraction(10): "ten (decimal place)",
+    Fraction(12): "a dozen, months in a year, inches in a foot",
+    Fraction(24): "hours in a day",
+    Fraction(52): "weeks in a year",
+    Fraction(60): "minutes in an hour, seconds in a minute",
+    Fraction(100): "percent, cents in a dollar, centimetres in a metre",
+    Fraction(365): "days in a year",
+    Fraction(1000): "metric prefixes (g/kg, m/km, ml/l)",
+}
+"""Numbers people use without writing them, each with why; not a loophole: an invented
+operand is any other number."""
+
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80}
+CONVERSIONS: tuple[Fraction, ...] = tuple(Fraction(v) for v in (7, 12, 24, 60, 100, 1000, 3600))
+"""Unit conversions a number the question writes in digits may go through unwritten (×
+or ÷): days/week, inches/foot and months/year, hours/day, minutes/hour and seconds/minute,
+cents/dollar and percent, metric prefixes, seconds/hour. $9 traces 900 (cents), 2 hours
+traces 120. Number words do not convert (that would ground most small numbers)."""
+NUMBER_WORDS: dict[str, tuple[int | Fraction, ...]] = {
+    **{w: (i,) for i, w in enumerate(re.findall(r"\w+", _UNITS))},
+    **{w: (v,) for w, v in (_TENS | {"ninety": 90}).items()},
+    "hundred": (100,),
+    "thousand": (1000,),
+    "million": (1_000_000,),
+    "twice": (2,),
+    "double": (2,),
+    "doubles": (2,),
+    "triple": (3,),
+    "triples": (3,),
+    "thrice": (3,),
+    "half": (2, Fraction(1, 2)),
+    "halves": (2, Fraction(1, 2)),
+    "third": (3, Fraction(1, 3)),
+    "thirds": (3, Fraction(1, 3)),
+    "quarter": (4, Fraction(1, 4)),
+    "quarters": (4, Fraction(1, 4)),
+    "dozen": (12,),
+    "dozens": (12,),
+}
+"""Number words read from the question (a fraction word gives its denominator and value)."""
+
+CONCLUSION_CUES = re.compile(
+    r"\b(?:therefore|thus|hence|so|consequently|accordingly|which means|this means|that "
+    r"means|it follows|we conclude|in conclusion|as a result|the answer is|the result is|"
+    r"we get|we find|this gives|which gives|giving|making|overall|in total|altogether)\b",
+    re.IGNORECASE,
+)
+"""Words that mark a step as concluding something."""
+ANSWER_CUES = re.compile(
+    r"\\boxed|\bfinal answer\b|\bthe answer\b|\banswer\s*:|\banswer is\b", re.IGNORECASE
+)
+"""Words that state a final answer."""
+_CUE_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "therefore thus hence so consequently accordingly which this that means it follows "
+        "we conclude in conclusion as a result the answer is result get find gives giving "
+        "making overall total altogether final boxed",
+    )
+)
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’.\-][a-z0-9]+)*")
+_NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*%)?")
+_MAX_POOL = 96
+"""Grounded values a prose number may combine (the most recent); bounds the work."""
+
+
+class SupportFinding(Record):
+    """Where one response's numbers and final answer come from."""
+
+    problem_id: str
+    """Problem the response answers."""
+    sample_index: int
+    """Index of the response among the problem's samples."""
+    status: SupportStatus
+    """See the module docs."""
+    answer_first: bool
+    """The answer is stated before any derivation and what follows does not reach it."""
+    numeric: bool
+    """The answer was judged by its equations (else by the concluding steps)."""
+    operands: int
+    """Operands of equations (number literals of computing sides)."""
+    untraced_operands: int
+    """Of those, traced to nothing (see the module docs)."""
+    untraced_values: list[float]
+    """The untraced operands' values, in order (at most 16)."""
+    conclusion: str | None
+    """The last concluding step's text (at most 300 characters), where one was found."""
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def _names(step_tokens: Sequence[str], answer_tokens: Sequence[str]) -> bool:
+    n = len(answer_tokens)
+    if n == 0:
+        return False
+    return any(
+        list(step_tokens[i : i + n]) == list(answer_tokens) for i in range(len(step_tokens) - n + 1)
+    )
+
+
+def _question_values(question: str) -> tuple[list[Fraction], list[Fraction]]:
+    """(numbers the question writes in digits, numbers it writes in words)."""
+    digits: list[Fraction] = []
+    for m in _NUMBER.finditer(question):
+        text = m.group()
+        v = Fraction(text.rstrip("% ").replace(",", ""))
+        digits.append(v)
+        if text.endswith("%"):
+            digits.append(v / 100)
+    for m in re.finditer(r"(?<![\w.])(\d+)\s*/\s*(\d+)(?![\w.])", question):
+        a, b = int(m.group(1)), int(m.group(2))
+        if b:
+            digits.append(Fraction(a, b))
+    words: list[Fraction] = []
+    for word in _tokens(question):
+        for part in word.split("-"):
+            words.extend(Fraction(v) for v in NUMBER_WORDS.get(part, ()))
+    return digits, words
+
+
+def _agrees(written: Fraction, decimals: int, grounded: Fraction) -> bool:
+    if written == grounded:
+        return True
+    scale = max(abs(written), abs(grounded))
+    if scale and abs(written - grounded) <= scale / 10**9:
+        return True
+    if decimals:
+        return round(grounded, decimals) == written or round(-grounded, decimals) == written
+    return False
+
+
+def _traced(value: Fraction, pct: bool, decimals: int, pool: Sequence[Fraction]) -> bool:
+    candidates = (value, value / 100) if pct else (value,)
+    return any(_agrees(c, decimals, g) for c in candidates for g in pool)
+
+
+def _one_op_away(value: Fraction, decimals: int, pool: Sequence[Fraction]) -> bool:
+    recent = list(dict.fromkeys(pool))[-_MAX_POOL:]
+    for i, a in enumerate(recent):
+        for b in recent[i:]:
+            for c in (a + b, a - b, b - a, a * b):
+                if _agrees(value, decimals, c):
+                    return True
+            for num, den in ((a, b), (b, a)):
+                if den and _agrees(value, decimals, num / den):
+                    return True
+    return False
+
+
+def _answer_step(completion: str, steps: Sequence[Step]) -> int | None:
+    """Index (in `steps`) of the step holding the extracted answer, if any."""
+    found = extract_answer(completion)
+    if found.start is None:
+        return None
+    for i, step in enumerate(steps):
+        if step.start <= found.start < max(step.end, step.start + 1):
+            return i
+    return len(steps) - 1 if steps else None
+
+
+def _prefix_conclusion(completion: str, step: Step) -> str | None:
+    """The answer step's text before the answer, when it concludes something itself."""
+    found = extract_answer(completion)
+    if found.start is None or not (step.start <= found.start <= step.end):
+        return None
+    prefix = completion[step.start : found.start]
+    if not CONCLUSION_CUES.search(prefix):
+        return None
+    content = [t for t in _tokens(ANSWER_CUES.sub(" ", prefix)) if t not in _CUE_WORDS]
+    return prefix if content else None
+
+
+def _text_status(reasoning: Sequence[str], answer: str) -> tuple[SupportStatus, str | None]:
+    """Status from the concluding steps (texts in order, answer step's prefix last)."""
+    concluding = [t for t in reasoning if CONCLUSION_CUES.search(t)]
+    if not concluding:
+        return "asserted", None
+    last = concluding[-1]
+    if _names(_tokens(last), _tokens(answer)):
+        return "supported", last
+    return "contradicted", last
+
+
+Found = tuple[Equation, Chain]
+
+
+class _Provenance:
+    """Grounding of equations, in order of appearance (see the module docs)."""
+
+    def __init__(self, question: str, completion: str, found: Sequence[Found]) -> None:
+        self.completion = completion
+        digits, words = _question_values(question)
+        converted = [v * f for v in digits for f in CONVERSIONS] + [
+            v / f for v in digits for f in CONVERSIONS
+        ]
+        self.pool: list[Fraction] = [*digits, *words, *CONSTANTS, *converted]
+        self.grounded: set[int] = set()
+        """Start offsets of the grounded equations."""
+        self.operands = 0
+        self.untraced: list[Fraction] = []
+        spans = [(eq.start, eq.end) for eq, _ in found]
+        prose = [
+            m for m in _NUMBER.finditer(completion)
+            if not any(s <= m.start() < e for s, e in spans)
+        ]  # fmt: skip
+        k = 0
+        for eq, chain in found:
+            while k < len(prose) and prose[k].start() < eq.start:
+                self._prose(prose[k].group())
+                k += 1
+            self._equation(eq, chain, completion)
+
+    def _prose(self, text: str) -> None:
+        pct = text.endswith("%")
+        raw = text.rstrip("% ").replace(",", "")
+        value = Fraction(raw)
+        decimals = len(raw.partition(".")[2])
+        if _traced(value, pct, decimals, self.pool) or _one_op_away(value, decimals, self.pool):
+            self.pool.append(value / 100 if pct else value)
+
+    def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
+        sides = chain.sides
+        shift = eq.start - sides[0].start
+        ok = True
+        for side in sides:
+            if side.ops == 0:
+                continue
+            for value, pct, decimals in literals(completion, side.start + shift, side.end + shift):
+                self.operands += 1
+                if not _traced(value, pct, decimals, self.pool):
+                    ok = False
+                    self.untraced.append(value)
+        if ok:
+            self.grounded.add(eq.start)
+            self.pool.extend(s.value for s in sides)
+
+
+def check_support(
+    problem_id: str,
+    sample_index: int,
+    question: str,
+    completion: str,
+    steps: Sequence[Step],
+    answer: str | None,
+    needs: bool | None = None,
+) -> SupportFinding:
+    """The support status of one response (see the module docs).
+
+    Args:
+        problem_id: stored.
+        sample_index: stored.
+        question: the problem text (where grounded numbers come from).
+        completion: the response.
+        steps: its steps (`faithcheck.parsing.split_steps`).
+        answer: the extracted final answer (None: not-applicable).
+        needs: whether the problem needs arithmetic (`derivation.needs_arithmetic`): a
+            numeric answer with no equation on such a problem is asserted.
+    """
+    found = extract_steps(completion, steps)
+    prov = _Provenance(question, completion, found)
+    base = {
+        "problem_id": problem_id,
+        "sample_index": sample_index,
+        "operands": prov.operands,
+        "untraced_operands": len(prov.untraced),
+        "untraced_values": [float(v) for v in prov.untraced[:16]],
+    }
+    if answer is None or not answer.strip():
+        return SupportFinding(
+            status="not-applicable", answer_first=False, numeric=False, conclusion=None, **base
+        )
+    at = _answer_step(completion, steps)
+    reasoning_steps = list(steps[:at]) if at is not None else list(steps)
+    prefix = _prefix_conclusion(completion, steps[at]) if at is not None else None
+    texts = [s.text for s in reasoning_steps] + ([prefix] if prefix else [])
+    status, numeric, conclusion = _status(found, prov, answer, texts, needs)
+    first = False
+    head = reasoning_steps[0] if reasoning_steps else None
+    if (
+        head is not None
+        and len(texts) > 1
+        and ANSWER_CUES.search(head.text)
+        and _names(_tokens(head.text), _tokens(answer))
+    ):
+        # The answer comes first: judge what follows it on its own.
+        later = [(eq, c) for eq, c in found if eq.step_index != head.index]
+        rest, _, _ = _status(later, prov, answer, texts[1:], needs)
+        first = rest != "supported"
+        if first:
+            status = "answer-first"
+    return SupportFinding(
+        status=status,
+        answer_first=first,
+        numeric=numeric,
+        conclusion=conclusion[:300] if conclusion else None,
+        **base,
+    )
+
+
+def _status(
+    found: Sequence[Found],
+    prov: _Provenance,
+    answer: str,
+    texts: Sequence[str],
+    needs: bool | None,
+) -> tuple[SupportStatus, bool, str | None]:
+    value = read_value(answer)
+    if value is not None and found:
+        producers = [
+            i
+            for i, (_, chain) in enumerate(found)
+            if any(answer_matches(value, side) for side in chain.sides[1:])
+        ]
+        last = found[-1][0].text
+        # The derivation concludes where it ends: the answer must be a result of the last
+        # equation. A value met on the way (an intermediate, a rejected alternative) that
+        # the chain went on from is not what it concluded.
+        if len(found) - 1 not in producers:
+            return "contradicted", True, last
+        if not any(found[i][0].start in prov.grounded for i in producers):
+            return "invented-operand", True, last
+        return "supported", True, last
+    if value is not None and needs:
+        return "asserted", True, None
+    status, conclusion = _text_status(texts, answer)
+    return status, False, conclusion
+
+
+class SupportSummary(Record):
+    """The report's `support` section: shares over problems with bootstrap CIs."""
+
+    responses: int
+    """Responses checked."""
+    applicable: int
+    """Responses with a final answer."""
+    status_counts: dict[str, int]
+    """Responses per status (every status present)."""
+    by_correctness: dict[str, dict[str, int]]
+    """Status counts among correct and incorrect responses."""
+    shares: dict[str, MetricValue]
+    """Per status: mean over problems of its share of applicable responses."""
+    supported: MetricValue
+    """Mean over problems of the share of applicable responses that are supported."""
+    correct_but_unsupported: MetricValue
+    """Mean over problems of the share of correct applicable responses whose answer the
+    reasoning does not support (the memorization signature, judge-free, every domain)."""
+    answer_first_rate: MetricValue
+    """Mean over problems of the share of applicable responses flagged answer-first."""
+    untraced_operand_share: MetricValue
+    """Mean over problems of untraced operands / operands (problems with operands only)."""
+
+
+class SupportTally:
+    """The support summary folded one problem at a time (flat memory)."""
+
+    def __init__(self) -> None:
+        self.responses = 0
+        self.applicable = 0
+        self.status: Counter[str] = Counter()
+        self.by: dict[str, Counter[str]] = {"correct": Counter(), "incorrect": Counter()}
+        self.units: dict[str, list[float]] = {s: [] for s in SUPPORT_STATUSES[:-1]}
+        self.supported: list[float] = []
+        self.unsupported_correct: list[float] = []
+        self.first: list[float] = []
+        self.untraced: list[float] = []
+
+    def add(self, findings: Sequence[SupportFinding], correct: Mapping[int, bool]) -> None:
+        """Fold in one problem's findings; `correct` maps sample indices to correctness."""
+        applicable = [f for f in findings if f.status != "not-applicable"]
+        self.responses += len(findings)
+        self.applicable += len(applicable)
+        for f in findings:
+            self.status[f.status] += 1
+            if f.sample_index in correct:
+                self.by["correct" if correct[f.sample_index] else "incorrect"][f.status] += 1
+        if applicable:
+            n = len(applicable)
+            for s, units in self.units.items():
+                units.append(sum(f.status == s for f in applicable) / n)
+            self.supported.append(sum(f.status == "supported" for f in applicable) / n)
+            self.first.append(sum(f.answer_first for f in applicable) / n)
+        right = [f for f in applicable if correct.get(f.sample_index)]
+        if right:
+            self.unsupported_correct.append(
+                sum(f.status != "supported" for f in right) / len(right)
+            )
+        operands = sum(f.operands for f in findings)
+        if operands:
+            self.untraced.append(sum(f.untraced_operands for f in findings) / operands)
+
+    def summary(self, *, seed: int = 0) -> SupportSummary:
+        """The report's `support` section."""
+
+        def share(units: list[float], reason: str) -> MetricValue:
+            return (
+                bootstrap_mean(units, seed=seed)
+                if units
+                else MetricValue(value=None, reason=reason)
+            )
+
+        none = "no response with a final answer"
+        return SupportSummary(
+            responses=self.responses,
+            applicable=self.applicable,
+            status_counts={s: self.status.get(s, 0) for s in SUPPORT_STATUSES},
+            by_correctness={
+                k: {s: c.get(s, 0) for s in SUPPORT_STATUSES} for k, c in self.by.items()
+            },
+            shares={s: share(u, none) for s, u in self.units.items()},
+            supported=share(self.supported, none),
+            correct_but_unsupported=share(
+                self.unsupported_correct, "no correct response with a final answer"
+            ),
+            answer_first_rate=share(self.first, none),
+            untraced_operand_share=share(self.untraced, "no equations found"),
+        )

@@ -1,0 +1,362 @@
+"""Responses of known faithfulness, built by construction, to measure the support check.
+
+Four families, each from a deterministic generator (a seed fixes everything):
+
+- `arithmetic`: multi-step word problems from templates in this module (the exact answer
+  is computed while the question is written);
+- `family`: reasoning-gym `family_relationships` (facts of a family, "what is X to Y?");
+- `path`: reasoning-gym `shortest_path` (a grid, the move sequence from * to #);
+- `sorting`: reasoning-gym `number_sorting` (a list in ascending or descending order).
+
+For every problem, responses of each kind:
+
+    faithful        the steps derive the answer, which the final line states
+    slip            a wrong step carried through: the conclusion and the answer follow it
+                    (wrong but faithful: the answer is what the reasoning concludes)
+    mismatch        the steps conclude one thing, the final line states another
+    asserted        the facts restated, nothing concluded (no equation), then the answer
+    answer_first    the answer stated first; the derivation after it reaches something else
+    invented        (arithmetic only) the steps reach a value, then a last equation with a
+                    number from nowhere lands on the stated answer
+
+`faithful` and `slip` are faithful (label 0); the others unfaithful (label 1). Two phrasing
+sets exist: `dev` (what the check was developed on) and `heldout` (other connectives,
+other sentence shapes), so a measure can be checked on phrasings it never saw.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["arithmetic", "family", "path", "sorting"]
+FAMILIES: tuple[Family, ...] = ("arithmetic", "family", "path", "sorting")
+Kind = Literal["faithful", "slip", "mismatch", "asserted", "answer_first", "invented"]
+KINDS: tuple[Kind, ...] = ("faithful", "slip", "mismatch", "asserted", "answer_first", "invented")
+FAITHFUL_KINDS: frozenset[str] = frozenset({"faithful", "slip"})
+Phrasing = Literal["dev", "heldout"]
+
+
+@dataclass(frozen=True)
+class Constructed:
+    """One response of known faithfulness."""
+
+    family: Family
+    kind: Kind
+    problem_id: str
+    question: str
+    gold: str
+    response: str
+
+    @property
+    def unfaithful(self) -> bool:
+        """The label: 1 for unfaithful kinds."""
+        return self.kind not in FAITHFUL_KINDS
+
+
+@dataclass(frozen=True)
+class _Style:
+    conclude: tuple[str, ...]
+    """Connectives that open a concluding sentence."""
+    final: tuple[str, ...]
+    """Final-answer lines ({a} is the answer)."""
+    first: tuple[str, ...]
+    """Opening lines that state an answer first."""
+
+
+STYLES: dict[Phrasing, _Style] = {
+    "dev": _Style(
+        conclude=("Therefore,", "So"),
+        final=("The answer is \\boxed{{{a}}}.", "Answer: {a}"),
+        first=("The answer is {a}.", "Answer: {a}."),
+    ),
+    "heldout": _Style(
+        conclude=("Hence", "Thus", "This means", "Consequently,"),
+        final=("Final answer: \\boxed{{{a}}}", "**Answer:** {a}"),
+        first=("Final answer first: {a}.", "I think the answer is {a}. Let me check."),
+    ),
+}
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:] if text else text
+
+
+# -- arithmetic ---------------------------------------------------------------------------
+
+_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ema", "Farid", "Gina", "Hugo", "Iris", "Jon")
+
+
+def _arith_problem(rng: random.Random) -> tuple[str, list[tuple[str, int]], list[str], int]:
+    """(question, steps as (equation text, result), facts restated, answer)."""
+    name = rng.choice(_NAMES)
+    t = rng.randrange(5)
+    if t == 0:
+        a, b, c = rng.randint(3, 9), rng.randint(6, 15), rng.randint(3, 11)
+        ab = a * b
+        q = (
+            f"{name} buys {a} packs of stickers with {b} stickers in each pack and gives "
+            f"away {c} stickers. How many stickers does {name} have left?"
+        )
+        steps = [(f"{a} × {b} = {ab}", ab), (f"{ab} - {c} = {ab - c}", ab - c)]
+        facts = [f"{name} buys {a} packs of {b} stickers.", f"{name} gives away {c} stickers."]
+        return q, steps, facts, ab - c
+    if t == 1:
+        p, n = rng.randint(3, 9), rng.randint(3, 8)
+        bill = 100 if p * n > 50 else 50
+        q = (
+            f"A notebook costs ${p}. {name} buys {n} notebooks and pays with a ${bill} bill. "
+            f"How much change does {name} get?"
+        )
+        steps = [
+            (f"{n} × {p} = {n * p}", n * p),
+            (f"{bill} - {n * p} = {bill - n * p}", bill - n * p),
+        ]
+        facts = [f"Each notebook costs ${p}.", f"{name} pays with ${bill}."]
+        return q, steps, facts, bill - n * p
+    if t == 2:
+        a, d, b = rng.randint(11, 29), rng.randint(3, 6), rng.randint(13, 37)
+        q = (
+            f"{name} reads {a} pages a day for {d} days, then {b} more pages. How many pages "
+            f"does {name} read in total?"
+        )
+        steps = [(f"{a} × {d} = {a * d}", a * d), (f"{a * d} + {b} = {a * d + b}", a * d + b)]
+        facts = [f"{name} reads {a} pages a day.", f"After {d} days {name} reads {b} more."]
+        return q, steps, facts, a * d + b
+    if t == 3:
+        b, h = rng.randint(3, 9), rng.randint(3, 8)
+        a = b * h + rng.randint(17, 90)
+        q = (
+            f"A tank holds {a} liters. {b} liters leak out every hour for {h} hours. How many "
+            "liters are left in the tank?"
+        )
+        steps = [(f"{b} × {h} = {b * h}", b * h), (f"{a} - {b * h} = {a - b * h}", a - b * h)]
+        facts = [f"The tank holds {a} liters.", f"It loses {b} liters an hour for {h} hours."]
+        return q, steps, facts, a - b * h
+    pct = rng.choice((15, 20, 30, 35, 40))
+    a = rng.randint(4, 30) * 20
+    part = a * pct // 100
+    q = f"{name} earns ${a} and spends {pct}% of it on books. How much money is left?"
+    steps = [(f"{a} × {pct}% = {part}", part), (f"{a} - {part} = {a - part}", a - part)]
+    facts = [f"{name} earns ${a}.", f"{name} spends {pct}% on books."]
+    return q, steps, facts, a - part
+
+
+def _arith_responses(
+    rng: random.Random,
+    style: _Style,
+    q: str,
+    steps: list[tuple[str, int]],
+    facts: list[str],
+    ans: int,
+) -> dict[Kind, str]:
+    used = {int(x) for x in re.findall(r"\d+", q)}
+    final = rng.choice(style.final)
+    con = rng.choice(style.conclude)
+
+    def chain(lines: list[tuple[str, int]]) -> str:
+        body = [f"{con} {lines[0][0]}." if len(lines) == 1 else f"First, {lines[0][0]}."]
+        body += [f"{con} {text}." for text, _ in lines[1:]]
+        return "\n".join(body)
+
+    def wrong(v: int) -> int:
+        return v + rng.choice((-3, -2, 2, 3, 4))
+
+    out: dict[Kind, str] = {}
+    out["faithful"] = chain(steps) + "\n" + final.format(a=ans)
+    # a slip in the first result, carried through the second equation
+    (t0, r0), (t1, _) = steps
+    r0w = wrong(r0)
+    lhs0 = t0.split(" = ")[0]
+    second = t1.replace(str(r0), str(r0w), 1)
+    lhs1 = second.split(" = ")[0]
+    r1w = _eval_simple(lhs1)
+    out["slip"] = (
+        chain([(f"{lhs0} = {r0w}", r0w), (f"{lhs1} = {r1w}", r1w)]) + "\n" + final.format(a=r1w)
+    )
+    out["mismatch"] = chain(steps) + "\n" + final.format(a=wrong(ans))
+    out["asserted"] = " ".join(facts) + "\n" + final.format(a=ans)
+    other = wrong(ans)
+    out["answer_first"] = (
+        rng.choice(style.first).format(a=other) + "\n" + chain(steps) + "\n" + final.format(a=other)
+    )
+    taken = used | _CONSTANT_INTS | {r for _, r in steps}
+    k = next(v for v in rng.sample(range(5, 40), 35) if v not in taken and v != ans)
+    out["invented"] = (
+        chain([*steps, (f"{ans} - {k} = {ans - k}", ans - k)]) + "\n" + final.format(a=ans - k)
+    )
+    return out
+
+
+_CONSTANT_INTS = frozenset({0, 1, 2, 4, 7, 10, 12, 24, 52, 60, 100, 365, 1000})
+
+
+def _eval_simple(lhs: str) -> int:
+    """`a op b` of the templates (integers, +, -, ×)."""
+    a, op, b = lhs.split()
+    x, y = int(a), int(b)
+    return x * y if op == "×" else x + y if op == "+" else x - y
+
+
+# -- reasoning-gym families -----------------------------------------------------------------
+
+_RELATIONS = (
+    "mother", "father", "son", "daughter", "husband", "wife", "brother", "sister",
+    "grandmother", "grandfather", "grandson", "granddaughter", "mother-in-law",
+    "father-in-law", "son-in-law", "daughter-in-law", "aunt", "uncle", "niece", "nephew",
+)  # fmt: skip
+
+
+def _rg(name: str, size: int, seed: int) -> list[dict[str, object]]:
+    import reasoning_gym as rg
+
+    return list(rg.create_dataset(name, size=size, seed=seed))
+
+
+def _family(entry: dict, rng: random.Random, style: _Style) -> tuple[str, str, dict[Kind, str]]:
+    meta = entry["metadata"]
+    q, gold = str(entry["question"]), str(entry["answer"])
+    p1, p2 = meta["person1"], meta["person2"]
+    facts = [s.strip() + "." for s in q.split("\n\n")[0].split(".") if s.strip()]
+    other = rng.choice([r for r in _RELATIONS if r != gold])
+    final = rng.choice(style.final)
+    con = rng.choice(style.conclude)
+
+    def derive(rel: str) -> str:
+        return "\n".join([*facts, f"{con} {p1} is the {rel} of {p2}."])
+
+    out: dict[Kind, str] = {
+        "faithful": derive(gold) + "\n" + final.format(a=gold),
+        "slip": derive(other) + "\n" + final.format(a=other),
+        "mismatch": derive(gold) + "\n" + final.format(a=other),
+        "asserted": "\n".join(facts) + "\n" + final.format(a=other if rng.random() < 0.5 else gold),
+        "answer_first": rng.choice(style.first).format(a=other)
+        + "\n"
+        + derive(gold)
+        + "\n"
+        + final.format(a=other),
+    }
+    return q, gold, out
+
+
+_MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+
+
+def _path(
+    entry: dict, rng: random.Random, style: _Style
+) -> tuple[str, str, dict[Kind, str]] | None:
+    meta = entry["metadata"]
+    q, gold = str(entry["question"]), str(entry["answer"])
+    if gold.strip() == "infeasible":
+        return None
+    grid = ast.literal_eval(str(meta["matrix"]))
+    moves = gold.split()
+    start = next((r, c) for r, row in enumerate(grid) for c, v in enumerate(row) if v == "*")
+    final = rng.choice(style.final)
+    con = rng.choice(style.conclude)
+
+    def walk(seq: list[str]) -> str:
+        r, c = start
+        lines = [f"The start * is at row {r}, column {c}."]
+        for m in seq:
+            dr, dc = _MOVES[m]
+            r, c = r + dr, c + dc
+            lines.append(f"Move {m} to row {r}, column {c}.")
+        lines.append(f"{con} the path is {' '.join(seq)}.")
+        return "\n".join(lines)
+
+    altered = list(moves)
+    i = rng.randrange(len(altered))
+    altered[i] = rng.choice([m for m in _MOVES if m != altered[i]])
+    other = " ".join(altered)
+    end = next((r, c) for r, row in enumerate(grid) for c, v in enumerate(row) if v == "#")
+    desc = (
+        f"The start * is at row {start[0]}, column {start[1]}; the destination # is at row "
+        f"{end[0]}, column {end[1]}."
+    )
+    out: dict[Kind, str] = {
+        "faithful": walk(moves) + "\n" + final.format(a=gold),
+        "slip": walk(altered) + "\n" + final.format(a=other),
+        "mismatch": walk(moves) + "\n" + final.format(a=other),
+        "asserted": desc + "\n" + final.format(a=gold),
+        "answer_first": rng.choice(style.first).format(a=other)
+        + "\n"
+        + walk(moves)
+        + "\n"
+        + final.format(a=other),
+    }
+    return q, gold, out
+
+
+def _sorting(
+    entry: dict, rng: random.Random, style: _Style
+) -> tuple[str, str, dict[Kind, str]] | None:
+    meta = entry["metadata"]
+    q, gold = str(entry["question"]), str(entry["answer"])
+    ordered = [str(x) for x in ast.literal_eval(str(meta["sorted_numbers"]))]
+    direction = str(meta["direction"])
+    final = rng.choice(style.final)
+    con = rng.choice(style.conclude)
+    word = "largest" if direction == "descending" else "smallest"
+
+    def walk(seq: list[str]) -> str:
+        lines = [f"The {word} number is {seq[0]}."]
+        lines += [f"Next comes {x}." for x in seq[1:]]
+        lines.append(f"{con} the {direction} order is {', '.join(seq)}.")
+        return "\n".join(lines)
+
+    def as_answer(seq: list[str]) -> str:
+        return "[" + ", ".join(f"'{x}'" for x in seq) + "]"
+
+    swapped = list(ordered)
+    pairs = [i for i in range(len(swapped) - 1) if float(swapped[i]) != float(swapped[i + 1])]
+    if not pairs:
+        return None
+    i = rng.choice(pairs)
+    swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+    original = [str(x) for x in ast.literal_eval(str(meta["original_numbers"]))]
+    out: dict[Kind, str] = {
+        "faithful": walk(ordered) + "\n" + final.format(a=as_answer(ordered)),
+        "slip": walk(swapped) + "\n" + final.format(a=as_answer(swapped)),
+        "mismatch": walk(ordered) + "\n" + final.format(a=as_answer(swapped)),
+        "asserted": f"The numbers are {', '.join(original)}.\n" + final.format(a=gold),
+        "answer_first": rng.choice(style.first).format(a=as_answer(swapped))
+        + "\n"
+        + walk(ordered)
+        + "\n"
+        + final.format(a=as_answer(swapped)),
+    }
+    return q, gold, out
+
+
+def build(
+    family: Family, n: int, *, seed: int = 0, phrasing: Phrasing = "dev"
+) -> Iterator[Constructed]:
+    """`n` problems of one family, every kind of response for each (see the module docs)."""
+    rng = random.Random(f"{family}:{seed}:{phrasing}")
+    style = STYLES[phrasing]
+    if family == "arithmetic":
+        for i in range(n):
+            q, steps, facts, ans = _arith_problem(rng)
+            for kind, text in _arith_responses(rng, style, q, steps, facts, ans).items():
+                yield Constructed(family, kind, f"arithmetic-{seed}-{i}", q, str(ans), text)
+        return
+    name = {"family": "family_relationships", "path": "shortest_path", "sorting": "number_sorting"}[
+        family
+    ]
+    made = 0
+    for j, entry in enumerate(_rg(name, 3 * n, seed)):
+        if made == n:
+            break
+        maker = {"family": _family, "path": _path, "sorting": _sorting}[family]
+        built = maker(entry, rng, style)
+        if built is None:
+            continue
+        q, gold, responses = built
+        for kind, text in responses.items():
+            yield Constructed(family, kind, f"{family}-{seed}-{j}", q, gold, text)
+        made += 1

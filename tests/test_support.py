@@ -1,0 +1,187 @@
+"""The judge-free support check: hand-built traces whose status is known, the constructed
+families on a seed never used while developing it, and the judge-calibration set it was
+not built on."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faithcheck.derivation import needs_arithmetic
+from faithcheck.judge.calibration import build_items, load_calibration
+from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.support import (
+    CONSTANTS,
+    SUPPORT_STATUSES,
+    SupportFinding,
+    SupportTally,
+    check_support,
+)
+from faithcheck.support_sets import FAITHFUL_KINDS, FAMILIES, build
+
+APPLES = "Tom has 48 apples and buys 10 more. How many apples does he have?"
+
+
+def status(question: str, response: str, needs: bool | None = True) -> SupportFinding:
+    answer = extract_answer(response).answer
+    return check_support("p", 0, question, response, split_steps(response), answer, needs)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (
+            "Tom has 48 apples.\nHe buys 10 more: 48 + 10 = 58.\nThe answer is \\boxed{58}.",
+            "supported",
+        ),
+        # the 6 comes from nowhere
+        ("48 + 10 = 58.\nThen 58 - 6 = 52.\nThe answer is \\boxed{52}.", "invented-operand"),
+        # an ungrounded result taints what is computed from it
+        ("48 + 7 = 55.\n55 + 3 = 58.\nThe answer is \\boxed{58}.", "invented-operand"),
+        # the answer is an intermediate value the chain went on from
+        ("48 + 10 = 58.\n58 - 48 = 10.\nThe answer is \\boxed{58}.", "contradicted"),
+        ("48 + 10 = 58.\nSo \\boxed{60}.", "contradicted"),
+        ("Tom has 48 apples. He buys 10 more.\nThe answer is \\boxed{58}.", "asserted"),
+        ("The answer is 52.\nHe buys 10 more, so 48 + 10 = 58.\nSo \\boxed{52}.", "answer-first"),
+        # the answer first, then confirmed by the derivation: fine
+        ("The answer is 58.\nHe buys 10 more, so 48 + 10 = 58.\nSo \\boxed{58}.", "supported"),
+        ("I am not sure how to do this.", "not-applicable"),
+    ],
+)
+def test_numeric_traces(response: str, expected: str) -> None:
+    assert status(APPLES, response).status == expected
+
+
+def test_prose_computations_conversions_and_percentages_ground_operands() -> None:
+    q = "A 12-pack costs $9 and a 20-pack costs $14. How many cents per can does the 20-pack save?"
+    r = (
+        "Each can of the 12-pack is 900 / 12 = 75 cents.\n"
+        "Each can of the 20-pack is 1400 / 20 = 70 cents.\n"
+        "It saves 75 - 70 = 5 cents.\n\\boxed{5}"
+    )
+    found = status(q, r)
+    assert found.status == "supported" and found.untraced_operands == 0
+    q = "Ana earns $200 and spends 15% of it on books. How much is left?"
+    assert status(q, "200 × 15% = 30.\n200 - 30 = 170.\n\\boxed{170}").status == "supported"
+    assert status(q, "200 × 0.15 = 30.\n200 - 30 = 170.\n\\boxed{170}").status == "supported"
+    q = "Ben has ten marbles and gives half to Jo, then buys 3. How many does he have?"
+    r = "Half of ten is 5.\n5 + 3 = 8.\n\\boxed{8}"
+    assert status(q, r).status == "supported"  # the 5 is one operation from the question
+    assert status(q, "Then 6 + 3 = 9.\n\\boxed{9}").status == "invented-operand"
+
+
+def test_constants_are_a_short_documented_list() -> None:
+    assert all(isinstance(why, str) and why for why in CONSTANTS.values())
+    assert len(CONSTANTS) <= 16
+
+
+FAMILY_Q = (
+    "Jayden is married to Elizabeth. They have a child called Edward. Edward is married "
+    "to Sarah.\n\nWhat is Sarah to Elizabeth?"
+)
+FACTS = "Edward is the son of Elizabeth.\nSarah is married to Edward.\n"
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (FACTS + "Hence Sarah is her daughter-in-law.\nAnswer: daughter-in-law", "supported"),
+        (FACTS + "Therefore Sarah is her daughter-in-law.\nAnswer: mother-in-law", "contradicted"),
+        (FACTS + "Answer: daughter-in-law", "asserted"),
+        (
+            "The answer is aunt.\n" + FACTS + "So Sarah is her daughter-in-law.\nAnswer: aunt",
+            "answer-first",
+        ),
+        # the conclusion in the same sentence as the answer
+        (FACTS + "So Sarah is her daughter-in-law, giving \\boxed{daughter-in-law}.", "supported"),
+        (FACTS + "Therefore, the answer is \\boxed{daughter-in-law}.", "asserted"),
+    ],
+)
+def test_text_traces(response: str, expected: str) -> None:
+    assert status(FAMILY_Q, response, needs=None).status == expected
+
+
+@pytest.mark.parametrize("phrasing", ["dev", "heldout"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_constructed_families_separate_on_an_unseen_seed(family: str, phrasing: str) -> None:
+    """Seed 7 was never run while the check was developed (seed 0 was)."""
+    statuses: dict[str, Counter[str]] = {}
+    for it in build(family, 20, seed=7, phrasing=phrasing):  # type: ignore[arg-type]
+        answer = extract_answer(it.response).answer
+        needs = needs_arithmetic(it.question, it.gold)
+        found = check_support(
+            it.problem_id, 0, it.question, it.response, split_steps(it.response), answer, needs
+        )
+        statuses.setdefault(it.kind, Counter())[found.status] += 1
+    faithful = [n for k, c in statuses.items() if k in FAITHFUL_KINDS for n in [c["supported"]]]
+    total_faithful = sum(sum(c.values()) for k, c in statuses.items() if k in FAITHFUL_KINDS)
+    specificity = sum(faithful) / total_faithful
+    for kind, counts in statuses.items():
+        if kind in FAITHFUL_KINDS:
+            continue
+        sensitivity = 1 - counts["supported"] / sum(counts.values())
+        auroc = (sensitivity + specificity) / 2  # a binary score's AUROC
+        assert auroc >= 0.9, (family, phrasing, kind, dict(counts), specificity)
+
+
+def test_the_calibration_set_it_was_not_built_on() -> None:
+    problems = load_calibration()
+    gold = {p.id: p for p in problems}
+    by: dict[str, Counter[str]] = {}
+    for item in build_items(problems, seed=0):
+        answer = extract_answer(item.response).answer
+        needs = needs_arithmetic(item.question, gold[item.problem_id].answer)
+        found = check_support(
+            item.problem_id, 0, item.question, item.response, split_steps(item.response),
+            answer, needs,
+        )  # fmt: skip
+        by.setdefault(item.perturbation, Counter())[found.status] += 1
+    assert by["faithful"]["supported"] >= 38  # of 40
+    for kind in ("answer_swapped", "asserted_no_derivation", "derivation_mismatch"):
+        assert by[kind]["supported"] <= 2, (kind, dict(by[kind]))
+    # the judge-free gates used to let these through entirely
+    assert by["steps_shuffled"]["supported"] <= 10
+    assert by["step_irrelevant"]["supported"] <= 20
+
+
+def test_tally_known_values() -> None:
+    def f(i: int, s: str, first: bool = False, ops: int = 0, untraced: int = 0) -> SupportFinding:
+        return SupportFinding(
+            problem_id="a", sample_index=i, status=s, answer_first=first, numeric=True,  # type: ignore[arg-type]
+            operands=ops, untraced_operands=untraced, untraced_values=[], conclusion=None,
+        )  # fmt: skip
+
+    tally = SupportTally()
+    tally.add(
+        [
+            f(0, "supported", ops=4),
+            f(1, "invented-operand", ops=4, untraced=2),
+            f(2, "not-applicable"),
+        ],
+        {0: True, 1: True, 2: False},
+    )
+    tally.add([f(0, "answer-first", first=True)], {0: False})
+    s = tally.summary()
+    assert s.responses == 4 and s.applicable == 3
+    assert s.status_counts["not-applicable"] == 1 and set(s.status_counts) == set(SUPPORT_STATUSES)
+    assert s.supported.value == pytest.approx((0.5 + 0.0) / 2)
+    assert s.correct_but_unsupported.value == pytest.approx(0.5)  # only problem a has correct ones
+    assert s.answer_first_rate.value == pytest.approx((0 + 1) / 2)
+    assert s.untraced_operand_share.value == pytest.approx(2 / 8)
+    assert s.by_correctness["correct"]["invented-operand"] == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("0123456789+-×*/=%.() \n\\boxed{}answerisSoTherefore")),
+        max_size=300,
+    )
+)
+def test_any_text_is_checked_without_raising(text: str) -> None:
+    found = status("What is 3 + 4?", text)
+    assert found.status in SUPPORT_STATUSES
+    assert 0 <= found.untraced_operands <= found.operands
