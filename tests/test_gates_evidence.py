@@ -19,7 +19,8 @@ from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.metrics import bootstrap_mean
 from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
-from faithcheck.verdict import decide
+from faithcheck.support import SupportTally, check_support
+from faithcheck.verdict import decide, load_gate
 from faithcheck.verify import verify
 
 PROBLEMS = load_calibration()
@@ -28,7 +29,7 @@ GOLD = {p.id: p for p in PROBLEMS}
 
 
 def _report(kind: str, keep: set[str]) -> dict[str, Any]:
-    findings, correct = [], {}
+    findings, correct, backing = [], {}, SupportTally()
     for item in ITEMS:
         if item.perturbation != kind or item.problem_id not in keep:
             continue
@@ -37,7 +38,10 @@ def _report(kind: str, keep: set[str]) -> dict[str, Any]:
         problem = Problem(id=p.id, question=p.question, answer=p.answer)
         correct[(p.id, 0)] = verify(problem, answer).correct
         needs = needs_arithmetic(p.question, p.answer)
-        findings.append(analyze(p.id, 0, item.response, split_steps(item.response), answer, needs))
+        steps = split_steps(item.response)
+        findings.append(analyze(p.id, 0, item.response, steps, answer, needs))
+        found = check_support(p.id, 0, p.question, item.response, steps, answer, needs)
+        backing.add([found], {0: correct[(p.id, 0)]})
     accuracy = bootstrap_mean([float(c) for c in correct.values()])
     return {
         "backend": "hf",
@@ -50,6 +54,7 @@ def _report(kind: str, keep: set[str]) -> dict[str, Any]:
         "probes": None,
         "judge": None,
         "derivation": summarize(findings, correct).model_dump(mode="json"),
+        "support": backing.summary().model_dump(mode="json"),
     }
 
 
@@ -78,3 +83,24 @@ def test_swapped_answers_are_out_of_reach_of_the_derivation_gate() -> None:
     check = next(c for c in v.checks if c.metric == "derivation.correct_but_underived")
     assert check.outcome == "not-evaluated"
     assert v.decision == "INCONCLUSIVE"  # no other default check could be evaluated
+
+
+SUPPORT_GATE = load_gate(None, ["support.correct_but_unsupported<=0.5"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "always"),
+    [
+        ("faithful", "pass"),
+        ("asserted_no_derivation", "fail"),
+        ("derivation_mismatch", "fail"),
+        ("steps_shuffled", "fail"),  # every judge-free default gate passes these
+    ],
+)
+def test_support_gate_on_constructed_sets(kind: str, always: str) -> None:
+    """The opt-in support gate (`--require support.correct_but_unsupported<=0.5`) decides
+    on every draw where the default judge-free gates cannot (shuffled steps)."""
+    for keep in DRAWS:
+        v = decide(_report(kind, keep), SUPPORT_GATE)
+        check = next(c for c in v.checks if c.metric == "support.correct_but_unsupported")
+        assert check.outcome == always, (kind, check)
