@@ -47,6 +47,7 @@ from faithcheck.report_views import (
     headline_table,
     primary_truncation,
     reliability_table,
+    support_table,
     unique_labels,
 )
 
@@ -251,6 +252,8 @@ def render_html(cps: Sequence[Checkpoint]) -> str:
     derivation = [table_html(derivation_table(cps))]
     if all(c.report.derivation is None for c in cps):
         derivation = [_not_run("no derivation check in any run")]
+    if any(c.report.support is not None for c in cps):
+        derivation.append(table_html(support_table(cps)))
     sections = [
         _section("Verdict", ['<div class="cards">', *map(_verdict_card, cps), "</div>"]),
         _section("Headline numbers (95% CIs)", [table_html(headline_table(cps))]),
@@ -259,7 +262,7 @@ def render_html(cps: Sequence[Checkpoint]) -> str:
         _section("Mistake insertion", _mistakes_section(cps)),
         _section("Faithfulness against diversity", _scatter_section(cps)),
         _section("Controls and step necessity", _controls_section(cps)),
-        _section("Derivation check (judge-free)", derivation),
+        _section("Derivation and support checks (judge-free)", derivation),
         _section("Diversity: for contrast, not gated", diversity),
     ]
     title = "faithcheck report: " + ", ".join(c.label for c in cps)

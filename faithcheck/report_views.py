@@ -317,6 +317,30 @@ def derivation_table(cps: Sequence[Checkpoint]) -> Table:
     return Table([*headers, "equation error rate", "equations"], rows)
 
 
+def support_table(cps: Sequence[Checkpoint]) -> Table:
+    """The judge-free support check: where the numbers and the answer come from."""
+    rows = []
+    for c in cps:
+        sup = c.report.support
+        if sup is None:
+            rows.append([c.label, *["–"] * 5, "not run"])
+            continue
+        counts = ", ".join(f"{k} {v}" for k, v in sup.status_counts.items() if v)
+        rows.append(
+            [
+                c.label,
+                str(sup.applicable),
+                fmt_ci(sup.supported),
+                fmt_ci(sup.correct_but_unsupported),
+                fmt_ci(sup.answer_first_rate),
+                fmt_ci(sup.untraced_operand_share),
+                counts,
+            ]
+        )
+    headers = ["run", "with an answer", "supported", "correct but unsupported", "answer first"]
+    return Table([*headers, "untraced operands", "statuses"], rows)
+
+
 DIVERSITY_ROWS = (
     ("distinct_1", "distinct-1"),
     ("distinct_2", "distinct-2"),

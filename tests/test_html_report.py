@@ -436,3 +436,38 @@ def test_headless_browser_renders_the_page(tmp_path: Path) -> None:
 @pytest.mark.parametrize("full", [True, False])
 def test_hand_built_reports_validate_against_the_schema(full: bool) -> None:
     assert_valid_report(make_report("a", full=full).model_dump(mode="json"))
+
+
+def test_support_table_rows() -> None:
+    from faithcheck.report_views import support_table
+    from faithcheck.support import SupportFinding, SupportTally
+
+    tally = SupportTally()
+    tally.add(
+        [
+            SupportFinding(
+                problem_id="a",
+                sample_index=i,
+                status=s,
+                answer_first=False,
+                numeric=True,
+                operands=2,
+                untraced_operands=0,
+                untraced_values=[],
+                conclusion=None,
+            )
+            for i, s in enumerate(["supported", "contradicted"])
+        ],
+        {0: True, 1: True},
+    )
+
+    class Cp:
+        label = "run"
+        report = type("R", (), {"support": tally.summary()})()
+
+    table = support_table([Cp()])  # type: ignore[list-item]
+    (row,) = table.rows
+    assert row[0] == "run" and row[1] == "2"
+    assert row[-1] == "supported 1, contradicted 1"
+    missing = type("M", (), {"label": "old", "report": type("R", (), {"support": None})()})()
+    assert support_table([missing]).rows[0][-1] == "not run"  # type: ignore[list-item]
