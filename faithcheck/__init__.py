@@ -1,3 +1,24 @@
-"""faithcheck: reasoning-faithfulness checks before RL."""
+"""faithcheck: reasoning-faithfulness checks before RL.
+
+The public Python API (`faithcheck.api`): `score`, `compare`, `load_report`,
+`calibrate`, imported on first use so that `import faithcheck` and `faithcheck --help`
+stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "calibrate", "compare", "load_report", "score"]
+
+_API = frozenset({"score", "compare", "load_report", "calibrate"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from faithcheck import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'faithcheck' has no attribute {name!r}")

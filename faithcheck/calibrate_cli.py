@@ -56,7 +56,7 @@ def calibrate_command(
     from faithcheck.judge.reliability import reliability
     from faithcheck.judge.usage import summarize_usage, usage_line
     from faithcheck.judge_stage import calibrate_into, calibration_items
-    from faithcheck.score import check_judge_options
+    from faithcheck.pipeline import check_judge_options
 
     err = Console(stderr=True)
     say = lambda m: err.print(m, highlight=False)  # noqa: E731

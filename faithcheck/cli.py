@@ -7,6 +7,7 @@ Exit codes: 0 success / GO, 1 NO-GO, 2 usage or data error, 3 model or run failu
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -98,66 +99,16 @@ def score(
 ) -> None:
     """Sample chains of thought from a checkpoint, verify them, and write a report."""
     _quiet_engines(verbose)
-    from faithcheck.score import ScoreOptions, judge_options, parse_shard, probe_config
+    given = dict(locals())
+    from faithcheck.pipeline import score_options
     from faithcheck.summary import emit
     from faithcheck.verdict import load_gate
 
     gate_spec = load_gate(str(gate) if gate else None, require or [])
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
-    opts = ScoreOptions(
-        model=models[0],
-        dataset=dataset,
-        fields={
-            "id": id_field,
-            "question": question_field,
-            "answer": answer_field,
-            "domain": domain_field,
-        },
-        domain=domain,
-        backend=backend,
-        dtype=dtype,
-        max_model_len=max_model_len,
-        tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        max_concurrency=max_concurrency,
-        samples=samples,
-        limit=limit,
-        shard=parse_shard(shard),
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=seed,
-        prompt_format=prompt_format,
-        prompt_template=str(prompt_template) if prompt_template else None,
-        out=str(out) if out else None,
-        force=force,
-        trust_remote_code=trust_remote_code,
-        from_samples=str(from_samples) if from_samples else None,
-        probes=probe_config(probes, probe_samples, probe_impl, readout, mistakes),
-        judge=judge_options(
-            enabled=judge,
-            model=judge_model,
-            backend=judge_backend,
-            base_url=judge_base_url,
-            api_key_env=judge_api_key_env,
-            samples=judge_samples if judge_samples is not None else probe_samples,
-            max_tokens=judge_max_tokens,
-            reasoning_effort=judge_reasoning_effort,
-            concurrency=judge_concurrency,
-            http_retries=judge_http_retries,
-            cache=judge_cache,
-            max_items=judge_max_items,
-            price_in=judge_price_in,
-            price_out=judge_price_out,
-            calibrate=calibrate,
-            calibration_per_domain=calibration_size,
-            strategy=strategy,
-        ),
-        diversity=diversity,
-        diversity_embed=embed,
-    )
+    names = inspect.signature(score_options).parameters
+    values = {k: v for k, v in given.items() if k in names and k != "model"}
+    opts = score_options(model=models[0], **values)
     if len(models) > 1:
         from faithcheck.multi import score_many
 
@@ -171,7 +122,7 @@ def _score_one(opts: Any, gate_spec: Any, json_out: bool) -> Any:
     """One checkpoint through the pipeline, with a progress display on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from faithcheck.score import run_score
+    from faithcheck.pipeline import run_score
 
     progress = Progress(
         "[progress.description]{task.description}",
@@ -220,7 +171,7 @@ def schema(
 
         doc = report_json_schema()
     elif what == "comparison":
-        from faithcheck.compare import comparison_json_schema
+        from faithcheck.comparison import comparison_json_schema
 
         doc = comparison_json_schema()
     else:

@@ -2,7 +2,7 @@
 optional max-drop gate.
 
 Registered in `faithcheck.cli`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.compare` (comparison,
+`faithcheck --help` is instant. The work happens in `faithcheck.comparison` (comparison,
 gate, ranking) and `faithcheck.compare_metrics` (reading runs, per-problem units).
 
 Tables go to stdout (they are the command's data; `--json` prints the comparison JSON
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from faithcheck.compare import Comparison
+    from faithcheck.comparison import Comparison
     from faithcheck.metrics import MetricValue
 
 GATE_PANEL = "Baseline and gate"
@@ -107,8 +107,8 @@ def compare_command(
     """
     from rich.console import Console
 
-    from faithcheck.compare import compare_runs
     from faithcheck.compare_metrics import load_run
+    from faithcheck.comparison import compare_runs
     from faithcheck.errors import ExitCode, UsageError
     from faithcheck.jsonio import dumps, write_json
 

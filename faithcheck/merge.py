@@ -42,6 +42,7 @@ from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.jsonio import atomic_file
+from faithcheck.pipeline import ScoreOptions, in_shard
 from faithcheck.rebuild import read_run, rebuild
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
@@ -59,7 +60,6 @@ from faithcheck.rundir import (
     RunInfo,
 )
 from faithcheck.runmeta import file_hash
-from faithcheck.score import ScoreOptions, in_shard
 from faithcheck.verdict import GateSpec
 
 # Options that say where and how a shard ran, not what it computed: they may differ.

@@ -69,14 +69,41 @@ class ModelIdentity(BaseModel):
 
     spec: str
     """What the user passed to --model."""
-    kind: Literal["embedded", "folder", "hub", "served"]
-    """How the spec was resolved (`served`: a model name on an OpenAI-compatible server)."""
+    kind: Literal["embedded", "folder", "hub", "served", "in-memory"]
+    """How the spec was resolved (`served`: a model name on an OpenAI-compatible server;
+    `in-memory`: a model object passed to the Python API)."""
     path: str
     """The checkpoint folder the backends load."""
     sha256: str
     """GGUF sha256 for embedded models; a fingerprint of config and weight files otherwise."""
     has_chat_template: bool
     """Whether the tokenizer defines a chat template (selects the prompt format on `auto`)."""
+
+
+def in_memory_identity(model: Any, tokenizer: Any) -> ModelIdentity:
+    """The identity of a model object the caller holds: its name, and a sha256 over every
+    parameter and buffer (name, dtype, shape, bytes), so a run resumed with other weights
+    (a later training step) is refused, never mixed."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    name = getattr(model, "name_or_path", None) or getattr(
+        getattr(model, "config", None), "_name_or_path", None
+    )
+    spec = str(name or type(model).__name__)
+    return ModelIdentity(
+        spec=spec,
+        kind="in-memory",
+        path=spec,
+        sha256=digest.hexdigest(),
+        has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
+    )
 
 
 def cache_root() -> Path:

@@ -60,9 +60,9 @@ def score_many(
     directories).
     """
     from faithcheck.cli import _score_one
-    from faithcheck.compare import compare_runs
     from faithcheck.compare_cli import print_tables
     from faithcheck.compare_metrics import load_run
+    from faithcheck.comparison import compare_runs
     from faithcheck.jsonio import dumps, write_json
     from faithcheck.summary import print_summary
 

@@ -1,7 +1,7 @@
 """Rebuild report.json of a run directory from the records on disk and its run.json.
 
 No model is loaded: the report is an aggregate of records (samples, probes, judge labels,
-calibration labels, strategy clusters), and `faithcheck.score._report` computes it the way
+calibration labels, strategy clusters), and `faithcheck.pipeline._report` computes it the way
 `score` does, in the order the records sit in their files (bootstrap CIs depend on the
 order of the problems). Only the diversity section, when the run asked for it, loads the
 small offline sentence embedder. `faithcheck merge` uses this to write the report of the
@@ -27,6 +27,7 @@ from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge_plan import JudgePlan
 from faithcheck.judge_stage import calibration_items, judge_config
 from faithcheck.models import ModelIdentity
+from faithcheck.pipeline import ScoreOptions, _Phases, _report
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.rundir import (
     CALIBRATION_FILE,
@@ -36,7 +37,6 @@ from faithcheck.rundir import (
     RunDir,
     RunInfo,
 )
-from faithcheck.score import ScoreOptions, _Phases, _report
 from faithcheck.verdict import GateSpec, decide
 
 

@@ -44,13 +44,14 @@ exact-rational reader with size limits), everything else is token comparison.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Literal
 
-from faithcheck.arith import Chain, literals, read_value
+from faithcheck.arith import MAX_SCAN_CHARS, Chain, literals, read_value
 from faithcheck.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
 from faithcheck.parsing import Step, extract_answer
@@ -142,8 +143,12 @@ _CUE_WORDS = frozenset(
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’.\-][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*%)?")
-_MAX_POOL = 96
+_MAX_POOL = 24
 """Grounded values a prose number may combine (the most recent); bounds the work."""
+_MAX_ROUNDED = 256
+"""Grounded values an operand written with decimals is compared with after rounding."""
+_MAX_PROSE = 2000
+"""Prose numbers read (the last ones before the scanned equations); bounds the work."""
 
 
 class SupportFinding(Record):
@@ -213,13 +218,31 @@ def _agrees(written: Fraction, decimals: int, grounded: Fraction) -> bool:
     return False
 
 
-def _traced(value: Fraction, pct: bool, decimals: int, pool: Sequence[Fraction]) -> bool:
-    candidates = (value, value / 100) if pct else (value,)
-    return any(_agrees(c, decimals, g) for c in candidates for g in pool)
+class _Pool:
+    """Grounded values: exact lookups in a set, rounding matches over the recent ones."""
+
+    def __init__(self, values: Sequence[Fraction]) -> None:
+        self.values: list[Fraction] = list(dict.fromkeys(values))
+        self.exact: set[Fraction] = set(self.values)
+
+    def add(self, value: Fraction) -> None:
+        if value not in self.exact:
+            self.exact.add(value)
+            self.values.append(value)
+
+    def recent(self, n: int) -> list[Fraction]:
+        return self.values[-n:]
+
+    def traced(self, value: Fraction, pct: bool, decimals: int) -> bool:
+        candidates = (value, value / 100) if pct else (value,)
+        if any(c in self.exact for c in candidates):
+            return True
+        near = self.recent(_MAX_ROUNDED)
+        return any(_agrees(c, decimals, g) for c in candidates for g in near)
 
 
-def _one_op_away(value: Fraction, decimals: int, pool: Sequence[Fraction]) -> bool:
-    recent = list(dict.fromkeys(pool))[-_MAX_POOL:]
+def _one_op_away(value: Fraction, decimals: int, pool: _Pool) -> bool:
+    recent = pool.recent(_MAX_POOL)
     for i, a in enumerate(recent):
         for b in recent[i:]:
             for c in (a + b, a - b, b - a, a * b):
@@ -277,16 +300,20 @@ class _Provenance:
         converted = [v * f for v in digits for f in CONVERSIONS] + [
             v / f for v in digits for f in CONVERSIONS
         ]
-        self.pool: list[Fraction] = [*digits, *words, *CONSTANTS, *converted]
+        self.pool = _Pool([*digits, *words, *CONSTANTS, *converted])
         self.grounded: set[int] = set()
         """Start offsets of the grounded equations."""
         self.operands = 0
         self.untraced: list[Fraction] = []
-        spans = [(eq.start, eq.end) for eq, _ in found]
-        prose = [
-            m for m in _NUMBER.finditer(completion)
-            if not any(s <= m.start() < e for s, e in spans)
-        ]  # fmt: skip
+        starts = [eq.start for eq, _ in found]
+        ends = [eq.end for eq, _ in found]
+        window = found[0][0].start if found else len(completion)
+        prose = []
+        for m in _NUMBER.finditer(completion, max(0, window - MAX_SCAN_CHARS)):
+            i = bisect.bisect_right(starts, m.start()) - 1
+            if i < 0 or m.start() >= ends[i]:  # not inside an equation
+                prose.append(m)
+        prose = prose[-_MAX_PROSE:] if len(prose) > _MAX_PROSE else prose
         k = 0
         for eq, chain in found:
             while k < len(prose) and prose[k].start() < eq.start:
@@ -299,8 +326,8 @@ class _Provenance:
         raw = text.rstrip("% ").replace(",", "")
         value = Fraction(raw)
         decimals = len(raw.partition(".")[2])
-        if _traced(value, pct, decimals, self.pool) or _one_op_away(value, decimals, self.pool):
-            self.pool.append(value / 100 if pct else value)
+        if self.pool.traced(value, pct, decimals) or _one_op_away(value, decimals, self.pool):
+            self.pool.add(value / 100 if pct else value)
 
     def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
         sides = chain.sides
@@ -311,12 +338,13 @@ class _Provenance:
                 continue
             for value, pct, decimals in literals(completion, side.start + shift, side.end + shift):
                 self.operands += 1
-                if not _traced(value, pct, decimals, self.pool):
+                if not self.pool.traced(value, pct, decimals):
                     ok = False
                     self.untraced.append(value)
         if ok:
             self.grounded.add(eq.start)
-            self.pool.extend(s.value for s in sides)
+            for side in sides:
+                self.pool.add(side.value)
 
 
 def check_support(

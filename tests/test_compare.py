@@ -20,7 +20,6 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from faithcheck import cli
-from faithcheck.compare import Comparison, compare_runs, comparison_json_schema
 from faithcheck.compare_cli import compare_command, print_tables
 from faithcheck.compare_metrics import (
     REGISTRY,
@@ -30,6 +29,7 @@ from faithcheck.compare_metrics import (
     paired_delta,
     run_value,
 )
+from faithcheck.comparison import Comparison, compare_runs, comparison_json_schema
 from faithcheck.derivation import DerivationFinding, analyze
 from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.diversity import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity

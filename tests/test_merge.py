@@ -23,8 +23,8 @@ import orjson
 import pytest
 
 from faithcheck import merge
-from faithcheck.compare import compare_runs
 from faithcheck.compare_metrics import load_run
+from faithcheck.comparison import compare_runs
 from faithcheck.data import dataset_hash, load_problems
 from faithcheck.diversity import PER_PROBLEM_METRICS
 from faithcheck.errors import DataError, RunDirError, UsageError
@@ -34,13 +34,13 @@ from faithcheck.judge_stage import JudgeOptions, StrategyRecord, calibration_ite
 from faithcheck.merge import first_difference, merge_runs
 from faithcheck.models import ModelIdentity
 from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.pipeline import ScoreOptions, _result_config, in_shard
 from faithcheck.probes import ProbeConfig
 from faithcheck.probes.records import ControlRecord, TruncationPoint, TruncationRecord
 from faithcheck.rebuild import config_hash, rebuild_report
 from faithcheck.records import Problem
 from faithcheck.rundir import RunDir, RunInfo
 from faithcheck.sampling import SampleRecord, SamplingConfig
-from faithcheck.score import ScoreOptions, _result_config, in_shard
 from tests.conftest import assert_valid_report
 
 VOLATILE = ("timings", "throughput", "run_id", "run_dir")

@@ -185,3 +185,25 @@ def test_any_text_is_checked_without_raising(text: str) -> None:
     found = status("What is 3 + 4?", text)
     assert found.status in SUPPORT_STATUSES
     assert 0 <= found.untraced_operands <= found.operands
+
+
+_BIG = 10**6
+ADVERSARIAL = {
+    "numbers": " ".join(str(i % 997) for i in range(_BIG // 4)),
+    "equations": "3 × 4 = 12, so 12 - 2 = 10. " * (_BIG // 27),
+    "decimals": "0.1 + 0.2 = 0.3 and 1.25 is said. " * (_BIG // 34),
+    "conclusions": "Therefore it is so. " * (_BIG // 20),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_adversarial_inputs_finish(name: str) -> None:
+    """Bounded work whatever the input (the bound is loose: this is a hang detector, not a
+    benchmark)."""
+    import time
+
+    text = ADVERSARIAL[name] + "\nThe answer is \\boxed{10}."
+    t0 = time.perf_counter()
+    found = status("What is 3 × 4 - 2?", text)
+    assert time.perf_counter() - t0 < 20.0
+    assert found.status in SUPPORT_STATUSES

@@ -209,6 +209,15 @@ class TokenizerRenderer:
             raise ModelLoadError(f"cannot load tokenizer from {model_path}: {exc}") from None
         self._config_eos = self._read_config_eos(model_path)
 
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any, model_path: str | None = None) -> TokenizerRenderer:
+        """A renderer around a tokenizer object the caller already holds (EOS ids from
+        `model_path`'s generation_config.json when given)."""
+        self = cls.__new__(cls)
+        self.tokenizer = tokenizer
+        self._config_eos = self._read_config_eos(model_path) if model_path else set()
+        return self
+
     @property
     def has_chat_template(self) -> bool:
         """Whether the tokenizer defines a chat template."""

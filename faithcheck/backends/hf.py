@@ -41,6 +41,9 @@ class HFBackend:
     """
 
     name = "hf"
+    _borrowed = False
+    """The model belongs to the caller (`from_objects`): `close` frees nothing."""
+    _was_training = False
 
     def __init__(
         self,
@@ -72,6 +75,36 @@ class HFBackend:
         self.eos_ids_list = self._eos_ids()
         self.prefix = PrefixCache(self.model, self.device, enabled=prefix_reuse)
         """Shared prompt prefixes and n-copy prompts prefilled once (`hf_prefix`)."""
+
+    @classmethod
+    def from_objects(cls, model: Any, tokenizer: Any, *, prefix_reuse: bool = True) -> HFBackend:
+        """Score a model the caller already holds (a training loop's own weights), on its
+        device and in its dtype, without reloading anything.
+
+        The model is put in eval mode while faithcheck uses it; `close` puts it back in
+        the mode it was in and leaves it to the caller (nothing is freed).
+
+        Raises:
+            ModelLoadError: the model's dtype is not one faithcheck runs in.
+        """
+        self = cls.__new__(cls)
+        first = next(iter(model.parameters()), None)
+        self.device = str(first.device) if first is not None else "cpu"
+        dtype = str(first.dtype).removeprefix("torch.") if first is not None else "float32"
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ModelLoadError(f"the model's dtype {dtype} is not float32, bfloat16 or float16")
+        self.dtype = dtype  # type: ignore[assignment]
+        name = getattr(model, "name_or_path", None) or getattr(
+            getattr(model, "config", None), "_name_or_path", None
+        )
+        self._renderer = TokenizerRenderer.from_tokenizer(tokenizer, name or None)
+        self._was_training = bool(getattr(model, "training", False))
+        self._borrowed = True
+        self.model = model
+        self.model.eval()
+        self.eos_ids_list = self._eos_ids()
+        self.prefix = PrefixCache(self.model, self.device, enabled=prefix_reuse)
+        return self
 
     @property
     def prefill(self) -> PrefillCount:
@@ -256,6 +289,9 @@ class HFBackend:
         return results
 
     def close(self) -> None:
-        """Drop the model so its memory can be reclaimed."""
+        """Drop the model so its memory can be reclaimed (a borrowed one goes back to its
+        owner in the mode it came in)."""
         self.prefix.clear()
+        if getattr(self, "_borrowed", False) and self.model is not None:
+            self.model.train(self._was_training)
         self.model = None

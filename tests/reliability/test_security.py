@@ -165,7 +165,7 @@ def test_score_options_reach_the_backend(
 ) -> None:
     """`--trust-remote-code` sets ScoreOptions.trust_remote_code (see run.json above);
     the pipeline hands it to the backend it loads."""
-    from faithcheck.score import ScoreOptions, _load
+    from faithcheck.pipeline import ScoreOptions, _load
 
     opts = ScoreOptions(model=model_path, dataset="math", trust_remote_code=trust)
     with pytest.raises(ModelLoadError):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from faithcheck.backends import BackendName, choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType, cpu_thread_count
@@ -40,6 +41,7 @@ from faithcheck.judge_stage import (
     strategy_lookup,
 )
 from faithcheck.models import (
+    DEFAULT_MODEL,
     ModelIdentity,
     is_local_spec,
     resolve_model,
@@ -164,6 +166,131 @@ def probe_config(
     )
 
 
+def score_options(
+    model: str | None = None,
+    dataset: str = "math",
+    backend: str = "auto",
+    dtype: str = "auto",
+    max_model_len: int = 2048,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    trust_remote_code: bool = False,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    max_concurrency: int = 8,
+    id_field: str = "id",
+    question_field: str = "question",
+    answer_field: str = "answer",
+    domain_field: str = "domain",
+    domain: str = "math",
+    limit: int | None = None,
+    shard: str | None = None,
+    samples: int = 16,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int = 512,
+    seed: int = 0,
+    prompt_format: str = "auto",
+    prompt_template: str | None = None,
+    out: str | None = None,
+    force: bool = False,
+    from_samples: str | None = None,
+    probes: str = "truncation,mistakes,necessity,controls",
+    probe_samples: int | None = None,
+    probe_impl: str = "fast",
+    readout: str = "auto",
+    mistakes: str = "rule",
+    judge: bool = True,
+    judge_model: str = DEFAULT_MODEL,
+    judge_backend: str = "auto",
+    judge_base_url: str | None = None,
+    judge_api_key_env: str | None = None,
+    judge_samples: int | None = None,
+    judge_max_tokens: int | None = None,
+    judge_reasoning_effort: str | None = None,
+    judge_concurrency: int = 8,
+    judge_http_retries: int = 6,
+    judge_cache: bool = True,
+    judge_max_items: int | None = None,
+    judge_price_in: float | None = None,
+    judge_price_out: float | None = None,
+    calibrate: bool = True,
+    calibration_size: int = 4,
+    strategy: bool = True,
+    diversity: bool = True,
+    embed: bool = True,
+) -> ScoreOptions:
+    """`ScoreOptions` from the `faithcheck score` options, named and defaulted as on the
+    command line (`--max-tokens` is `max_tokens`), with every check the CLI makes: the one
+    place both the CLI and the Python API build a run's options.
+
+    Raises:
+        UsageError: a bad value, with the same one-line message the CLI prints.
+    """
+    import os
+
+    chosen = model or os.environ.get("FAITHCHECK_MODEL") or DEFAULT_MODEL
+    try:
+        return ScoreOptions(
+            model=chosen,
+            dataset=dataset,
+            fields={
+                "id": id_field,
+                "question": question_field,
+                "answer": answer_field,
+                "domain": domain_field,
+            },
+            domain=domain,
+            backend=backend,  # type: ignore[arg-type]
+            dtype=dtype,  # type: ignore[arg-type]
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            max_concurrency=max_concurrency,
+            samples=samples,
+            limit=limit,
+            shard=parse_shard(shard),
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            prompt_format=prompt_format,  # type: ignore[arg-type]
+            prompt_template=str(prompt_template) if prompt_template else None,
+            out=str(out) if out else None,
+            force=force,
+            trust_remote_code=trust_remote_code,
+            from_samples=str(from_samples) if from_samples else None,
+            probes=probe_config(probes, probe_samples, probe_impl, readout, mistakes),
+            judge=judge_options(
+                enabled=judge,
+                model=judge_model,
+                backend=judge_backend,
+                base_url=judge_base_url,
+                api_key_env=judge_api_key_env,
+                samples=judge_samples if judge_samples is not None else probe_samples,
+                max_tokens=judge_max_tokens,
+                reasoning_effort=judge_reasoning_effort,
+                concurrency=judge_concurrency,
+                http_retries=judge_http_retries,
+                cache=judge_cache,
+                max_items=judge_max_items,
+                price_in=judge_price_in,
+                price_out=judge_price_out,
+                calibrate=calibrate,
+                calibration_per_domain=calibration_size,
+                strategy=strategy,
+            ),
+            diversity=diversity,
+            diversity_embed=embed,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "--" + "-".join(str(x) for x in first["loc"]).replace("_", "-")
+        raise UsageError(f"{where}: {first['msg']}") from None
+
+
 def in_shard(problem_id: str, index: int, count: int) -> bool:
     """Whether a problem belongs to shard `index` of `count` (0-based).
 
@@ -245,17 +372,32 @@ def _validate(opts: ScoreOptions) -> None:
         raise UsageError("--mistakes llm needs the judge model (drop --no-judge)")
 
 
+@dataclass(frozen=True)
+class Preloaded:
+    """A model the caller already holds, scored in place of loading `opts.model`."""
+
+    backend: Backend
+    """The engine around it (`HFBackend.from_objects`, or any `Backend`); never closed
+    by the run (its owner decides)."""
+    identity: ModelIdentity
+    """What it is (`models.in_memory_identity`)."""
+    precision: Precision
+    """The dtype it runs in, as it came."""
+
+
 def run_score(
     opts: ScoreOptions,
     *,
     say: Callable[[str], None],
     progress: Any = None,
     gate: GateSpec | None = None,
+    preloaded: Preloaded | None = None,
 ) -> Report:
     """Run the pipeline and return the report (also written to the run directory).
 
     Cheap checks (options, dataset, template, run directory) come before anything
-    that loads a model, so bad input fails in well under a second.
+    that loads a model, so bad input fails in well under a second. With `preloaded`,
+    its backend is scored instead of loading `opts.model`, and left open.
     """
     _validate(opts)
     t_start = time.perf_counter()
@@ -281,8 +423,11 @@ def run_score(
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()
     try:
-        identity = _identity(opts)
-        backend_name = choose_backend(opts.backend, say)
+        if preloaded is not None:
+            identity, backend_name = preloaded.identity, preloaded.backend.name
+        else:
+            identity = _identity(opts)
+            backend_name = choose_backend(opts.backend, say)
         fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
         cfg = _sampling_config(opts, fmt, template)
         if opts.probes.readout == "auto" and opts.probes.probes:
@@ -294,7 +439,11 @@ def run_score(
             opts = opts.model_copy(
                 update={"probes": opts.probes.model_copy(update={"readout": PRIMARY_READOUT})}
             )
-        precision, precision_lines = _precision(opts.dtype, backend_name)
+        if preloaded is not None:
+            precision = preloaded.precision
+            precision_lines = [f"precision: {precision.dtype} ({precision.reason})"]
+        else:
+            precision, precision_lines = _precision(opts.dtype, backend_name)
         if precision.dtype is not None:
             # The config hash takes the resolved dtype: a run resumed on a machine that
             # resolves `auto` otherwise is refused, never silently mixed.
@@ -317,7 +466,8 @@ def run_score(
         def loader(name: str, path: str) -> Backend:
             return _load(name, path, opts)
 
-        backend = _load(backend_name, identity.path, opts)
+        backend = preloaded.backend if preloaded else _load(backend_name, identity.path, opts)
+        owned = preloaded is None
         for line in precision_lines:  # once the engine has loaded in it
             say(line)
         phases.mark("model_load_s")
@@ -356,12 +506,14 @@ def run_score(
                     if judge.reuse:
                         judge_backend = backend
                     else:
-                        backend.close()
+                        if owned:  # a borrowed model stays where it is
+                            backend.close()
                         judge_backend = judge.load(opts, loader)
                 reliability = judge_all(run, judge_backend, judge, problems, progress)
             phases.mark("judge_s")
         finally:
-            backend.close()
+            if owned:
+                backend.close()
             if judge_backend is not None and judge_backend is not backend:
                 judge_backend.close()
         report = _report(

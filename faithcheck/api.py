@@ -1,0 +1,213 @@
+"""faithcheck's Python API: what the CLI does, callable from a notebook or a training loop.
+
+    import faithcheck
+    report = faithcheck.score(model="smollm2-135m", dataset="math", limit=2, samples=2,
+                              out="runs/x")
+    report.verdict.decision                      # "GO", "NO_GO" or "INCONCLUSIVE"
+
+    # a model the training loop already holds: scored in place, never reloaded
+    report = faithcheck.score(model=hf_model, tokenizer=tokenizer, out="runs/step-500",
+                              judge=False)
+
+    faithcheck.compare(["runs/base", "runs/sft"])          # -> Comparison
+    faithcheck.load_report("runs/x")                       # -> Report
+    faithcheck.calibrate(judge_model="openai/o3", per_domain=4)  # -> JudgeReliability
+
+Every keyword is a `faithcheck score` option with dashes as underscores (`max_tokens`,
+`probe_samples`, `judge_model`, ...), with the CLI's defaults, and goes through the same
+validation: both reject the same bad input with the same `UsageError`. Messages go to
+`on_message` (default: nowhere), never to stdout. Errors are `faithcheck.errors`
+exceptions, each with the exit code the CLI would use (`exc.exit_code`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from faithcheck.errors import UsageError
+
+OnMessage = Callable[[str], None]
+
+
+def score(
+    model: Any = None,
+    *,
+    tokenizer: Any = None,
+    gate: str | Path | None = None,
+    require: Sequence[str] = (),
+    on_message: OnMessage | None = None,
+    progress: Any = None,
+    **options: Any,
+) -> Any:
+    """Score one checkpoint and return its `Report` (also written to the run directory).
+
+    Args:
+        model: an embedded alias, checkpoint folder or hub id (as `--model`); or a
+            transformers model object (with `tokenizer`), scored where it is, in its dtype,
+            without reloading (put in eval mode while scored, then back); or any object
+            implementing `faithcheck.backends.base.Backend`. None: the default model.
+        tokenizer: the tokenizer of a transformers model object.
+        gate: a gate.toml (as `--gate`).
+        require: extra checks, e.g. `["support.correct_but_unsupported<=0.5"]`.
+        on_message: receives each status line (`precision: ...`, `resuming run in ...`).
+        progress: a `rich.progress.Progress` to show stage progress on, or None.
+        **options: any other `faithcheck score` option (see module docs).
+
+    Raises:
+        UsageError: a bad option (the CLI's message), DataError, ModelLoadError,
+            BackendError, RunDirError: as the CLI reports them.
+    """
+    from faithcheck.pipeline import run_score, score_options
+    from faithcheck.verdict import load_gate
+
+    say = on_message or (lambda _: None)
+    preloaded = None
+    spec = model
+    if model is not None and not isinstance(model, str | Path):
+        preloaded = _preloaded(model, tokenizer)
+        spec = preloaded.identity.spec
+    elif tokenizer is not None:
+        raise UsageError("tokenizer= goes with a model object, not a model name")
+    made_here = preloaded is not None and preloaded.backend is not model
+    try:
+        _check_names(options)
+        opts = score_options(model=str(spec) if spec is not None else None, **options)
+        spec_gate = load_gate(str(gate) if gate else None, list(require))
+        return run_score(opts, say=say, progress=progress, gate=spec_gate, preloaded=preloaded)
+    finally:
+        if made_here:  # our wrapper around the caller's model: hands it back as it came
+            preloaded.backend.close()  # type: ignore[union-attr]
+
+
+def _preloaded(model: Any, tokenizer: Any) -> Any:
+    from faithcheck.backends.base import Backend
+    from faithcheck.backends.precision import Precision, probe_device
+    from faithcheck.models import ModelIdentity, in_memory_identity
+    from faithcheck.pipeline import Preloaded
+
+    if isinstance(model, Backend):
+        name = type(model).__name__
+        identity = ModelIdentity(
+            spec=name, kind="in-memory", path=name, sha256=f"backend:{name}:{id(model)}",
+            has_chat_template=True,
+        )  # fmt: skip
+        precision = Precision(
+            requested="auto", dtype=None, reason="a backend object passed in", device="caller"
+        )
+        return Preloaded(model, identity, precision)
+    if not hasattr(model, "state_dict") or not hasattr(model, "generate"):
+        raise UsageError(
+            "model= takes a name, a checkpoint folder, a transformers model (with "
+            "tokenizer=) or a faithcheck Backend"
+        )
+    if tokenizer is None:
+        raise UsageError("a transformers model object needs its tokenizer= too")
+    from faithcheck.backends.hf import HFBackend
+
+    backend = HFBackend.from_objects(model, tokenizer)
+    caps = probe_device(cpu=backend.device == "cpu")
+    precision = Precision(
+        requested=backend.dtype,
+        dtype=backend.dtype,
+        reason="the model object's own dtype",
+        device=caps.describe() if backend.device == "cpu" else backend.device,
+    )
+    return Preloaded(backend, in_memory_identity(model, tokenizer), precision)
+
+
+def _check_names(options: dict[str, Any]) -> None:
+    import inspect
+
+    from faithcheck.pipeline import score_options
+
+    known = inspect.signature(score_options).parameters
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageError(
+            f"unknown option {unknown[0]!r} (faithcheck score options, dashes as underscores)"
+        )
+
+
+def compare(
+    runs: Sequence[str | Path],
+    *,
+    metrics: Sequence[str] | None = None,
+    max_drop: float | None = None,
+    seed: int = 0,
+) -> Any:
+    """Compare finished runs (paired deltas with CIs, ranking; as `faithcheck compare`).
+
+    Returns:
+        The `Comparison` (what `compare --json` prints).
+    """
+    from faithcheck.compare_metrics import load_run
+    from faithcheck.comparison import compare_runs
+
+    if len(runs) < 2:
+        raise UsageError("compare needs at least two runs")
+    loaded = [load_run(Path(r)) for r in runs]
+    kwargs: dict[str, Any] = {"seed": seed}
+    if metrics is not None:
+        kwargs["metrics"] = list(metrics)
+    if max_drop is not None:
+        kwargs["max_drop"] = max_drop
+    return compare_runs(loaded, **kwargs)
+
+
+def load_report(path: str | Path) -> Any:
+    """The `Report` of a run directory (its report.json) or of a report.json file.
+
+    Raises:
+        UsageError: no such file, or not a valid report.
+    """
+    import orjson
+    from pydantic import ValidationError
+
+    from faithcheck.report import Report
+
+    p = Path(path)
+    file = p / "report.json" if p.is_dir() else p
+    try:
+        return Report.model_validate(orjson.loads(file.read_bytes()))
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except (ValueError, ValidationError):
+        raise UsageError(f"{file} is not a valid faithcheck report") from None
+
+
+def calibrate(
+    judge_model: str = "smollm2-135m",
+    *,
+    per_domain: int | None = None,
+    seed: int = 0,
+    dtype: str = "auto",
+    max_model_len: int = 2048,
+    on_message: OnMessage | None = None,
+    **judge_options: Any,
+) -> Any:
+    """Measure a judge on the bundled faithful / unfaithful pairs (as `faithcheck
+    calibrate`); `judge_options` are the judge options without the `judge_` prefix
+    (`backend`, `base_url`, `api_key_env`, `max_tokens`, `reasoning_effort`, ...).
+
+    Returns:
+        The `JudgeReliability`.
+    """
+    from faithcheck.calibrate_cli import _load_judge
+    from faithcheck.judge.reliability import reliability
+    from faithcheck.judge_stage import calibrate_into, calibration_items
+    from faithcheck.pipeline import check_judge_options
+
+    say = on_message or (lambda _: None)
+    if per_domain is not None and per_domain < 1:
+        raise UsageError("--per-domain must be at least 1")
+    opts = check_judge_options({"model": judge_model, "max_tokens": None} | judge_options)
+    items = calibration_items(per_domain or 10_000, seed)
+    plan, judge = _load_judge(opts, dtype, seed, max_model_len, say)
+    try:
+        results: list[Any] = []
+        calibrate_into(None, plan.session(judge, None), items, plan.cfg, collect=results)
+    finally:
+        judge.close()
+    return reliability(items, {r.item_id: r.label for r in results}, seed=seed)

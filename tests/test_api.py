@@ -1,0 +1,126 @@
+"""The public Python API (`faithcheck.score`, `compare`, `load_report`, `calibrate`):
+from a plain Python script, as a notebook or training loop would use it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import faithcheck
+from faithcheck.errors import ExitCode, UsageError
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import faithcheck
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from faithcheck.models import resolve_model
+
+    out = sys.argv[1]
+    common = dict(dataset="math", limit=2, samples=2, max_tokens=32, temperature=0.0,
+                  judge=False, diversity=False, probes="truncation")
+    said = []
+    by_name = faithcheck.score(model="smollm2-135m", backend="hf", dtype="float32",
+                               out=out + "/by-name", on_message=said.append, **common)
+    path = resolve_model("smollm2-135m").path
+    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model.train()
+    held = faithcheck.score(model=model, tokenizer=tokenizer, out=out + "/in-memory", **common)
+    comparison = faithcheck.compare([out + "/by-name", out + "/in-memory"])
+    print(json.dumps({
+        "decisions": [by_name.verdict.decision, held.verdict.decision],
+        "said": said,
+        "training_restored": model.training,
+        "reloaded": faithcheck.load_report(out + "/by-name").model_dump(mode="json")
+            == by_name.model_dump(mode="json"),
+        "runs": [r.label for r in comparison.runs],
+        "precision": held.precision.dtype if held.precision else None,
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_plain_script_scores_by_name_and_an_already_loaded_model(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])  # stdout: only what it printed
+    assert out["decisions"] == ["INCONCLUSIVE", "INCONCLUSIVE"]  # 2 problems: too few
+    assert any(line.startswith("precision: float32") for line in out["said"])
+    assert out["training_restored"] is True and out["reloaded"] is True
+    assert len(out["runs"]) == 2 and out["precision"] == "float32"
+
+    def completions(run: str) -> list[str]:
+        lines = (tmp_path / run / "samples.jsonl").read_text().splitlines()
+        return [json.loads(line)["completion"] for line in lines]
+
+    # The same weights in the same dtype, greedy: the same responses whichever way in.
+    assert completions("in-memory") == completions("by-name")
+    info = json.loads((tmp_path / "in-memory" / "run.json").read_text())
+    assert info["model"]["kind"] == "in-memory" and len(info["model"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"samples": 0}, "--samples must be at least 1"),
+        ({"sampels": 2}, "unknown option 'sampels'"),
+        ({"probes": "telepathy"}, "unknown probe 'telepathy'"),
+        ({"judge_backend": "carrier-pigeon"}, "--judge-backend must be"),
+        ({"model": "smollm2-135m", "tokenizer": object()}, "tokenizer= goes with a model object"),
+        ({"model": object()}, "model= takes a name"),
+    ],
+)
+def test_bad_input_is_the_clis_usage_error(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        faithcheck.score(out=str(tmp_path / "r"), **kwargs)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_the_cli_says_the_same_for_the_same_bad_input(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "faithcheck", "score", "--samples", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "faithcheck: error: --samples must be at least 1"
+
+
+def test_load_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot read"):
+        faithcheck.load_report(tmp_path / "nope")
+    (tmp_path / "report.json").write_text('{"not": "a report"}')
+    with pytest.raises(UsageError, match="not a valid faithcheck report"):
+        faithcheck.load_report(tmp_path)
+
+
+def test_import_is_light_and_names_resolve() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, faithcheck; assert 'torch' not in sys.modules; "
+            "print(callable(faithcheck.score), callable(faithcheck.compare))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]
