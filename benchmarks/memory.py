@@ -14,7 +14,7 @@ only tokenizes, so the run's own data structures are what can grow. Two runs per
 - Python heap: a second run under tracemalloc (Python allocations, not torch tensors)
   reports the heap when the report phase starts (after sampling: what the run holds
   across stages) and the heap's peak during the report phase, which reads every record
-  of the run back and aggregates it (a hook on `faithcheck.pipeline._report`).
+  of the run back and aggregates it (a hook on `faithcheck.pipeline.build_report`).
 
 Prints both with their ratios to the smallest N, and the wall times (tracemalloc slows
 its run several times over).
@@ -40,14 +40,14 @@ HOOKED_SCORE = """
 import sys, tracemalloc
 tracemalloc.start()
 from faithcheck import pipeline
-report = pipeline._report
+report = pipeline.build_report
 def measured(*args, **kwargs):
     start = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
     out = report(*args, **kwargs)
     print("HEAP_AT_REPORT", start, tracemalloc.get_traced_memory()[1], file=sys.stderr, flush=True)
     return out
-pipeline._report = measured
+pipeline.build_report = measured
 from faithcheck.cli import entry
 sys.argv = ["faithcheck", *sys.argv[1:]]
 entry()

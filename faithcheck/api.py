@@ -194,8 +194,8 @@ def calibrate(
     Returns:
         The `JudgeReliability`.
     """
-    from faithcheck.calibrate_cli import _load_judge
     from faithcheck.judge.reliability import reliability
+    from faithcheck.judge_plan import load_judge
     from faithcheck.judge_stage import calibrate_into, calibration_items
     from faithcheck.pipeline import check_judge_options
 
@@ -204,7 +204,7 @@ def calibrate(
         raise UsageError("--per-domain must be at least 1")
     opts = check_judge_options({"model": judge_model, "max_tokens": None} | judge_options)
     items = calibration_items(per_domain or 10_000, seed)
-    plan, judge = _load_judge(opts, dtype, seed, max_model_len, say)
+    plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
     try:
         results: list[Any] = []
         calibrate_into(None, plan.session(judge, None), items, plan.cfg, collect=results)

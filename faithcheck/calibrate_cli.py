@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
@@ -49,12 +48,12 @@ def calibrate_command(
     quiet_engines(verbose)
     from rich.console import Console
 
-    from faithcheck.errors import UsageError
     from faithcheck.jsonio import atomic_write_bytes, dumps
     from faithcheck.judge import JudgeResult
     from faithcheck.judge.client import JudgeCall
     from faithcheck.judge.reliability import reliability
     from faithcheck.judge.usage import summarize_usage, usage_line
+    from faithcheck.judge_plan import load_judge
     from faithcheck.judge_stage import calibrate_into, calibration_items
     from faithcheck.pipeline import check_judge_options
 
@@ -80,7 +79,7 @@ def calibrate_command(
     items = calibration_items(per_domain or 10_000, seed)
     calls: list[JudgeCall] = []
     with stdout_to_stderr():
-        plan, judge = _load_judge(opts, dtype, seed, max_model_len, say)
+        plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
         session = plan.session(judge, None, ledger=calls.extend)
         results: list[JudgeResult] = []
         try:
@@ -102,40 +101,6 @@ def calibrate_command(
         sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
         return
     _print(Console(), judge_model, rel)
-
-
-def _load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -> tuple[Any, Any]:
-    """The judge's plan and the judge itself (a chat client, a server, or a local model)."""
-    from faithcheck.backends import choose_backend, make_backend
-    from faithcheck.backends.precision import precision_for, resolve
-    from faithcheck.judge_plan import JudgePlan, judge_kind, make_openai_backend, open_chat_judge
-    from faithcheck.judge_stage import judge_config
-    from faithcheck.models import resolve_model
-
-    kind = judge_kind(opts)
-    if kind == "chat":
-        client = open_chat_judge(opts)
-        cfg = judge_config(opts, seed, "chat", served=True)
-        plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
-        return plan, client
-    if kind == "openai":
-        if not opts.base_url:
-            raise UsageError("--judge-backend openai needs --judge-base-url")
-        cfg = judge_config(opts, seed, "chat")
-        plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
-        settings = SimpleNamespace(
-            dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency
-        )
-        return plan, make_openai_backend(opts, settings)
-    identity = resolve_model(opts.model)
-    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
-    name = choose_backend(opts.backend, say)
-    precision = precision_for(dtype, name)
-    say(f"precision: {precision.dtype} ({precision.reason})")
-    cfg = judge_config(opts, seed, fmt)
-    plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
-    backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
-    return plan, backend
 
 
 def _cell(m: Any) -> str:

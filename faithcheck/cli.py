@@ -24,7 +24,6 @@ except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck import _options as o
 from faithcheck._quiet import quiet_engines as _quiet_engines
-from faithcheck._quiet import stdout_to_stderr as _stdout_to_stderr
 from faithcheck.errors import ExitCode, FaithcheckError, UsageError
 
 app = typer.Typer(
@@ -114,31 +113,10 @@ def score(
 
         code = score_many(opts, models, gate_spec, json_out=json_out, err=err)
         raise typer.Exit(int(code))
-    report = _score_one(opts, gate_spec, json_out)
+    from faithcheck.progress import score_with_progress
+
+    report = score_with_progress(opts, gate_spec, json_out)
     raise typer.Exit(emit(report, json_out=json_out, console=err))
-
-
-def _score_one(opts: Any, gate_spec: Any, json_out: bool) -> Any:
-    """One checkpoint through the pipeline, with a progress display on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from faithcheck.pipeline import run_score
-
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=json_out,
-    )
-    with _stdout_to_stderr():
-        try:
-            return run_score(
-                opts, say=lambda m: err.print(m, highlight=False), progress=progress, gate=gate_spec
-            )
-        finally:
-            progress.stop()
 
 
 @app.command()
@@ -182,7 +160,7 @@ def schema(
 @app.command()
 def version() -> None:
     """Print the faithcheck version."""
-    from faithcheck import __version__
+    from faithcheck._version import __version__
 
     print(__version__)
 

@@ -21,7 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from faithcheck import __version__
+from faithcheck._version import __version__
 from faithcheck.diversity import NOT_GATED_NOTE
 from faithcheck.errors import UsageError
 from faithcheck.jsonio import atomic_write_bytes

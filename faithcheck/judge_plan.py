@@ -252,3 +252,37 @@ def default_max_tokens(j: JudgeOptions) -> int:
             return REASONING_MAX_TOKENS
         return CHAT_MAX_TOKENS
     return LOCAL_JUDGE_MAX_TOKENS
+
+
+def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -> tuple[Any, Any]:
+    """The judge's plan and the judge itself (a chat client, a server, or a local model),
+    for judging on its own (`calibrate`): no scored model to share an engine with."""
+    from types import SimpleNamespace
+
+    from faithcheck.backends import choose_backend
+    from faithcheck.backends.precision import precision_for
+
+    kind = judge_kind(opts)
+    if kind == "chat":
+        client = open_chat_judge(opts)
+        cfg = judge_config(opts, seed, "chat", served=True)
+        plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
+        return plan, client
+    if kind == "openai":
+        if not opts.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(opts, seed, "chat")
+        plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
+        settings = SimpleNamespace(
+            dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency
+        )
+        return plan, make_openai_backend(opts, settings)
+    identity = resolve_model(opts.model)
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    name = choose_backend(opts.backend, say)
+    precision = precision_for(dtype, name)
+    say(f"precision: {precision.dtype} ({precision.reason})")
+    cfg = judge_config(opts, seed, fmt)
+    plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
+    backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
+    return plan, backend

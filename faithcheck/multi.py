@@ -59,16 +59,16 @@ def score_many(
     With `--json`, stdout gets the comparison (the per-run reports are in their run
     directories).
     """
-    from faithcheck.cli import _score_one
     from faithcheck.compare_cli import print_tables
     from faithcheck.compare_metrics import load_run
     from faithcheck.comparison import compare_runs
     from faithcheck.jsonio import dumps, write_json
+    from faithcheck.progress import score_with_progress
     from faithcheck.summary import print_summary
 
     if len(set(models)) != len(models):
         raise UsageError("the same --model is given twice")
-    run = score_one or _score_one
+    run = score_one or score_with_progress
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = Path(opts.out) if opts.out else Path("runs") / f"compare-{stamp}"
     reports: list[Report] = []

@@ -460,7 +460,7 @@ def run_score(
                 say(f"keeping the {run.kept_records()} of the run in {run.path}")
             info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
             run.write_run_info(info.model_copy(update={"precision": precision}))
-        phases = _Phases(t_start)
+        phases = Phases(t_start)
         judge_backend: Any = None
 
         def loader(name: str, path: str) -> Backend:
@@ -516,7 +516,7 @@ def run_score(
                 backend.close()
             if judge_backend is not None and judge_backend is not backend:
                 judge_backend.close()
-        report = _report(
+        report = build_report(
             run,
             opts,
             identity,
@@ -582,7 +582,7 @@ def _refuse_other_precision(run: RunDir, precision: Precision, digest: str) -> N
         )
 
 
-class _Phases:
+class Phases:
     """Wall-clock phase durations, each measured from the previous mark."""
 
     def __init__(self, t_start: float) -> None:
@@ -632,7 +632,7 @@ def run_questions(opts: ScoreOptions) -> dict[str, str]:
     return {p.id: p.question for p in problems}
 
 
-def _report(
+def build_report(
     run: RunDir,
     opts: ScoreOptions,
     identity: ModelIdentity,
@@ -643,7 +643,7 @@ def _report(
     tokens: int,
     judge: JudgePlan | None,
     reliability: JudgeReliability | None,
-    phases: _Phases,
+    phases: Phases,
     questions: Mapping[str, str] | None = None,
 ) -> Report:
     """Aggregate what is on disk (samples, probes, judge) plus derivation, support and

@@ -1,7 +1,7 @@
 """Rebuild report.json of a run directory from the records on disk and its run.json.
 
 No model is loaded: the report is an aggregate of records (samples, probes, judge labels,
-calibration labels, strategy clusters), and `faithcheck.pipeline._report` computes it the way
+calibration labels, strategy clusters), and `faithcheck.pipeline.build_report` computes it the way
 `score` does, in the order the records sit in their files (bootstrap CIs depend on the
 order of the problems). Only the diversity section, when the run asked for it, loads the
 small offline sentence embedder. `faithcheck merge` uses this to write the report of the
@@ -27,7 +27,7 @@ from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge_plan import JudgePlan
 from faithcheck.judge_stage import calibration_items, judge_config
 from faithcheck.models import ModelIdentity
-from faithcheck.pipeline import ScoreOptions, _Phases, _report
+from faithcheck.pipeline import Phases, ScoreOptions, build_report
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.rundir import (
     CALIBRATION_FILE,
@@ -119,10 +119,10 @@ def rebuild(
         )
     judge = _judge_plan(opts, config)
     calibration = _calibration(run, judge) if judge is not None and opts.judge.calibrate else None
-    phases = _Phases(time.perf_counter())
+    phases = Phases(time.perf_counter())
     for name in ("model_load_s", "sampling_s", "probes_s", "judge_s"):
         phases.mark(name)
-    report = _report(
+    report = build_report(
         run,
         opts,
         ModelIdentity.model_validate(info.model),

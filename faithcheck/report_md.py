@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from faithcheck import __version__
+from faithcheck._version import __version__
 from faithcheck.judge.usage import usage_line
 from faithcheck.report_views import (
     Checkpoint,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from faithcheck import __version__
+from faithcheck._version import __version__
 from faithcheck.backends.http import redact_url
 from faithcheck.data import FieldMap
 from faithcheck.models import ModelIdentity

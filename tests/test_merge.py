@@ -297,7 +297,7 @@ def test_rebuild_is_idempotent_and_keeps_timings(tmp_path: Path, dataset: Path) 
 def test_diversity_jsonl_holds_the_values_the_report_averages(
     tmp_path: Path, dataset: Path
 ) -> None:
-    """`_report` writes one line per problem, in samples.jsonl order; `compare` pairs them,
+    """`build_report` writes one line per problem, in samples.jsonl order; `compare` pairs them,
     and a merged run gets the unsharded run's file."""
     run = make_run(tmp_path / "r", dataset, judge=True, diversity=True)
     rows = _lines(run / "diversity.jsonl")

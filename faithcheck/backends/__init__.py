@@ -17,10 +17,10 @@ BackendName = Literal["auto", "vllm", "hf", "openai"]
 
 def vllm_importable() -> tuple[bool, str]:
     """Whether `import vllm` works here, and the reason when it does not."""
-    from faithcheck.backends.vllm import _configure_cpu_env, _on_cpu
+    from faithcheck.backends.vllm import configure_cpu_env, on_cpu
 
-    if _on_cpu():
-        _configure_cpu_env()
+    if on_cpu():
+        configure_cpu_env()
     try:
         import vllm  # noqa: F401
     except Exception as exc:  # a broken install raises OSError/RuntimeError, not ImportError

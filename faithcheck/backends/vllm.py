@@ -43,13 +43,13 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def _on_cpu() -> bool:
+def on_cpu() -> bool:
     import torch
 
     return not torch.cuda.is_available()
 
 
-def _configure_cpu_env() -> None:
+def configure_cpu_env() -> None:
     # Must happen before vllm is imported: it reads these at import and engine start.
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     # GiB of KV cache. Big enough that a chunk of problems × samples never needs
@@ -75,9 +75,9 @@ class VLLMBackend:
         trust_remote_code: bool = False,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        cpu = _on_cpu()
+        cpu = on_cpu()
         if cpu:
-            _configure_cpu_env()
+            configure_cpu_env()
         try:
             from vllm import LLM
         except ImportError:
