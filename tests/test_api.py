@@ -124,3 +124,21 @@ def test_import_is_light_and_names_resolve() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_the_api_and_the_cli_share_every_default() -> None:
+    """`faithcheck score`'s option defaults and `score_options`' (what the API uses) are
+    one set of facts: every option the CLI has, the API takes, with the same default."""
+    import inspect
+
+    from faithcheck.cli import score as cli_score
+    from faithcheck.pipeline import score_options
+
+    api = inspect.signature(score_options).parameters
+    cli = inspect.signature(cli_score).parameters
+    cli_only = {"gate", "require", "json_out", "verbose"}  # how to run, not what
+    assert set(cli) - cli_only == set(api)
+    for name, param in api.items():
+        if name == "model":
+            continue  # the CLI's is a list (several checkpoints); both default to the alias
+        assert cli[name].default == param.default, name
