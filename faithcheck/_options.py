@@ -200,8 +200,17 @@ Verbose = Annotated[
 FromSamples = Annotated[
     Path | None,
     typer.Option(
-        help="Re-score saved rollouts (JSONL: id, question, answer, response) with "
-        "--model instead of sampling; replaces --dataset.",
+        help="Re-score saved rollouts with --model instead of sampling; replaces --dataset. "
+        "faithcheck JSONL (id, question, answer, response), lm-eval --log_samples files, "
+        "verl generation dumps, TRL completion logs (see --from-format).",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+FromFormat = Annotated[
+    str,
+    typer.Option(
+        help="Format of --from-samples: auto (detected from the first line), faithcheck, "
+        "jsonl, lm-eval, verl, trl.",
         rich_help_panel=DATA_PANEL,
     ),
 ]

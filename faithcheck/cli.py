@@ -67,6 +67,7 @@ def score(
     out: o.Out = None,
     force: o.Force = False,
     from_samples: o.FromSamples = None,
+    from_format: o.FromFormat = "auto",
     probes: o.Probes = "truncation,mistakes,necessity,controls",
     probe_samples: o.ProbeSamples = None,
     probe_impl: o.ProbeImpl = "fast",

@@ -286,21 +286,32 @@ ROLLOUT_TEXT_FIELDS = ("response", "completion", "output", "text")
 
 
 def load_rollouts(
-    path: str, *, fields: FieldMap | None = None, default_domain: str = "math"
+    path: str,
+    *,
+    fields: FieldMap | None = None,
+    default_domain: str = "math",
+    fmt: str = "auto",
 ) -> tuple[list[Problem], dict[str, list[str]]]:
     """Read saved rollouts for re-scoring (`--from-samples`).
 
     Schema, one JSON object per line: the problem fields (`id`, `question`, `answer`,
     optional `domain`; renamed with the same flags as datasets) plus the response
     text in `response` (or `completion`, `output`, `text`). Several lines may share
-    a problem id: they are that problem's samples, in file order.
+    a problem id: they are that problem's samples, in file order. Other tools' files
+    (lm-evaluation-harness, verl, TRL) are converted first (`faithcheck.rollouts`;
+    `fmt` names the reader, `auto` detects it).
 
     Raises:
         DataError: unreadable file, malformed line, missing field, or a problem id
             whose question or answer differs between lines.
     """
-    fields = fields or FieldMap()
+    from faithcheck.rollouts import FORMATS, convert
+
+    if fmt not in FORMATS:
+        raise DataError(f"--from-format must be one of {', '.join(FORMATS)}")
     rows = _load_file(Path(path))
+    read, rows = convert(rows, fmt, path)  # type: ignore[arg-type]
+    fields = fields or FieldMap() if read in ("faithcheck", "jsonl") else FieldMap()
     problems: dict[str, Problem] = {}
     responses: dict[str, list[str]] = {}
     for lineno, row in rows:

@@ -406,6 +406,9 @@ def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:
     if not opts.enabled:
         return {"enabled": False}
     values = opts.model_dump(mode="json", exclude=set(OPERATIONAL_JUDGE_OPTIONS))
+    if values.get("reasoning_effort") is None:
+        # Added after runs existed: absent unless set, so their config hashes still match.
+        values.pop("reasoning_effort", None)
     if values["base_url"]:  # credentials in a URL never reach run.json
         values["base_url"] = redact_url(values["base_url"])
     return values | {"prompt_version": JUDGE_PROMPT_VERSION, "prompt_hash": JUDGE_PROMPT_HASH}

@@ -303,7 +303,9 @@ def _problems(shard: Shard) -> list[Problem]:
             raise DataError(f"{opts.from_samples}: the shards' rollouts file is gone")
         if file_hash(opts.from_samples) != shard.info.config.get("from_samples"):
             raise DataError(f"{opts.from_samples} changed since the shards were scored")
-        problems, _ = load_rollouts(opts.from_samples, fields=fields, default_domain=opts.domain)
+        problems, _ = load_rollouts(
+            opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
+        )
     else:
         problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
     return problems[: opts.limit] if opts.limit is not None else problems

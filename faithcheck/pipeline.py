@@ -120,6 +120,8 @@ class ScoreOptions(Record):
     """Allow checkpoint code to run."""
     from_samples: str | None = None
     """Re-score saved rollouts from this JSONL file instead of sampling."""
+    from_format: str = "auto"
+    """--from-format: the rollouts' format (`faithcheck.rollouts`; auto detects it)."""
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     """Which faithfulness probes to run, and how."""
     base_url: str | None = None
@@ -195,6 +197,7 @@ def score_options(
     out: str | None = None,
     force: bool = False,
     from_samples: str | None = None,
+    from_format: str = "auto",
     probes: str = "truncation,mistakes,necessity,controls",
     probe_samples: int | None = None,
     probe_impl: str = "fast",
@@ -262,6 +265,7 @@ def score_options(
             force=force,
             trust_remote_code=trust_remote_code,
             from_samples=str(from_samples) if from_samples else None,
+            from_format=from_format,
             probes=probe_config(probes, probe_samples, probe_impl, readout, mistakes),
             judge=judge_options(
                 enabled=judge,
@@ -405,7 +409,7 @@ def run_score(
     rollouts: dict[str, list[str]] | None = None
     if opts.from_samples:
         problems, rollouts = load_rollouts(
-            opts.from_samples, fields=fields, default_domain=opts.domain
+            opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
         )
     else:
         problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
@@ -623,7 +627,7 @@ def run_questions(opts: ScoreOptions) -> dict[str, str]:
     try:
         if opts.from_samples:
             problems, _ = load_rollouts(
-                opts.from_samples, fields=fields, default_domain=opts.domain
+                opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
             )
         else:
             problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)

@@ -130,3 +130,15 @@ def test_problems_with_undecided_strategy_pairs_are_left_out(tmp_path: Path) -> 
     )
     assert strategy_clusters(run) == {"a": {0: 0, 1: 0}}
     run.release()
+
+
+def test_judge_settings_hash_as_before_the_chat_judge_existed() -> None:
+    """A run scored before the chat judge's options existed must still resume: its judge
+    settings dict (hashed) has exactly the old keys."""
+    from faithcheck.judge_stage import judge_config_dict
+
+    assert set(judge_config_dict(JudgeOptions())) == {
+        "enabled", "model", "backend", "base_url", "samples", "max_tokens", "max_retries",
+        "calibrate", "calibration_per_domain", "strategy", "prompt_version", "prompt_hash",
+    }  # fmt: skip
+    assert judge_config_dict(JudgeOptions(reasoning_effort="high"))["reasoning_effort"] == "high"
