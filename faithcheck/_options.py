@@ -166,7 +166,9 @@ PromptFormatOpt = Annotated[
 PromptTemplate = Annotated[
     Path | None,
     typer.Option(
-        help="Text file with a {question} placeholder replacing the built-in prompt.",
+        help="Text file with a {question} placeholder replacing the built-in prompt ({answer}: "
+        "the gold answer, {hint}: a wrong suggested one), or a built-in name: post-hoc, "
+        "wrong-hint, answer-first (prompted organisms of unfaithfulness).",
         rich_help_panel=SAMPLING_PANEL,
     ),
 ]

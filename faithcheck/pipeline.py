@@ -50,7 +50,14 @@ from faithcheck.models import (
 from faithcheck.probes import ALL_PROBES, ProbeConfig
 from faithcheck.probes.records import PRIMARY_READOUT
 from faithcheck.probes.summary import summarize_probe_groups
-from faithcheck.prompts import BASE_STOP, PromptFormat, load_template, resolve_format
+from faithcheck.prompts import (
+    BASE_STOP,
+    PromptFormat,
+    load_template,
+    resolve_format,
+    uses,
+    wrong_hint,
+)
 from faithcheck.records import Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
 from faithcheck.rundir import (
@@ -423,6 +430,13 @@ def run_score(
         if not problems:
             raise UsageError(f"shard {opts.shard[0]}/{opts.shard[1]} holds no problems")
     template = load_template(Path(opts.prompt_template)) if opts.prompt_template else None
+    if uses(template, "hint"):  # before any model loads: every problem needs a wrong hint
+        bad = next((p for p in problems if wrong_hint(p.answer) is None), None)
+        if bad is not None:
+            raise DataError(
+                f"problem {bad.id!r}: no wrong hint for the answer {bad.answer!r} ({{hint}} "
+                "needs a number, an option letter A-E, yes/no or true/false)"
+            )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()

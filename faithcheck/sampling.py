@@ -85,7 +85,7 @@ def request_seed(run_seed: int, problem_id: str) -> int:
 
 def build_request(backend: Backend, problem: Problem, cfg: SamplingConfig) -> GenerationRequest:
     """Render the problem's prompt and wrap it with the run's sampling settings."""
-    prompt = build_prompt(problem.question, cfg.prompt_format, cfg.template)
+    prompt = build_prompt(problem.question, cfg.prompt_format, cfg.template, problem.answer)
     return GenerationRequest(
         prompt_ids=backend.render(prompt),
         n=cfg.samples,
