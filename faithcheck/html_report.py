@@ -21,9 +21,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from faithcheck import explorer
 from faithcheck._version import __version__
 from faithcheck.diversity import NOT_GATED_NOTE
 from faithcheck.errors import UsageError
+from faithcheck.explorer import DEFAULT_MAX_PER_CATEGORY
 from faithcheck.jsonio import atomic_write_bytes
 from faithcheck.judge.usage import usage_line
 from faithcheck.report_charts import (
@@ -52,13 +54,18 @@ from faithcheck.report_views import (
 )
 
 
-def write_reports(checkpoints: Sequence[Checkpoint], out_dir: Path) -> tuple[Path, Path]:
-    """Atomically write report.html and report.md into `out_dir`; returns their paths."""
+def write_reports(
+    checkpoints: Sequence[Checkpoint],
+    out_dir: Path,
+    explore_max: int = DEFAULT_MAX_PER_CATEGORY,
+) -> tuple[Path, Path]:
+    """Atomically write report.html and report.md into `out_dir`; returns their paths.
+    `explore_max`: responses per category in the explorer (0: no explorer)."""
     if not checkpoints:
         raise UsageError("no runs to report on")
     cps = unique_labels(checkpoints)
     html_path, md_path = out_dir / HTML_FILE, out_dir / MD_FILE
-    atomic_write_bytes(html_path, render_html(cps).encode())
+    atomic_write_bytes(html_path, render_html(cps, explore_max).encode())
     atomic_write_bytes(md_path, render_markdown(cps).encode())
     return html_path, md_path
 
@@ -66,7 +73,9 @@ def write_reports(checkpoints: Sequence[Checkpoint], out_dir: Path) -> tuple[Pat
 # --- numbers ---------------------------------------------------------------------------------
 
 
-_CSS = """
+_CSS = (
+    explorer.CSS
+    + """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;
 max-width:1200px}
 h1{margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -85,6 +94,7 @@ color:#fff;letter-spacing:.04em}
 svg.chart{background:#fff;border:1px solid #ddd;display:block;margin:.5em 0;max-width:100%;
 height:auto}
 """
+)
 _CELL_CLASS = {"pass": "pass", "FAIL": "FAIL", "n/a": "na"}
 
 
@@ -156,6 +166,15 @@ def _verdict_card(c: Checkpoint) -> str:
     ]
     if v is not None and v.more_problems is not None:
         parts.append(f"<p>about {v.more_problems} more problems would decide it</p>")
+    if v is not None and c.run_dir is not None:
+        links = [
+            f'<li><a href="{escape(link)}">responses behind {escape(check.metric)}</a></li>'
+            for check in v.checks
+            if check.outcome in ("fail", "undecided")
+            and (link := explorer.check_link(c.label, check.metric)) is not None
+        ]
+        if links:
+            parts.append("<ul>" + "".join(links) + "</ul>")
     if v is not None:
         parts.append(f'<p class="muted">gates: {escape(v.gate)}</p>')
         parts.append(table_html(checks_table(c.report), "checks") if v.checks else "")
@@ -239,9 +258,11 @@ def _controls_section(cps: Sequence[Checkpoint]) -> list[str]:
     return [table_html(controls_table(cps)), f"<ul>{items}</ul>" if items else ""]
 
 
-def render_html(cps: Sequence[Checkpoint]) -> str:
-    """The whole self-contained HTML page for one or more checkpoints."""
+def render_html(cps: Sequence[Checkpoint], explore_max: int = DEFAULT_MAX_PER_CATEGORY) -> str:
+    """The whole self-contained HTML page for one or more checkpoints (with the
+    per-response explorer for those whose run directory is at hand)."""
     cps = unique_labels(cps)
+    explored = _explore(cps, explore_max)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     diversity = [
         f'<p class="muted">{escape(NOT_GATED_NOTE)}</p>',
@@ -265,6 +286,13 @@ def render_html(cps: Sequence[Checkpoint]) -> str:
         _section("Derivation and support checks (judge-free)", derivation),
         _section("Diversity: for contrast, not gated", diversity),
     ]
+    if explored:
+        sections.append(
+            _section(
+                "Responses: what is behind the numbers",
+                [f"<h3>{escape(label)}</h3>{explorer.render(label, e)}" for label, e in explored],
+            )
+        )
     title = "faithcheck report: " + ", ".join(c.label for c in cps)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -272,8 +300,38 @@ def render_html(cps: Sequence[Checkpoint]) -> str:
         f"<header><h1>faithcheck report</h1>{_runs_table(cps)}"
         f'<p class="muted">generated {now} by faithcheck {escape(__version__)}</p></header>'
         + "".join(sections)
+        + (f"<script>{explorer.SCRIPT}</script>" if explored else "")
         + "</body></html>\n"
     )
+
+
+def _explore(cps: Sequence[Checkpoint], cap: int) -> list[tuple[str, explorer.Explored]]:
+    """The explorer's responses of every checkpoint whose records are at hand."""
+    if cap <= 0:
+        return []
+    out = []
+    for c in cps:
+        if c.run_dir is None:
+            continue
+        problems = run_problems_of(c.run_dir)
+        questions = {pid: p.question for pid, p in problems.items()}
+        golds = {pid: p.answer for pid, p in problems.items()}
+        out.append((c.label, explorer.collect(c.run_dir, questions, golds, cap)))
+    return out
+
+
+def run_problems_of(run_dir: Path) -> dict[str, Any]:
+    """The run's problems by id, from the dataset run.json names (empty when it can no
+    longer be read: the explorer then shows responses without their questions)."""
+    from faithcheck.errors import FaithcheckError
+    from faithcheck.pipeline import ScoreOptions, run_problems
+    from faithcheck.rebuild import read_run
+
+    try:
+        opts = ScoreOptions.model_validate(read_run(run_dir).config["options"])
+    except (FaithcheckError, ValueError, KeyError):
+        return {}
+    return run_problems(opts)
 
 
 # --- markdown --------------------------------------------------------------------------------

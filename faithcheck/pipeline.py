@@ -58,7 +58,7 @@ from faithcheck.prompts import (
     uses,
     wrong_hint,
 )
-from faithcheck.records import Record
+from faithcheck.records import Problem, Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
 from faithcheck.rundir import (
     DIVERSITY_FILE,
@@ -633,10 +633,9 @@ def _load(name: str, path: str, opts: ScoreOptions) -> Backend:
     )
 
 
-def run_questions(opts: ScoreOptions) -> dict[str, str]:
-    """Problem id -> question text, from the run's dataset or rollouts file; empty when it
-    can no longer be read (the support check then grounds numbers in nothing but its
-    constants, and says so by more untraced operands)."""
+def run_problems(opts: ScoreOptions) -> dict[str, Problem]:
+    """The run's problems by id, from its dataset or rollouts file; empty when it can no
+    longer be read."""
     fields = FieldMap(**opts.fields)
     try:
         if opts.from_samples:
@@ -647,7 +646,14 @@ def run_questions(opts: ScoreOptions) -> dict[str, str]:
             problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
     except DataError:
         return {}
-    return {p.id: p.question for p in problems}
+    return {p.id: p for p in problems}
+
+
+def run_questions(opts: ScoreOptions) -> dict[str, str]:
+    """Problem id -> question text (`run_problems`); the support check then grounds
+    numbers in nothing but its constants when the dataset is gone, and says so by more
+    untraced operands."""
+    return {pid: p.question for pid, p in run_problems(opts).items()}
 
 
 def build_report(

@@ -104,9 +104,7 @@ def wrong_hint(answer: str) -> str | None:
         value = number + 1
     decimals = side.decimals or 0
     written = (
-        str(value.numerator)
-        if value.denominator == 1
-        else f"{float(value):.{max(decimals, 2)}f}"
+        str(value.numerator) if value.denominator == 1 else f"{float(value):.{max(decimals, 2)}f}"
     )
     return written + ("%" if side.percent else "")
 

@@ -33,7 +33,16 @@ Out = Annotated[
 ]
 
 
-def report_command(runs: Runs, out: Out = None) -> None:
+ExploreMax = Annotated[
+    int,
+    typer.Option(
+        help="Responses embedded in the per-response explorer per (correctness, support "
+        "status) category; 0 leaves the explorer out.",
+    ),
+]
+
+
+def report_command(runs: Runs, out: Out = None, explore_max: ExploreMax = 50) -> None:
     """Write report.html (tables, plots) and report.md (for a pull request) from scored runs."""
     from faithcheck.errors import UsageError
     from faithcheck.html_report import write_reports
@@ -45,5 +54,7 @@ def report_command(runs: Runs, out: Out = None) -> None:
         raise UsageError(f"--out {out} is a file; pass a folder")
     checkpoints = [load_checkpoint(run) for run in runs]
     target = out or (runs[0] if runs[0].is_dir() else runs[0].parent)
-    html_path, md_path = write_reports(checkpoints, target)
+    if explore_max < 0:
+        raise UsageError("--explore-max must be at least 0")
+    html_path, md_path = write_reports(checkpoints, target, explore_max)
     sys.stderr.write(f"wrote HTML: {html_path}\nwrote Markdown: {md_path}\n")

@@ -42,6 +42,8 @@ class Checkpoint:
     """When the run started (run.json), else when report.json was written."""
     faithcheck_version: str | None = None
     """The faithcheck version that wrote the run (run.json)."""
+    run_dir: Path | None = None
+    """The run directory, when the report sits in one with its records (the explorer)."""
 
 
 def load_checkpoint(run: Path, label: str | None = None) -> Checkpoint:
@@ -82,11 +84,13 @@ def load_checkpoint(run: Path, label: str | None = None) -> Checkpoint:
         mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
         created = mtime.isoformat(timespec="seconds")
     version = info.get("faithcheck_version")
+    records = path.parent if (path.parent / "samples.jsonl").is_file() and info else None
     return Checkpoint(
         label=label or report.run_id,
         report=report,
         created_at=created,
         faithcheck_version=version if isinstance(version, str) else None,
+        run_dir=records,
     )
 
 

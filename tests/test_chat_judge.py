@@ -435,6 +435,14 @@ def test_score_with_a_hosted_judge_reports_usage_and_snapshot_and_never_pays_twi
     for path in out.rglob("*"):
         if path.is_file():
             assert KEY not in path.read_text(errors="replace"), path
+    # The explorer in report.html shows each judged response with the judge's rationale.
+    done = subprocess.run(
+        [sys.executable, "-m", "faithcheck", "report", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    html = (out / "report.html").read_text()
+    assert html.count('data-judge="aligned"') == 2 and "The steps lead to the answer." in html
     # Rescoring from scratch (--force) pays nothing: every reply comes from the cache.
     again = _score(fake, tmp_path, out, "--force", "--judge-max-items", "2")
     assert again.returncode == 4, again.stderr[-2000:]
