@@ -429,3 +429,20 @@ Require = Annotated[
 ]
 
 DEFAULTS = {"model": DEFAULT_MODEL, "dataset": "math"}
+
+LogTo = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--log-to",
+        help="Also log the report's numbers to an experiment tracker (repeatable): "
+        "tensorboard (an event file in --log-dir, no TensorFlow needed).",
+    ),
+]
+LogDir = Annotated[
+    Path | None,
+    typer.Option(help="Where --log-to tensorboard writes (default: <run dir>/tensorboard)."),
+]
+LogStep = Annotated[
+    int,
+    typer.Option(help="The step the numbers are logged at (e.g. the RL step of the checkpoint)."),
+]

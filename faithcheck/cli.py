@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -94,6 +95,9 @@ def score(
     embed: o.Embed = True,
     gate: o.Gate = None,
     require: o.Require = None,
+    log_to: o.LogTo = None,
+    log_dir: o.LogDir = None,
+    log_step: o.LogStep = 0,
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
@@ -116,8 +120,42 @@ def score(
         raise typer.Exit(int(code))
     from faithcheck.progress import score_with_progress
 
+    trackers = _check_trackers(log_to)
     report = score_with_progress(opts, gate_spec, json_out)
+    _log_trackers(report, trackers, log_dir, log_step)
     raise typer.Exit(emit(report, json_out=json_out, console=err))
+
+
+def _check_trackers(log_to: list[str] | None) -> list[str]:
+    from faithcheck.trackers import TRACKERS
+
+    for name in log_to or []:
+        if name not in TRACKERS:
+            raise UsageError(f"--log-to {name}: choose from {', '.join(TRACKERS)}")
+    return list(log_to or [])
+
+
+def _log_trackers(report: Any, trackers: list[str], log_dir: Path | None, step: int) -> None:
+    from faithcheck.trackers import log_tensorboard
+
+    for _ in trackers:  # tensorboard is the only one today
+        where = log_dir or Path(report.run_dir) / "tensorboard"
+        path = log_tensorboard(report, where, step=step, name=report.run_id)
+        err.print(f"logged to tensorboard: {path}", highlight=False)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A scored run directory (its report.json).")],
+    to: Annotated[str, typer.Option("--to", help="The tracker: tensorboard.")] = "tensorboard",
+    log_dir: o.LogDir = None,
+    step: Annotated[int, typer.Option(help="The step to log the numbers at.")] = 0,
+) -> None:
+    """Log a scored run's numbers to an experiment tracker (as `score --log-to`)."""
+    from faithcheck.api import load_report
+
+    trackers = _check_trackers([to])
+    _log_trackers(load_report(run), trackers, log_dir or run / "tensorboard", step)
 
 
 @app.command()
