@@ -446,3 +446,16 @@ LogStep = Annotated[
     int,
     typer.Option(help="The step the numbers are logged at (e.g. the RL step of the checkpoint)."),
 ]
+EngineArg = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--engine-arg",
+        help="key=value passed to the engine (repeatable): vLLM's LLM(...) (quantization, "
+        "enable_prefix_caching, swap_space, ...) or transformers' from_pretrained(...). "
+        "Values are read as JSON when they parse.",
+    ),
+]
+Revision = Annotated[
+    str | None,
+    typer.Option(help="Branch, tag or commit of a hub model (--model org/name)."),
+]

@@ -93,6 +93,8 @@ def score(
     strategy: o.Strategy = True,
     diversity: o.Diversity = True,
     embed: o.Embed = True,
+    engine_arg: o.EngineArg = None,
+    revision: o.Revision = None,
     gate: o.Gate = None,
     require: o.Require = None,
     log_to: o.LogTo = None,

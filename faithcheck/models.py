@@ -259,7 +259,7 @@ def _looks_like_hub_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not spec.startswith((".", "~"))
 
 
-def resolve_model(spec: str) -> ModelIdentity:
+def resolve_model(spec: str, revision: str | None = None) -> ModelIdentity:
     """Resolve `--model` to a loadable checkpoint folder.
 
     Args:
@@ -292,7 +292,7 @@ def resolve_model(spec: str) -> ModelIdentity:
     if path.exists():
         raise ModelLoadError(f"{spec}: is a file; pass a checkpoint folder or a model alias")
     if _looks_like_hub_id(spec):
-        folder = Path(_download_hub(spec))
+        folder = Path(_download_hub(spec, revision))
         return ModelIdentity(
             spec=spec,
             kind="hub",
@@ -304,12 +304,14 @@ def resolve_model(spec: str) -> ModelIdentity:
     raise ModelLoadError(f"{spec}: no such folder, and not a known alias ({known}) or hub id")
 
 
-def _download_hub(repo_id: str) -> str:
+def _download_hub(repo_id: str, revision: str | None = None) -> str:
     try:
         from huggingface_hub import snapshot_download
 
         return snapshot_download(
-            repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+            repo_id,
+            revision=revision,
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"],
         )
     except Exception as exc:  # offline, unknown repo, auth: all one message for the user
         reason = type(exc).__name__

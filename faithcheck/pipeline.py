@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
-from faithcheck.backends import BackendName, choose_backend, make_backend
+from faithcheck.backends import BackendName, choose_backend, make_backend, parse_engine_args
 from faithcheck.backends.base import Backend, DType, cpu_thread_count
 from faithcheck.backends.precision import (
     CONCRETE_DTYPES,
@@ -143,6 +143,10 @@ class ScoreOptions(Record):
     """Compute the diversity contrast (--no-diversity skips it)."""
     diversity_embed: bool = True
     """Include the embedding metrics (loads the offline MiniLM embedder)."""
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+    """--engine-arg key=value: passed to vLLM's `LLM` or transformers' `from_pretrained`."""
+    revision: str | None = None
+    """--revision of a hub model (branch, tag or commit)."""
     chunk_size: int | None = None
     """Problems per engine call; None: 16 on vLLM (bigger batches, more throughput), 1 on hf
     (it samples one request at a time anyway, so this only makes progress finer)."""
@@ -229,6 +233,8 @@ def score_options(
     strategy: bool = True,
     diversity: bool = True,
     embed: bool = True,
+    engine_arg: list[str] | None = None,
+    revision: str | None = None,
 ) -> ScoreOptions:
     """`ScoreOptions` from the `faithcheck score` options, named and defaulted as on the
     command line (`--max-tokens` is `max_tokens`), with every check the CLI makes: the one
@@ -295,6 +301,8 @@ def score_options(
             ),
             diversity=diversity,
             diversity_embed=embed,
+            engine_args=parse_engine_args(engine_arg),
+            revision=revision,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -481,8 +489,8 @@ def run_score(
         phases = Phases(t_start)
         judge_backend: Any = None
 
-        def loader(name: str, path: str) -> Backend:
-            return _load(name, path, opts)
+        def loader(name: str, path: str) -> Backend:  # the judge: no engine args of the model
+            return _load(name, path, opts.model_copy(update={"engine_args": {}}))
 
         backend = preloaded.backend if preloaded else _load(backend_name, identity.path, opts)
         owned = preloaded is None
@@ -563,7 +571,7 @@ def _identity(opts: ScoreOptions) -> ModelIdentity:
             return served_identity(opts.model, opts.base_url)
     elif opts.base_url:
         raise UsageError("--base-url is for --backend openai")
-    return resolve_model(opts.model)
+    return resolve_model(opts.model, opts.revision)
 
 
 def _precision(requested: DType, backend_name: str) -> tuple[Precision, list[str]]:
@@ -630,6 +638,7 @@ def _load(name: str, path: str, opts: ScoreOptions) -> Backend:
         tensor_parallel_size=opts.tensor_parallel_size,
         gpu_memory_utilization=opts.gpu_memory_utilization,
         trust_remote_code=opts.trust_remote_code,
+        engine_args=opts.engine_args or None,
     )
 
 
@@ -826,4 +835,10 @@ def _result_config(
             else None
         ),
         "diversity": [opts.diversity, opts.diversity_embed],
-    }
+    } | engine_config(opts)
+
+
+def engine_config(opts: ScoreOptions) -> dict[str, Any]:
+    """The engine arguments' part of the hashed config: absent unless given (added after
+    runs existed, so those keep their config hash)."""
+    return {"engine_args": opts.engine_args} if opts.engine_args else {}

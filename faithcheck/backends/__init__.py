@@ -42,6 +42,29 @@ def choose_backend(
     return "hf"
 
 
+def parse_engine_args(items: list[str] | None) -> dict[str, Any]:
+    """`--engine-arg key=value` strings as engine keyword arguments: dashes in the key
+    become underscores; the value is read as JSON when it parses (numbers, true/false,
+    null, lists, objects), else kept as text (`quantization=awq`).
+
+    Raises:
+        UsageError: an item without `=` or with an empty key.
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--engine-arg {item!r}: expected key=value")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
 def make_backend(
     name: Literal["vllm", "hf", "openai"],
     model_path: str,
@@ -55,6 +78,7 @@ def make_backend(
     base_url: str | None = None,
     api_key_env: str | None = None,
     max_concurrency: int = 8,
+    engine_args: dict[str, Any] | None = None,
 ) -> Backend:
     """Construct a backend; heavy imports happen here, not at module import.
 
@@ -73,11 +97,14 @@ def make_backend(
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             trust_remote_code=trust_remote_code,
+            engine_kwargs=engine_args,
         )
     if name == "hf":
         from faithcheck.backends.hf import HFBackend
 
-        return HFBackend(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+        return HFBackend(
+            model_path, dtype=dtype, trust_remote_code=trust_remote_code, model_kwargs=engine_args
+        )
     if name == "openai":
         import os
 

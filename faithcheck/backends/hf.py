@@ -53,6 +53,7 @@ class HFBackend:
         device: str | None = None,
         trust_remote_code: bool = False,
         prefix_reuse: bool = True,
+        model_kwargs: dict[str, Any] | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
@@ -66,7 +67,10 @@ class HFBackend:
         self.dtype: ConcreteDType = resolve(dtype, probe_device(cpu=self.device == "cpu"))
         try:
             model: Any = AutoModelForCausalLM.from_pretrained(
-                model_path, dtype=torch_dtype(self.dtype), trust_remote_code=trust_remote_code
+                model_path,
+                dtype=torch_dtype(self.dtype),
+                trust_remote_code=trust_remote_code,
+                **(model_kwargs or {}),
             )
             self.model: Any = model.to(self.device)
         except Exception as exc:  # corrupt weights, unknown architecture, out of memory
