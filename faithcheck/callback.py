@@ -37,7 +37,6 @@ LOGGED = {
     "aligned_share_of_correct": "judge.summary.aligned_share_of_correct",
 }
 """faithcheck/<name> -> the report path logged (those the run has)."""
-VERDICT_VALUE = {"GO": 1.0, "INCONCLUSIVE": 0.5, "NO_GO": 0.0}
 
 
 class FaithcheckCallback(TrainerCallback):  # type: ignore[misc]
@@ -109,6 +108,7 @@ def log_values(report: Any) -> dict[str, float]:
     """The `faithcheck/<name>` values of a report (metrics the run has, and the verdict)."""
     from faithcheck.errors import UsageError
     from faithcheck.metric_paths import read_metric
+    from faithcheck.trackers import VERDICT_VALUE
 
     doc = report.model_dump(mode="json")
     out: dict[str, float] = {}

@@ -17,7 +17,6 @@ drove it (`CHECK_FILTERS`). Large runs embed at most `max_per_category` response
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -336,8 +335,3 @@ def _entry(v: ResponseView) -> str:
             f"<code>{escape(str(answer))}</code> ({verdict}).</p>"
         )
     return f'<details class="resp" {data}>{head}{"".join(body)}</details>'
-
-
-def views_iter(explored: Explored) -> Iterator[ResponseView]:
-    """The embedded responses (for tests and other renderers)."""
-    return iter(explored.views)
