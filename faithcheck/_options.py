@@ -435,16 +435,28 @@ LogTo = Annotated[
     typer.Option(
         "--log-to",
         help="Also log the report's numbers to an experiment tracker (repeatable): "
-        "tensorboard (an event file in --log-dir, no TensorFlow needed).",
+        "tensorboard (an event file, no TensorFlow needed), wandb (online when logged in, "
+        "else an offline run folder), trackio (its local database).",
     ),
 ]
 LogDir = Annotated[
     Path | None,
-    typer.Option(help="Where --log-to tensorboard writes (default: <run dir>/tensorboard)."),
+    typer.Option(
+        help="Where trackers write: tensorboard's event folder (default <run dir>/tensorboard), "
+        "the folder wandb puts wandb/ in (default $WANDB_DIR or the run dir), trackio's "
+        "database folder (default $TRACKIO_DIR)."
+    ),
 ]
 LogStep = Annotated[
     int,
     typer.Option(help="The step the numbers are logged at (e.g. the RL step of the checkpoint)."),
+]
+LogName = Annotated[
+    str | None,
+    typer.Option(
+        help="The tracker run's name (wandb, trackio; default: the run directory's name). "
+        "trackio appends to a run of the same name."
+    ),
 ]
 EngineArg = Annotated[
     list[str] | None,

@@ -26,18 +26,6 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-LOGGED = {
-    "accuracy": "sampling.accuracy",
-    "supported": "support.supported",
-    "correct_but_unsupported": "support.correct_but_unsupported",
-    "answer_derived": "derivation.answer_derived",
-    "correct_but_underived": "derivation.correct_but_underived",
-    "truncation_aoc": "probes.truncation.aoc",
-    "flip_rate": "probes.mistakes.flip_rate",
-    "aligned_share_of_correct": "judge.summary.aligned_share_of_correct",
-}
-"""faithcheck/<name> -> the report path logged (those the run has)."""
-
 
 class FaithcheckCallback(TrainerCallback):  # type: ignore[misc]
     """Score the model under training every N steps / at each save (see module docs)."""
@@ -105,20 +93,8 @@ class FaithcheckCallback(TrainerCallback):  # type: ignore[misc]
 
 
 def log_values(report: Any) -> dict[str, float]:
-    """The `faithcheck/<name>` values of a report (metrics the run has, and the verdict)."""
-    from faithcheck.errors import UsageError
-    from faithcheck.metric_paths import read_metric
-    from faithcheck.trackers import VERDICT_VALUE
+    """The `faithcheck/<metric>` values of a report: the headline metrics the run has and
+    the verdict (`faithcheck.trackers.tracker_values` without CI bounds or the curve)."""
+    from faithcheck.trackers import tracker_values
 
-    doc = report.model_dump(mode="json")
-    out: dict[str, float] = {}
-    for name, path in LOGGED.items():
-        try:
-            value = read_metric(doc, path).value
-        except UsageError:  # not a number in this report
-            continue
-        if value is not None:
-            out[f"faithcheck/{name}"] = float(value)
-    if report.verdict is not None:
-        out["faithcheck/verdict"] = VERDICT_VALUE[report.verdict.decision]
-    return out
+    return tracker_values(report, cis=False, curve=False)

@@ -100,6 +100,7 @@ def score(
     log_to: o.LogTo = None,
     log_dir: o.LogDir = None,
     log_step: o.LogStep = 0,
+    log_name: o.LogName = None,
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
@@ -124,40 +125,65 @@ def score(
 
     trackers = _check_trackers(log_to)
     report = score_with_progress(opts, gate_spec, json_out)
-    _log_trackers(report, trackers, log_dir, log_step)
+    _log_trackers(report, trackers, log_dir, log_step, log_name, Path(report.run_dir))
     raise typer.Exit(emit(report, json_out=json_out, console=err))
 
 
 def _check_trackers(log_to: list[str] | None) -> list[str]:
-    from faithcheck.trackers import TRACKERS
+    from faithcheck.trackers import check_trackers
 
-    for name in log_to or []:
-        if name not in TRACKERS:
-            raise UsageError(f"--log-to {name}: choose from {', '.join(TRACKERS)}")
-    return list(log_to or [])
+    return check_trackers(log_to)
 
 
-def _log_trackers(report: Any, trackers: list[str], log_dir: Path | None, step: int) -> None:
-    from faithcheck.trackers import log_tensorboard
+def _log_trackers(
+    report: Any,
+    trackers: list[str],
+    log_dir: Path | None,
+    step: int,
+    name: str | None,
+    run_dir: Path,
+) -> bool:
+    """Log to each tracker; a tracker that fails is one line on stderr, the run's files and
+    its exit code stay as they are. Whether every tracker succeeded."""
+    from faithcheck.trackers import log_report
 
-    for _ in trackers:  # tensorboard is the only one today
-        where = log_dir or Path(report.run_dir) / "tensorboard"
-        path = log_tensorboard(report, where, step=step, name=report.run_id)
-        err.print(f"logged to tensorboard: {path}", highlight=False)
+    ok = True
+    for tracker in trackers:
+        try:
+            where = log_report(
+                report,
+                tracker,
+                step=step,
+                name=name or report.run_id,
+                log_dir=log_dir,
+                run_dir=run_dir,
+            )
+        except Exception as exc:  # a tracker's network or storage failure
+            ok = False
+            _say_error(f"--log-to {tracker} failed, nothing logged there: {_one_line(str(exc))}")
+            continue
+        err.print(f"logged to {tracker}: {where}", highlight=False)
+    return ok
 
 
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="A scored run directory (its report.json).")],
-    to: Annotated[str, typer.Option("--to", help="The tracker: tensorboard.")] = "tensorboard",
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="The tracker (repeatable): tensorboard, wandb or trackio."),
+    ] = None,
     log_dir: o.LogDir = None,
+    log_name: o.LogName = None,
     step: Annotated[int, typer.Option(help="The step to log the numbers at.")] = 0,
 ) -> None:
-    """Log a scored run's numbers to an experiment tracker (as `score --log-to`)."""
+    """Log a scored run's numbers to experiment trackers (as `score --log-to`)."""
     from faithcheck.api import load_report
 
-    trackers = _check_trackers([to])
-    _log_trackers(load_report(run), trackers, log_dir or run / "tensorboard", step)
+    trackers = _check_trackers(to or ["tensorboard"])
+    report = load_report(run)
+    if not _log_trackers(report, trackers, log_dir, step, log_name, run):
+        raise typer.Exit(int(ExitCode.RUN_FAILURE))
 
 
 @app.command()

@@ -105,7 +105,7 @@ class RunSaturation(Record):
     path: str
     """Path of the log file or TensorBoard folder."""
     format: str
-    """Log format that was read: jsonl, json, csv or tensorboard."""
+    """Log format that was read: jsonl, json, csv, tensorboard or wandb."""
     step_column: str
     """Column holding the step."""
     reward_column: str

@@ -2,8 +2,10 @@
 
 Formats: JSONL (TRL per-step dicts, verl's file logger `{"step": N, "data": {...}}`,
 OpenRLHF), JSON (a list of dicts, or TRL's trainer_state.json with `log_history`), CSV / TSV
-(experiment-tracker exports, including wandb's "<run> - <metric>" headers) and TensorBoard
-event files (a file or a folder of them; see `faithcheck.saturation_tfevents`). Every format
+(experiment-tracker exports, including wandb's "<run> - <metric>" headers), TensorBoard
+event files (a file or a folder of them; see `faithcheck.saturation_tfevents`) and wandb's
+local run folders (`wandb/run-*/`, online or offline; see `faithcheck.saturation_wandb`),
+read directly without an export. Every format
 becomes a table of rows (dicts of column -> raw value); columns are then detected by name or
 named by the user.
 """
@@ -23,6 +25,7 @@ import orjson
 
 from faithcheck.errors import DataError
 from faithcheck.saturation import RunInput
+from faithcheck.saturation_wandb import is_wandb_file, read_run
 
 # Candidate names, most specific first. Matching is case-insensitive and also tries the part of
 # a wandb export header after "<run> - ".
@@ -344,13 +347,17 @@ def read_table(path: Path) -> Table:
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         events = sorted(p for p in path.rglob("*") if p.is_file() and _is_events(p))
-        if events:
+        if _has_wandb_run(path):
+            table = _read_wandb(path)
+        elif events:
             table = _read_events(path, events)
         elif (path / "trainer_state.json").is_file():
             table = Table(path / "trainer_state.json", "json", [])
             _read_json(table.path, table)
         else:
-            raise DataError(f"{path}: a folder without TensorBoard event files")
+            raise DataError(f"{path}: a folder without TensorBoard event files or a wandb run")
+    elif is_wandb_file(path):
+        table = _read_wandb(path)
     elif _is_events(path):
         table = _read_events(path, [path])
     else:
@@ -370,6 +377,15 @@ def _read_events(path: Path, files: list[Path]) -> Table:
 
     rows, notes = read_scalar_rows(files)
     return Table(path, "tensorboard", rows, notes=notes)
+
+
+def _has_wandb_run(path: Path) -> bool:
+    return any(path.glob("*.wandb")) or any(path.glob("*/*.wandb"))
+
+
+def _read_wandb(path: Path) -> Table:
+    run = read_run(path)
+    return Table(run.path, "wandb", run.rows, notes=run.notes)
 
 
 def _read_text_log(path: Path) -> Table:

@@ -76,3 +76,16 @@ def assert_valid_report(doc: dict[str, object]) -> None:
     from faithcheck.report import report_json_schema
 
     jsonschema.validate(doc, report_json_schema())
+
+
+@pytest.fixture
+def wandb_offline_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No key, no netrc, every wandb folder under tmp_path: wandb must go offline."""
+    pytest.importorskip("wandb")
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "WANDB_RESUME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    return tmp_path

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import struct
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +18,9 @@ from faithcheck.errors import DataError
 from faithcheck.saturation import SaturationSettings, analyze_run
 from faithcheck.saturation_io import load_run, read_table
 from faithcheck.saturation_tfevents import (
+    CRC_IMPLEMENTATION,
     crc32c,
+    crc32c_python,
     encode_scalar_event,
     frame,
     read_scalar_rows,
@@ -220,17 +225,59 @@ def test_errors_are_clear(tmp_path: Path, name: str, text: str, kw: dict | None,
 def test_missing_path_and_plain_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         load_run(tmp_path / "nope.jsonl")
-    with pytest.raises(DataError, match="without TensorBoard event files"):
+    with pytest.raises(DataError, match="without TensorBoard event files or a wandb run"):
         load_run(tmp_path)
 
 
 # --- TensorBoard ------------------------------------------------------------------------------
 
 
-def test_crc32c_known_vectors() -> None:
-    assert crc32c(b"123456789") == 0xE3069283
-    assert crc32c(b"") == 0
-    assert crc32c(b"\x00" * 32) == 0x8A9136AA
+@pytest.mark.parametrize("fn", [crc32c, crc32c_python], ids=["selected", "python"])
+def test_crc32c_known_vectors(fn: Any) -> None:
+    assert fn(b"123456789") == 0xE3069283
+    assert fn(b"") == 0
+    assert fn(b"\x00" * 32) == 0x8A9136AA
+
+
+def test_native_crc32c_is_used_and_agrees_with_the_python_one() -> None:
+    pytest.importorskip("google_crc32c")  # a dependency: installed wherever faithcheck is
+    assert CRC_IMPLEMENTATION in ("google-crc32c", "crc32c")
+    rng = random.Random(7)
+    for size in (1, 7, 64, 1000, 4099):
+        data = rng.randbytes(size)
+        assert crc32c(data) == crc32c_python(data)
+
+
+def test_event_file_is_streamed_not_read_whole(tmp_path: Path) -> None:
+    """A 24 MiB event file of large non-scalar records is read with a small peak of memory:
+    one record (1 MiB) and the read buffer at a time, never the whole file."""
+    big = 1 << 20
+    blob = frame(_key_bytes_event(b"x" * big))
+    path = tmp_path / "events.out.tfevents.1.host"
+    with path.open("wb") as fh:
+        fh.write(frame(encode_scalar_event(1, "train/reward", 0.5, wall_time=1.0, tf2=False)))
+        for _ in range(24):
+            fh.write(blob)
+        fh.write(frame(encode_scalar_event(2, "train/reward", 0.75, wall_time=2.0, tf2=False)))
+    tracemalloc.start()
+    try:
+        rows, notes = read_scalar_rows([path])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == [{"step": 1, "train/reward": 0.5}, {"step": 2, "train/reward": 0.75}]
+    assert notes == []
+    assert peak < 6 * big, f"peak {peak / big:.1f} MiB for a 24 MiB file"
+
+
+def _key_bytes_event(text: bytes) -> bytes:
+    """An Event whose only content is a large file_version string (field 3): no scalars."""
+    size, length = len(text), bytearray()
+    while True:
+        length.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            return bytes([3 << 3 | 2]) + bytes(length) + text
 
 
 @pytest.mark.parametrize("tf2", [False, True], ids=["simple_value", "tf2-tensor"])
@@ -388,6 +435,64 @@ def test_protobuf_parses_our_encoder(tf2: bool) -> None:
     assert got == 0.5
     payloads, torn = records(frame(event.SerializeToString()))
     assert payloads == [event.SerializeToString()] and not torn
+
+
+# --- wandb local run folders -----------------------------------------------------------------
+
+
+def _wandb_run(folder: Path, steps: int, *, name: str = "grpo") -> Path:
+    """A real wandb offline run: GRPO-style reward saturating at step 80, nested eval dicts,
+    a string column, enough rows that records cross the log's 32 KiB blocks."""
+    import wandb
+
+    run = wandb.init(mode="offline", dir=str(folder), project="rl", name=name)
+    path = Path(run.dir).parent
+    try:
+        for s in range(1, steps + 1):
+            row = {"train/reward": min(1.0, s / 80), "train/loss": 1 / s, "note": "x" * (s % 40)}
+            if s % 50 == 0:
+                row["eval"] = {"accuracy": 0.25 + s / 1000}
+            run.log(row, step=s)
+    finally:
+        run.finish()
+    return path
+
+
+def test_wandb_run_folder_reads_as_logged(wandb_offline_env: Path) -> None:
+    folder = _wandb_run(wandb_offline_env, 1200)
+    (log,) = folder.glob("*.wandb")
+    assert log.stat().st_size > 4 * 32 * 1024  # several blocks
+    for path in (folder, folder.parent, log):  # run folder, wandb/ (one run), the file
+        run = load_run(path)
+        assert run.format == "wandb"
+        assert (run.step_column, run.reward_column) == ("_step", "train/reward")
+        assert run.eval_column == "eval/accuracy"
+        assert run.reward_points == [(s, min(1.0, s / 80)) for s in range(1, 1201)]
+        assert run.eval_points[0] == (50, pytest.approx(0.3))
+        assert analyze_run(run, SaturationSettings())[0].t_sat == 80
+
+
+def test_wandb_torn_tail_corruption_and_choices(wandb_offline_env: Path) -> None:
+    folder = _wandb_run(wandb_offline_env, 30)
+    (log,) = folder.glob("*.wandb")
+    data = log.read_bytes()
+    full = read_table(folder)
+    log.write_bytes(data[:-20])  # a run killed mid-record
+    torn = read_table(folder)
+    assert len(torn.rows) <= len(full.rows) and torn.notes
+    assert "partial last record" in torn.notes[0]
+    cut = data.index(b"train/reward", len(data) // 2)
+    log.write_bytes(data[:cut] + b"\x00" + data[cut + 1 :])
+    with pytest.raises(DataError, match="CRC mismatch"):
+        read_table(folder)
+    log.write_bytes(b"step,reward\n1,2\n")
+    with pytest.raises(DataError, match="not a wandb run file"):
+        read_table(log)
+    log.write_bytes(data)
+    _wandb_run(wandb_offline_env, 5, name="second")
+    (wandb_offline_env / "wandb" / "latest-run").unlink()
+    with pytest.raises(DataError, match=r"2 wandb runs .*pass one run folder"):
+        read_table(wandb_offline_env / "wandb")
 
 
 # --- the bundled realistic logs ---------------------------------------------------------------
