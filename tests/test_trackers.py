@@ -183,3 +183,32 @@ def test_a_failing_tracker_keeps_the_other_trackers_and_says_so(
     err = capsys.readouterr().err
     assert "--log-to trackio failed, nothing logged there: database is locked" in err
     assert len(list((run / "tensorboard").iterdir())) == 1
+
+
+def test_score_logs_to_every_tracker_asked_for(
+    wandb_offline_env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`score --log-to tensorboard --log-to wandb --json`: both written at --log-step, the
+    JSON on stdout still parses (no probes or judge: rollouts scored as given)."""
+    from faithcheck.cli import main
+    from tests.test_rollouts import ROWS, _write
+
+    out = wandb_offline_env / "run"
+    argv = ["score", "--from-samples", _write(wandb_offline_env, ROWS), "--out", str(out)]
+    argv += ["--backend", "hf", "--probes", "none", "--no-judge", "--no-diversity", "--json"]
+    argv += ["--log-to", "tensorboard", "--log-to", "wandb", "--log-step", "40"]
+    code = main(argv)
+    stdout, err = capfd.readouterr()
+    assert code == 4, err[-2000:]  # two problems: inconclusive
+    report = json.loads(stdout)
+    (event,) = (out / "tensorboard").iterdir()
+    rows, _ = read_scalar_rows([event])
+    assert {r["step"] for r in rows} == {40}
+    tb = {tag: v for r in rows for tag, v in r.items() if tag != "step"}
+    assert tb["faithcheck/accuracy"] == pytest.approx(report["sampling"]["accuracy"]["value"])
+    (folder,) = (out / "wandb").glob("offline-run-*")
+    logged = read_run(folder)
+    assert logged.name == "run"
+    (row,) = logged.rows
+    assert row["_step"] == 40 and row["faithcheck/verdict"] == 0.5
+    assert row.keys() >= tb.keys()
