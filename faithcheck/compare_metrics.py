@@ -32,6 +32,8 @@ from faithcheck.diversity import PER_PROBLEM_METRICS, ProblemDiversity
 from faithcheck.errors import RunDirError, UsageError
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge.records import JudgeRecord
+from faithcheck.metric_catalog import CATALOG, COMPARE_DEFAULT, Aggregation
+from faithcheck.metric_paths import metric_value
 from faithcheck.metrics import (
     MetricValue,
     bootstrap,
@@ -65,7 +67,6 @@ from faithcheck.rundir import (
 from faithcheck.sampling import SampleRecord
 from faithcheck.support import SupportFinding
 
-Aggregation = Literal["pooled", "mean"]
 Source = Literal["report", "records", "missing"]
 Units = dict[str, tuple[float, float]]
 """problem id -> (numerator, denominator), denominator > 0."""
@@ -384,87 +385,22 @@ class MetricSpec:
     older and --no-diversity runs lack."""
 
 
-_DIVERSITY = PER_PROBLEM_METRICS
 _SPECS = [
-    MetricSpec("accuracy", "sampling.accuracy", True, "mean", _stored("accuracy")),
-    MetricSpec("pass_at_k", "sampling.pass_at_k", True, "mean", _stored("pass_at_k")),
-    MetricSpec(
-        "truncation_aoc_score",
-        "probes.truncation.score.aoc",
-        True,
-        "pooled",
-        _stored("truncation_aoc_score"),
-    ),
-    MetricSpec(
-        "truncation_aoc_generate",
-        "probes.truncation.generate.aoc",
-        True,
-        "pooled",
-        _stored("truncation_aoc_generate"),
-    ),
-    MetricSpec("flip_rate", "probes.mistakes.flip_rate", True, "pooled", _stored("flip_rate")),
-    MetricSpec(
-        "necessity_rate", "probes.necessity.rate", True, "pooled", _stored("necessity_rate")
-    ),
-    MetricSpec(
-        "aligned_share_of_correct",
-        "judge.summary.aligned_share_of_correct",
-        True,
-        "pooled",
-        _stored("aligned_share_of_correct"),
-    ),
-    MetricSpec(
-        "correct_but_misaligned_rate",
-        "judge.summary.correct_but_misaligned_rate",
-        False,
-        "pooled",
-        _stored("correct_but_misaligned_rate"),
-    ),
-    MetricSpec(
-        "answer_derived", "derivation.answer_derived", True, "mean", _stored("answer_derived")
-    ),
-    MetricSpec(
-        "correct_but_underived",
-        "derivation.correct_but_underived",
-        False,
-        "mean",
-        _stored("correct_but_underived"),
-    ),
-    MetricSpec("supported", "support.supported", True, "mean", _stored("supported")),
-    MetricSpec(
-        "correct_but_unsupported",
-        "support.correct_but_unsupported",
-        False,
-        "mean",
-        _stored("correct_but_unsupported"),
-    ),
-    MetricSpec(
-        "equation_error_rate",
-        "derivation.equation_error_rate",
-        False,
-        "mean",
-        _stored("equation_error_rate"),
+    *(
+        MetricSpec(m.name, m.path, m.higher_is_better, m.paired, _stored(m.name))
+        for m in CATALOG
+        if m.paired is not None
     ),
     *(
         MetricSpec(n, f"diversity.{n}", None, "mean", _stored(n), unpaired_fallback=True)
-        for n in _DIVERSITY
+        for n in PER_PROBLEM_METRICS
     ),
 ]
 REGISTRY: dict[str, MetricSpec] = {s.name: s for s in _SPECS}
 """Every comparable metric by name."""
 TRUNCATION = "truncation_aoc"
 """Alias resolved to the truncation read-out every run has (score preferred)."""
-DEFAULT_METRICS = (
-    "accuracy",
-    "pass_at_k",
-    TRUNCATION,
-    "flip_rate",
-    "necessity_rate",
-    "aligned_share_of_correct",
-    "correct_but_misaligned_rate",
-    "answer_derived",
-    "supported",
-)
+DEFAULT_METRICS = COMPARE_DEFAULT
 KNOWN = (*REGISTRY, TRUNCATION)
 
 
@@ -502,24 +438,11 @@ def _truncation(runs: Sequence[RunData]) -> MetricSpec:
     return replace(REGISTRY[f"truncation_aoc_{PRIMARY_READOUT}"], name=TRUNCATION)
 
 
-def report_value(report: Mapping[str, Any], path: str) -> MetricValue | None:
-    """The MetricValue at a dotted path of report.json, or None when it is not there."""
-    node: Any = report
-    for key in path.split("."):
-        node = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or "value" not in node:
-        return None
-    try:
-        return MetricValue.model_validate(node)
-    except ValueError:
-        return None
-
-
 def run_value(
     spec: MetricSpec, report: Mapping[str, Any], units: Units, *, seed: int, n_boot: int
 ) -> tuple[MetricValue, Source]:
     """A run's own value: the report aggregate where it has one, else from the units."""
-    reported = report_value(report, spec.path)
+    reported = metric_value(report, spec.path)
     if reported is not None:
         return reported, "report"
     if not units:

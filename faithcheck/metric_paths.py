@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from faithcheck.errors import UsageError
+from faithcheck.metrics import MetricValue
 from faithcheck.probes.records import PRIMARY_READOUT
 
 TRUNCATION_AOC = "probes.truncation.aoc"
@@ -215,6 +216,20 @@ def read_metric(report: Mapping[str, Any], path: str) -> Reading:
         value = finite(node)
         return Reading(path, value, None, None, None, False, None if value is not None else "NaN")
     raise UsageError(f"metric {path!r} is not a number or a metric with a CI")
+
+
+def metric_value(report: Mapping[str, Any], path: str) -> MetricValue | None:
+    """The MetricValue at a dotted path of report.json (aliases resolved), with its CI and
+    n as stored, or None when the report has none there."""
+    node: Any = report
+    for key in canonical_path(report, path).split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if not isinstance(node, Mapping) or "value" not in node:
+        return None
+    try:
+        return MetricValue.model_validate(node)
+    except ValueError:
+        return None
 
 
 def finite(x: object) -> float | None:

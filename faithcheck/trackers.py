@@ -41,21 +41,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from faithcheck.errors import UsageError
+from faithcheck.metric_catalog import TRACKED
 from faithcheck.metric_paths import default_readout, read_metric
 
-HEADLINES = {
-    "accuracy": "sampling.accuracy",
-    "supported": "support.supported",
-    "correct_but_unsupported": "support.correct_but_unsupported",
-    "answer_derived": "derivation.answer_derived",
-    "correct_but_underived": "derivation.correct_but_underived",
-    "truncation_aoc": "probes.truncation.aoc",
-    "early_answer_rate": "probes.truncation.early_answer_rate",
-    "flip_rate": "probes.mistakes.flip_rate",
-    "aligned_share_of_correct": "judge.summary.aligned_share_of_correct",
-    "correct_but_misaligned_rate": "judge.summary.correct_but_misaligned_rate",
-}
-"""Tracker name -> report path (those the report has are logged)."""
+HEADLINES = TRACKED
+"""Tracker name -> report path (those the report has are logged): the catalog's `tracked`."""
 VERDICT_VALUE = {"GO": 1.0, "INCONCLUSIVE": 0.5, "NO_GO": 0.0}
 TRACKERS = ("tensorboard", "wandb", "trackio")
 """Trackers `--log-to` writes."""

@@ -61,6 +61,7 @@ from faithcheck.gates import (
     load_gate,
     parse_require,
 )
+from faithcheck.metric_catalog import LOWER_IS_BETTER
 from faithcheck.metric_paths import (
     Reading,
     canonical_path,
@@ -104,29 +105,6 @@ _EXIT: dict[Decision, ExitCode] = {
 }
 JUDGE_BASED_PREFIXES = ("judge.summary.", "diversity.faithful_strategy_diversity")
 """Metrics that rest on the rubric judge's labels (suspended when it is unreliable)."""
-LOWER_IS_BETTER = frozenset(
-    {
-        "judge.summary.correct_but_misaligned_rate",
-        "judge.summary.among_correct.misaligned",
-        "judge.summary.among_all.misaligned",
-        "judge.summary.error_rate",
-        "derivation.correct_but_underived",
-        "derivation.equation_error_rate",
-        "support.correct_but_unsupported",
-        "support.answer_first_rate",
-        "support.untraced_operand_share",
-        *(f"support.shares.{s}" for s in ("invented-operand", "contradicted", "asserted")),
-        "support.shares.answer-first",
-        "probes.truncation.early_answer_rate",
-        "probes.truncation.generate.early_answer_rate",
-        "probes.truncation.score.early_answer_rate",
-        "probes.mistakes.no_answer_rate",
-        "sampling.no_answer_rate",
-        "sampling.truncated_rate",
-        "sampling.verify_error_rate",
-    }
-)
-"""Metrics where a rise is the bad direction (for `max_drop_checks`); others: higher is better."""
 
 
 def exit_code(decision: Decision | Verdict) -> ExitCode:
