@@ -148,12 +148,12 @@ def label_runs(runs: Sequence[RunData]) -> list[RunData]:
 # --- per-problem units -----------------------------------------------------------------------
 
 
-class _PerProblem(Protocol):
+class _HasProblemId(Protocol):
     @property
     def problem_id(self) -> str: ...
 
 
-P = TypeVar("P", bound=_PerProblem)
+P = TypeVar("P", bound=_HasProblemId)
 T = TypeVar("T")
 Numbered = Sequence[tuple[int, P]]
 """One problem's records with their line numbers, in file order."""

@@ -120,7 +120,7 @@ class Delta(MetricValue):
     """False for report-aggregate differences (no CI, not gated)."""
 
 
-class GateCheck(Check):
+class DropCheck(Check):
     """One max-drop check of one candidate on one metric (value and CI: the delta)."""
 
     candidate: str
@@ -134,7 +134,7 @@ class Gate(Record):
 
     max_drop: float
     """Largest allowed drop of a metric (in its own units) vs the baseline."""
-    checks: list[GateCheck]
+    checks: list[DropCheck]
     """One check per candidate and paired directional metric."""
     passed: bool | None
     """True: every check passes; False: some check fails; null: none fails but some
@@ -232,17 +232,17 @@ def gate_checks(
     base: RunData,
     gated: Sequence[tuple[MetricSpec, Delta]],
     max_drop: float,
-) -> list[GateCheck]:
+) -> list[DropCheck]:
     """Max-drop checks of one candidate (`faithcheck.verdict.max_drop_checks`), labelled."""
     from faithcheck.verdict import max_drop_checks
 
     lower = {s.path for s, _ in gated if s.higher_is_better is False}
     deltas = {s.path: d for s, d in gated}
     checks = max_drop_checks(base.report, cand.report, deltas, max_drop, lower_is_better=lower)
-    return [GateCheck(**c.model_dump(), candidate=cand.label) for c in checks]
+    return [DropCheck(**c.model_dump(), candidate=cand.label) for c in checks]
 
 
-def gate_result(checks: list[GateCheck], max_drop: float) -> Gate:
+def gate_result(checks: list[DropCheck], max_drop: float) -> Gate:
     """False if any check fails, else None if any is null (or there is none), else True."""
     results = [c.passed for c in checks]
     passed = False if False in results else (None if None in results or not checks else True)
@@ -385,7 +385,7 @@ def compare_runs(
     base, cands = runs[baseline], [r for i, r in enumerate(runs) if i != baseline]
     ids = {r.label: set(r.problems) for r in runs}
     deltas: dict[str, dict[str, Delta]] = {}
-    checks: list[GateCheck] = []
+    checks: list[DropCheck] = []
     for c in cands:
         gated: list[tuple[MetricSpec, Delta]] = []
         warnings += setting_warnings(base, c)

@@ -11,10 +11,11 @@ what is already there, so a killed run resumes without re-judging anything:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
+from faithcheck.backends import BackendName
 from faithcheck.backends.http import redact_url
 from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import (
@@ -38,8 +39,9 @@ from faithcheck.report import JudgeReport
 from faithcheck.rundir import CALIBRATION_FILE, JUDGE_FILE, SAMPLES_FILE, STRATEGY_FILE, RunDir
 from faithcheck.sampling import SampleRecord
 
-JudgeBackendName = Literal["auto", "vllm", "hf", "openai", "chat"]
-JUDGE_BACKENDS = ("auto", "vllm", "hf", "openai", "chat")
+JudgeBackendName = Literal[BackendName, "chat"]
+"""What `--judge-backend` takes: a model backend, or chat (a hosted chat API)."""
+JUDGE_BACKENDS: tuple[str, ...] = get_args(JudgeBackendName)
 
 SMALL_JUDGE_WARNING = (
     "the judge is the small embedded default model, whose labels are weak (see "

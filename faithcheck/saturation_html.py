@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from html import escape
 
 from faithcheck.saturation import Curves, RunSaturation, SaturationReport, Series
+from faithcheck.svg import Frame, ticks
 
 W, H = 760, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 64, 24, 44
@@ -32,17 +33,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]."""
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / count
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
-
-
 def _decimate(steps: Sequence[int], values: Sequence[float]) -> list[tuple[int, float]]:
     points = list(zip(steps, values, strict=True))
     if len(points) <= MAX_POINTS:
@@ -56,29 +46,20 @@ def _decimate(steps: Sequence[int], values: Sequence[float]) -> list[tuple[int, 
     return out
 
 
-class _Frame:
-    """Maps data coordinates to SVG pixels."""
-
-    def __init__(self, x: tuple[float, float], y: tuple[float, float]) -> None:
-        self.x0, self.x1 = x if x[1] > x[0] else (x[0] - 1, x[0] + 1)
-        pad = (y[1] - y[0]) * 0.05 or 0.5
-        self.y0, self.y1 = y[0] - pad, y[1] + pad
-
-    def px(self, x: float) -> float:
-        return LEFT + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
-
-    def py(self, y: float) -> float:
-        return H - BOTTOM - (y - self.y0) / (self.y1 - self.y0) * (H - TOP - BOTTOM)
+def _frame(x: tuple[float, float], y: tuple[float, float]) -> Frame:
+    """The plot box's frame, y padded by 5% of its range so curves clear the edges."""
+    pad = (y[1] - y[0]) * 0.05 or 0.5
+    return Frame((LEFT, TOP, W - LEFT - RIGHT, H - TOP - BOTTOM), x, (y[0] - pad, y[1] + pad))
 
 
-def _polyline(frame: _Frame, series: Series, color: str, width: float) -> str:
+def _polyline(frame: Frame, series: Series, color: str, width: float) -> str:
     pts = " ".join(
         f"{frame.px(s):.1f},{frame.py(v):.1f}" for s, v in _decimate(series.steps, series.values)
     )
     return f'<polyline fill="none" stroke="{color}" stroke-width="{width}" points="{pts}"/>'
 
 
-def _vline(frame: _Frame, x: float, color: str, label: str, dash: str) -> str:
+def _vline(frame: Frame, x: float, color: str, label: str, dash: str) -> str:
     px = frame.px(x)
     if not LEFT <= px <= W - RIGHT:
         return ""
@@ -89,7 +70,7 @@ def _vline(frame: _Frame, x: float, color: str, label: str, dash: str) -> str:
     )
 
 
-def _axes(frame: _Frame, eval_frame: _Frame | None) -> list[str]:
+def _axes(frame: Frame, eval_frame: Frame | None) -> list[str]:
     out = [
         f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="#444"/>',
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="#444"/>',
@@ -98,13 +79,13 @@ def _axes(frame: _Frame, eval_frame: _Frame | None) -> list[str]:
         f'transform="rotate(-90 14 {TOP + (H - TOP - BOTTOM) / 2})" text-anchor="middle">'
         "reward</text>",
     ]
-    for t in _ticks(frame.x0, frame.x1, 8):
+    for t in ticks(frame.x0, frame.x1, 8):
         x = frame.px(t)
         out.append(
             f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" font-size="11" '
             f'text-anchor="middle">{t:g}</text>'
         )
-    for t in _ticks(frame.y0, frame.y1):
+    for t in ticks(frame.y0, frame.y1):
         y = frame.py(t)
         out.append(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#eee"/>'
@@ -117,7 +98,7 @@ def _axes(frame: _Frame, eval_frame: _Frame | None) -> list[str]:
             f'<text x="{W - 10}" y="{mid}" font-size="12" fill="#1b7f3b" '
             f'transform="rotate(90 {W - 10} {mid})" text-anchor="middle">eval</text>'
         )
-        for t in _ticks(eval_frame.y0, eval_frame.y1):
+        for t in ticks(eval_frame.y0, eval_frame.y1):
             out.append(
                 f'<text x="{W - RIGHT + 6}" y="{eval_frame.py(t) + 4:.1f}" font-size="11" '
                 f'fill="#1b7f3b">{t:g}</text>'
@@ -131,13 +112,13 @@ def plot_svg(run: RunSaturation, curves: Curves, report: SaturationReport) -> st
     if not reward.steps:
         return '<p class="muted">no reward points to plot</p>'
     everything = curves.raw.values + reward.values
-    frame = _Frame((reward.steps[0], reward.steps[-1]), (min(everything), max(everything)))
+    frame = _frame((reward.steps[0], reward.steps[-1]), (min(everything), max(everything)))
     evals = curves.eval if curves.eval is not None and curves.eval.steps else None
     eval_frame = None
     if evals is not None:
         xs = (min(reward.steps[0], evals.steps[0]), max(reward.steps[-1], evals.steps[-1]))
-        frame = _Frame(xs, (frame.y0, frame.y1))
-        eval_frame = _Frame(xs, (min(evals.values), max(evals.values)))
+        frame = _frame(xs, (frame.y0, frame.y1))
+        eval_frame = _frame(xs, (min(evals.values), max(evals.values)))
     parts = _axes(frame, eval_frame)
     if report.settings.ema:
         parts.append(_polyline(frame, curves.raw, "#bbb", 1))

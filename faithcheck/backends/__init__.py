@@ -7,12 +7,16 @@ asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from faithcheck.backends.base import Backend, DType
 from faithcheck.errors import UsageError
 
-BackendName = Literal["auto", "vllm", "hf", "openai"]
+EngineName = Literal["vllm", "hf", "openai"]
+"""The engines a model runs on."""
+BackendName = Literal["auto", EngineName]
+"""What `--backend` takes: an engine, or auto (vllm when it imports, else hf)."""
+BACKENDS: tuple[str, ...] = get_args(BackendName)
 
 
 def vllm_importable() -> tuple[bool, str]:
@@ -28,9 +32,7 @@ def vllm_importable() -> tuple[bool, str]:
     return True, ""
 
 
-def choose_backend(
-    name: BackendName, say: Callable[[str], None]
-) -> Literal["vllm", "hf", "openai"]:
+def choose_backend(name: BackendName, say: Callable[[str], None]) -> EngineName:
     """Resolve `auto` to vllm when it imports, else hf, and say which."""
     if name != "auto":
         return name
@@ -66,7 +68,7 @@ def parse_engine_args(items: list[str] | None) -> dict[str, Any]:
 
 
 def make_backend(
-    name: Literal["vllm", "hf", "openai"],
+    name: EngineName,
     model_path: str,
     *,
     dtype: DType,
@@ -124,4 +126,11 @@ def make_backend(
     raise UsageError(f"unknown backend {name!r}")
 
 
-__all__: list[Any] = ["Backend", "BackendName", "choose_backend", "make_backend"]
+__all__: list[Any] = [
+    "BACKENDS",
+    "Backend",
+    "BackendName",
+    "EngineName",
+    "choose_backend",
+    "make_backend",
+]
