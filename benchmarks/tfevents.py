@@ -18,7 +18,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from faithcheck import saturation_tfevents as tfe
+from faithcheck.saturation import tfevents as tfe
 
 
 def _cpu() -> str:

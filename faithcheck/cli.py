@@ -232,7 +232,7 @@ def version() -> None:
     print(__version__)
 
 
-from faithcheck.saturation_cli import saturation_command  # noqa: E402
+from faithcheck.saturation.cli import saturation_command  # noqa: E402
 
 app.command(name="saturation")(saturation_command)
 

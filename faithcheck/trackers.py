@@ -140,7 +140,7 @@ def log_report(
 
 def log_tensorboard(report: Any, logdir: Path, *, step: int) -> Path:
     """Write the report's scalars at `step` as a new event file in `logdir`; its path."""
-    from faithcheck.saturation_tfevents import write_scalars
+    from faithcheck.saturation.tfevents import write_scalars
 
     logdir.mkdir(parents=True, exist_ok=True)
     now = time.time()

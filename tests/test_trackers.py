@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from faithcheck.saturation_tfevents import read_scalar_rows
-from faithcheck.saturation_wandb import read_run
+from faithcheck.saturation.tfevents import read_scalar_rows
+from faithcheck.saturation.wandb_runs import read_run
 from faithcheck.trackers import log_tensorboard, tracker_values, wandb_mode
 from tests.test_html_report import make_report
 

@@ -179,7 +179,7 @@ def _jsonl(rows: list[dict]) -> str:
 
 def write_all(out: Path) -> list[Path]:
     """Write every sample log under out; returns the paths written."""
-    from faithcheck.saturation_tfevents import write_scalars
+    from faithcheck.saturation.tfevents import write_scalars
 
     out.mkdir(parents=True, exist_ok=True)
     texts = {

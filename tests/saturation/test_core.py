@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faithcheck.jsonio import dumps
-from faithcheck.saturation import (
+from faithcheck.saturation.core import (
     RunInput,
     SaturationSettings,
     Series,

@@ -1,8 +1,8 @@
 """`faithcheck saturation`: reward-saturation diagnostics from RL training logs.
 
 Registered in `faithcheck.cli`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.saturation` (pure),
-`faithcheck.saturation_io` (reading logs) and `faithcheck.saturation_html` (plots).
+`faithcheck --help` is instant. The work happens in `faithcheck.saturation.core` (pure),
+`faithcheck.saturation.logs` (reading logs) and `faithcheck.saturation.page` (plots).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from faithcheck.saturation import SaturationReport
+    from faithcheck.saturation.core import SaturationReport
 
 COLUMNS_PANEL = "Columns"
 DEF_PANEL = "Definition"
@@ -157,8 +157,8 @@ def saturation_command(
 
     from faithcheck.errors import UsageError
     from faithcheck.jsonio import atomic_write_bytes, dumps, write_json
-    from faithcheck.saturation import SaturationSettings, analyze_run, build_report
-    from faithcheck.saturation_io import load_run
+    from faithcheck.saturation.core import SaturationSettings, analyze_run, build_report
+    from faithcheck.saturation.logs import load_run
 
     if no_eval and eval_col:
         raise UsageError("--no-eval and --eval-col contradict each other")
@@ -187,7 +187,7 @@ def saturation_command(
     if out_json:
         write_json(out_json, report)
     if html:
-        from faithcheck.saturation_html import render_html
+        from faithcheck.saturation.page import render_html
 
         atomic_write_bytes(html, render_html(report, [c for _, c in results]).encode())
     if json_out:

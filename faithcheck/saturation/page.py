@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from faithcheck.saturation import Curves, RunSaturation, SaturationReport, Series
+from faithcheck.saturation.core import Curves, RunSaturation, SaturationReport, Series
 from faithcheck.svg import Frame, ticks
 
 W, H = 760, 320

@@ -13,7 +13,7 @@ import pytest
 
 from faithcheck.cli import main
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "logs"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "logs"
 RAPID = str(SAMPLES / "trl_grpo_rapid.jsonl")
 SLOW = str(SAMPLES / "verl_grpo_slow.jsonl")
 TB = str(SAMPLES / "openrlhf_tb_rapid")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from faithcheck.errors import DataError
-from faithcheck.saturation import SaturationSettings, analyze_run
-from faithcheck.saturation_io import load_run, read_table
-from faithcheck.saturation_tfevents import (
+from faithcheck.saturation.core import SaturationSettings, analyze_run
+from faithcheck.saturation.logs import load_run, read_table
+from faithcheck.saturation.tfevents import (
     CRC_IMPLEMENTATION,
     crc32c,
     crc32c_python,
@@ -28,7 +28,7 @@ from faithcheck.saturation_tfevents import (
     write_scalars,
 )
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "logs"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "logs"
 
 
 def jsonl(path: Path, rows: list[dict]) -> Path:

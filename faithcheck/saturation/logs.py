@@ -3,8 +3,8 @@
 Formats: JSONL (TRL per-step dicts, verl's file logger `{"step": N, "data": {...}}`,
 OpenRLHF), JSON (a list of dicts, or TRL's trainer_state.json with `log_history`), CSV / TSV
 (experiment-tracker exports, including wandb's "<run> - <metric>" headers), TensorBoard
-event files (a file or a folder of them; see `faithcheck.saturation_tfevents`) and wandb's
-local run folders (`wandb/run-*/`, online or offline; see `faithcheck.saturation_wandb`),
+event files (a file or a folder of them; see `faithcheck.saturation.tfevents`) and wandb's
+local run folders (`wandb/run-*/`, online or offline; see `faithcheck.saturation.wandb_runs`),
 read directly without an export. Every format
 becomes a table of rows (dicts of column -> raw value); columns are then detected by name or
 named by the user.
@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from faithcheck.errors import DataError
-from faithcheck.saturation import RunInput
-from faithcheck.saturation_wandb import is_wandb_file, read_run
+from faithcheck.saturation.core import RunInput
+from faithcheck.saturation.wandb_runs import is_wandb_file, read_run
 
 # Candidate names, most specific first. Matching is case-insensitive and also tries the part of
 # a wandb export header after "<run> - ".
@@ -373,7 +373,7 @@ def read_table(path: Path) -> Table:
 
 
 def _read_events(path: Path, files: list[Path]) -> Table:
-    from faithcheck.saturation_tfevents import read_scalar_rows
+    from faithcheck.saturation.tfevents import read_scalar_rows
 
     rows, notes = read_scalar_rows(files)
     return Table(path, "tensorboard", rows, notes=notes)

@@ -33,7 +33,7 @@ from typing import IO, Any
 import orjson
 
 from faithcheck.errors import DataError
-from faithcheck.saturation_tfevents import fields
+from faithcheck.saturation.tfevents import fields
 
 HEADER = b":W&B" + struct.pack("<H", 0xBEE1) + b"\x00"
 BLOCK = 32 * 1024
