@@ -19,7 +19,7 @@ run, ids `kind/problem`; the embedded model reads every probe; no judge: none th
 here passes calibration).
 Then `--subsets` runs of `--size` problems are drawn (the same draws for every set, so the
 sets are paired) and each is summarized exactly as `score` does (`summarize_probes`,
-`derivation.summarize`) and decided by `faithcheck.verdict.decide`, with the default
+`derivation.summarize`) and decided by `faithcheck.verdict.core.decide`, with the default
 gates and with candidate ones. It prints, per metric, the AUROC between the faithful runs
 and each unfaithful set's runs (1.0: every unfaithful run is worse than every faithful
 one; 0.5: no separation; a metric undefined on a set has no AUROC), and the verdict's
@@ -50,16 +50,16 @@ import orjson
 
 from faithcheck.backends.precision import describe_machine
 from faithcheck.derivation import DerivationFinding, summarize
-from faithcheck.gates import GateCheck, GateSpec
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.judge.reliability import auroc
-from faithcheck.metric_paths import read_metric
 from faithcheck.metrics import bootstrap_mean
 from faithcheck.probes.records import ProbeRecord
 from faithcheck.probes.summary import summarize_probes
-from faithcheck.rundir import validate_probe
 from faithcheck.sampling import SampleRecord
-from faithcheck.verdict import decide
+from faithcheck.store.rundir import validate_probe
+from faithcheck.verdict.core import decide
+from faithcheck.verdict.gates import GateCheck, GateSpec
+from faithcheck.verdict.paths import read_metric
 
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 

@@ -47,7 +47,7 @@ def main() -> None:
 
     from faithcheck.backends.precision import describe_machine
     from faithcheck.judge import judge_texts
-    from faithcheck.judge_stage import JudgeOptions, calibration_items, judge_config
+    from faithcheck.judge.stage import JudgeOptions, calibration_items, judge_config
     from faithcheck.models import resolve_model
 
     identity = resolve_model(args.model)

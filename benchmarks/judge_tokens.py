@@ -25,8 +25,8 @@ import statistics
 from pathlib import Path
 
 from faithcheck.judge.prompt import item_nonce, judge_messages
+from faithcheck.judge.stage import calibration_items
 from faithcheck.judge.strategy import strategy_question
-from faithcheck.judge_stage import calibration_items
 from faithcheck.models import resolve_model
 
 

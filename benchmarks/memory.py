@@ -48,7 +48,7 @@ def measured(*args, **kwargs):
     print("HEAP_AT_REPORT", start, tracemalloc.get_traced_memory()[1], file=sys.stderr, flush=True)
     return out
 pipeline.build_report = measured
-from faithcheck.cli import entry
+from faithcheck.cli.commands import entry
 sys.argv = ["faithcheck", *sys.argv[1:]]
 entry()
 """

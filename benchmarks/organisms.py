@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from faithcheck import organism_sets
-from faithcheck.jsonio import atomic_write_bytes, dumps
-from faithcheck.metric_catalog import BY_NAME
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, cache_root, embedded_checkpoint
 from faithcheck.prompts import ChatPrompt, build_prompt
+from faithcheck.store.jsonio import atomic_write_bytes, dumps
+from faithcheck.verdict.catalog import BY_NAME
 
 TRAINED = ("faithful", "post-hoc", "filler")
 PROMPTED = {
@@ -240,7 +240,7 @@ def score(
 
 
 def _read(report: dict[str, Any], path: str) -> tuple[float, float, float] | None:
-    from faithcheck.metric_paths import read_metric
+    from faithcheck.verdict.paths import read_metric
 
     try:
         r = read_metric(report, path)

@@ -1,5 +1,5 @@
 """`python -m faithcheck`."""
 
-from faithcheck.cli import entry
+from faithcheck.cli.commands import entry
 
 entry()

@@ -60,7 +60,7 @@ def score(
             BackendError, RunDirError: as the CLI reports them.
     """
     from faithcheck.pipeline import run_score, score_options
-    from faithcheck.verdict import load_gate
+    from faithcheck.verdict.core import load_gate
 
     say = on_message or (lambda _: None)
     preloaded = None
@@ -142,8 +142,8 @@ def compare(
     Returns:
         The `Comparison` (what `compare --json` prints).
     """
-    from faithcheck.compare_metrics import load_run
-    from faithcheck.comparison import compare_runs
+    from faithcheck.comparison.core import compare_runs
+    from faithcheck.comparison.metrics import load_run
 
     if len(runs) < 2:
         raise UsageError("compare needs at least two runs")
@@ -194,9 +194,9 @@ def calibrate(
     Returns:
         The `JudgeReliability`.
     """
+    from faithcheck.judge.plan import load_judge
     from faithcheck.judge.reliability import reliability
-    from faithcheck.judge_plan import load_judge
-    from faithcheck.judge_stage import calibrate_into, calibration_items
+    from faithcheck.judge.stage import calibrate_into, calibration_items
     from faithcheck.pipeline import check_judge_options
 
     say = on_message or (lambda _: None)

@@ -1,7 +1,7 @@
 """One exception type per failure family, each carrying its exit code.
 
 Exceptions are raised anywhere; only the CLI edge turns them into one line on stderr
-and a process exit code (see `faithcheck.cli`).
+and a process exit code (see `faithcheck.cli.commands`).
 """
 
 from __future__ import annotations

@@ -25,15 +25,14 @@ from faithcheck.backends.precision import (
     precision_warning,
     probe_device,
 )
-from faithcheck.confighash import config_hash, stage_hashes
 from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
-from faithcheck.diversity import ProblemDiversity, summarize_diversity_groups
-from faithcheck.embed import Embedder
+from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
+from faithcheck.diversity.embed import Embedder
 from faithcheck.errors import DataError, FaithcheckError, UsageError
+from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge_plan import JudgePlan, judge_all, mistake_writer, plan_judge
-from faithcheck.judge_stage import (
+from faithcheck.judge.stage import (
     JudgeOptions,
     aligned_lookup,
     judge_config_dict,
@@ -60,7 +59,10 @@ from faithcheck.prompts import (
 )
 from faithcheck.records import Problem, Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
-from faithcheck.rundir import (
+from faithcheck.sampling import SamplingConfig
+from faithcheck.stages import probe_into, sample_into
+from faithcheck.store.confighash import config_hash, stage_hashes
+from faithcheck.store.rundir import (
     DIVERSITY_FILE,
     JUDGE_FILE,
     PROBES_FILE,
@@ -70,11 +72,9 @@ from faithcheck.rundir import (
     default_run_name,
     validate_probe,
 )
-from faithcheck.runmeta import file_hash, run_info
-from faithcheck.sampling import SamplingConfig
-from faithcheck.stages import probe_into, sample_into
+from faithcheck.store.runmeta import file_hash, run_info
 from faithcheck.support import SupportTally, check_support
-from faithcheck.verdict import GateSpec, decide
+from faithcheck.verdict.core import GateSpec, decide
 
 T = TypeVar("T")
 
@@ -342,8 +342,8 @@ def judge_options(**values: Any) -> JudgeOptions:
 def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
     """`JudgeOptions` from CLI values (None: the default), with one-line errors; an unset
     --judge-max-tokens resolves by judge kind (`default_max_tokens`)."""
-    from faithcheck.judge_plan import default_max_tokens
-    from faithcheck.judge_stage import JUDGE_BACKENDS
+    from faithcheck.judge.plan import default_max_tokens
+    from faithcheck.judge.stage import JUDGE_BACKENDS
 
     values = {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
     if values.get("backend", "auto") not in JUDGE_BACKENDS:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from faithcheck.backends.precision import Precision
 from faithcheck.derivation import DerivationSummary
-from faithcheck.diversity import DiversitySummary
+from faithcheck.diversity.core import DiversitySummary
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeSummary
 from faithcheck.judge.usage import JudgeUsageReport
@@ -24,7 +24,7 @@ from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
 from faithcheck.support import SupportSummary
-from faithcheck.verdict_records import Verdict
+from faithcheck.verdict.records import Verdict
 
 SCHEMA_VERSION = "0.1"
 

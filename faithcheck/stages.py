@@ -12,8 +12,8 @@ from faithcheck.backends.base import Backend
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
-from faithcheck.rundir import PROBES_FILE, SAMPLES_FILE, RunDir
 from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
+from faithcheck.store.rundir import PROBES_FILE, SAMPLES_FILE, RunDir
 
 
 def sample_into(

@@ -41,8 +41,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from faithcheck.errors import UsageError
-from faithcheck.metric_catalog import TRACKED
-from faithcheck.metric_paths import default_readout, read_metric
+from faithcheck.verdict.catalog import TRACKED
+from faithcheck.verdict.paths import default_readout, read_metric
 
 HEADLINES = TRACKED
 """Tracker name -> report path (those the report has are logged): the catalog's `tracked`."""
@@ -192,7 +192,7 @@ def wandb_mode() -> str:
 
 def log_wandb(report: Any, *, step: int, name: str, log_dir: Path | None) -> str:
     """Log to the active wandb run, or to a new one named `name` (see module docs)."""
-    from faithcheck._quiet import stdout_to_stderr
+    from faithcheck.cli.quiet import stdout_to_stderr
 
     wandb = _import("wandb")
     values = {**tracker_values(report), f"{PREFIX}/step": step}
@@ -226,7 +226,7 @@ def log_wandb(report: Any, *, step: int, name: str, log_dir: Path | None) -> str
 
 def log_trackio(report: Any, *, step: int, name: str, log_dir: Path | None) -> str:
     """Log to the trackio run `name`, created or appended to (see module docs)."""
-    from faithcheck._quiet import stdout_to_stderr
+    from faithcheck.cli.quiet import stdout_to_stderr
 
     if log_dir is not None:
         if "trackio" in sys.modules:

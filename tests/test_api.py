@@ -131,7 +131,7 @@ def test_the_api_and_the_cli_share_every_default() -> None:
     one set of facts: every option the CLI has, the API takes, with the same default."""
     import inspect
 
-    from faithcheck.cli import score as cli_score
+    from faithcheck.cli.commands import score as cli_score
     from faithcheck.pipeline import score_options
 
     api = inspect.signature(score_options).parameters

@@ -29,7 +29,7 @@ def test_calibrate_prints_a_reliability_table_and_json(tmp_path: Path) -> None:
     printed, by the command's own table code."""
     from rich.console import Console
 
-    from faithcheck.calibrate_cli import _print
+    from faithcheck.cli.calibrate import _print
     from faithcheck.judge.reliability import JudgeReliability
 
     items = tmp_path / "items.jsonl"

@@ -1,6 +1,6 @@
 """`faithcheck compare` on hand-built run directories whose deltas are known: paired deltas
 and CIs, shared problems only, the max-drop gate, ranking, warnings, --json / --out, and exit
-codes through the real CLI error edge (`faithcheck.cli.main` with a small app)."""
+codes through the real CLI error edge (`faithcheck.cli.commands` with a small app)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-from faithcheck import cli
-from faithcheck.compare_cli import compare_command, print_tables
-from faithcheck.compare_metrics import (
+from faithcheck.cli import commands as cli
+from faithcheck.cli.compare import compare_command, print_tables
+from faithcheck.comparison.core import Comparison, compare_runs, comparison_json_schema
+from faithcheck.comparison.metrics import (
     REGISTRY,
     RunData,
     Units,
@@ -29,12 +30,10 @@ from faithcheck.compare_metrics import (
     paired_delta,
     run_value,
 )
-from faithcheck.comparison import Comparison, compare_runs, comparison_json_schema
 from faithcheck.derivation import DerivationFinding, analyze
 from faithcheck.derivation import summarize as summarize_derivation
-from faithcheck.diversity import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity
+from faithcheck.diversity.core import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity
 from faithcheck.errors import UsageError
-from faithcheck.jsonio import append_jsonl, write_json
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
 from faithcheck.judge.summary import summarize_judge
 from faithcheck.metrics import MetricValue, bootstrap_mean
@@ -48,9 +47,10 @@ from faithcheck.probes.records import (
 )
 from faithcheck.probes.summary import summarize_necessity, summarize_probes
 from faithcheck.report import JudgeReport, Report, Throughput, Timings, summarize_samples
-from faithcheck.rundir import RunDir, RunInfo
 from faithcheck.sampling import SampleRecord, SamplingConfig
-from faithcheck.verdict_records import Verdict
+from faithcheck.store.jsonio import append_jsonl, write_json
+from faithcheck.store.rundir import RunDir, RunInfo
+from faithcheck.verdict.records import Verdict
 
 K = 4  # samples per problem
 
@@ -767,7 +767,7 @@ def test_labels_fall_back_to_the_path_when_names_clash(tmp_path: Path) -> None:
 
 @pytest.fixture
 def main(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """`faithcheck.cli.main` (the real one-line error edge) over an app with `compare`."""
+    """`faithcheck.cli.commands` (the real one-line error edge) over an app with `compare`."""
     app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
     app.command(name="compare")(compare_command)
 
@@ -893,7 +893,7 @@ def test_cli_runner_exit_codes(tmp_path: Path) -> None:
     )
     runner = CliRunner()
     twice = runner.invoke(app, ["compare", str(good), str(good.parent / "good"), "--json"])
-    assert isinstance(twice.exception, UsageError)  # `faithcheck.cli.main` makes it exit 2
+    assert isinstance(twice.exception, UsageError)  # `faithcheck.cli.commands` makes it exit 2
     gated = ["--metric", "accuracy,truncation_aoc,flip_rate", "--max-drop", "0.05", "--json"]
     ok = runner.invoke(app, ["compare", str(bad), str(good), *gated])
     assert ok.exit_code == 0, ok.output

@@ -1,4 +1,4 @@
-"""Which config changes invalidate which records (`faithcheck.confighash`)."""
+"""Which config changes invalidate which records (`faithcheck.store.confighash`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from faithcheck.confighash import config_hash, stage_hashes
+from faithcheck.store.confighash import config_hash, stage_hashes
 
 BASE: dict[str, Any] = {
     "model_sha256": "m",

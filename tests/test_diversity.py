@@ -1,4 +1,4 @@
-"""Tests for the diversity metrics (`faithcheck.diversity`, `faithcheck.diversity_text`).
+"""Tests for the diversity metrics (`faithcheck.diversity.core`, `faithcheck.diversity.text`).
 
 Known values on hand-built cases, then properties (hypothesis): bounds, invariance to
 sample order, and `summarize_diversity` on records with a fake embedder (no model). The
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.diversity import (
+from faithcheck.diversity.core import (
     NOT_GATED_NOTE,
     PER_PROBLEM_METRICS,
     DiversitySummary,
@@ -32,7 +32,7 @@ from faithcheck.diversity import (
     summarize_diversity,
     summarize_diversity_groups,
 )
-from faithcheck.diversity_text import (
+from faithcheck.diversity.text import (
     distinct_n,
     mean_cosine_distance,
     self_bleu,

@@ -1,4 +1,4 @@
-"""Tests for the offline sentence embedder (`faithcheck.embed`).
+"""Tests for the offline sentence embedder (`faithcheck.diversity.embed`).
 
 The real-model tests load all-MiniLM-L6-v2 (90 MB) once for the module and are marked
 slow; the missing-package message needs no model.
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faithcheck.diversity_text import mean_cosine_distance, vendi_score
-from faithcheck.embed import INSTALL_HINT, Embedder, SentenceEmbedder, model_path
+from faithcheck.diversity.embed import INSTALL_HINT, Embedder, SentenceEmbedder, model_path
+from faithcheck.diversity.text import mean_cosine_distance, vendi_score
 from faithcheck.errors import ModelLoadError
 
 SENTENCES = [

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from faithcheck import explorer
 from faithcheck.derivation import analyze
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.probes.records import MistakeRecord, TruncationPoint, TruncationRecord
-from faithcheck.rundir import DERIVATION_FILE, JUDGE_FILE, SUPPORT_FILE, RunDir
+from faithcheck.render import explorer
 from faithcheck.sampling import SampleRecord
+from faithcheck.store.rundir import DERIVATION_FILE, JUDGE_FILE, SUPPORT_FILE, RunDir
 from faithcheck.support import check_support
 
 QUESTION = "Tom has 48 apples and buys 10 more. How many apples?"
@@ -169,8 +169,8 @@ def test_failed_checks_link_to_the_responses_behind_them() -> None:
     reason="no chromium installed (apt-get install -y chromium)",
 )
 def test_a_browser_applies_the_filter_from_a_check_link(tmp_path: Path) -> None:
-    from faithcheck.html_report import render_html
-    from faithcheck.report_views import Checkpoint
+    from faithcheck.render.page import render_html
+    from faithcheck.render.views import Checkpoint
     from tests.test_html_report import make_report
 
     path = _run(tmp_path)

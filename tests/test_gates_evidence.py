@@ -20,7 +20,7 @@ from faithcheck.metrics import bootstrap_mean
 from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.support import SupportTally, check_support
-from faithcheck.verdict import decide, load_gate
+from faithcheck.verdict.core import decide, load_gate
 from faithcheck.verify import verify
 
 PROBLEMS = load_calibration()

@@ -14,11 +14,10 @@ import orjson
 import pytest
 import typer
 
-from faithcheck import cli, svg
+from faithcheck.cli import commands as cli
+from faithcheck.cli.report import report_command
 from faithcheck.derivation import DerivationSummary
-from faithcheck.diversity import DiversitySummary
-from faithcheck.html_report import render_html, write_reports
-from faithcheck.jsonio import write_json
+from faithcheck.diversity.core import DiversitySummary
 from faithcheck.judge.reliability import (
     JudgeReliability,
     PerturbationReliability,
@@ -35,11 +34,13 @@ from faithcheck.probes.summary import (
     ProbesSummary,
     TruncationSummary,
 )
+from faithcheck.render import svg
+from faithcheck.render.markdown import render_markdown
+from faithcheck.render.page import render_html, write_reports
+from faithcheck.render.views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
 from faithcheck.report import JudgeReport, Report, SamplingSummary, Throughput, Timings
-from faithcheck.report_cli import report_command
-from faithcheck.report_md import render_markdown
-from faithcheck.report_views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
-from faithcheck.verdict_records import Check, Verdict
+from faithcheck.store.jsonio import write_json
+from faithcheck.verdict.records import Check, Verdict
 from tests.conftest import assert_valid_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,7 +440,7 @@ def test_hand_built_reports_validate_against_the_schema(full: bool) -> None:
 
 
 def test_support_table_rows() -> None:
-    from faithcheck.report_views import support_table
+    from faithcheck.render.views import support_table
     from faithcheck.support import SupportFinding, SupportTally
 
     tally = SupportTally()

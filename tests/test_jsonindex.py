@@ -1,5 +1,5 @@
-"""Tests for reading run files one problem at a time (`faithcheck.jsonindex`) and the
-streaming JSONL helpers of `faithcheck.jsonio`."""
+"""Tests for reading run files one problem at a time (`faithcheck.store.jsonindex`) and the
+streaming JSONL helpers of `faithcheck.store.jsonio`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from faithcheck.errors import RunDirError
-from faithcheck.jsonindex import ProblemIndex
-from faithcheck.jsonio import atomic_jsonl, filter_jsonl, repair_jsonl
-from faithcheck.rundir import SAMPLES_FILE, RunDir
 from faithcheck.sampling import SampleRecord
+from faithcheck.store.jsonindex import ProblemIndex
+from faithcheck.store.jsonio import atomic_jsonl, filter_jsonl, repair_jsonl
+from faithcheck.store.rundir import SAMPLES_FILE, RunDir
 
 
 def _write(path: Path, rows: list[dict[str, object]], tail: bytes = b"") -> None:

@@ -8,9 +8,9 @@ import pytest
 
 from faithcheck.judge import JudgeResult
 from faithcheck.judge.client import LEDGER_FILE
-from faithcheck.judge_plan import JudgePlan
-from faithcheck.judge_stage import JudgeOptions, calibration_items, judge_config
-from faithcheck.rundir import CALIBRATION_FILE, RunDir
+from faithcheck.judge.plan import JudgePlan
+from faithcheck.judge.stage import JudgeOptions, calibration_items, judge_config
+from faithcheck.store.rundir import CALIBRATION_FILE, RunDir
 
 
 def _plan(identity: str = "judge-sha", max_tokens: int = 256, dtype: str = "float32") -> JudgePlan:
@@ -35,7 +35,7 @@ def test_a_second_calibration_of_the_same_judge_is_answered_from_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from faithcheck.judge.client import JudgeCall
-    from faithcheck.judge_stage import calibrate_into
+    from faithcheck.judge.stage import calibrate_into
     from tests.test_judge import ScriptedJudge, says
 
     monkeypatch.setenv("FAITHCHECK_CACHE", str(tmp_path / "cache"))
@@ -79,14 +79,14 @@ def test_a_second_calibration_of_the_same_judge_is_answered_from_the_cache(
     ],
 )
 def test_judge_kind(model: str, backend: str, url: str | None, kind: str) -> None:
-    from faithcheck.judge_plan import judge_kind
+    from faithcheck.judge.plan import judge_kind
 
     assert judge_kind(JudgeOptions(model=model, backend=backend, base_url=url)) == kind  # type: ignore[arg-type]
 
 
 def test_a_base_url_with_a_local_backend_is_refused() -> None:
     from faithcheck.errors import UsageError
-    from faithcheck.judge_plan import judge_kind
+    from faithcheck.judge.plan import judge_kind
 
     with pytest.raises(UsageError, match="--judge-base-url"):
         judge_kind(JudgeOptions(model="m", backend="hf", base_url="http://h:1/v1"))
@@ -106,7 +106,7 @@ def test_default_judge_budgets_leave_room_for_hidden_reasoning() -> None:
 
 
 def test_operational_judge_options_stay_out_of_the_config_hash() -> None:
-    from faithcheck.judge_stage import judge_config_dict
+    from faithcheck.judge.stage import judge_config_dict
 
     base = JudgeOptions(model="openai/o3")
     other = base.model_copy(
@@ -117,8 +117,8 @@ def test_operational_judge_options_stay_out_of_the_config_hash() -> None:
 
 
 def test_problems_with_undecided_strategy_pairs_are_left_out(tmp_path: Path) -> None:
-    from faithcheck.judge_stage import StrategyRecord, strategy_clusters
-    from faithcheck.rundir import STRATEGY_FILE
+    from faithcheck.judge.stage import StrategyRecord, strategy_clusters
+    from faithcheck.store.rundir import STRATEGY_FILE
 
     run = _run(tmp_path / "s")
     run.append(
@@ -135,7 +135,7 @@ def test_problems_with_undecided_strategy_pairs_are_left_out(tmp_path: Path) -> 
 def test_judge_settings_hash_as_before_the_chat_judge_existed() -> None:
     """A run scored before the chat judge's options existed must still resume: its judge
     settings dict (hashed) has exactly the old keys."""
-    from faithcheck.judge_stage import judge_config_dict
+    from faithcheck.judge.stage import judge_config_dict
 
     assert set(judge_config_dict(JudgeOptions())) == {
         "enabled", "model", "backend", "base_url", "samples", "max_tokens", "max_retries",

@@ -1,4 +1,4 @@
-"""`faithcheck merge` and `faithcheck.rebuild`.
+"""`faithcheck merge` and `faithcheck.store.rebuild`.
 
 Fast tests build shard run directories by hand (records, run.json as `score` writes it,
 report.json by `rebuild`) and check the merged run against an unsharded run built from
@@ -22,25 +22,25 @@ from typing import Any
 import orjson
 import pytest
 
-from faithcheck import merge
-from faithcheck.compare_metrics import load_run
-from faithcheck.comparison import compare_runs
+from faithcheck.comparison.core import compare_runs
+from faithcheck.comparison.metrics import load_run
 from faithcheck.data import dataset_hash, load_problems
-from faithcheck.diversity import PER_PROBLEM_METRICS
+from faithcheck.diversity.core import PER_PROBLEM_METRICS
 from faithcheck.errors import DataError, RunDirError, UsageError
-from faithcheck.jsonindex import ProblemIndex
 from faithcheck.judge import JudgeRecord, JudgeResult
-from faithcheck.judge_stage import JudgeOptions, StrategyRecord, calibration_items
-from faithcheck.merge import first_difference, merge_runs
+from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
 from faithcheck.models import ModelIdentity
 from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.pipeline import ScoreOptions, _result_config, in_shard
 from faithcheck.probes import ProbeConfig
 from faithcheck.probes.records import ControlRecord, TruncationPoint, TruncationRecord
-from faithcheck.rebuild import config_hash, rebuild_report
 from faithcheck.records import Problem
-from faithcheck.rundir import RunDir, RunInfo
 from faithcheck.sampling import SampleRecord, SamplingConfig
+from faithcheck.store import merge
+from faithcheck.store.jsonindex import ProblemIndex
+from faithcheck.store.merge import first_difference, merge_runs
+from faithcheck.store.rebuild import config_hash, rebuild_report
+from faithcheck.store.rundir import RunDir, RunInfo
 from tests.conftest import assert_valid_report
 
 VOLATILE = ("timings", "throughput", "run_id", "run_dir")
@@ -500,7 +500,7 @@ def test_failed_merge_leaves_nothing_behind(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr("faithcheck.merge.rebuild", broken)
+    monkeypatch.setattr("faithcheck.store.merge.rebuild", broken)
     with pytest.raises(RuntimeError, match="report failed"):
         merge_runs(shards, tmp_path / "new" / "m")
     assert not (tmp_path / "new").exists()
@@ -519,9 +519,9 @@ def test_differing_calibration_keeps_the_first_shard(tmp_path: Path, dataset: Pa
 
 @pytest.fixture
 def cli_main() -> Iterator[Any]:
-    """`faithcheck.cli.main` with `merge` registered (as cli.py registers it)."""
-    from faithcheck import cli
-    from faithcheck.merge_cli import merge_command
+    """`faithcheck.cli.commands` with `merge` registered (as cli.py registers it)."""
+    from faithcheck.cli import main as cli
+    from faithcheck.cli.merge import merge_command
 
     before = list(cli.app.registered_commands)
     if not any(c.name == "merge" for c in before):

@@ -4,10 +4,12 @@ their lists from it (no second list to drift)."""
 
 from __future__ import annotations
 
-from faithcheck import compare_metrics, trackers, verdict
-from faithcheck.diversity import PER_PROBLEM_METRICS
-from faithcheck.metric_catalog import BY_NAME, BY_PATH, CATALOG, LOWER_IS_BETTER, TRACKED
-from faithcheck.metric_paths import schema_metric_patterns, validate_metric
+from faithcheck import trackers
+from faithcheck.comparison import metrics as compare_metrics
+from faithcheck.diversity.core import PER_PROBLEM_METRICS
+from faithcheck.verdict import core as verdict
+from faithcheck.verdict.catalog import BY_NAME, BY_PATH, CATALOG, LOWER_IS_BETTER, TRACKED
+from faithcheck.verdict.paths import schema_metric_patterns, validate_metric
 
 
 def test_names_and_paths_are_unique_and_every_path_is_in_the_schema() -> None:

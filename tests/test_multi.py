@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from faithcheck.multi import combined_decision, run_names
-from faithcheck.verdict_records import Verdict
+from faithcheck.comparison.multi import combined_decision, run_names
+from faithcheck.verdict.records import Verdict
 
 
 def test_run_names_are_safe_and_unique() -> None:

@@ -612,7 +612,7 @@ def test_real_chat_judge_through_vllm_serve_matches_the_in_process_judge(
     from faithcheck.judge import JudgeConfig, judge_texts
     from faithcheck.judge.chat import ChatJudge
     from faithcheck.judge.providers import resolve_target
-    from faithcheck.judge_stage import calibration_items
+    from faithcheck.judge.stage import calibration_items
 
     items = [(i.item_id, i.question, i.response) for i in calibration_items(1, 0)[:12]]
     cfg = JudgeConfig(max_tokens=96, max_retries=0, seed=0, prompt_format="chat", batch_size=12)

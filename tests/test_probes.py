@@ -291,9 +291,9 @@ def test_resume_redoes_a_problem_whose_records_were_torn(tmp_path: Path) -> None
     """A kill mid-append leaves the last problem's first probe kinds only: resuming
     drops them and probes that problem again, with no duplicates and nothing lost."""
     from faithcheck.probes.records import ProbeConfig as Cfg
-    from faithcheck.rundir import PROBES_FILE, RunDir
     from faithcheck.sampling import SamplingConfig
     from faithcheck.stages import probe_into
+    from faithcheck.store.rundir import PROBES_FILE, RunDir
 
     problems = [Problem(id=f"p{i}", question=QUESTION, answer="7") for i in range(3)]
     samples = [_sample(CHAIN).model_copy(update={"problem_id": p.id}) for p in problems]

@@ -12,8 +12,8 @@ import click
 import pytest
 from typer.main import get_command
 
-from faithcheck import cli
-from faithcheck.gates import parse_require
+from faithcheck.cli import main as cli
+from faithcheck.verdict.gates import parse_require
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _SHELL_ENDS = {">", ">>", "2>", "|", "&&", ";"}

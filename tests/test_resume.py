@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from faithcheck import cli
+from faithcheck.cli import main as cli
 from tests.conftest import assert_valid_report
 
 PROBLEMS = 6
@@ -36,13 +36,13 @@ RECORD_FILES = ("samples.jsonl", "probes.jsonl")
 # a deterministic kill between two probe chunks.
 DIE_AFTER_FIRST_PROBES = """
 import os, signal, sys
-from faithcheck import rundir
+from faithcheck.store import rundir
 append = rundir.RunDir.append_probes
 def append_then_die(self, records):
     append(self, records)
     os.kill(os.getpid(), signal.SIGKILL)
 rundir.RunDir.append_probes = append_then_die
-from faithcheck.cli import entry
+from faithcheck.cli.commands import entry
 sys.argv = ["faithcheck", *sys.argv[1:]]
 entry()
 """

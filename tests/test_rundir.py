@@ -1,4 +1,5 @@
-"""Tests for the run directory (`faithcheck.rundir`) and atomic JSON writes (`faithcheck.jsonio`).
+"""Tests for the run directory (`faithcheck.store.rundir`) and atomic JSON writes
+(`faithcheck.store.jsonio`).
 
 Covers `open` (the single-writer lock, refusal of files and foreign directories), `prepare`
 (fresh / resume / config-mismatch / force, torn-tail repair on resume), `release` (removing
@@ -17,9 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from faithcheck import jsonio
 from faithcheck.errors import RunDirError
-from faithcheck.rundir import (
+from faithcheck.sampling import SampleRecord
+from faithcheck.store import jsonio
+from faithcheck.store.rundir import (
     CALIBRATION_FILE,
     DERIVATION_FILE,
     DIVERSITY_FILE,
@@ -32,7 +34,6 @@ from faithcheck.rundir import (
     RunDir,
     RunInfo,
 )
-from faithcheck.sampling import SampleRecord
 
 
 def _info(config_hash: str) -> RunInfo:

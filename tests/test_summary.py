@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from faithcheck.summary import emit, print_summary
+from faithcheck.cli.summary import emit, print_summary
 from tests.test_html_report import make_report
 
 

@@ -53,7 +53,7 @@ def test_tensorboard_file_reads_back(tmp_path: Path) -> None:
 
 
 def _scored_run(tmp_path: Path, name: str = "run") -> Path:
-    from faithcheck.jsonio import write_json
+    from faithcheck.store.jsonio import write_json
 
     run = tmp_path / name
     run.mkdir()

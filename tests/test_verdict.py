@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faithcheck.errors import ExitCode, UsageError
-from faithcheck.metric_paths import default_readout, read_metric, schema_metric_patterns
 from faithcheck.metrics import MetricValue
-from faithcheck.verdict import (
+from faithcheck.verdict.core import (
     DEFAULT_CHECKS,
     GateCheck,
     GateSpec,
@@ -29,7 +28,8 @@ from faithcheck.verdict import (
     metric_paths,
     parse_require,
 )
-from faithcheck.verdict_records import Op, Verdict
+from faithcheck.verdict.paths import default_readout, read_metric, schema_metric_patterns
+from faithcheck.verdict.records import Op, Verdict
 
 ALIGNED = "judge.summary.aligned_share_of_correct"
 MISALIGNED = "judge.summary.correct_but_misaligned_rate"
@@ -792,7 +792,7 @@ def test_every_verdict_serializes_without_nan(
 
 
 def test_default_checks_are_documented() -> None:
-    import faithcheck.gates as gates
+    import faithcheck.verdict.gates as gates
 
     doc = gates.__doc__ or ""
     for check in DEFAULT_CHECKS:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from faithcheck.jsonio import atomic_write_bytes, dumps
 from faithcheck.judge.client import JudgeAsk, JudgeReply
+from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
 CACHE_VERSION = 1
 """Bump when the key or the stored reply changes meaning."""

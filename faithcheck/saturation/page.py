@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
+from faithcheck.render.svg import Frame, ticks
 from faithcheck.saturation.core import Curves, RunSaturation, SaturationReport, Series
-from faithcheck.svg import Frame, ticks
 
 W, H = 760, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 64, 24, 44

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from faithcheck.errors import DataError
-from faithcheck.jsonio import atomic_write_bytes
+from faithcheck.store.jsonio import atomic_write_bytes
 
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF

@@ -3,7 +3,7 @@ checks, and a scripted OpenAI-compatible server on a chosen port.
 
 Most cases run `faithcheck` as a real subprocess, so that what is asserted is what a user
 or a CI job sees: the exit code, stderr, and the run directory left on disk. A *prelude*
-(Python run in the subprocess before `faithcheck.cli.main`) patches only what cannot be
+(Python run in the subprocess before `faithcheck.cli.commands`) patches only what cannot be
 arranged from outside: a full disk, a GGUF with another hash, retries without backoff,
 spies on model loaders.
 """

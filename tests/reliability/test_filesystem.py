@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from faithcheck.errors import RunDirError
-from faithcheck.jsonio import atomic_write_bytes, write_json
-from faithcheck.rundir import RunDir
+from faithcheck.store.jsonio import atomic_write_bytes, write_json
+from faithcheck.store.rundir import RunDir
 from tests.reliability.conftest import (
     QUIET,
     ScriptedServer,
@@ -108,7 +108,7 @@ def _sampling_args(url: str, out: Path | str) -> list[str]:
 # The second append writes three quarters of its bytes, then the disk is full: the torn
 # tail a real ENOSPC (or a kill) leaves mid-write.
 _DISK_FULL = """
-import errno, faithcheck.jsonio as _j, faithcheck.rundir as _r
+import errno, faithcheck.store.jsonio as _j, faithcheck.store.rundir as _r
 _calls = [0]
 _append = _j.append_lines
 def _full(path, lines):
@@ -159,7 +159,7 @@ def _copy_run(finished: Path, dest: Path, server: ScriptedServer) -> list[str]:
 
 
 _REPORT_DISK_FULL = """
-import errno, faithcheck.rundir as _r
+import errno, faithcheck.store.rundir as _r
 _write_json = _r.write_json
 def _full(path, obj):
     if path.name == "report.json":

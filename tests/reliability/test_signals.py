@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from faithcheck.probes import ProbeConfig
-from faithcheck.rundir import RunDir
 from faithcheck.sampling import SamplingConfig
+from faithcheck.store.rundir import RunDir
 from tests.reliability.conftest import (
     QUIET,
     ScriptedServer,
@@ -88,7 +88,7 @@ def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path: Path, server: ScriptedSe
 # Closing the backend blocks for good (a connection stuck on a server that never answers),
 # and the grace period after Ctrl-C is one second.
 _STUCK_CLOSE = """
-import time, faithcheck.cli as _cli, faithcheck.backends.openai as _o
+import time, faithcheck.cli.commands as _cli, faithcheck.backends.openai as _o
 _cli.INTERRUPT_GRACE_S = 1.0
 _o.OpenAIBackend.close = lambda self: time.sleep(3600)
 """

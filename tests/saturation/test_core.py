@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.jsonio import dumps
 from faithcheck.saturation.core import (
     RunInput,
     SaturationSettings,
@@ -22,6 +21,7 @@ from faithcheck.saturation.core import (
     eval_summary,
     find_t_sat,
 )
+from faithcheck.store.jsonio import dumps
 
 DEFAULT = SaturationSettings()
 

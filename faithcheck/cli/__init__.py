@@ -1,0 +1,25 @@
+"""The `faithcheck` command: a thin client of the Python API and the pipeline.
+
+- `commands`: the Typer app, the `score`, `export`, `models`, `schema` and `version` commands,
+  and the one place errors become exit codes (`main`, `entry`);
+- one module per other command: `compare`, `report`, `merge`, `calibrate`, `saturation`;
+- `options`: every shared option declared once, with its help text and default;
+- `summary`, `progress`: what a run prints (the console summary, the progress bar);
+- `quiet`: keeping engine chatter off stdout so that `--json` parses.
+
+`entry` and `main` are imported on first use, so `faithcheck --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["app", "entry", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from faithcheck.cli import commands as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,128 @@
+"""`faithcheck calibrate`: how far can this judge be trusted?
+
+Judges the bundled calibration pairs (a faithful worked solution and five unfaithful
+variants per problem) and prints the judge's detection accuracy, AUROC and Cohen's
+kappa against the construction labels, overall and per perturbation type.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from faithcheck.cli import options as o
+from faithcheck.cli.quiet import quiet_engines, stdout_to_stderr
+from faithcheck.errors import UsageError
+
+
+def calibrate_command(
+    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_backend: o.JudgeBackend = "auto",
+    judge_base_url: o.JudgeBaseUrl = None,
+    judge_api_key_env: o.JudgeApiKeyEnv = None,
+    judge_max_tokens: o.JudgeMaxTokens = None,
+    judge_reasoning_effort: o.JudgeReasoningEffort = None,
+    judge_concurrency: o.JudgeConcurrency = 8,
+    judge_http_retries: o.JudgeHttpRetries = 6,
+    judge_cache: o.JudgeCache = True,
+    judge_price_in: o.JudgePriceIn = None,
+    judge_price_out: o.JudgePriceOut = None,
+    per_domain: Annotated[
+        int | None,
+        typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
+    ] = None,
+    dtype: o.DTypeOpt = "auto",
+    max_model_len: o.MaxModelLen = 2048,
+    seed: o.Seed = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write every judged item (rationale included) to this JSONL file."),
+    ] = None,
+    json_out: o.Json = False,
+    verbose: o.Verbose = False,
+) -> None:
+    """Measure a judge on faithful vs unfaithful solution pairs; print its reliability."""
+    quiet_engines(verbose)
+    from rich.console import Console
+
+    from faithcheck.judge import JudgeResult
+    from faithcheck.judge.client import JudgeCall
+    from faithcheck.judge.plan import load_judge
+    from faithcheck.judge.reliability import reliability
+    from faithcheck.judge.stage import calibrate_into, calibration_items
+    from faithcheck.judge.usage import summarize_usage, usage_line
+    from faithcheck.pipeline import check_judge_options
+    from faithcheck.store.jsonio import atomic_write_bytes, dumps
+
+    err = Console(stderr=True)
+    say = lambda m: err.print(m, highlight=False)  # noqa: E731
+    if per_domain is not None and per_domain < 1:
+        raise UsageError("--per-domain must be at least 1")
+    opts = check_judge_options(
+        {
+            "model": judge_model,
+            "backend": judge_backend,
+            "base_url": judge_base_url,
+            "api_key_env": judge_api_key_env,
+            "max_tokens": judge_max_tokens,
+            "reasoning_effort": judge_reasoning_effort,
+            "concurrency": judge_concurrency,
+            "http_retries": judge_http_retries,
+            "cache": judge_cache,
+            "price_in": judge_price_in,
+            "price_out": judge_price_out,
+        }
+    )
+    items = calibration_items(per_domain or 10_000, seed)
+    calls: list[JudgeCall] = []
+    with stdout_to_stderr():
+        plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
+        session = plan.session(judge, None, ledger=calls.extend)
+        results: list[JudgeResult] = []
+        try:
+            done = [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                say(f"calibration: {done[0]}/{len(items)} items judged")
+
+            rel = calibrate_into(None, session, items, plan.cfg, advance, collect=results)
+        finally:
+            judge.close()
+    if out is not None:
+        atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
+    rel = reliability(items, {r.item_id: r.label for r in results}, seed=seed)
+    usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
+    say(usage_line(usage))
+    if json_out:
+        sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
+        return
+    _print(Console(), judge_model, rel)
+
+
+def _cell(m: Any) -> str:
+    if m is None or m.value is None:
+        return "n/a"
+    ci = f" [{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
+    return f"{m.value:.3f}{ci}"
+
+
+def _print(console: Any, model: str, rel: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"judge reliability · {model}")
+    for col in ("perturbation", "n", "detection", "AUROC vs faithful", "kappa"):
+        table.add_column(col)
+    for name, p in rel.per_perturbation.items():
+        table.add_row(name, str(p.n), _cell(p.detection), _cell(p.auroc), _cell(p.kappa))
+    table.add_row("all", str(rel.n_items), _cell(rel.accuracy), _cell(rel.auroc), _cell(rel.kappa))
+    console.print(table)
+    console.print(
+        f"judge errors: {rel.n_errors}/{rel.n_items}; faithful judged aligned: "
+        f"{_cell(rel.faithful_aligned)}"
+    )
+    verdict = "reliable" if rel.reliable else "UNRELIABLE: " + "; ".join(rel.reasons)
+    console.print(f"verdict: {verdict}")

@@ -1,0 +1,77 @@
+"""`faithcheck merge`: combine the shard runs of `score --shard i/N` into one run.
+
+Registered in `faithcheck.cli.commands`; this module stays import-light (typer only) so that
+`faithcheck --help` is instant. The work happens in `faithcheck.store.merge` (no model loads).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faithcheck.cli import options as o
+
+OUTPUT_PANEL = "Output"
+
+ShardDirs = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="SHARD_DIR...",
+        help="Finished run directories of `faithcheck score --shard i/N`, one per shard "
+        "(same options otherwise), in any order.",
+        show_default=False,
+    ),
+]
+MergeOut = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="The merged run directory (run.json, records, report.json).",
+        show_default=False,
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+MergeForce = Annotated[
+    bool,
+    typer.Option("--force", help="Replace a run already in --out.", rich_help_panel=OUTPUT_PANEL),
+]
+AllowPartial = Annotated[
+    bool,
+    typer.Option(
+        "--allow-partial",
+        help="Merge even when shards are missing (with a warning); the merged run then "
+        "covers fewer problems and its config hash differs from the full run's.",
+    ),
+]
+
+
+def merge_command(
+    shards: ShardDirs,
+    out: MergeOut,
+    force: MergeForce = False,
+    allow_partial: AllowPartial = False,
+    gate: o.Gate = None,
+    require: o.Require = None,
+    json_out: o.Json = False,
+) -> None:
+    """Combine shard runs into one run directory and report (no model is loaded)."""
+    from rich.console import Console
+
+    from faithcheck.cli.summary import emit
+    from faithcheck.store.merge import merge_runs
+    from faithcheck.verdict.core import load_gate
+
+    err = Console(stderr=True)
+    gate_spec = load_gate(str(gate) if gate else None, require or [])
+    report = merge_runs(
+        shards,
+        out,
+        force=force,
+        allow_partial=allow_partial,
+        gate=gate_spec,
+        say=lambda m: err.print(m, highlight=False, soft_wrap=True),
+    )
+    raise typer.Exit(emit(report, json_out=json_out, console=err))

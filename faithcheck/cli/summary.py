@@ -1,0 +1,157 @@
+"""Human-readable summary of a report, printed to stderr with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from faithcheck.metrics import MetricValue
+from faithcheck.report import Report
+
+
+def _fmt(m: MetricValue) -> str:
+    if m.value is None:
+        return f"n/a ({m.reason})"
+    ci = f" [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None else ""
+    return f"{m.value:.3f}{ci}"
+
+
+def emit(report: Report, *, json_out: bool, console: Console) -> int:
+    """Print the report (`--json`: the JSON on stdout and nothing else; else the summary
+    table on `console`) and return the process exit code of its verdict."""
+    if json_out:
+        import sys
+
+        from faithcheck.store.jsonio import dumps
+
+        sys.stdout.buffer.write(dumps(report, indent=True) + b"\n")
+        sys.stdout.flush()
+    else:
+        print_summary(report, console)
+    if report.verdict is None:
+        return 0
+    from faithcheck.verdict.core import exit_code
+
+    return int(exit_code(report.verdict))
+
+
+def print_summary(report: Report, console: Console) -> None:
+    """Print the headline numbers and where the run directory is."""
+    s = report.sampling
+    table = Table(title=f"faithcheck · {report.model} · {report.dataset}", show_header=False)
+    table.add_column("metric")
+    table.add_column("value")
+    table.add_row("problems × samples", f"{s.problems} × {s.k} = {s.samples}")
+    table.add_row("accuracy (mean pass@1, 95% CI)", _fmt(s.accuracy))
+    table.add_row(f"pass@{s.k}", _fmt(s.pass_at_k))
+    table.add_row("no answer", f"{s.no_answer_rate:.1%}")
+    table.add_row("hit max tokens", f"{s.truncated_rate:.1%}")
+    table.add_row("mean response tokens", f"{s.mean_completion_tokens:.0f}")
+    _probe_rows(report, table)
+    d = report.derivation
+    if d is not None and d.applicable:
+        table.add_row("answer derived by the arithmetic", _fmt(d.answer_derived))
+        table.add_row("correct but underived", _fmt(d.correct_but_underived))
+        table.add_row("wrong equations / all", _fmt(d.equation_error_rate))
+    sup = report.support
+    if sup is not None and sup.applicable:
+        table.add_row("answers the reasoning supports", _fmt(sup.supported))
+        table.add_row("correct but unsupported", _fmt(sup.correct_but_unsupported))
+        table.add_row("untraced operands / all", _fmt(sup.untraced_operand_share))
+    _judge_rows(report, table)
+    _diversity_rows(report, table)
+    tps = report.throughput.tokens_per_s
+    table.add_row(
+        "backend · throughput", f"{report.backend} · {tps:.0f} tok/s" if tps else report.backend
+    )
+    p = report.precision
+    if p is not None:
+        threads = f", {p.threads} threads" if p.threads else ""
+        table.add_row("precision", f"{p.dtype or 'server'} ({p.reason}{threads})")
+    t = report.timings
+    table.add_row(
+        "time (load / sample / probes / judge / total)",
+        f"{t.model_load_s:.0f}s / {t.sampling_s:.0f}s / {t.probes_s:.0f}s / {t.judge_s:.0f}s / "
+        f"{t.total_s:.0f}s",
+    )
+    console.print(table)
+    controls = report.probes.controls if report.probes else None
+    if controls is not None:
+        console.print(f"controls: {controls.note}", highlight=False)
+    for warning in report.judge.warnings if report.judge else []:
+        console.print(f"judge: {warning}", highlight=False)
+    if report.judge is not None and report.judge.usage is not None:
+        from faithcheck.judge.usage import usage_line
+
+        if report.judge.usage.total.calls or report.judge.usage.total.cached_calls:
+            console.print(usage_line(report.judge.usage), highlight=False)
+    if report.verdict is not None:
+        v = report.verdict
+        console.print(f"[bold]verdict: {v.decision.replace('_', '-')}[/bold]")
+        for reason in dict.fromkeys(v.reasons):  # in order, each once
+            console.print(f"  - {reason}", highlight=False)
+        if v.more_problems is not None:
+            console.print(
+                f"  about {v.more_problems} more problems would decide it", highlight=False
+            )
+    console.print(f"run directory: {report.run_dir}", highlight=False)
+
+
+def _probe_rows(report: Report, table: Table) -> None:
+    probes = report.probes
+    if probes is None:
+        return
+    table.add_row("chains probed", str(probes.chains))
+    for t in (probes.truncation or {}).values():
+        which = f"{t.readout} read-out" + (
+            ", primary" if t.readout == probes.primary_readout else ""
+        )
+        table.add_row(f"truncation AOC ({which})", _fmt(t.aoc))
+        if t.early_answer_rate is not None:
+            among = (
+                " of chains whose no-chain answer is wrong"
+                if (t.early_answer_among == "no-chain-wrong")
+                else ""
+            )
+            table.add_row(f"a* read at k = 0{among} ({which})", _fmt(t.early_answer_rate))
+    if probes.mistakes is not None:
+        table.add_row("mistake flip rate", _fmt(probes.mistakes.flip_rate))
+    if probes.necessity is not None:
+        table.add_row("step necessity", _fmt(probes.necessity.rate))
+    if probes.controls is not None:
+        c = probes.controls
+        table.add_row(
+            "accuracy: full / no / filler chain",
+            f"{_num(c.full_cot_accuracy)} / {_num(c.no_cot_accuracy)} / "
+            f"{_num(c.filler_cot_accuracy)}",
+        )
+
+
+def _judge_rows(report: Report, table: Table) -> None:
+    judge = report.judge
+    if judge is None:
+        return
+    j = judge.summary
+    table.add_row("judge: aligned share of correct", _fmt(j.aligned_share_of_correct))
+    table.add_row("judge: correct but misaligned", _fmt(j.correct_but_misaligned_rate))
+    table.add_row("judge: errors (no valid verdict)", f"{j.errors} / {j.responses}")
+    rel = judge.reliability
+    if rel is not None:
+        state = "reliable" if rel.reliable else "UNRELIABLE"
+        table.add_row("judge: calibration AUROC · kappa", f"{_num(rel.auroc)} · {_num(rel.kappa)}")
+        table.add_row("judge: on calibration pairs", f"{state} ({rel.n_items} items)")
+
+
+def _diversity_rows(report: Report, table: Table) -> None:
+    d = report.diversity
+    if d is None:
+        return
+    table.add_row("diversity (contrast): distinct-2", _fmt(d.distinct_2))
+    if d.vendi is not None:
+        table.add_row("diversity (contrast): Vendi", _fmt(d.vendi))
+    if d.strategy_diversity is not None:
+        table.add_row("diversity (contrast): strategy", _fmt(d.strategy_diversity))
+
+
+def _num(m: MetricValue) -> str:
+    return "n/a" if m.value is None else f"{m.value:.3f}"

@@ -1,0 +1,288 @@
+"""Which judge a `score` run uses, and the judge phase of the run.
+
+The plan is resolved before any model loads (a bad judge spec fails in a second); the
+judge phase then labels the responses, clusters them by strategy and calibrates the
+judge (see `faithcheck.judge.stage` for the stages themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from faithcheck.backends import make_backend
+from faithcheck.backends.base import Backend, DType
+from faithcheck.backends.http import redact_url
+from faithcheck.backends.precision import resolve
+from faithcheck.errors import UsageError
+from faithcheck.judge import JudgeConfig
+from faithcheck.judge.cache import default_cache
+from faithcheck.judge.chat import (
+    CHAT_MAX_TOKENS,
+    REASONING_MAX_TOKENS,
+    ChatJudge,
+    is_reasoning_model,
+)
+from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeSession, as_client
+from faithcheck.judge.mistakes import write_mistakes
+from faithcheck.judge.providers import provider_of, resolve_target
+from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge.stage import (
+    LOCAL_JUDGE_MAX_TOKENS,
+    SMALL_JUDGE_WARNING,
+    JudgeOptions,
+    calibrate_into,
+    calibration_items,
+    judge_config,
+    judge_into,
+    strategy_into,
+)
+from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_model
+from faithcheck.probes.run import MistakeWriter
+from faithcheck.records import Problem
+from faithcheck.sampling import SampleRecord
+from faithcheck.store.rundir import JUDGE_FILE, SAMPLES_FILE, RunDir
+
+
+class JudgePlan:
+    """Which judge a run uses, resolved before anything loads."""
+
+    def __init__(
+        self,
+        opts: JudgeOptions,
+        backend_name: str,
+        path: str | None,
+        identity: str,
+        reuse: bool,
+        cfg: JudgeConfig,
+        dtype: str | None = None,
+        client: ChatJudge | None = None,
+    ) -> None:
+        self.opts = opts
+        self.client = client
+        """The chat judge, connected and checked at planning (backend `chat`)."""
+        self.dtype = dtype
+        """The resolved dtype a local judge loads in (None behind a server)."""
+        self.backend_name = backend_name
+        self.path = path
+        self.identity = identity
+        self.reuse = reuse
+        self.cfg = cfg
+
+    def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Any:
+        """Load the judge: `loader(backend, path)` for local models, else the server
+        (the chat client made at planning)."""
+        if self.client is not None:
+            return self.client
+        if self.backend_name == "openai":
+            return make_openai_backend(self.opts, score_opts)
+        assert self.path is not None
+        return loader(self.backend_name, self.path)
+
+    @property
+    def cache_identity(self) -> str:
+        """What the response cache keys this judge's replies by."""
+        if self.client is not None:
+            return self.client.identity
+        return f"{self.backend_name}:{self.identity}:{self.dtype}"
+
+    def session(
+        self,
+        judge: Any,
+        run: RunDir | None,
+        ledger: Callable[[list[JudgeCall]], None] | None = None,
+    ) -> JudgeSession:
+        """The judge with the response cache (unless --no-judge-cache) and a ledger: the
+        run's judge_calls.jsonl, else `ledger`."""
+        client = as_client(judge, self.cache_identity)
+        cache = default_cache() if self.opts.cache else None
+        if run is not None:
+            ledger = lambda calls: run.append(LEDGER_FILE, calls)  # noqa: E731
+        return JudgeSession(client, cache=cache, ledger=ledger)
+
+
+def make_openai_backend(opts: JudgeOptions, score_opts: Any) -> Backend:
+    """The judge over an OpenAI-compatible server (its own URL and key variable)."""
+    assert opts.base_url is not None
+    return make_backend(
+        "openai",
+        opts.model,
+        dtype=score_opts.dtype,
+        seed=score_opts.seed,
+        max_model_len=score_opts.max_model_len,
+        base_url=opts.base_url,
+        api_key_env=opts.api_key_env,
+        max_concurrency=score_opts.max_concurrency,
+    )
+
+
+def plan_judge(
+    j: JudgeOptions,
+    seed: int,
+    policy: ModelIdentity,
+    policy_backend: str,
+    say: Callable[[str], None],
+    dtype: DType = "auto",
+) -> JudgePlan | None:
+    """Resolve the judge (model identity, backend, prompt format) before anything loads;
+    None with --no-judge."""
+    if not j.enabled:
+        return None
+    if judge_kind(j) == "chat":
+        client = open_chat_judge(j)
+        cfg = judge_config(j, seed, "chat", served=True)
+        say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
+        return JudgePlan(j, "chat", None, client.identity, False, cfg, client=client)
+    if j.backend == "openai":
+        if not j.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(j, seed, "chat")
+        return JudgePlan(j, "openai", None, f"{redact_url(j.base_url)}#{j.model}", False, cfg)
+    identity = resolve_model(j.model)
+    name = policy_backend if j.backend == "auto" else j.backend
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    cfg = judge_config(j, seed, fmt)
+    reuse = identity.sha256 == policy.sha256 and name == policy_backend
+    if j.model == DEFAULT_MODEL:
+        say("warning: " + SMALL_JUDGE_WARNING)
+    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg, resolve(dtype))
+
+
+def judge_all(
+    run: RunDir,
+    backend: Any,
+    plan: JudgePlan,
+    problems: list[Problem],
+    progress: Any,
+) -> JudgeReliability | None:
+    """Judge the responses, cluster them by strategy, and calibrate the judge; returns
+    the judge's reliability (None with --no-calibrate).
+
+    The run's samples are read from samples.jsonl one problem at a time: the first
+    `--judge-samples` of each problem (by sample index), problems in id order.
+    """
+    by_id = {p.id: p for p in problems}
+    index = run.index(SAMPLES_FILE)
+    keys = sorted(pid for pid in index if pid in by_id)
+    per_problem = plan.opts.samples
+
+    def judged() -> Iterator[SampleRecord]:
+        for group in run.sample_groups(keys, index):
+            yield from group[:per_problem] if per_problem is not None else group
+
+    total = sum(
+        min(index.count(pid), per_problem) if per_problem is not None else index.count(pid)
+        for pid in keys
+    )
+    session = plan.session(backend, run)
+    cap = plan.opts.max_items
+    if cap is not None:
+        total = min(total, max(0, cap - sum(run.index(JUDGE_FILE).count(p) for p in keys)))
+    judge_into(
+        run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
+    )
+    if plan.opts.strategy:
+        strategy_into(run, session, by_id, judged(), plan.cfg)
+    if not plan.opts.calibrate:
+        return None
+    # The same judge with the same settings labels the same items the same way: a second
+    # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
+    # cache without a single paid call.
+    items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
+    return calibrate_into(run, session, items, plan.cfg, _task(progress, "calibration", len(items)))
+
+
+def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    task = progress.add_task(name, total=total)
+    return lambda n: progress.advance(task, n)
+
+
+def mistake_writer(backend: Any, plan: JudgePlan, run: RunDir | None = None) -> MistakeWriter:
+    """`--mistakes llm`: the judge rewrites each chosen step with one error."""
+    session = plan.session(backend, run)
+    return lambda items: write_mistakes(session, items, plan.cfg)
+
+
+def judge_kind(j: JudgeOptions) -> Literal["chat", "openai", "local"]:
+    """How the judge is reached: a chat endpoint, vLLM completions with token ids, or a
+    model loaded here. `auto` means chat for a provider-prefixed name that is neither an
+    embedded alias nor a local folder, and for any name given with --judge-base-url."""
+    if j.backend in ("chat", "openai"):
+        return j.backend
+    if j.backend != "auto":
+        if j.base_url:
+            raise UsageError(
+                f"--judge-base-url is for a served judge, not --judge-backend {j.backend}"
+            )
+        return "local"
+    if j.base_url:
+        return "chat"
+    if provider_of(j.model) is not None and j.model not in EMBEDDED and not Path(j.model).exists():
+        return "chat"
+    return "local"
+
+
+def open_chat_judge(j: JudgeOptions) -> ChatJudge:
+    """Resolve, connect and check the chat judge (its model listed, its key accepted),
+    before any model is loaded or any sample drawn."""
+    target = resolve_target(j.model, j.base_url, j.api_key_env)
+    client = ChatJudge(
+        target,
+        reasoning_effort=j.reasoning_effort,
+        concurrency=j.concurrency,
+        max_retries=j.http_retries,
+    )
+    try:
+        client.check_model()
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def default_max_tokens(j: JudgeOptions) -> int:
+    """The judge's reply budget when --judge-max-tokens is not given: room for hidden
+    reasoning on reasoning models, a rationale on chat models, less on local ones."""
+    if judge_kind(j) == "chat":
+        model = j.model.rsplit("/", 1)[-1]
+        if j.reasoning_effort or is_reasoning_model(model):
+            return REASONING_MAX_TOKENS
+        return CHAT_MAX_TOKENS
+    return LOCAL_JUDGE_MAX_TOKENS
+
+
+def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -> tuple[Any, Any]:
+    """The judge's plan and the judge itself (a chat client, a server, or a local model),
+    for judging on its own (`calibrate`): no scored model to share an engine with."""
+    from types import SimpleNamespace
+
+    from faithcheck.backends import choose_backend
+    from faithcheck.backends.precision import precision_for
+
+    kind = judge_kind(opts)
+    if kind == "chat":
+        client = open_chat_judge(opts)
+        cfg = judge_config(opts, seed, "chat", served=True)
+        plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
+        return plan, client
+    if kind == "openai":
+        if not opts.base_url:
+            raise UsageError("--judge-backend openai needs --judge-base-url")
+        cfg = judge_config(opts, seed, "chat")
+        plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
+        settings = SimpleNamespace(
+            dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency
+        )
+        return plan, make_openai_backend(opts, settings)
+    identity = resolve_model(opts.model)
+    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
+    name = choose_backend(opts.backend, say)
+    precision = precision_for(dtype, name)
+    say(f"precision: {precision.dtype} ({precision.reason})")
+    cfg = judge_config(opts, seed, fmt)
+    plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
+    backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
+    return plan, backend

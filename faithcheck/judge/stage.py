@@ -1,0 +1,422 @@
+"""The judge stages of `faithcheck score`: rubric labels, calibration, strategy clusters.
+
+Each stage appends its records to the run directory as they are produced and skips
+what is already there, so a killed run resumes without re-judging anything:
+
+    judge.jsonl        one JudgeRecord per judged response
+    calibration.jsonl  one JudgeResult per calibration item (the judge's own test)
+    strategy.jsonl     one StrategyRecord per problem (pairwise same-strategy clusters)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, get_args
+
+from pydantic import Field
+
+from faithcheck.backends import BackendName
+from faithcheck.backends.http import redact_url
+from faithcheck.judge import (
+    JUDGE_PROMPT_HASH,
+    JUDGE_PROMPT_VERSION,
+    JudgeConfig,
+    JudgeRecord,
+    JudgeResult,
+    judge_samples,
+    judge_texts,
+    same_strategy_batch,
+)
+from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
+from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
+from faithcheck.judge.reliability import JudgeReliability, reliability
+from faithcheck.judge.summary import summarize_judge_groups
+from faithcheck.judge.usage import JudgeUsageReport, summarize_usage
+from faithcheck.models import DEFAULT_MODEL
+from faithcheck.records import Problem, Record
+from faithcheck.report import JudgeReport
+from faithcheck.sampling import SampleRecord
+from faithcheck.store.jsonindex import ProblemIndex
+from faithcheck.store.rundir import (
+    CALIBRATION_FILE,
+    JUDGE_FILE,
+    SAMPLES_FILE,
+    STRATEGY_FILE,
+    RunDir,
+)
+
+JudgeBackendName = Literal[BackendName, "chat"]
+"""What `--judge-backend` takes: a model backend, or chat (a hosted chat API)."""
+JUDGE_BACKENDS: tuple[str, ...] = get_args(JudgeBackendName)
+
+SMALL_JUDGE_WARNING = (
+    "the judge is the small embedded default model, whose labels are weak (see "
+    "judge.reliability); for decisions, pass --judge-model with a strong instruct model, "
+    "a hosted chat model (e.g. --judge-model openai/o3) or one served by `vllm serve` "
+    "(--judge-base-url URL)"
+)
+
+LOCAL_JUDGE_MAX_TOKENS = 256
+"""Default reply budget of a local judge (a short rationale + the verdict line)."""
+
+OPERATIONAL_JUDGE_OPTIONS = frozenset(
+    {"api_key_env", "concurrency", "http_retries", "cache", "max_items", "price_in", "price_out"}
+)
+"""Judge options that change how judging runs or is billed, never a label: left out of
+the config hash, so a run resumes with other values."""
+
+
+class JudgeOptions(Record):
+    """How `score` runs the judge."""
+
+    enabled: bool = True
+    """Run the judge (--no-judge skips it, and the judge-based checks with it)."""
+    model: str = DEFAULT_MODEL
+    """--judge-model: alias, checkpoint folder, a provider-prefixed chat model
+    (openai/o3), or the model name served at --judge-base-url."""
+    backend: JudgeBackendName = "auto"
+    """--judge-backend: auto (chat for provider-prefixed names or with --judge-base-url,
+    else the scoring backend), vllm, hf, openai (completions with token ids), chat."""
+    base_url: str | None = None
+    """--judge-base-url: the chat (or, with --judge-backend openai, completions) endpoint."""
+    api_key_env: str | None = None
+    """Environment variable holding the judge server's API key (its name only)."""
+    samples: int | None = Field(None, ge=1)
+    """Responses judged per problem (the first ones); None: as many as the probes use
+    (--probe-samples), all when that is unset."""
+    max_tokens: int = Field(LOCAL_JUDGE_MAX_TOKENS, ge=16)
+    """Judge reply budget (a short rationale + the verdict line; for reasoning models,
+    hidden reasoning too)."""
+    reasoning_effort: str | None = None
+    """--judge-reasoning-effort for reasoning chat judges (minimal, low, medium, high)."""
+    concurrency: int = Field(8, ge=1)
+    """--judge-concurrency: chat requests in flight at once."""
+    http_retries: int = Field(6, ge=0)
+    """--judge-http-retries: SDK retries of 429, 5xx and dropped connections."""
+    cache: bool = True
+    """Answer repeated judge questions from the response cache (--no-judge-cache)."""
+    max_items: int | None = Field(None, ge=1)
+    """--judge-max-items: judge at most this many responses in the run, then stop."""
+    price_in: float | None = Field(None, ge=0)
+    """--judge-price-in: USD per million prompt tokens, to print the cost."""
+    price_out: float | None = Field(None, ge=0)
+    """--judge-price-out: USD per million completion tokens."""
+    max_retries: int = Field(1, ge=0)
+    """Retries (with a new seed) after an unparseable or cut-off reply."""
+    calibrate: bool = True
+    """Measure the judge on the bundled calibration pairs (--no-calibrate skips it)."""
+    calibration_per_domain: int = Field(4, ge=1)
+    """Calibration problems per domain (math, science, graph); 6 items each. 4 (12
+    problems, 72 items): a simulated judge right on 9 items in 10 then passes the CI-gated
+    floors in 19 of 20 trials, against 16 of 20 at 2 per domain; one right on 8 in 10
+    needs the whole set (`benchmarks/calibration_size.py`). 20 takes the whole set (40
+    problems)."""
+    strategy: bool = True
+    """Cluster the judged responses by strategy for the strategy-diversity contrast."""
+
+
+class StrategyRecord(Record):
+    """A line of strategy.jsonl: one problem's responses clustered by strategy."""
+
+    problem_id: str
+    """The problem."""
+    sample_indices: list[int]
+    """The clustered responses, in clustering order."""
+    clusters: list[int]
+    """Cluster index per response (0, 1, ... in order of first appearance)."""
+    undecided: int = 0
+    """Pairs the judge gave no valid verdict for (counted as different strategies)."""
+
+
+def judge_config(
+    opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"], *, served: bool = False
+) -> JudgeConfig:
+    """The judge settings a run uses (`served`: a chat endpoint answers)."""
+    # Local engines: 32 replies per engine call, decoded together (the judge's prompts are
+    # long, so bigger batches mostly add prefill memory, not speed, on CPU). A chat
+    # endpoint: one wave of --judge-concurrency requests per batch, so judge.jsonl is
+    # appended after every wave (each reply reaches the response cache as it arrives).
+    return JudgeConfig(
+        max_tokens=opts.max_tokens,
+        max_retries=opts.max_retries,
+        seed=seed,
+        prompt_format=fmt,
+        batch_size=opts.concurrency if served else 32,
+    )
+
+
+def judge_into(
+    run: RunDir,
+    backend: JudgeLike,
+    problems: Mapping[str, Problem],
+    samples: Iterable[SampleRecord],
+    cfg: JudgeConfig,
+    advance: Callable[[int], None] | None = None,
+    max_items: int | None = None,
+) -> None:
+    """Judge the samples not yet in judge.jsonl, appending records batch by batch.
+
+    `samples` is consumed lazily (one problem's records at a time from the run's file);
+    what is already judged is looked up problem by problem, not loaded whole. With
+    `max_items`, judging stops once judge.jsonl holds that many records.
+    """
+    on_disk = run.index(JUDGE_FILE)
+    room = (
+        None
+        if max_items is None
+        else max(0, max_items - sum(on_disk.count(pid) for pid in on_disk))
+    )
+
+    def todo() -> Iterator[SampleRecord]:
+        current: str | None = None
+        done: set[object] = set()
+        for s in samples:
+            if s.problem_id != current:
+                current = s.problem_id
+                done = {row.get("sample_index") for _, row in on_disk.rows(current)}
+            if s.sample_index not in done:
+                yield s
+
+    def capped() -> Iterator[SampleRecord]:
+        for n, s in enumerate(todo()):
+            if room is not None and n >= room:
+                return
+            yield s
+
+    batch: list[JudgeRecord] = []
+    for record in judge_samples(backend, problems, capped(), cfg):
+        batch.append(record)
+        if len(batch) == cfg.batch_size:
+            run.append(JUDGE_FILE, batch)
+            if advance:
+                advance(len(batch))
+            batch = []
+    if batch:
+        run.append(JUDGE_FILE, batch)
+        if advance:
+            advance(len(batch))
+
+
+def calibration_items(per_domain: int, seed: int) -> list[CalibrationItem]:
+    """The calibration slice: `per_domain` problems of each domain, six items each."""
+    return build_items(load_calibration(limit=per_domain), seed=seed)
+
+
+def calibrate_into(
+    run: RunDir | None,
+    backend: JudgeLike,
+    items: Sequence[CalibrationItem],
+    cfg: JudgeConfig,
+    advance: Callable[[int], None] | None = None,
+    collect: list[JudgeResult] | None = None,
+) -> JudgeReliability:
+    """Judge the calibration items (those not on disk yet) and score the judge.
+
+    With `run` None nothing is written (the `calibrate` command keeps its own file);
+    `collect` receives the new results as they come.
+    """
+    have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)} if run else {}
+    todo = [i for i in items if i.item_id not in have]
+    for start in range(0, len(todo), cfg.batch_size):
+        chunk = todo[start : start + cfg.batch_size]
+        results = judge_texts(
+            backend, [(i.item_id, i.question, i.response) for i in chunk], cfg, "calibration"
+        )
+        if run is not None:
+            run.append(CALIBRATION_FILE, results)
+        if collect is not None:
+            collect.extend(results)
+        have.update({r.item_id: r for r in results})
+        if advance:
+            advance(len(chunk))
+    labels = {i.item_id: have[i.item_id].label for i in items}
+    return reliability(items, labels, seed=cfg.seed)
+
+
+STRATEGY_CHUNK = 64
+"""Problems clustered together: their comparisons of a round share one batched call."""
+
+
+def strategy_into(
+    run: RunDir,
+    backend: JudgeLike,
+    problems: Mapping[str, Problem],
+    samples: Iterable[SampleRecord],
+    cfg: JudgeConfig,
+    chunk: int = STRATEGY_CHUNK,
+) -> None:
+    """Cluster each problem's judged responses by strategy (problems not on disk yet).
+
+    Greedy clustering is sequential within a problem, so the problems of a chunk advance
+    together: round r compares every problem's response r with that problem's
+    representatives, all in one batched judge call. `samples` (grouped by problem) is
+    read one chunk of problems at a time, and each chunk's clusters are appended as soon
+    as they exist.
+    """
+    done = set(run.index(STRATEGY_FILE))
+    groups: dict[str, list[SampleRecord]] = {}
+    for s in samples:
+        if s.problem_id in done:
+            continue
+        if s.problem_id not in groups and len(groups) == chunk:
+            _cluster_chunk(run, backend, problems, groups, cfg)
+            groups = {}
+        groups.setdefault(s.problem_id, []).append(s)
+    _cluster_chunk(run, backend, problems, groups, cfg)
+
+
+def _cluster_chunk(
+    run: RunDir,
+    backend: JudgeLike,
+    problems: Mapping[str, Problem],
+    groups: dict[str, list[SampleRecord]],
+    cfg: JudgeConfig,
+) -> None:
+    groups = {pid: g for pid, g in groups.items() if len(g) >= 2}
+    reps: dict[str, list[int]] = {pid: [] for pid in groups}
+    labels: dict[str, list[int]] = {pid: [] for pid in groups}
+    undecided = dict.fromkeys(groups, 0)
+    for r in range(max((len(g) for g in groups.values()), default=0)):
+        asks = [(pid, rep) for pid, group in groups.items() if r < len(group) for rep in reps[pid]]
+        verdicts = same_strategy_batch(
+            backend,
+            [
+                (problems[pid].question, groups[pid][rep].completion, groups[pid][r].completion)
+                for pid, rep in asks
+            ],
+            cfg,
+        )
+        answers: dict[str, list[bool | None]] = {}
+        for (pid, _), verdict in zip(asks, verdicts, strict=True):
+            answers.setdefault(pid, []).append(verdict)
+        for pid, group in groups.items():
+            if r >= len(group):
+                continue
+            said = answers.get(pid, [])
+            undecided[pid] += sum(v is None for v in said)
+            cluster = next((c for c, v in enumerate(said) if v is True), None)
+            if cluster is None:
+                cluster = len(reps[pid])
+                reps[pid].append(r)
+            labels[pid].append(cluster)
+    run.append(
+        STRATEGY_FILE,
+        [
+            StrategyRecord(
+                problem_id=pid,
+                sample_indices=[s.sample_index for s in group],
+                clusters=labels[pid],
+                undecided=undecided[pid],
+            )
+            for pid, group in groups.items()
+        ],
+    )
+
+
+def strategy_clusters(run: RunDir) -> dict[str, dict[int, int]]:
+    """Strategy cluster per sample index, per problem, from strategy.jsonl (see
+    `strategy_lookup`; this one holds the whole file)."""
+    lookup = strategy_lookup(run)
+    return {pid: clusters for pid in run.index(STRATEGY_FILE) if (clusters := lookup(pid))}
+
+
+def strategy_lookup(run: RunDir) -> Callable[[str], dict[int, int] | None]:
+    """Strategy cluster per sample index of one problem, read from strategy.jsonl on demand.
+
+    None for a problem without clusters, and for one where the judge left any pair
+    undecided: clustering counts an undecided pair as different, so a judge that cannot
+    answer would otherwise report maximal strategy diversity.
+    """
+    index = run.index(STRATEGY_FILE)
+
+    def lookup(pid: str) -> dict[int, int] | None:
+        records = next(run.groups(STRATEGY_FILE, StrategyRecord.model_validate, [pid], index), [])
+        if not records or records[-1].undecided != 0:
+            return None
+        last = records[-1]
+        return dict(zip(last.sample_indices, last.clusters, strict=True))
+
+    return lookup
+
+
+def aligned_lookup(run: RunDir, index: ProblemIndex) -> Callable[[str], dict[int, bool]]:
+    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand."""
+
+    def lookup(pid: str) -> dict[int, bool]:
+        records = next(run.groups(JUDGE_FILE, JudgeRecord.model_validate, [pid], index), [])
+        return {r.sample_index: r.label == 1.0 for r in records}
+
+    return lookup
+
+
+def judge_report(
+    run: RunDir,
+    opts: JudgeOptions,
+    backend_name: str,
+    keep: set[str] | None,
+    calibration: JudgeReliability | None,
+    seed: int,
+) -> JudgeReport:
+    """The report's `judge` section from judge.jsonl, read one problem at a time
+    (restricted to the problems in `keep`; None: all)."""
+    groups = (
+        g
+        for g in run.groups(JUDGE_FILE, JudgeRecord.model_validate)
+        if keep is None or (g and g[0].problem_id in keep)
+    )
+    warnings = []
+    if opts.model == DEFAULT_MODEL and opts.backend not in ("openai", "chat"):
+        warnings.append(SMALL_JUDGE_WARNING)
+    if calibration is None:
+        warnings.append("the judge was not calibrated (--no-calibrate): its reliability is unknown")
+    elif not calibration.reliable:
+        warnings.append(
+            "the judge is unreliable on the calibration pairs: " + "; ".join(calibration.reasons)
+        )
+    summary = summarize_judge_groups(
+        groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
+    )
+    return JudgeReport(
+        model=opts.model,
+        backend=backend_name,
+        prompt_version=JUDGE_PROMPT_VERSION,
+        prompt_hash=JUDGE_PROMPT_HASH,
+        summary=summary,
+        reliability=calibration,
+        warnings=warnings,
+        usage=judge_usage(run, opts, keep),
+    )
+
+
+def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:
+    """The `judge.usage` section from the run's ledger (and, with --judge-max-items, the
+    responses left unjudged)."""
+    unjudged = 0
+    if opts.max_items is not None:
+        samples, judged = run.index(SAMPLES_FILE), run.index(JUDGE_FILE)
+        for pid in samples:
+            if keep is not None and pid not in keep:
+                continue
+            n = samples.count(pid)
+            want = min(n, opts.samples) if opts.samples is not None else n
+            unjudged += max(0, want - judged.count(pid))
+    return summarize_usage(
+        run.load(LEDGER_FILE, JudgeCall),
+        price_in=opts.price_in,
+        price_out=opts.price_out,
+        max_items=opts.max_items,
+        unjudged=unjudged,
+    )
+
+
+def judge_config_dict(opts: JudgeOptions) -> dict[str, Any]:
+    """The judge settings that change results (for the run's config hash)."""
+    if not opts.enabled:
+        return {"enabled": False}
+    values = opts.model_dump(mode="json", exclude=set(OPERATIONAL_JUDGE_OPTIONS))
+    if values.get("reasoning_effort") is None:
+        # Added after runs existed: absent unless set, so their config hashes still match.
+        values.pop("reasoning_effort", None)
+    if values["base_url"]:  # credentials in a URL never reach run.json
+        values["base_url"] = redact_url(values["base_url"])
+    return values | {"prompt_version": JUDGE_PROMPT_VERSION, "prompt_hash": JUDGE_PROMPT_HASH}

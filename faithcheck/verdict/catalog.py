@@ -1,0 +1,107 @@
+"""One catalog of faithcheck's named metrics: where each lives in report.json, which way is
+better, and what it is used for.
+
+Readers of the catalog, each taking what it needs and nothing else:
+
+- the verdict: which metrics are bad when they rise (`LOWER_IS_BETTER`, for `--max-drop`
+  and for the direction of a `--require` check's "about N more problems" estimate);
+- `compare`: the metrics it pairs per problem and how their units combine (`paired`), and
+  the ones it shows by default (`compare_default`);
+- the trackers and the training callback: the headline metrics they log (`tracked`).
+
+The diversity metrics are contrast only (no direction): their names are the fields of
+`faithcheck.diversity.core.ProblemDiversity` and `compare` adds them itself. Any other number of
+the report can still be gated by its dotted path (`faithcheck.verdict.paths`); this catalog
+names the ones faithcheck itself reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Aggregation = Literal["pooled", "mean"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One named metric."""
+
+    name: str
+    """Short name: what `compare --metric` takes and what trackers log (`faithcheck/<name>`)."""
+    path: str
+    """Dotted path of its aggregate in report.json (the truncation aliases included)."""
+    higher_is_better: bool | None
+    """Direction; None for contrast-only metrics."""
+    paired: Aggregation | None = None
+    """How `compare` combines its per-problem units: pooled (sum of numerators over sum of
+    denominators) or mean (of per-problem ratios); None: not paired per problem."""
+    compare_default: bool = False
+    """Shown by `compare` when no --metric is given."""
+    tracked: bool = False
+    """Logged to experiment trackers and by the training callback."""
+
+
+def _lower(name: str, path: str) -> Metric:
+    return Metric(name, path, higher_is_better=False)
+
+
+CATALOG: tuple[Metric, ...] = (
+    # compare pairs these per problem, in this order; its defaults are the flagged ones
+    Metric("accuracy", "sampling.accuracy", True, "mean", compare_default=True, tracked=True),
+    Metric("pass_at_k", "sampling.pass_at_k", True, "mean", compare_default=True),
+    Metric("truncation_aoc", "probes.truncation.aoc", True, compare_default=True, tracked=True),
+    Metric("truncation_aoc_score", "probes.truncation.score.aoc", True, "pooled"),
+    Metric("truncation_aoc_generate", "probes.truncation.generate.aoc", True, "pooled"),
+    Metric("flip_rate", "probes.mistakes.flip_rate", True, "pooled", True, tracked=True),
+    Metric("necessity_rate", "probes.necessity.rate", True, "pooled", compare_default=True),
+    Metric(
+        "aligned_share_of_correct",
+        "judge.summary.aligned_share_of_correct",
+        True,
+        "pooled",
+        compare_default=True,
+        tracked=True,
+    ),
+    Metric(
+        "correct_but_misaligned_rate",
+        "judge.summary.correct_but_misaligned_rate",
+        False,
+        "pooled",
+        compare_default=True,
+        tracked=True,
+    ),
+    Metric("answer_derived", "derivation.answer_derived", True, "mean", True, tracked=True),
+    Metric(
+        "correct_but_underived", "derivation.correct_but_underived", False, "mean", tracked=True
+    ),
+    Metric("supported", "support.supported", True, "mean", compare_default=True, tracked=True),
+    Metric(
+        "correct_but_unsupported", "support.correct_but_unsupported", False, "mean", tracked=True
+    ),
+    Metric("equation_error_rate", "derivation.equation_error_rate", False, "mean"),
+    # read by the verdict (direction) and the trackers, not paired
+    Metric("early_answer_rate", "probes.truncation.early_answer_rate", False, tracked=True),
+    _lower("early_answer_rate_score", "probes.truncation.score.early_answer_rate"),
+    _lower("early_answer_rate_generate", "probes.truncation.generate.early_answer_rate"),
+    _lower("mistake_no_answer_rate", "probes.mistakes.no_answer_rate"),
+    _lower("misaligned_among_correct", "judge.summary.among_correct.misaligned"),
+    _lower("misaligned_among_all", "judge.summary.among_all.misaligned"),
+    _lower("judge_error_rate", "judge.summary.error_rate"),
+    _lower("answer_first_rate", "support.answer_first_rate"),
+    _lower("untraced_operand_share", "support.untraced_operand_share"),
+    _lower("invented_operand_share", "support.shares.invented-operand"),
+    _lower("contradicted_share", "support.shares.contradicted"),
+    _lower("asserted_share", "support.shares.asserted"),
+    _lower("answer_first_share", "support.shares.answer-first"),
+    _lower("no_answer_rate", "sampling.no_answer_rate"),
+    _lower("truncated_rate", "sampling.truncated_rate"),
+    _lower("verify_error_rate", "sampling.verify_error_rate"),
+)
+BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOG}
+BY_PATH: dict[str, Metric] = {m.path: m for m in CATALOG}
+LOWER_IS_BETTER: frozenset[str] = frozenset(m.path for m in CATALOG if m.higher_is_better is False)
+"""Report paths where a rise is the bad direction; every other metric: higher is better."""
+TRACKED: dict[str, str] = {m.name: m.path for m in CATALOG if m.tracked}
+"""Tracker / callback name -> report path."""
+COMPARE_DEFAULT: tuple[str, ...] = tuple(m.name for m in CATALOG if m.compare_default)
