@@ -34,9 +34,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from faithcheck.backends import make_backend
-    from faithcheck.data import load_problems
     from faithcheck.models import resolve_model
     from faithcheck.probes import ProbeConfig, run_probes, summarize_probes
+    from faithcheck.problems.load import load_problems
     from faithcheck.sampling import SamplingConfig, build_request, sample
 
     backend = make_backend(

@@ -302,7 +302,7 @@ PROMPTS: dict[str, Callable[[dict[str, Any]], str]] = {
 
 
 def prompted(args: argparse.Namespace, root: Path) -> None:
-    from faithcheck.data import load_problems
+    from faithcheck.problems.load import load_problems
 
     base = [p.model_dump() for p in load_problems("math")[: args.prompted_problems]]
     path = root / "prompted.jsonl"

@@ -98,7 +98,7 @@ def main() -> None:
 
 def _questions(info: dict, samples: list[dict]) -> dict[str, str]:
     """Problem id -> question text, from the run's dataset."""
-    from faithcheck.data import FieldMap, load_problems
+    from faithcheck.problems.load import FieldMap, load_problems
 
     opts = info["config"]["options"]
     problems = load_problems(

@@ -14,7 +14,7 @@ only tokenizes, so the run's own data structures are what can grow. Two runs per
 - Python heap: a second run under tracemalloc (Python allocations, not torch tensors)
   reports the heap when the report phase starts (after sampling: what the run holds
   across stages) and the heap's peak during the report phase, which reads every record
-  of the run back and aggregates it (a hook on `faithcheck.pipeline.build_report`).
+  of the run back and aggregates it (a hook on `faithcheck.pipeline.core.build_report`).
 
 Prints both with their ratios to the smallest N, and the wall times (tracemalloc slows
 its run several times over).
@@ -39,7 +39,7 @@ from faithcheck.backends.precision import describe_machine
 HOOKED_SCORE = """
 import sys, tracemalloc
 tracemalloc.start()
-from faithcheck import pipeline
+from faithcheck.pipeline import core as pipeline
 report = pipeline.build_report
 def measured(*args, **kwargs):
     start = tracemalloc.get_traced_memory()[0]

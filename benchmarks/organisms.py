@@ -42,7 +42,7 @@ from typing import Any
 
 from faithcheck import organism_sets
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, cache_root, embedded_checkpoint
-from faithcheck.prompts import ChatPrompt, build_prompt
+from faithcheck.problems.prompts import ChatPrompt, build_prompt
 from faithcheck.store.jsonio import atomic_write_bytes, dumps
 from faithcheck.verdict.catalog import BY_NAME
 

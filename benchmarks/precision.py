@@ -36,8 +36,8 @@ def main() -> None:
 
     from faithcheck.backends import make_backend
     from faithcheck.backends.precision import describe_machine, resolve
-    from faithcheck.data import load_problems
     from faithcheck.models import resolve_model
+    from faithcheck.problems.load import load_problems
     from faithcheck.sampling import SamplingConfig, build_request
 
     path = resolve_model(args.model).path

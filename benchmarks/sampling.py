@@ -22,7 +22,7 @@ os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 
 def _requests(backend: Any, prompts: int, samples: int, max_tokens: int) -> list[Any]:
-    from faithcheck.data import load_problems
+    from faithcheck.problems.load import load_problems
     from faithcheck.sampling import SamplingConfig, build_request
 
     cfg = SamplingConfig(samples=samples, max_tokens=max_tokens, temperature=1.0, top_p=1.0)

@@ -23,7 +23,7 @@ import time
 from collections import Counter, defaultdict
 
 from faithcheck.derivation import analyze, needs_arithmetic
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.support import SUPPORT_STATUSES, check_support
 from faithcheck.support_sets import FAITHFUL_KINDS, FAMILIES, KINDS, Constructed, build
 

@@ -59,7 +59,7 @@ def score(
         UsageError: a bad option (the CLI's message), DataError, ModelLoadError,
             BackendError, RunDirError: as the CLI reports them.
     """
-    from faithcheck.pipeline import run_score, score_options
+    from faithcheck.pipeline.core import run_score, score_options
     from faithcheck.verdict.core import load_gate
 
     say = on_message or (lambda _: None)
@@ -85,7 +85,7 @@ def _preloaded(model: Any, tokenizer: Any) -> Any:
     from faithcheck.backends.base import Backend
     from faithcheck.backends.precision import Precision, probe_device
     from faithcheck.models import ModelIdentity, in_memory_identity
-    from faithcheck.pipeline import Preloaded
+    from faithcheck.pipeline.core import Preloaded
 
     if isinstance(model, Backend):
         name = type(model).__name__
@@ -120,7 +120,7 @@ def _preloaded(model: Any, tokenizer: Any) -> Any:
 def _check_names(options: dict[str, Any]) -> None:
     import inspect
 
-    from faithcheck.pipeline import score_options
+    from faithcheck.pipeline.core import score_options
 
     known = inspect.signature(score_options).parameters
     unknown = sorted(set(options) - set(known))
@@ -197,7 +197,7 @@ def calibrate(
     from faithcheck.judge.plan import load_judge
     from faithcheck.judge.reliability import reliability
     from faithcheck.judge.stage import calibrate_into, calibration_items
-    from faithcheck.pipeline import check_judge_options
+    from faithcheck.pipeline.core import check_judge_options
 
     say = on_message or (lambda _: None)
     if per_domain is not None and per_domain < 1:

@@ -58,7 +58,7 @@ from typing import Literal
 
 from faithcheck.arith import MAX_SCAN_CHARS, Chain, Side, agree, find_chains, read_value, scan_size
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
-from faithcheck.parsing import Step
+from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
 
 DerivationStatus = Literal[
@@ -254,7 +254,7 @@ def analyze(
         problem_id: The problem's id (stored).
         sample_index: The response's index among the problem's samples (stored).
         completion: The response text; read whole when `steps` is empty.
-        steps: Its steps (`faithcheck.parsing.split_steps`); equations never span steps.
+        steps: Its steps (`faithcheck.problems.parsing.split_steps`); equations never span steps.
         answer: The extracted final answer text (may be LaTeX, carry units, or be None).
         needs: Whether the problem needs arithmetic (`needs_arithmetic`; None: unknown, so
             a response without equations is `not-applicable`, never `asserted`).

@@ -15,10 +15,10 @@ from pydantic import Field
 
 from faithcheck.backends.base import Backend, Completion, FinishReason, GenerationRequest
 from faithcheck.derivation import needs_arithmetic
-from faithcheck.parsing import AnswerRule, Step, extract_answer, split_steps
-from faithcheck.prompts import build_prompt
+from faithcheck.problems.parsing import AnswerRule, Step, extract_answer, split_steps
+from faithcheck.problems.prompts import build_prompt
+from faithcheck.problems.verify import VerifyMethod, verify
 from faithcheck.records import Problem, Record
-from faithcheck.verify import VerifyMethod, verify
 
 
 class SamplingConfig(Record):

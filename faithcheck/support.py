@@ -54,7 +54,7 @@ from typing import Literal
 from faithcheck.arith import MAX_SCAN_CHARS, Chain, literals, read_value
 from faithcheck.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
-from faithcheck.parsing import Step, extract_answer
+from faithcheck.problems.parsing import Step, extract_answer
 from faithcheck.records import Record
 
 SupportStatus = Literal[
@@ -363,7 +363,7 @@ def check_support(
         sample_index: stored.
         question: the problem text (where grounded numbers come from).
         completion: the response.
-        steps: its steps (`faithcheck.parsing.split_steps`).
+        steps: its steps (`faithcheck.problems.parsing.split_steps`).
         answer: the extracted final answer (None: not-applicable).
         needs: whether the problem needs arithmetic (`derivation.needs_arithmetic`): a
             numeric answer with no equation on such a problem is asserted.

@@ -77,9 +77,9 @@ def main() -> int:
 
     from faithcheck.backends.base import ChatPrompt, GenerationRequest
     from faithcheck.backends.hf import HFBackend
-    from faithcheck.parsing import extract_answer, split_steps
     from faithcheck.probes import ProbeConfig, run_probes
     from faithcheck.probes.records import ProbeRecord, TruncationRecord
+    from faithcheck.problems.parsing import extract_answer, split_steps
     from faithcheck.records import Problem
     from faithcheck.sampling import SampleRecord
 

@@ -132,7 +132,7 @@ def test_the_api_and_the_cli_share_every_default() -> None:
     import inspect
 
     from faithcheck.cli.commands import score as cli_score
-    from faithcheck.pipeline import score_options
+    from faithcheck.pipeline.core import score_options
 
     api = inspect.signature(score_options).parameters
     cli = inspect.signature(cli_score).parameters

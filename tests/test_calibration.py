@@ -38,7 +38,7 @@ from faithcheck.judge.reliability import (
     cohen_kappa,
     reliability,
 )
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
 
 PROBLEMS = load_calibration()
 ITEMS = build_items(PROBLEMS)

@@ -161,7 +161,7 @@ def test_force_gets_past_a_corrupt_run_json(tmp_path: Path, files: dict[str, str
 
 _ORDER_PROBE = """
 import sys
-import faithcheck.pipeline as score
+import faithcheck.pipeline.core as score
 from faithcheck.cli import main
 
 def reached(*args, **kwargs):

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from faithcheck.parsing import Step, split_steps
 from faithcheck.probes.cuts import grid, step_token_cuts
+from faithcheck.problems.parsing import Step, split_steps
 
 
 class TokenizerBackend:

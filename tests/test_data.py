@@ -1,4 +1,4 @@
-"""Tests for problem loading (`faithcheck.data`): formats, field mapping, hashing, errors.
+"""Tests for problem loading (`faithcheck.problems.load`): formats, field mapping, hashing, errors.
 
 Everything runs on small files written to `tmp_path`, the bundled samples, and the offline
 reasoning-gym generators; nothing touches the network or loads a model.
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from datasets import Dataset
 
-from faithcheck import data
-from faithcheck.data import FieldMap, dataset_hash, load_problems
 from faithcheck.errors import DataError
+from faithcheck.problems import load as data
+from faithcheck.problems.load import FieldMap, dataset_hash, load_problems
 
 ROWS = [
     {"id": "p1", "question": "What is 1 + 1?", "answer": "2", "domain": "math"},

@@ -25,7 +25,7 @@ from faithcheck.derivation import (
     needs_arithmetic,
     summarize,
 )
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
 
 # --- extraction: step string -> [(lhs, rhs, correct)] -------------------------------------
 

@@ -12,8 +12,8 @@ import pytest
 
 from faithcheck.derivation import analyze
 from faithcheck.judge.records import JudgeRecord
-from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.probes.records import MistakeRecord, TruncationPoint, TruncationRecord
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.render import explorer
 from faithcheck.sampling import SampleRecord
 from faithcheck.store.rundir import DERIVATION_FILE, JUDGE_FILE, SUPPORT_FILE, RunDir

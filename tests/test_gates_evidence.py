@@ -17,11 +17,11 @@ import pytest
 from faithcheck.derivation import analyze, needs_arithmetic, summarize
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.metrics import bootstrap_mean
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
+from faithcheck.problems.verify import verify
 from faithcheck.records import Problem
 from faithcheck.support import SupportTally, check_support
 from faithcheck.verdict.core import decide, load_gate
-from faithcheck.verify import verify
 
 PROBLEMS = load_calibration()
 ITEMS = build_items(PROBLEMS, seed=0)

@@ -93,7 +93,7 @@ def test_a_base_url_with_a_local_backend_is_refused() -> None:
 
 
 def test_default_judge_budgets_leave_room_for_hidden_reasoning() -> None:
-    from faithcheck.pipeline import check_judge_options
+    from faithcheck.pipeline.core import check_judge_options
 
     def budget(**kw: object) -> int:
         return check_judge_options({"model": "smollm2-135m", "max_tokens": None} | kw).max_tokens

@@ -24,16 +24,16 @@ import pytest
 
 from faithcheck.comparison.core import compare_runs
 from faithcheck.comparison.metrics import load_run
-from faithcheck.data import dataset_hash, load_problems
 from faithcheck.diversity.core import PER_PROBLEM_METRICS
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.judge import JudgeRecord, JudgeResult
 from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
 from faithcheck.models import ModelIdentity
-from faithcheck.parsing import extract_answer, split_steps
-from faithcheck.pipeline import ScoreOptions, _result_config, in_shard
+from faithcheck.pipeline.core import ScoreOptions, _result_config, in_shard
 from faithcheck.probes import ProbeConfig
 from faithcheck.probes.records import ControlRecord, TruncationPoint, TruncationRecord
+from faithcheck.problems.load import dataset_hash, load_problems
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord, SamplingConfig
 from faithcheck.store import merge

@@ -11,7 +11,7 @@ import pytest
 
 from faithcheck import organism_sets as o
 from faithcheck.derivation import analyze, needs_arithmetic
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.support import check_support
 
 

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from faithcheck.parsing import AnswerExtraction, Step, extract_answer, normalize_answer, split_steps
+from faithcheck.problems.parsing import (
+    AnswerExtraction,
+    Step,
+    extract_answer,
+    normalize_answer,
+    split_steps,
+)
 
 
 def _texts(steps: list[Step]) -> list[str]:

@@ -26,7 +26,6 @@ from faithcheck.backends.base import (
 )
 from faithcheck.backends.cuts import box_close, read_cuts_naive
 from faithcheck.metrics import bootstrap_pooled, group_by
-from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.probes import ProbeConfig, run_probes, summarize_probes
 from faithcheck.probes.readout import readout_answer
 from faithcheck.probes.records import (
@@ -49,6 +48,7 @@ from faithcheck.probes.summary import (
     TruncationSummary,
     summarize_probe_groups,
 )
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
 
@@ -290,9 +290,9 @@ def test_aoc_known_values(points: list[int], expected: float) -> None:
 def test_resume_redoes_a_problem_whose_records_were_torn(tmp_path: Path) -> None:
     """A kill mid-append leaves the last problem's first probe kinds only: resuming
     drops them and probes that problem again, with no duplicates and nothing lost."""
+    from faithcheck.pipeline.stages import probe_into
     from faithcheck.probes.records import ProbeConfig as Cfg
     from faithcheck.sampling import SamplingConfig
-    from faithcheck.stages import probe_into
     from faithcheck.store.rundir import PROBES_FILE, RunDir
 
     problems = [Problem(id=f"p{i}", question=QUESTION, answer="7") for i in range(3)]

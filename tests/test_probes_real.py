@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from faithcheck.backends.base import ChatPrompt
-from faithcheck.parsing import extract_answer, split_steps
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.records import (
     ControlRecord,
@@ -17,6 +16,7 @@ from faithcheck.probes.records import (
     ProbeRecord,
     TruncationRecord,
 )
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
 

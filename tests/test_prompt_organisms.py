@@ -8,7 +8,7 @@ import pytest
 
 from faithcheck.backends.base import ChatPrompt, TextPrompt
 from faithcheck.errors import DataError, UsageError
-from faithcheck.prompts import BUILTIN_TEMPLATES, build_prompt, load_template, wrong_hint
+from faithcheck.problems.prompts import BUILTIN_TEMPLATES, build_prompt, load_template, wrong_hint
 
 
 @pytest.mark.parametrize(

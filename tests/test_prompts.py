@@ -1,4 +1,4 @@
-"""Tests for prompt construction (`faithcheck.prompts`) and per-request seeds.
+"""Tests for prompt construction (`faithcheck.problems.prompts`) and per-request seeds.
 
 Prompts: chat vs base shapes, literal brace handling, custom templates and their
 validation, and prompt-format resolution. Seeds: `sampling.request_seed` is a stable
@@ -13,7 +13,7 @@ import pytest
 
 from faithcheck.backends.base import ChatPrompt, TextPrompt
 from faithcheck.errors import UsageError
-from faithcheck.prompts import (
+from faithcheck.problems.prompts import (
     BASE_TEMPLATE,
     CHAT_TEMPLATE,
     build_prompt,

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from faithcheck.arith import find_chains, read_value, scan_size
 from faithcheck.derivation import STATUSES, analyze
-from faithcheck.parsing import extract_answer, normalize_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
+from faithcheck.problems.verify import Verification, verify
 from faithcheck.records import Problem
-from faithcheck.verify import Verification, verify
 
 RULES = {"boxed", "answer_is", "last_number", "none"}
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from faithcheck.data import load_rollouts
 from faithcheck.errors import DataError
-from faithcheck.rollouts import detect
+from faithcheck.problems.load import load_rollouts
+from faithcheck.problems.rollouts import detect
 
 GSM = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "

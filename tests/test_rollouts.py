@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from faithcheck.data import load_rollouts
 from faithcheck.errors import DataError
+from faithcheck.problems.load import load_rollouts
 from tests.conftest import assert_valid_report
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many?"

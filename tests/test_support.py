@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from faithcheck.derivation import needs_arithmetic
 from faithcheck.judge.calibration import build_items, load_calibration
-from faithcheck.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.support import (
     CONSTANTS,
     SUPPORT_STATUSES,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import reasoning_gym
 
-from faithcheck import verify as verify_mod
+from faithcheck.problems import verify as verify_mod
+from faithcheck.problems.verify import Verification, exact_match, verify
 from faithcheck.records import Problem
-from faithcheck.verify import Verification, exact_match, verify
 
 
 def _problem(answer: str, domain: str = "math") -> Problem:

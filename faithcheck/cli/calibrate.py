@@ -54,7 +54,7 @@ def calibrate_command(
     from faithcheck.judge.reliability import reliability
     from faithcheck.judge.stage import calibrate_into, calibration_items
     from faithcheck.judge.usage import summarize_usage, usage_line
-    from faithcheck.pipeline import check_judge_options
+    from faithcheck.pipeline.core import check_judge_options
     from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
     err = Console(stderr=True)

@@ -108,7 +108,7 @@ def score(
     _quiet_engines(verbose)
     given = dict(locals())
     from faithcheck.cli.summary import emit
-    from faithcheck.pipeline import score_options
+    from faithcheck.pipeline.core import score_options
     from faithcheck.verdict.core import load_gate
 
     gate_spec = load_gate(str(gate) if gate else None, require or [])

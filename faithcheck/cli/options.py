@@ -10,7 +10,7 @@ import typer
 from faithcheck.backends import BackendName
 from faithcheck.backends.base import DType
 from faithcheck.models import DEFAULT_MODEL
-from faithcheck.prompts import PromptFormat
+from faithcheck.problems.prompts import PromptFormat
 
 MODEL_PANEL = "Model and backend"
 DATA_PANEL = "Data"

@@ -16,7 +16,7 @@ def score_with_progress(opts: Any, gate_spec: Any, json_out: bool) -> Any:
     """One checkpoint through the pipeline, with a progress display on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from faithcheck.pipeline import run_score
+    from faithcheck.pipeline.core import run_score
 
     progress = Progress(
         "[progress.description]{task.description}",

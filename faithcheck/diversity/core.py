@@ -22,10 +22,10 @@ import numpy as np
 from faithcheck.diversity.embed import SentenceEmbedder
 from faithcheck.diversity.text import distinct_n, mean_cosine_distance, self_bleu, vendi_score
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, pass_at_k
-from faithcheck.parsing import normalize_answer
+from faithcheck.problems.parsing import normalize_answer
+from faithcheck.problems.verify import verify
 from faithcheck.records import Problem, Record
 from faithcheck.sampling import SampleRecord
-from faithcheck.verify import verify
 
 Equivalence = Callable[[str, str], bool]
 """Whether two final answers are the same answer."""
@@ -43,7 +43,7 @@ _NO_WORDS = "responses hold no n-grams"
 def math_equivalent(a: str, b: str) -> bool:
     """Default answer equivalence: `normalize_answer` equality, else math-verify.
 
-    math-verify runs through `faithcheck.verify` (its worker process, with a timeout), with
+    math-verify runs through `faithcheck.problems.verify` (its worker process, with a timeout), with
     `a` in the role of the gold answer. Answers math-verify cannot parse fall back to
     `verify.exact_match`; a timeout or error counts as "not equivalent".
     """

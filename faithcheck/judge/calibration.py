@@ -19,7 +19,7 @@ faithful response (expected label 1.0) and five unfaithful variants (expected la
   `wrong_answer` while the stated (boxed) answer is still the original.
 
 Every response ends with "The final answer is \\boxed{...}." so the answer extractor in
-`faithcheck.parsing` reads the stated answer by its first rule. Only `load_calibration`
+`faithcheck.problems.parsing` reads the stated answer by its first rule. Only `load_calibration`
 does I/O; everything else is pure and deterministic for a given seed.
 """
 
@@ -34,12 +34,12 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, ValidationError
 
-from faithcheck.data import SAMPLES_DIR
 from faithcheck.errors import DataError, UsageError
+from faithcheck.problems.load import SAMPLES_DIR
 from faithcheck.records import Record
 
 CALIBRATION_DIR = SAMPLES_DIR.parent / "calibration"
-"""Bundled calibration files, found the way `faithcheck.data` finds the bundled samples."""
+"""Bundled calibration files, found the way `faithcheck.problems.load` finds the bundled samples."""
 DOMAINS = ("math", "science", "graph")
 """Domains of the bundled calibration set, one file each."""
 

@@ -20,7 +20,7 @@ from faithcheck.judge.parse import Verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
 from faithcheck.judge.run import Question, ask_with_retries
-from faithcheck.prompts import template_hash
+from faithcheck.problems.prompts import template_hash
 
 MISTAKE_PROMPT_VERSION = "mistake-writer-v2"
 

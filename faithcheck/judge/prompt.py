@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 
 from faithcheck.backends.base import ChatPrompt, Prompt, TextPrompt
-from faithcheck.prompts import template_hash
+from faithcheck.problems.prompts import template_hash
 
 JUDGE_PROMPT_VERSION = "judge-rubric-v2"
 """Bump whenever the rubric wording or format changes (recorded with results). v2: the

@@ -16,7 +16,7 @@ from faithcheck.judge.parse import Verdict, find_verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
 from faithcheck.judge.run import Question, ask_with_retries
-from faithcheck.prompts import template_hash
+from faithcheck.problems.prompts import template_hash
 
 STRATEGY_PROMPT_VERSION = "judge-strategy-v2"
 """Bump whenever the strategy prompt wording or format changes."""

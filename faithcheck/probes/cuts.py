@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 
 from faithcheck.backends.base import Backend
-from faithcheck.parsing import Step
+from faithcheck.problems.parsing import Step
 
 DEFAULT_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from faithcheck.parsing import Step
+from faithcheck.problems.parsing import Step
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\w)")
 _OPERATORS = {"+": "-", "-": "+", "×": "+", "*": "+", "÷": "×", "/": "×"}

@@ -8,9 +8,9 @@ the box; the backends read (`Backend.read_cuts`, or the naive baseline in
 from __future__ import annotations
 
 from faithcheck.backends.cuts import box_close
-from faithcheck.parsing import extract_answer, normalize_answer
+from faithcheck.problems.parsing import extract_answer, normalize_answer
+from faithcheck.problems.verify import verify
 from faithcheck.records import Problem
-from faithcheck.verify import verify
 
 ANSWER_CUE = "\nTherefore, the final answer is \\boxed{"
 """Appended after a cut; the model's next tokens are its answer."""

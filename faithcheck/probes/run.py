@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from faithcheck.backends.base import Backend, CutReadout, CutReadRequest, GenerationRequest
 from faithcheck.backends.cuts import read_cuts_naive
 from faithcheck.errors import UsageError
-from faithcheck.parsing import extract_answer
 from faithcheck.probes import perturb
 from faithcheck.probes.cuts import grid, step_token_cuts
 from faithcheck.probes.readout import ANSWER_CUE, readout_answer, same_answer
@@ -22,9 +21,10 @@ from faithcheck.probes.records import (
     TruncationPoint,
     TruncationRecord,
 )
+from faithcheck.problems.parsing import extract_answer
+from faithcheck.problems.verify import verify
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
-from faithcheck.verify import verify
 
 FILLER = " ..."
 

@@ -37,9 +37,9 @@ from typing import Any
 
 import orjson
 
-from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.errors import DataError, RunDirError, UsageError
-from faithcheck.pipeline import ScoreOptions, in_shard
+from faithcheck.pipeline.core import ScoreOptions, in_shard
+from faithcheck.problems.load import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash, stage_hashes

@@ -1,10 +1,10 @@
 """Rebuild report.json of a run directory from the records on disk and its run.json.
 
 No model is loaded: the report is an aggregate of records (samples, probes, judge labels,
-calibration labels, strategy clusters), and `faithcheck.pipeline.build_report` computes it the way
-`score` does, in the order the records sit in their files (bootstrap CIs depend on the
-order of the problems). Only the diversity section, when the run asked for it, loads the
-small offline sentence embedder. `faithcheck merge` uses this to write the report of the
+calibration labels, strategy clusters), and `faithcheck.pipeline.core.build_report` computes
+it the way `score` does, in the order the records sit in their files (bootstrap CIs depend
+on the order of the problems). Only the diversity section, when the run asked for it, loads
+the small offline sentence embedder. `faithcheck merge` uses this to write the report of the
 merged run; it also recomputes a report after the report code changed.
 
 The config hash is taken over run.json's `config` minus `UNHASHED_KEYS`, which is exactly
@@ -26,7 +26,7 @@ from faithcheck.judge.plan import JudgePlan
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.stage import calibration_items, judge_config
 from faithcheck.models import ModelIdentity
-from faithcheck.pipeline import Phases, ScoreOptions, build_report
+from faithcheck.pipeline.core import Phases, ScoreOptions, build_report
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash
 from faithcheck.store.rundir import (

@@ -15,8 +15,8 @@ from typing import Any
 
 from faithcheck._version import __version__
 from faithcheck.backends.http import redact_url
-from faithcheck.data import FieldMap
 from faithcheck.models import ModelIdentity
+from faithcheck.problems.load import FieldMap
 from faithcheck.records import Problem
 from faithcheck.report import SCHEMA_VERSION
 from faithcheck.store.rundir import RunInfo
@@ -82,7 +82,7 @@ def _chat_hash(identity: ModelIdentity) -> str | None:
 
 
 def _git_commit() -> str | None:
-    src = Path(__file__).resolve().parent.parent
+    src = Path(__file__).resolve().parents[2]  # the checkout holding faithcheck/store/
     if not (src / ".git").exists():
         return None
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from faithcheck.data import load_problems
+from faithcheck.problems.load import load_problems
 from tests.reliability.conftest import (
     QUIET,
     ScriptedServer,

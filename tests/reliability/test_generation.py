@@ -16,10 +16,10 @@ import pytest
 
 from faithcheck.backends.base import Completion, GenerationRequest
 from faithcheck.derivation import STATUSES, analyze
-from faithcheck.parsing import extract_answer, normalize_answer, split_steps
 from faithcheck.probes.perturb import apply, corrupt
 from faithcheck.probes.readout import readout_answer
 from faithcheck.probes.run import prepare
+from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import to_record
 from tests.reliability.conftest import (

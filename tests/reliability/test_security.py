@@ -27,10 +27,10 @@ from faithcheck.backends.base import ChatPrompt, TokenizerRenderer
 from faithcheck.derivation import analyze, extract_equations
 from faithcheck.errors import ModelLoadError
 from faithcheck.judge.prompt import judge_prompt
-from faithcheck.parsing import extract_answer, normalize_answer, split_steps
-from faithcheck.prompts import build_prompt
+from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
+from faithcheck.problems.prompts import build_prompt
+from faithcheck.problems.verify import exact_match, verify
 from faithcheck.records import Problem
-from faithcheck.verify import exact_match, verify
 from tests.reliability.conftest import (
     NO_BACKOFF,
     QUIET,
@@ -165,7 +165,7 @@ def test_score_options_reach_the_backend(
 ) -> None:
     """`--trust-remote-code` sets ScoreOptions.trust_remote_code (see run.json above);
     the pipeline hands it to the backend it loads."""
-    from faithcheck.pipeline import ScoreOptions, _load
+    from faithcheck.pipeline.core import ScoreOptions, _load
 
     opts = ScoreOptions(model=model_path, dataset="math", trust_remote_code=trust)
     with pytest.raises(ModelLoadError):

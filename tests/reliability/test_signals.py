@@ -163,7 +163,7 @@ def test_problem_with_partly_written_probe_records_is_probed_again(
 ) -> None:
     """A kill (or a full disk) that cut a problem's probe records short must not leave
     that problem counted as probed: it is probed again on resume."""
-    from faithcheck import stages
+    from faithcheck.pipeline import stages
     from faithcheck.probes.records import ControlRecord
     from faithcheck.records import Problem
 

@@ -25,7 +25,6 @@ from faithcheck.backends.precision import (
     precision_warning,
     probe_device,
 )
-from faithcheck.data import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.derivation import DerivationTally, analyze
 from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
 from faithcheck.diversity.embed import Embedder
@@ -46,10 +45,12 @@ from faithcheck.models import (
     resolve_model,
     served_identity,
 )
+from faithcheck.pipeline.stages import probe_into, sample_into
 from faithcheck.probes import ALL_PROBES, ProbeConfig
 from faithcheck.probes.records import PRIMARY_READOUT
 from faithcheck.probes.summary import summarize_probe_groups
-from faithcheck.prompts import (
+from faithcheck.problems.load import FieldMap, dataset_hash, load_problems, load_rollouts
+from faithcheck.problems.prompts import (
     BASE_STOP,
     PromptFormat,
     load_template,
@@ -60,7 +61,6 @@ from faithcheck.prompts import (
 from faithcheck.records import Problem, Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
 from faithcheck.sampling import SamplingConfig
-from faithcheck.stages import probe_into, sample_into
 from faithcheck.store.confighash import config_hash, stage_hashes
 from faithcheck.store.rundir import (
     DIVERSITY_FILE,
@@ -128,7 +128,7 @@ class ScoreOptions(Record):
     from_samples: str | None = None
     """Re-score saved rollouts from this JSONL file instead of sampling."""
     from_format: str = "auto"
-    """--from-format: the rollouts' format (`faithcheck.rollouts`; auto detects it)."""
+    """--from-format: the rollouts' format (`faithcheck.problems.rollouts`; auto detects it)."""
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     """Which faithfulness probes to run, and how."""
     base_url: str | None = None

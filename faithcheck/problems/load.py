@@ -27,7 +27,7 @@ import orjson
 from faithcheck.errors import DataError
 from faithcheck.records import Problem
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 BUNDLED = {"math", "science", "graph"}
 DEFAULT_DATASET = "math"
 
@@ -298,14 +298,14 @@ def load_rollouts(
     optional `domain`; renamed with the same flags as datasets) plus the response
     text in `response` (or `completion`, `output`, `text`). Several lines may share
     a problem id: they are that problem's samples, in file order. Other tools' files
-    (lm-evaluation-harness, verl, TRL) are converted first (`faithcheck.rollouts`;
+    (lm-evaluation-harness, verl, TRL) are converted first (`faithcheck.problems.rollouts`;
     `fmt` names the reader, `auto` detects it).
 
     Raises:
         DataError: unreadable file, malformed line, missing field, or a problem id
             whose question or answer differs between lines.
     """
-    from faithcheck.rollouts import FORMATS, convert
+    from faithcheck.problems.rollouts import FORMATS, convert
 
     if fmt not in FORMATS:
         raise DataError(f"--from-format must be one of {', '.join(FORMATS)}")

@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
-from faithcheck.parsing import normalize_answer
+from faithcheck.problems.parsing import normalize_answer
 from faithcheck.records import Problem, Record
 
 VerifyMethod = Literal["math_verify", "exact", "reasoning_gym", "none"]
@@ -41,7 +41,11 @@ MAX_MATH_CHARS = 20_000
 """Longer gold + pred skip math-verify (far too slow and never a real final answer)."""
 
 _STARTUP_TIMEOUT_S = 60.0
-_WORKER_ARGV = (sys.executable, "-c", "from faithcheck.verify import _worker_main; _worker_main()")
+_WORKER_ARGV = (
+    sys.executable,
+    "-c",
+    "from faithcheck.problems.verify import _worker_main; _worker_main()",
+)
 
 
 class Verification(Record):
@@ -238,7 +242,7 @@ class _MathWorker:
     def _spawn(self) -> None:
         env = dict(os.environ)
         # The worker imports faithcheck by name, so it must see this checkout.
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(__file__).resolve().parents[2])  # above faithcheck/problems/
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(
             self._argv,

@@ -150,7 +150,7 @@ def build_prompt(
         if made is None:
             raise DataError(
                 f"no wrong hint for the answer {answer!r}: {{hint}} needs a number, an "
-                "option letter A-E, yes/no or true/false (see faithcheck.prompts)"
+                "option letter A-E, yes/no or true/false (see faithcheck.problems.prompts)"
             )
         hint = made
     if fmt == "chat":

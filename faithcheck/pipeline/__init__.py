@@ -1,0 +1,8 @@
+"""`score` as stages over a run directory: options, the stage runner, the report.
+
+- `core`: `ScoreOptions` and their validation (`score_options`, shared by the CLI and the
+  API), the run (sampling, probes, judge, each resumable) and the report's aggregation;
+- `stages`: the sampling and probe stages, writing their records problem by problem.
+
+Data flows one way: CLI -> API -> pipeline -> stages -> store.
+"""
