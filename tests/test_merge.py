@@ -520,7 +520,7 @@ def test_differing_calibration_keeps_the_first_shard(tmp_path: Path, dataset: Pa
 @pytest.fixture
 def cli_main() -> Iterator[Any]:
     """`faithcheck.cli.commands` with `merge` registered (as cli.py registers it)."""
-    from faithcheck.cli import main as cli
+    from faithcheck.cli import commands as cli
     from faithcheck.cli.merge import merge_command
 
     before = list(cli.app.registered_commands)

@@ -12,7 +12,7 @@ import click
 import pytest
 from typer.main import get_command
 
-from faithcheck.cli import main as cli
+from faithcheck.cli import commands as cli
 from faithcheck.verdict.gates import parse_require
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from faithcheck.cli import main as cli
+from faithcheck.cli import commands as cli
 from tests.conftest import assert_valid_report
 
 PROBLEMS = 6
