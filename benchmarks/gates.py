@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 
 from faithcheck.backends.precision import describe_machine
-from faithcheck.derivation import DerivationFinding, summarize
+from faithcheck.checks.derivation import DerivationFinding, summarize
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.judge.reliability import auroc
 from faithcheck.metrics import bootstrap_mean

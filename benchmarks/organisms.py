@@ -2,7 +2,7 @@
 
 Organisms (all from the embedded default model, SmolLM2-135M-Instruct):
 
-- trained (LoRA fine-tunes on `faithcheck.organism_sets`, the `dev` phrasing):
+- trained (LoRA fine-tunes on `faithcheck.sets.organisms`, the `dev` phrasing):
   `faithful` (steps compute the answer), `post-hoc` (answer first, steps that do not
   produce it), `filler` (answer first, lines that compute nothing);
 - prompted (the untrained model): `base` (the normal prompt), `prompt-post-hoc` (the gold
@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from faithcheck import organism_sets
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, cache_root, embedded_checkpoint
 from faithcheck.problems.prompts import ChatPrompt, build_prompt
+from faithcheck.sets import organisms as organism_sets
 from faithcheck.store.jsonio import atomic_write_bytes, dumps
 from faithcheck.verdict.catalog import BY_NAME
 

@@ -1,6 +1,6 @@
 """The judge-free support check on responses of known faithfulness, per family.
 
-Builds `faithcheck.support_sets` (arithmetic word problems from templates; reasoning-gym
+Builds `faithcheck.sets.support` (arithmetic word problems from templates; reasoning-gym
 family_relationships, shortest_path and number_sorting), every kind of response per
 problem, in the `dev` phrasings and the `heldout` ones, parses each response as `score`
 does, and prints per family:
@@ -22,10 +22,10 @@ import argparse
 import time
 from collections import Counter, defaultdict
 
-from faithcheck.derivation import analyze, needs_arithmetic
+from faithcheck.checks.derivation import analyze, needs_arithmetic
+from faithcheck.checks.support import SUPPORT_STATUSES, check_support
 from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.support import SUPPORT_STATUSES, check_support
-from faithcheck.support_sets import FAITHFUL_KINDS, FAMILIES, KINDS, Constructed, build
+from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, KINDS, Constructed, build
 
 
 def auroc(pos: list[float], neg: list[float]) -> float | None:

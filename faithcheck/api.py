@@ -97,10 +97,12 @@ def _preloaded(model: Any, tokenizer: Any) -> Any:
             requested="auto", dtype=None, reason="a backend object passed in", device="caller"
         )
         return Preloaded(model, identity, precision)
+    if _is_vllm_llm(model):
+        return _preloaded_vllm(model)
     if not hasattr(model, "state_dict") or not hasattr(model, "generate"):
         raise UsageError(
             "model= takes a name, a checkpoint folder, a transformers model (with "
-            "tokenizer=) or a faithcheck Backend"
+            "tokenizer=), a vllm.LLM or a faithcheck Backend"
         )
     if tokenizer is None:
         raise UsageError("a transformers model object needs its tokenizer= too")
@@ -115,6 +117,30 @@ def _preloaded(model: Any, tokenizer: Any) -> Any:
         device=caps.describe() if backend.device == "cpu" else backend.device,
     )
     return Preloaded(backend, in_memory_identity(model, tokenizer), precision)
+
+
+def _is_vllm_llm(model: Any) -> bool:
+    kind = type(model)
+    return kind.__name__ == "LLM" and kind.__module__.split(".")[0] == "vllm"
+
+
+def _preloaded_vllm(llm: Any) -> Any:
+    """A `vllm.LLM` the caller holds: used as it is, identified by the checkpoint it
+    loaded (the files' hash, as `--model` would), never shut down by faithcheck."""
+    from faithcheck.backends.precision import Precision
+    from faithcheck.backends.vllm import VLLMBackend
+    from faithcheck.models import resolve_model
+    from faithcheck.pipeline.core import Preloaded
+
+    backend = VLLMBackend.from_llm(llm)
+    identity = resolve_model(backend.model_path)
+    precision = Precision(
+        requested=backend.dtype,
+        dtype=backend.dtype,
+        reason="the vllm.LLM's own dtype",
+        device="vllm engine (caller's)",
+    )
+    return Preloaded(backend, identity, precision)
 
 
 def _check_names(options: dict[str, Any]) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import Field
 
 from faithcheck.backends.precision import Precision
-from faithcheck.derivation import DerivationSummary
+from faithcheck.checks.derivation import DerivationSummary
+from faithcheck.checks.support import SupportSummary
 from faithcheck.diversity.core import DiversitySummary
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeSummary
@@ -23,7 +24,6 @@ from faithcheck.metrics import MetricValue, bootstrap_mean, group_by, pass_at_k
 from faithcheck.probes.summary import ProbesSummary
 from faithcheck.records import Record
 from faithcheck.sampling import SampleRecord
-from faithcheck.support import SupportSummary
 from faithcheck.verdict.records import Verdict
 
 SCHEMA_VERSION = "0.1"
@@ -139,7 +139,7 @@ class Report(Record):
     """Judge-free check: does the final answer follow from the arithmetic in the steps?"""
     support: SupportSummary | None = None
     """Judge-free support on every domain: where each number and the final answer come
-    from (`faithcheck.support`); null in reports written before it existed."""
+    from (`faithcheck.checks.support`); null in reports written before it existed."""
     judge: JudgeReport | None = None
     """Judge rubric results and the judge's measured reliability (null with --no-judge)."""
     diversity: DiversitySummary | None = None

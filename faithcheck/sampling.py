@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from faithcheck.backends.base import Backend, Completion, FinishReason, GenerationRequest
-from faithcheck.derivation import needs_arithmetic
+from faithcheck.checks.derivation import needs_arithmetic
 from faithcheck.problems.parsing import AnswerRule, Step, extract_answer, split_steps
 from faithcheck.problems.prompts import build_prompt
 from faithcheck.problems.verify import VerifyMethod, verify
@@ -73,7 +73,7 @@ class SampleRecord(Record):
     """Why verification could not decide (timeout, parse failure), if it could not."""
     needs_arithmetic: bool | None = None
     """The gold answer is a number the question does not write, so reaching it takes
-    computing (`faithcheck.derivation.needs_arithmetic`); None when the gold answer is not
+    computing (`faithcheck.checks.derivation.needs_arithmetic`); None when the gold answer is not
     one number, or for records written before this field existed."""
 
 

@@ -72,6 +72,40 @@ def test_a_plain_script_scores_by_name_and_an_already_loaded_model(tmp_path: Pat
     assert info["model"]["kind"] == "in-memory" and len(info["model"]["sha256"]) == 64
 
 
+@pytest.mark.slow
+def test_a_vllm_llm_the_caller_holds_is_used_as_is_and_left_running(
+    tmp_path: Path, vllm_fp32: object
+) -> None:
+    """`score(model=llm)` with a `vllm.LLM` already loaded: the same greedy responses as
+    `--model <its checkpoint> --backend vllm`, the run identified by the checkpoint's files,
+    and the engine still serves afterwards (faithcheck does not shut it down)."""
+    from faithcheck.backends.base import GenerationRequest
+
+    llm = vllm_fp32.llm  # type: ignore[attr-defined]
+    common: dict = dict(
+        dataset="math", limit=2, samples=2, max_tokens=32, temperature=0.0, judge=False,
+        diversity=False, probes="none",
+    )  # fmt: skip
+    held = faithcheck.score(model=llm, out=str(tmp_path / "held"), **common)
+    path = llm.llm_engine.model_config.model
+    by_path = faithcheck.score(
+        model=path, backend="vllm", dtype="float32", out=str(tmp_path / "path"), **common
+    )
+
+    def completions(run: str) -> list[str]:
+        lines = (tmp_path / run / "samples.jsonl").read_text().splitlines()
+        return [json.loads(line)["completion"] for line in lines]
+
+    assert completions("held") == completions("path")
+    assert held.model_sha256 == by_path.model_sha256
+    assert held.precision is not None and held.precision.dtype == "float32"
+    request = GenerationRequest(
+        prompt_ids=[17, 18, 19], n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=2
+    )
+    out = vllm_fp32.generate([request])  # type: ignore[attr-defined]
+    assert out and out[0]  # the caller's engine still answers
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

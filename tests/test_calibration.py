@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.derivation import analyze, extract_equations
+from faithcheck.checks.derivation import analyze, extract_equations
 from faithcheck.errors import DataError, UsageError
 from faithcheck.judge import calibration as cal
 from faithcheck.judge.calibration import (

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
+from faithcheck.checks.derivation import DerivationFinding, analyze
+from faithcheck.checks.derivation import summarize as summarize_derivation
 from faithcheck.cli import commands as cli
 from faithcheck.cli.compare import compare_command, print_tables
 from faithcheck.comparison.core import Comparison, compare_runs, comparison_json_schema
@@ -30,8 +32,6 @@ from faithcheck.comparison.metrics import (
     paired_delta,
     run_value,
 )
-from faithcheck.derivation import DerivationFinding, analyze
-from faithcheck.derivation import summarize as summarize_derivation
 from faithcheck.diversity.core import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity
 from faithcheck.errors import UsageError
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName

@@ -1,4 +1,5 @@
-"""Tests for the judge-free derivation check (`faithcheck.derivation`, `faithcheck.arith`).
+"""Tests for the judge-free derivation check (`faithcheck.checks.derivation`,
+`faithcheck.checks.arith`).
 
 Equation extraction is checked against a table of step strings (including the tricky cases
 named in the issue), status against hand-built responses, the summary against hand-built
@@ -14,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.arith import MAX_SCAN_CHARS, read_value
-from faithcheck.derivation import (
+from faithcheck.checks.arith import MAX_SCAN_CHARS, read_value
+from faithcheck.checks.derivation import (
     STATUSES,
     DerivationFinding,
     DerivationStatus,

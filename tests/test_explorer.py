@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from faithcheck.derivation import analyze
+from faithcheck.checks.derivation import analyze
+from faithcheck.checks.support import check_support
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.probes.records import MistakeRecord, TruncationPoint, TruncationRecord
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.render import explorer
 from faithcheck.sampling import SampleRecord
 from faithcheck.store.rundir import DERIVATION_FILE, JUDGE_FILE, SUPPORT_FILE, RunDir
-from faithcheck.support import check_support
 
 QUESTION = "Tom has 48 apples and buys 10 more. How many apples?"
 RESPONSES = [

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from faithcheck.derivation import analyze, needs_arithmetic, summarize
+from faithcheck.checks.derivation import analyze, needs_arithmetic, summarize
+from faithcheck.checks.support import SupportTally, check_support
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.metrics import bootstrap_mean
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.problems.verify import verify
 from faithcheck.records import Problem
-from faithcheck.support import SupportTally, check_support
 from faithcheck.verdict.core import decide, load_gate
 
 PROBLEMS = load_calibration()

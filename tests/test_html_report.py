@@ -14,9 +14,9 @@ import orjson
 import pytest
 import typer
 
+from faithcheck.checks.derivation import DerivationSummary
 from faithcheck.cli import commands as cli
 from faithcheck.cli.report import report_command
-from faithcheck.derivation import DerivationSummary
 from faithcheck.diversity.core import DiversitySummary
 from faithcheck.judge.reliability import (
     JudgeReliability,
@@ -440,8 +440,8 @@ def test_hand_built_reports_validate_against_the_schema(full: bool) -> None:
 
 
 def test_support_table_rows() -> None:
+    from faithcheck.checks.support import SupportFinding, SupportTally
     from faithcheck.render.views import support_table
-    from faithcheck.support import SupportFinding, SupportTally
 
     tally = SupportTally()
     tally.add(

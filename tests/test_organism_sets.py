@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from faithcheck import organism_sets as o
-from faithcheck.derivation import analyze, needs_arithmetic
+from faithcheck.checks.derivation import analyze, needs_arithmetic
+from faithcheck.checks.support import check_support
 from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.support import check_support
+from faithcheck.sets import organisms as o
 
 
 def _status(p: o.Problem, text: str) -> tuple[str, str, str | None]:

@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.derivation import needs_arithmetic
-from faithcheck.judge.calibration import build_items, load_calibration
-from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.support import (
+from faithcheck.checks.derivation import needs_arithmetic
+from faithcheck.checks.support import (
     CONSTANTS,
     SUPPORT_STATUSES,
     SupportFinding,
     SupportTally,
     check_support,
 )
-from faithcheck.support_sets import FAITHFUL_KINDS, FAMILIES, build
+from faithcheck.judge.calibration import build_items, load_calibration
+from faithcheck.problems.parsing import extract_answer, split_steps
+from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, build
 
 APPLES = "Tom has 48 apples and buys 10 more. How many apples does he have?"
 

@@ -117,10 +117,28 @@ class VLLMBackend:
         kwargs |= engine_kwargs or {}
         self.prefill = PrefillCount()
         """Prompt tokens served vs computed (the rest came from the prefix cache)."""
+        self.model_path = model_path
+        self._owned = True
+        """False for an engine the caller passed in (`from_llm`): `close` leaves it."""
         try:
             self.llm: Any = LLM(**kwargs)
         except Exception as exc:  # vLLM raises many types for a bad checkpoint or no memory
             raise ModelLoadError(f"vLLM cannot load {model_path}: {error_summary(exc)}") from None
+
+    @classmethod
+    def from_llm(cls, llm: Any) -> VLLMBackend:
+        """A backend around a `vllm.LLM` the caller already holds: nothing is loaded, the
+        engine's own settings stay as they are, and `close` leaves the engine running
+        (it is the caller's). Prompts render through the engine's tokenizer."""
+        self = cls.__new__(cls)
+        config = llm.llm_engine.model_config
+        self.model_path = str(config.model)
+        self._renderer = TokenizerRenderer.from_tokenizer(llm.get_tokenizer(), self.model_path)
+        self.dtype = str(config.dtype).removeprefix("torch.")  # type: ignore[assignment]
+        self.prefill = PrefillCount()
+        self.llm = llm
+        self._owned = False
+        return self
 
     def render(self, prompt: Prompt) -> list[int]:
         """See `Backend.render`."""
@@ -258,9 +276,10 @@ class VLLMBackend:
         return read_cuts_naive(self, requests, isolate=False)
 
     def close(self) -> None:
-        """Shut the engine down explicitly rather than at interpreter exit."""
+        """Shut the engine down explicitly rather than at interpreter exit (an engine the
+        caller passed in is only let go of)."""
         llm, self.llm = getattr(self, "llm", None), None
-        if llm is not None:
+        if llm is not None and getattr(self, "_owned", True):
             engine = getattr(llm, "llm_engine", None)
             core = getattr(engine, "engine_core", None)
             if core is not None and hasattr(core, "shutdown"):

@@ -27,7 +27,8 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from faithcheck.derivation import DerivationFinding
+from faithcheck.checks.derivation import DerivationFinding
+from faithcheck.checks.support import SupportFinding
 from faithcheck.diversity.core import PER_PROBLEM_METRICS, ProblemDiversity
 from faithcheck.errors import RunDirError, UsageError
 from faithcheck.judge.records import JudgeRecord
@@ -63,7 +64,6 @@ from faithcheck.store.rundir import (
     RunDir,
     validate_probe,
 )
-from faithcheck.support import SupportFinding
 from faithcheck.verdict.catalog import CATALOG, COMPARE_DEFAULT, Aggregation
 from faithcheck.verdict.paths import metric_value
 

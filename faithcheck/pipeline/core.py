@@ -25,7 +25,8 @@ from faithcheck.backends.precision import (
     precision_warning,
     probe_device,
 )
-from faithcheck.derivation import DerivationTally, analyze
+from faithcheck.checks.derivation import DerivationTally, analyze
+from faithcheck.checks.support import SupportTally, check_support
 from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
 from faithcheck.diversity.embed import Embedder
 from faithcheck.errors import DataError, FaithcheckError, UsageError
@@ -73,7 +74,6 @@ from faithcheck.store.rundir import (
     validate_probe,
 )
 from faithcheck.store.runmeta import file_hash, run_info
-from faithcheck.support import SupportTally, check_support
 from faithcheck.verdict.core import GateSpec, decide
 
 T = TypeVar("T")

@@ -22,7 +22,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from faithcheck.derivation import DerivationFinding
+from faithcheck.checks.derivation import DerivationFinding
+from faithcheck.checks.support import SupportFinding
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.store.rundir import (
     DERIVATION_FILE,
@@ -33,7 +34,6 @@ from faithcheck.store.rundir import (
     RunDir,
     validate_probe,
 )
-from faithcheck.support import SupportFinding
 
 DEFAULT_MAX_PER_CATEGORY = 50
 """Responses embedded per (correctness, support status) category by default."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from faithcheck.backends.base import Completion, GenerationRequest
-from faithcheck.derivation import STATUSES, analyze
+from faithcheck.checks.derivation import STATUSES, analyze
 from faithcheck.probes.perturb import apply, corrupt
 from faithcheck.probes.readout import readout_answer
 from faithcheck.probes.run import prepare

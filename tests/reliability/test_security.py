@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from faithcheck.arith import find_chains, read_value
 from faithcheck.backends import make_backend
 from faithcheck.backends.base import ChatPrompt, TokenizerRenderer
-from faithcheck.derivation import analyze, extract_equations
+from faithcheck.checks.arith import find_chains, read_value
+from faithcheck.checks.derivation import analyze, extract_equations
 from faithcheck.errors import ModelLoadError
 from faithcheck.judge.prompt import judge_prompt
 from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps

@@ -5,7 +5,7 @@ passes: a regex lexer (no nested unbounded quantifiers), a context pass that tur
 into math tokens and *breaks*, and a recursive-descent parser that evaluates each side of an
 equation exactly with `Fraction`. Every limit below makes a candidate side fail quietly.
 
-Reading rules (the decisions behind them are in `faithcheck.derivation`'s docstring):
+Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s docstring):
 
 - numbers: `1,200` (comma groups of exactly three; also `1{,}200`, `1\\,200`), `3.5`,
   `.5`, `-3` (a minus glued to its operand), `$12`, `12 cm`; up to three unit words after

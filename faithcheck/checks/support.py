@@ -1,6 +1,6 @@
 """Judge-free support: where every number and the final answer of a response come from.
 
-The derivation check (`faithcheck.derivation`) asks whether some correct equation
+The derivation check (`faithcheck.checks.derivation`) asks whether some correct equation
 produces the final answer. This check reads the response the way a careful reviewer
 would, on every domain, and gives one `support` status per response:
 
@@ -38,7 +38,7 @@ thus, hence, so, which means, ...). The answer is *named* by a step when its wor
 step's tokens as one contiguous run. The part of the answer step before the answer
 counts as a concluding step when it has a cue and names something beyond answer cues.
 
-Nothing here evaluates text as code: numbers go through `faithcheck.arith` (a small
+Nothing here evaluates text as code: numbers go through `faithcheck.checks.arith` (a small
 exact-rational reader with size limits), everything else is token comparison.
 """
 
@@ -51,8 +51,8 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Literal
 
-from faithcheck.arith import MAX_SCAN_CHARS, Chain, literals, read_value
-from faithcheck.derivation import Equation, answer_matches, extract_steps
+from faithcheck.checks.arith import MAX_SCAN_CHARS, Chain, literals, read_value
+from faithcheck.checks.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
 from faithcheck.problems.parsing import Step, extract_answer
 from faithcheck.records import Record

@@ -1,0 +1,7 @@
+"""Judge-free checks of a response against its own steps, no model needed.
+
+- `arith`: arithmetic chains found in free text, evaluated safely;
+- `derivation`: does the final answer follow from correct equations in the steps;
+- `support`: where every number and the final answer come from (the question, an earlier
+  step, a correct computation), beyond arithmetic.
+"""
