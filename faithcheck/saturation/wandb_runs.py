@@ -33,16 +33,12 @@ from typing import IO, Any
 import orjson
 
 from faithcheck.errors import DataError
-from faithcheck.saturation.tfevents import fields
+from faithcheck.saturation.tfevents import TornRecord, fields
 
 HEADER = b":W&B" + struct.pack("<H", 0xBEE1) + b"\x00"
 BLOCK = 32 * 1024
 _CHUNK = 7
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-
-
-class TornRecord(Exception):
-    """The log ended inside a record (the run is still being written, or was killed)."""
 
 
 @dataclass
