@@ -332,7 +332,7 @@ def _context(
     controls = probes.get("controls") if isinstance(probes, Mapping) else None
     if truncation and isinstance(controls, Mapping) and controls.get("chain_adds_nothing"):
         reason = f"controls: {controls.get('note') or 'the chain adds nothing'}"
-        stands = {c.metric: why for c in checks if (why := _stands(c, probes, controls))}
+        stands = {c.metric: s for c in checks if (s := _stands(c, probes or {}, controls))}
         checks = [
             c.model_copy(update={"reason": f"{c.reason}; {stands[c.metric]}"})
             if c.metric in stands
