@@ -262,14 +262,16 @@ def run_one(
             rewards += r
         loss = _policy_step(model, opt, tokenizer, batch) if any(a for *_, a in batch) else 0.0
         row: dict[str, Any] = {"step": step, "reward": sum(rewards) / len(rewards), "loss": loss}
-        if step % RL["eval_every"] == 0 or step == args.steps:
+        if step % RL["eval_every"] == 0 and step < args.steps:
             row["eval/accuracy"] = sum(_accuracy(model, tokenizer, heldout, max_new)) / len(heldout)
-        _append(log, row)
+        if step < args.steps:
+            _append(log, row)
         print(
             f"  {kind} seed {seed} step {step}/{args.steps} reward {row['reward']:.3f}", flush=True
         )
     after = {"train": _accuracy(model, tokenizer, train, max_new)}
     after["heldout"] = _accuracy(model, tokenizer, heldout, max_new)
+    _append(log, row | {"eval/accuracy": sum(after["heldout"]) / len(heldout)})
     return {
         "organism": kind,
         "seed": seed,
@@ -316,6 +318,7 @@ def main() -> None:
     ap.add_argument("--reward-noise", type=float, default=0.0, help="flip each reward w.p. p")
     ap.add_argument("--only", default=",".join(ORGANISMS))
     ap.add_argument("--out", type=Path, default=Path("runs/rl_toy"))
+    ap.add_argument("--print-only", action="store_true", help="re-print results.json")
     ap.add_argument("--organisms-out", type=Path, default=Path("runs/organisms"))
     args = ap.parse_args()
     args.train_problems = RL["train_problems"] * args.scale
@@ -326,6 +329,8 @@ def main() -> None:
     kinds = [k for k in args.only.split(",") if k]
     if unknown := set(kinds) - set(organism_sets.KINDS):
         sys.exit(f"unknown organisms: {', '.join(sorted(unknown))}")
+    if args.steps < 1:
+        sys.exit("--steps must be at least 1")
     if not 0 <= args.reward_noise < 0.5:
         sys.exit("--reward-noise must be in [0, 0.5)")
     import torch
@@ -338,6 +343,9 @@ def main() -> None:
         flush=True,
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.print_only:
+        _print(json.loads((args.out / "results.json").read_text()), kinds, args)
+        return
     results = []
     for kind in kinds:
         for seed in (int(s) for s in args.seeds.split(",")):

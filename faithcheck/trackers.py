@@ -31,6 +31,7 @@ goes to stderr, so `--json` stays JSON.
 
 from __future__ import annotations
 
+import importlib.util
 import netrc
 import os
 import socket
@@ -103,8 +104,8 @@ def check_trackers(names: list[str] | None) -> list[str]:
     for name in names or []:
         if name not in TRACKERS:
             raise UsageError(f"--log-to {name}: choose from {', '.join(TRACKERS)}")
-        if name != "tensorboard":
-            _import(name)
+        if name != "tensorboard" and importlib.util.find_spec(name) is None:
+            _import(name)  # raises the one-line UsageError (found but broken: imported later)
         if name not in out:
             out.append(name)
     return out
@@ -131,8 +132,7 @@ def log_report(
     if tracker == "tensorboard":
         return str(log_tensorboard(report, log_dir or run_dir / "tensorboard", step=step))
     if tracker == "wandb":
-        folder = log_dir or Path(os.environ.get("WANDB_DIR") or run_dir)
-        return log_wandb(report, step=step, name=name, log_dir=folder)
+        return log_wandb(report, step=step, name=name, log_dir=log_dir, run_dir=run_dir)
     if tracker == "trackio":
         return log_trackio(report, step=step, name=name, log_dir=log_dir)
     raise UsageError(f"--log-to {tracker}: choose from {', '.join(TRACKERS)}")
@@ -190,8 +190,12 @@ def wandb_mode() -> str:
     return "online" if found else "offline"
 
 
-def log_wandb(report: Any, *, step: int, name: str, log_dir: Path | None) -> str:
-    """Log to the active wandb run, or to a new one named `name` (see module docs)."""
+def log_wandb(
+    report: Any, *, step: int, name: str, log_dir: Path | None, run_dir: Path | None = None
+) -> str:
+    """Log to the active wandb run, or to a new one named `name` (see module docs), whose
+    `wandb/` goes into `log_dir`, else `$WANDB_DIR`, else `run_dir` (the report's own run
+    directory when None)."""
     from faithcheck.cli.quiet import stdout_to_stderr
 
     wandb = _import("wandb")
@@ -202,7 +206,7 @@ def log_wandb(report: Any, *, step: int, name: str, log_dir: Path | None) -> str
             active.define_metric(f"{PREFIX}/*", step_metric=f"{PREFIX}/step")
             active.log(values)
             return f"the active wandb run {active.name}"
-        folder = log_dir or Path(os.environ.get("WANDB_DIR") or report.run_dir)
+        folder = log_dir or Path(os.environ.get("WANDB_DIR") or run_dir or report.run_dir)
         folder.mkdir(parents=True, exist_ok=True)
         mode = wandb_mode()
         run = wandb.init(
