@@ -73,7 +73,7 @@ def test_scores_in_place_logs_next_to_the_loss_and_stops_on_nogo(
 
 
 def test_log_values_from_a_report() -> None:
-    from tests.test_html_report import make_report
+    from tests.render.test_page import make_report
 
     report = make_report("r", 0.5)
     values = log_values(report)

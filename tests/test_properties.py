@@ -3,8 +3,8 @@ extraction and normalization, the arithmetic evaluator, and verification.
 
 All of them must be total (never raise) and quick on any text, adversarial or not;
 the per-example deadlines below are far above their normal cost, and catch the super-
-linear cases that matter. (tests/test_parsing.py and tests/test_derivation.py hold the
-example-based tables; these are the invariants.)
+linear cases that matter. (tests/problems/test_parsing.py and tests/checks/test_derivation.py
+hold the example-based tables; these are the invariants.)
 """
 
 from __future__ import annotations

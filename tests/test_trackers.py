@@ -17,7 +17,7 @@ import pytest
 from faithcheck.saturation.tfevents import read_scalar_rows
 from faithcheck.saturation.wandb_runs import read_run
 from faithcheck.trackers import log_tensorboard, tracker_values, wandb_mode
-from tests.test_html_report import make_report
+from tests.render.test_page import make_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ def test_score_logs_to_every_tracker_asked_for(
     """`score --log-to tensorboard --log-to wandb --json`: both written at --log-step, the
     JSON on stdout still parses (no probes or judge: rollouts scored as given)."""
     from faithcheck.cli import main
-    from tests.test_rollouts import ROWS, _write
+    from tests.problems.test_from_samples import ROWS, _write
 
     out = wandb_offline_env / "run"
     argv = ["score", "--from-samples", _write(wandb_offline_env, ROWS), "--out", str(out)]

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.test_openai_backend import FakeServer, Reply
+from tests.backends.test_openai import FakeServer, Reply
 from tests.vllm_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,7 +193,7 @@ _VERDICT_CUE = re.compile(r"VERDICT ([0-9a-f]{8}):")
 
 
 class ScriptedServer(FakeServer):
-    """`FakeServer` from tests/test_openai_backend.py, on a chosen port, answering like a
+    """`FakeServer` from tests/backends/test_openai.py, on a chosen port, answering like a
     model.
 
     - The i-th sampling request gets `replies[i % len(replies)]` (text and finish reason;

@@ -22,6 +22,7 @@ from faithcheck.probes.run import prepare
 from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import to_record
+from tests.judge.test_run import ScriptedJudge
 from tests.reliability.conftest import (
     QUIET,
     ScriptedServer,
@@ -31,7 +32,6 @@ from tests.reliability.conftest import (
     sample_keys,
     write_jsonl,
 )
-from tests.test_judge import ScriptedJudge
 
 JUNK: dict[str, str] = {
     "empty": "",

@@ -22,6 +22,8 @@ from faithcheck.judge import JudgeConfig, judge_samples, judge_texts
 from faithcheck.judge.summary import summarize_judge
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
+from tests.backends.test_openai import Reply, Sleeps
+from tests.judge.test_run import ScriptedJudge, nonce_of
 from tests.reliability.conftest import (
     NO_BACKOFF,
     QUIET,
@@ -34,8 +36,6 @@ from tests.reliability.conftest import (
     sample_keys,
     write_jsonl,
 )
-from tests.test_judge import ScriptedJudge, nonce_of
-from tests.test_openai_backend import Reply, Sleeps
 
 CFG = JudgeConfig(max_retries=1, batch_size=4)
 ITEMS = [(f"i{k}", "What is 2 + 3?", f"2 + 3 = 5.\n\nSo \\boxed{{5}} ({k})") for k in range(3)]

@@ -7,7 +7,7 @@
 - An API key given through `--api-key-env` is sent to the server and appears nowhere
   else: not in the run directory, the reports, stdout, stderr, nor an error message.
 
-Prompt injection against the judge is covered by tests/test_judge_injection.py.
+Prompt injection against the judge is covered by tests/judge/test_injection.py.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from faithcheck.problems.parsing import extract_answer, normalize_answer, split_
 from faithcheck.problems.prompts import build_prompt
 from faithcheck.problems.verify import exact_match, verify
 from faithcheck.records import Problem
+from tests.backends.test_openai import Reply
 from tests.reliability.conftest import (
     NO_BACKOFF,
     QUIET,
@@ -43,7 +44,6 @@ from tests.reliability.conftest import (
     run_cli,
     write_jsonl,
 )
-from tests.test_openai_backend import Reply
 
 # -- trust_remote_code ----------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from faithcheck.store.jsonio import write_json
 from faithcheck.verdict.records import Check, Verdict
 from tests.conftest import assert_valid_report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "scripts" / "screenshot_report.py"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 

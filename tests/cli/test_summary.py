@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from faithcheck.cli.summary import emit, print_summary
-from tests.test_html_report import make_report
+from tests.render.test_page import make_report
 
 
 def test_summary_shows_probes_judge_diversity_and_the_verdict() -> None:

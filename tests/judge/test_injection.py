@@ -17,7 +17,7 @@ from faithcheck.judge.prompt import (
     neutralize,
     open_marker,
 )
-from tests.test_judge import ScriptedJudge, nonce_of
+from tests.judge.test_run import ScriptedJudge, nonce_of
 
 QUESTION = "What is 6 * 7?"
 GUESS_NONCE = item_nonce(0, "inj", ())  # what an attacker knowing id and seed might try

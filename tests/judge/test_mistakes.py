@@ -13,7 +13,7 @@ from faithcheck.judge.records import JudgeConfig
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.records import MistakeRecord, ProbeRecord
 from faithcheck.records import Problem
-from tests.test_probes import CHAIN, QUESTION, ScriptedBackend, _sample, reads_chain
+from tests.probes.test_run import CHAIN, QUESTION, ScriptedBackend, _sample, reads_chain
 
 NONCE = "0a1b2c3d"
 

@@ -36,7 +36,7 @@ def test_a_second_calibration_of_the_same_judge_is_answered_from_the_cache(
 ) -> None:
     from faithcheck.judge.client import JudgeCall
     from faithcheck.judge.stage import calibrate_into
-    from tests.test_judge import ScriptedJudge, says
+    from tests.judge.test_run import ScriptedJudge, says
 
     monkeypatch.setenv("FAITHCHECK_CACHE", str(tmp_path / "cache"))
     items = calibration_items(1, 0)

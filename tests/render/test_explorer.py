@@ -171,7 +171,7 @@ def test_failed_checks_link_to_the_responses_behind_them() -> None:
 def test_a_browser_applies_the_filter_from_a_check_link(tmp_path: Path) -> None:
     from faithcheck.render.page import render_html
     from faithcheck.render.views import Checkpoint
-    from tests.test_html_report import make_report
+    from tests.render.test_page import make_report
 
     path = _run(tmp_path)
     cp = Checkpoint(label="run", report=make_report("run", 0.5), run_dir=path)
