@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from faithcheck.backends.precision import probe_device
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, cache_root, embedded_checkpoint
 from faithcheck.problems.prompts import ChatPrompt, build_prompt
 from faithcheck.sets import organisms as organism_sets
@@ -84,13 +85,14 @@ TRAINING = {
     "seed": 0,
 }
 """LoRA settings (part of the cache key)."""
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Every projection of the Llama block. `train` spells the list out: its source is part of
+the cache key, so the cached organisms stay valid; other scripts use this constant."""
 VERDICT_ORDER = {"NO_GO": 0, "INCONCLUSIVE": 1, "GO": 2}
 
 
 def _cpu() -> str:
-    import torch
-
-    return str(torch.backends.cpu.get_cpu_capability())
+    return str(probe_device(cpu=True).cpu_capability)
 
 
 def _cache_dir(kind: organism_sets.Kind, base: Path) -> Path:

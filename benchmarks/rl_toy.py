@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from organisms import _cpu, _read, build  # the sibling benchmark script
+from organisms import LORA_TARGETS, _cpu, _read, build  # the sibling benchmark script
 
 from faithcheck.metrics import MetricValue, bootstrap_mean
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, embedded_checkpoint
@@ -220,15 +220,7 @@ def run_one(
         r=RL["rank"],
         lora_alpha=RL["alpha"],
         lora_dropout=0.0,
-        target_modules=[
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ],
+        target_modules=list(LORA_TARGETS),
         layers_to_transform=list(range(layers - RL["top_layers"], layers)),
     )
     model = get_peft_model(model, config)

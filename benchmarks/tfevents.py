@@ -12,22 +12,17 @@ record by record, so the peak is the rows, not the file).
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
+from faithcheck.backends.precision import probe_device
 from faithcheck.saturation import tfevents as tfe
 
 
 def _cpu() -> str:
-    try:
-        import torch
-
-        return str(torch.backends.cpu.get_cpu_capability())
-    except ImportError:
-        return platform.processor() or platform.machine()
+    return str(probe_device(cpu=True).cpu_capability)
 
 
 def _write(path: Path, mib: float) -> int:
