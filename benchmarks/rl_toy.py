@@ -157,24 +157,22 @@ def _greedy(
     return out
 
 
-def _policy_step(
-    model: Any, opt: Any, tokenizer: Any, batch: list[tuple[list[int], list[int], float]]
-) -> float:
-    """One GRPO step: -sum(advantage * mean token log-prob) / sequences.
+def sequence_logprobs(model: Any, pad: int, batch: list[tuple[list[int], list[int]]]) -> Any:
+    """Mean token log-probability of each completion after its prompt, with gradients.
 
-    Rows are left-padded so every completion ends the row: the vocabulary projection then
+    Rows are left-padded so every completion ends its row: the vocabulary projection then
     runs only over the last (longest completion + 1) positions (`logits_to_keep`), not the
-    prompt, which is most of the cost at this size."""
+    prompts, which are most of the tokens at this size. Positions count from each row's
+    first real token, so padding changes nothing (tests/test_benchmarks.py checks this
+    against one unpadded forward per sequence)."""
     import torch
 
-    model.train()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    width = max(len(p) + len(c) for p, c, _ in batch)
-    keep = max(len(c) for _, c, _ in batch) + 1
+    width = max(len(p) + len(c) for p, c in batch)
+    keep = max(len(c) for _, c in batch) + 1
     ids = torch.full((len(batch), width), pad)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     target = torch.zeros((len(batch), width), dtype=torch.bool)
-    for row, (p, c, _) in enumerate(batch):
+    for row, (p, c) in enumerate(batch):
         seq = p + c
         ids[row, width - len(seq) :] = torch.tensor(seq)
         mask[row, width - len(seq) :] = 1
@@ -191,7 +189,18 @@ def _policy_step(
     tokens = ids[:, width - keep + 1 :]
     logp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
     tmask = target[:, width - keep + 1 :].float()
-    per_seq = (logp * tmask).sum(-1) / tmask.sum(-1).clamp(min=1)
+    return (logp * tmask).sum(-1) / tmask.sum(-1).clamp(min=1)
+
+
+def _policy_step(
+    model: Any, opt: Any, tokenizer: Any, batch: list[tuple[list[int], list[int], float]]
+) -> float:
+    """One GRPO step: -sum(advantage * mean token log-prob) / sequences."""
+    import torch
+
+    model.train()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    per_seq = sequence_logprobs(model, pad, [(p, c) for p, c, _ in batch])
     adv = torch.tensor([a for _, _, a in batch], device=model.device)
     loss = -(adv * per_seq).sum() / len(batch)
     loss.backward()
