@@ -279,6 +279,11 @@ def run_one(
         "before": before,
         "after": after,
         "seconds": round(time.perf_counter() - t0, 1),
+        "settings": {
+            k: getattr(args, k)
+            for k in ("steps", "group", "problems_per_step", "train_problems", "reward_noise")
+        },
+        "cpu_capability": _cpu(),
         "saturation": _saturation(log, args.steps),
     }
 
@@ -347,13 +352,16 @@ def main() -> None:
     if args.print_only:
         _print(json.loads((args.out / "results.json").read_text()), kinds, args)
         return
-    results = []
+    # results.json keeps every (organism, seed) run so far: a rerun replaces its own rows.
+    saved = args.out / "results.json"
+    results = json.loads(saved.read_text()) if saved.is_file() else []
     for kind in kinds:
         for seed in (int(s) for s in args.seeds.split(",")):
             result = run_one(kind, seed, args, args.out / f"{kind}-s{seed}.jsonl")
+            results = [r for r in results if (r["organism"], r["seed"]) != (kind, seed)]
             results.append(result)
-            atomic_write_bytes(args.out / "results.json", dumps(results, indent=True))
-    _print(results, kinds, args)
+            atomic_write_bytes(saved, dumps(results, indent=True))
+    _print(results, [k for k in ORGANISMS if any(r["organism"] == k for r in results)], args)
 
 
 def _print(results: list[dict[str, Any]], kinds: list[str], args: argparse.Namespace) -> None:
