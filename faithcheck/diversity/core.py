@@ -5,9 +5,10 @@ with a percentile bootstrap CI over problems (`metrics.bootstrap_mean`). Text an
 embedding measures live in `faithcheck.diversity.text`; this module holds the answer,
 pass@k and strategy measures and puts them together: `summarize_diversity_groups` streams
 one problem at a time (memory flat in the number of problems), and can hand each problem's
-values to a callback as they become known (`score` writes them to diversity.jsonl, which
-`faithcheck compare` pairs on problem ids); `summarize_diversity` is its in-memory front
-end.
+values to a callback as they become known (`score`'s diversity stage writes them to
+diversity.jsonl, which `faithcheck compare` pairs on problem ids); `summarize_diversity`
+is its in-memory front end. `DiversityTally` averages per-problem values: the streaming
+summary uses it, and the report folds diversity.jsonl's rows with it.
 """
 
 from __future__ import annotations
@@ -345,22 +346,19 @@ def summarize_diversity_groups(
     """
     if embed_batch_problems < 1:
         raise ValueError(f"embed_batch_problems must be at least 1, got {embed_batch_problems}")
-    values = _PerProblem()
+    tally = DiversityTally()
     # Problems whose values are not all known yet or not yet reported, in problem order,
     # and the rows and texts of those of them awaiting the embedder.
-    waiting: list[tuple[str, dict[str, float | None]]] = []
+    waiting: list[tuple[str, dict[str, float | None], int]] = []
     pending: list[tuple[dict[str, float | None], list[str]]] = []
-    n_problems = 0
-    sizes: set[int] = set()
 
     def flush() -> None:
         """Embed the pending texts, then report every waiting problem, in order."""
         if embedder is not None and pending:
             _add_embedding_values(embedder, pending)
         pending.clear()
-        for pid, row in waiting:
-            for name, value in row.items():
-                values.add(name, value)
+        for pid, row, size in waiting:
+            tally.add(row, size)
             if on_problem is not None:
                 on_problem(pid, row)
         waiting.clear()
@@ -373,8 +371,6 @@ def summarize_diversity_groups(
         if any(s.problem_id != pid for s in records):
             others = sorted({s.problem_id for s in records} - {pid})
             raise ValueError(f"group of problem {pid!r} also holds problems {others}")
-        n_problems += 1
-        sizes.add(len(records))
         texts = [s.completion for s in records]
         row: dict[str, float | None] = dict.fromkeys(PER_PROBLEM_METRICS)
         row["distinct_1"] = distinct_n(texts, 1)
@@ -391,39 +387,80 @@ def summarize_diversity_groups(
             labels = strategy(pid)
             if labels is not None:
                 _add_strategy_values(row, pid, records, labels, aligned)
-        waiting.append((pid, row))
+        waiting.append((pid, row, len(records)))
         if not pending or len(pending) >= embed_batch_problems:
             flush()
     flush()
-
-    def average(name: str, reason: str) -> MetricValue:
-        if not values[name]:
-            return MetricValue(value=None, n=0, reason=reason if n_problems else "no samples")
-        return bootstrap_mean(values[name], seed=seed)
-
-    embedded = embedder is not None
-    judged = strategy is not None
-    return DiversitySummary(
-        distinct_1=average("distinct_1", _NO_WORDS),
-        distinct_2=average("distinct_2", _NO_WORDS),
-        self_bleu=average("self_bleu", _NEEDS_TWO),
-        embedding_distance=average("embedding_distance", _NEEDS_TWO) if embedded else None,
-        vendi=average("vendi", _NEEDS_TWO) if embedded else None,
-        answer_entropy=average("answer_entropy", _NEEDS_TWO),
-        answer_entropy_normalized=average("answer_entropy_normalized", _NEEDS_TWO),
-        pass_at_k_gain=average("pass_at_k_gain", _NEEDS_TWO),
-        strategy_diversity=average("strategy_diversity", "no problem was judged")
-        if judged
-        else None,
-        faithful_strategy_diversity=average(
-            "faithful_strategy_diversity", "no judge-aligned responses"
-        )
-        if judged and aligned is not None
-        else None,
-        n_problems=n_problems,
-        samples_per_problem=next(iter(sizes)) if len(sizes) == 1 else None,
+    return tally.summary(
+        seed=seed,
         embedder=embedder.name if embedder is not None else None,
+        strategy=strategy is not None,
+        faithful=strategy is not None and aligned is not None,
     )
+
+
+class DiversityTally:
+    """The diversity summary folded one problem at a time from its per-problem values.
+
+    What `summarize_diversity_groups` computes as it goes, and what the report folds from
+    the rows of diversity.jsonl: both give the same summary from the same rows in the same
+    problem order (bootstrap CIs depend on the order). Keeps only floats (flat memory).
+    """
+
+    def __init__(self) -> None:
+        self.values = _PerProblem()
+        self.n_problems = 0
+        self.sizes: set[int] = set()
+
+    def add(self, row: Mapping[str, float | None], size: int) -> None:
+        """Fold in one problem: its value of each metric of `PER_PROBLEM_METRICS` (None or
+        missing where it does not apply) and its number of samples."""
+        self.n_problems += 1
+        self.sizes.add(size)
+        for name in PER_PROBLEM_METRICS:
+            self.values.add(name, row.get(name))
+
+    def summary(
+        self, *, seed: int, embedder: str | None, strategy: bool, faithful: bool
+    ) -> DiversitySummary:
+        """The report's `diversity` section.
+
+        Args:
+            seed: Bootstrap seed.
+            embedder: The embedder's name, None when no embedder ran (the embedding
+                metrics are then not computed).
+            strategy: A strategy judge ran (else the strategy metrics are not computed).
+            faithful: Judge alignment was known too (faithful strategy diversity).
+        """
+        values, n_problems = self.values, self.n_problems
+
+        def average(name: str, reason: str) -> MetricValue:
+            if not values[name]:
+                return MetricValue(value=None, n=0, reason=reason if n_problems else "no samples")
+            return bootstrap_mean(values[name], seed=seed)
+
+        embedded = embedder is not None
+        return DiversitySummary(
+            distinct_1=average("distinct_1", _NO_WORDS),
+            distinct_2=average("distinct_2", _NO_WORDS),
+            self_bleu=average("self_bleu", _NEEDS_TWO),
+            embedding_distance=average("embedding_distance", _NEEDS_TWO) if embedded else None,
+            vendi=average("vendi", _NEEDS_TWO) if embedded else None,
+            answer_entropy=average("answer_entropy", _NEEDS_TWO),
+            answer_entropy_normalized=average("answer_entropy_normalized", _NEEDS_TWO),
+            pass_at_k_gain=average("pass_at_k_gain", _NEEDS_TWO),
+            strategy_diversity=average("strategy_diversity", "no problem was judged")
+            if strategy
+            else None,
+            faithful_strategy_diversity=average(
+                "faithful_strategy_diversity", "no judge-aligned responses"
+            )
+            if strategy and faithful
+            else None,
+            n_problems=n_problems,
+            samples_per_problem=next(iter(self.sizes)) if len(self.sizes) == 1 else None,
+            embedder=embedder,
+        )
 
 
 class _PerProblem(dict[str, list[float]]):

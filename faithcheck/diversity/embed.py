@@ -44,6 +44,13 @@ class SentenceEmbedder(Protocol):
         ...
 
 
+def embedder_name(dtype: DType = "auto") -> str:
+    """The name an `Embedder` built with `dtype` records, without loading it: the model and
+    the dtype it computes in on this machine (`auto` resolved as `Embedder` resolves it).
+    The report names the embedder behind diversity.jsonl with it."""
+    return f"{EMBEDDER_NAME} ({resolve(dtype, probe_device(cpu=True))})"
+
+
 def model_path() -> Path:
     """Folder of the bundled all-MiniLM-L6-v2 checkpoint.
 
@@ -101,7 +108,7 @@ class Embedder:
                 f"cannot load the sentence embedder from {folder}: {exc}"
             ) from None
         self.dtype = resolve(dtype, probe_device(cpu=True))
-        self.name = f"{EMBEDDER_NAME} ({self.dtype})"
+        self.name = embedder_name(self.dtype)
         self._model: Any = model.to("cpu", dtype=torch_dtype(self.dtype)).eval()
         self.dim: int = int(self._model.config.hidden_size)
 

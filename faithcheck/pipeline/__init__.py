@@ -2,7 +2,8 @@
 
 - `core`: `ScoreOptions` and their validation (`score_options`, shared by the CLI and the
   API), the run (sampling, probes, judge, each resumable) and the report's aggregation;
-- `stages`: the sampling and probe stages, writing their records problem by problem.
+- `stages`: the sampling and probe stages, writing their records problem by problem, and
+  the check (derivation, support) and diversity stages that the report then folds.
 
 Data flows one way: CLI -> API -> pipeline -> stages -> store.
 """

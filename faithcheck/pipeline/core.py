@@ -25,20 +25,14 @@ from faithcheck.backends.precision import (
     precision_warning,
     probe_device,
 )
-from faithcheck.checks.derivation import DerivationTally, analyze
-from faithcheck.checks.support import SupportTally, check_support
-from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
-from faithcheck.diversity.embed import Embedder
+from faithcheck.checks.derivation import DerivationFinding, DerivationTally
+from faithcheck.checks.support import SupportFinding, SupportTally
+from faithcheck.diversity.core import DiversityTally, ProblemDiversity
+from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
 from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge.stage import (
-    JudgeOptions,
-    aligned_lookup,
-    judge_config_dict,
-    judge_report,
-    strategy_lookup,
-)
+from faithcheck.judge.stage import JudgeOptions, judge_config_dict, judge_report
 from faithcheck.models import (
     DEFAULT_MODEL,
     ModelIdentity,
@@ -46,7 +40,13 @@ from faithcheck.models import (
     resolve_model,
     served_identity,
 )
-from faithcheck.pipeline.stages import probe_into, sample_into
+from faithcheck.pipeline.stages import (
+    DiversityStage,
+    check_into,
+    diversity_into,
+    probe_into,
+    sample_into,
+)
 from faithcheck.probes import ALL_PROBES, ProbeConfig
 from faithcheck.probes.records import PRIMARY_READOUT
 from faithcheck.probes.summary import summarize_probe_groups
@@ -63,9 +63,10 @@ from faithcheck.records import Problem, Record
 from faithcheck.report import Report, SampleTally, Throughput, Timings
 from faithcheck.sampling import SamplingConfig
 from faithcheck.store.confighash import config_hash, stage_hashes
+from faithcheck.store.jsonindex import ProblemIndex
 from faithcheck.store.rundir import (
+    DERIVATION_FILE,
     DIVERSITY_FILE,
-    JUDGE_FILE,
     PROBES_FILE,
     SAMPLES_FILE,
     SUPPORT_FILE,
@@ -542,6 +543,8 @@ def run_score(
                 backend.close()
             if judge_backend is not None and judge_backend is not backend:
                 judge_backend.close()
+        keep = {p.id for p in problems}
+        derived_stages(run, opts, keep, judge, {p.id: p.question for p in problems})
         report = build_report(
             run,
             opts,
@@ -549,12 +552,11 @@ def run_score(
             backend_name,
             data_hash,
             digest,
-            {p.id for p in problems},
+            keep,
             tokens,
             judge,
             reliability,
             phases,
-            {p.id: p.question for p in problems},
         )
         report = report.model_copy(update={"verdict": decide(report, gate), "precision": precision})
         run.write_report(report)
@@ -665,6 +667,43 @@ def run_questions(opts: ScoreOptions) -> dict[str, str]:
     return {pid: p.question for pid, p in run_problems(opts).items()}
 
 
+def derived_stages(
+    run: RunDir,
+    opts: ScoreOptions,
+    keep: set[str] | None,
+    judge: JudgePlan | None,
+    questions: Mapping[str, str] | None = None,
+) -> None:
+    """The stages that run on the samples (and the judge's records) with no model of the
+    run loaded: the judge-free checks (derivation.jsonl, support.jsonl) and, when diversity
+    is on, diversity.jsonl (removed when it is off). Each keeps a file that is already
+    complete, so a resumed run, and `rebuild` of a run scored before these were stages,
+    computes only what is missing.
+
+    Args:
+        run: The run directory, locked by the caller.
+        opts: The run's options.
+        keep: The problems to report on (None: all on disk), as for `build_report`.
+        judge: The run's judge, None when it did not run.
+        questions: Problem id -> text, grounds the support check's numbers; None: read
+            from the run's dataset (`run_questions`) if the support check runs.
+    """
+    samples = run.index(SAMPLES_FILE)
+    keys = [pid for pid in samples if keep is None or pid in keep]
+    check_into(
+        run, keys, lambda: questions if questions is not None else run_questions(opts), samples
+    )
+    diversity = None
+    if opts.diversity:
+        diversity = DiversityStage(
+            embed=opts.diversity_embed,
+            strategy=judge is not None and judge.opts.strategy,
+            judged=judge is not None,
+            seed=opts.seed,
+        )
+    diversity_into(run, keys, diversity, samples)
+
+
 def build_report(
     run: RunDir,
     opts: ScoreOptions,
@@ -677,21 +716,15 @@ def build_report(
     judge: JudgePlan | None,
     reliability: JudgeReliability | None,
     phases: Phases,
-    questions: Mapping[str, str] | None = None,
 ) -> Report:
-    """Aggregate what is on disk (samples, probes, judge) plus derivation, support and
-    diversity. `questions` (problem id -> text) grounds the support check's numbers; None:
-    read from the run's dataset (`run_questions`).
+    """Fold what is on disk into the report: samples, probes, judge, and the files of the
+    derived stages (derivation, support, diversity), which `derived_stages` writes first.
+    Nothing is written here.
 
     Every file is read one problem at a time and folded into per-problem numbers, so
     memory stays flat however many problems the run has. Problems come in the order they
-    first appear in each file (bootstrap CIs depend on it). `keep`: the problems to
+    first appear in samples.jsonl (bootstrap CIs depend on it). `keep`: the problems to
     report on (None: all on disk).
-
-    The derived per-problem files are rewritten on the way: derivation.jsonl, support.jsonl,
-    and
-    diversity.jsonl when diversity is on (removed when it is off, so that no stale one
-    outlives its report).
     """
     samples = run.index(SAMPLES_FILE)
     keys = [pid for pid in samples if keep is None or pid in keep]
@@ -699,38 +732,21 @@ def build_report(
     sampling = SampleTally()
     derivation = DerivationTally()
     support = SupportTally()
-    asked = questions if questions is not None else run_questions(opts)
-    with run.derivation_writer() as write, run.derived_writer(SUPPORT_FILE) as write_support:
-        for group in run.sample_groups(keys, samples):
-            sampling.add(group)
-            question = asked.get(group[0].problem_id, "") if group else ""
-            backing = [
-                check_support(
-                    r.problem_id,
-                    r.sample_index,
-                    question,
-                    r.completion,
-                    r.steps,
-                    r.answer,
-                    r.needs_arithmetic,
-                )
-                for r in group
-            ]
-            write_support(backing)
-            support.add(backing, {r.sample_index: r.correct for r in group})
-            findings = [
-                analyze(
-                    r.problem_id,
-                    r.sample_index,
-                    r.completion,
-                    r.steps,
-                    r.answer,
-                    r.needs_arithmetic,
-                )
-                for r in group
-            ]
-            write(findings)
-            derivation.add(findings, {r.sample_index: r.correct for r in group})
+    diversity_tally = DiversityTally() if opts.diversity else None
+    derived = _DerivedRows(run)
+    for group in run.sample_groups(keys, samples):
+        sampling.add(group)
+        if not group:
+            continue
+        pid = group[0].problem_id
+        correct = {r.sample_index: r.correct for r in group}
+        support.add(derived.rows(SUPPORT_FILE, pid, SupportFinding.model_validate), correct)
+        derivation.add(
+            derived.rows(DERIVATION_FILE, pid, DerivationFinding.model_validate), correct
+        )
+        if diversity_tally is not None:
+            rows = derived.rows(DIVERSITY_FILE, pid, ProblemDiversity.model_validate)
+            diversity_tally.add(rows[0].model_dump() if rows else {}, len(group))
     probes = None
     if opts.probes.probes:
         probes = summarize_probe_groups(
@@ -738,30 +754,19 @@ def build_report(
             readout=opts.probes.readout,
         )
     judge_section = None
-    judged = None
     if judge is not None:
         judge_section = judge_report(
             run, judge.opts, judge.backend_name, reported, reliability, opts.seed
         )
-        judged = run.index(JUDGE_FILE)
     diversity = None
-    if opts.diversity:
+    if diversity_tally is not None:
         use_strategy = judge is not None and judge.opts.strategy
-        with run.diversity_writer() as write_diversity:
-
-            def on_problem(pid: str, values: dict[str, float | None]) -> None:
-                write_diversity([ProblemDiversity(problem_id=pid, **values)])
-
-            diversity = summarize_diversity_groups(
-                run.sample_groups(keys, samples),
-                embedder=Embedder() if opts.diversity_embed else None,
-                strategy=strategy_lookup(run) if use_strategy else None,
-                aligned=aligned_lookup(run, judged) if judged is not None else None,
-                seed=opts.seed,
-                on_problem=on_problem,
-            )
-    else:
-        run.drop_derived(DIVERSITY_FILE)
+        diversity = diversity_tally.summary(
+            seed=opts.seed,
+            embedder=embedder_name() if opts.diversity_embed else None,
+            strategy=use_strategy,
+            faithful=use_strategy,
+        )
     phases.mark("report_s")
     timings = phases.timings()
     return Report(
@@ -785,6 +790,21 @@ def build_report(
             tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
         ),
     )
+
+
+class _DerivedRows:
+    """The records of one problem in the derived files, read on demand (each file indexed
+    once)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.indexes: dict[str, ProblemIndex] = {}
+
+    def rows(self, name: str, pid: str, validate: Callable[[dict[str, Any]], T]) -> list[T]:
+        """The records of problem `pid` in file `name` (none when it has no line there)."""
+        if name not in self.indexes:
+            self.indexes[name] = self.run.index(name)
+        return next(self.run.groups(name, validate, [pid], self.indexes[name]), [])
 
 
 def _kept(groups: Iterable[list[T]], keep: set[str]) -> Iterator[list[T]]:

@@ -1,19 +1,40 @@
-"""The record-producing stages of `faithcheck score` that run on the sampled model.
+"""The record-producing stages of `faithcheck score`.
 
-Each stage skips what the run directory already holds, so a resumed run never
-redoes finished work (request seeds make a redone partial problem exact).
+The sampling and probe stages run on the sampled model and append their records problem by
+problem; the check and diversity stages run on the samples (and the judge's records) with
+no model of the run loaded, and write their files whole, atomically. Each stage skips what
+the run directory already holds, so a resumed run never redoes finished work (request
+seeds make a redone partial problem exact); the report only folds these files.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from faithcheck.backends.base import Backend
+from faithcheck.checks.derivation import DerivationFinding, analyze
+from faithcheck.checks.support import SupportFinding, check_support
+from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
+from faithcheck.diversity.embed import Embedder
+from faithcheck.errors import RunDirError
+from faithcheck.judge.stage import aligned_lookup, strategy_lookup
 from faithcheck.probes import ProbeConfig, run_probes
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord, SamplingConfig, build_request, replay, sample
-from faithcheck.store.rundir import PROBES_FILE, SAMPLES_FILE, RunDir
+from faithcheck.store.jsonindex import ProblemIndex
+from faithcheck.store.rundir import (
+    DERIVATION_FILE,
+    DIVERSITY_FILE,
+    JUDGE_FILE,
+    PROBES_FILE,
+    SAMPLES_FILE,
+    SUPPORT_FILE,
+    RunDir,
+)
 
 
 def sample_into(
@@ -101,3 +122,126 @@ def probe_into(
         chunk_size=chunk_size,
         mistake_writer=mistake_writer,
     )
+
+
+def check_into(
+    run: RunDir,
+    keys: Sequence[str],
+    questions: Callable[[], Mapping[str, str]],
+    samples: ProblemIndex | None = None,
+) -> None:
+    """The judge-free checks: derivation.jsonl and support.jsonl, one line per response of
+    the problems `keys`, in that order, each written whole and atomically.
+
+    A file that already holds every problem of `keys` as valid records is kept (a resumed
+    or rebuilt run does not redo it); a missing one (a run scored before the checks were a
+    stage, or one that lost it) or an incomplete or unreadable one is computed again.
+
+    Args:
+        run: The run directory, locked by the caller.
+        keys: The problems to check, in report order.
+        questions: Problem id -> question text, called only when support.jsonl is
+            computed (it grounds the support check's numbers).
+        samples: An index of samples.jsonl already scanned.
+    """
+    derive = not _complete(run, DERIVATION_FILE, keys, DerivationFinding.model_validate)
+    back = not _complete(run, SUPPORT_FILE, keys, SupportFinding.model_validate)
+    if not (derive or back):
+        return
+    asked = questions() if back else {}
+    with contextlib.ExitStack() as stack:
+        write = stack.enter_context(run.derivation_writer()) if derive else None
+        write_support = stack.enter_context(run.derived_writer(SUPPORT_FILE)) if back else None
+        for group in run.sample_groups(keys, samples):
+            if write_support is not None:
+                question = asked.get(group[0].problem_id, "") if group else ""
+                write_support(
+                    check_support(
+                        r.problem_id,
+                        r.sample_index,
+                        question,
+                        r.completion,
+                        r.steps,
+                        r.answer,
+                        r.needs_arithmetic,
+                    )
+                    for r in group
+                )
+            if write is not None:
+                write(
+                    analyze(
+                        r.problem_id,
+                        r.sample_index,
+                        r.completion,
+                        r.steps,
+                        r.answer,
+                        r.needs_arithmetic,
+                    )
+                    for r in group
+                )
+
+
+@dataclass(frozen=True)
+class DiversityStage:
+    """What the diversity stage computes (`ScoreOptions.diversity_embed`, the judge's)."""
+
+    embed: bool
+    """Include the embedding metrics (loads the offline sentence embedder)."""
+    strategy: bool
+    """The strategy judge ran: strategy.jsonl holds its clusters."""
+    judged: bool
+    """The judge ran: judge.jsonl holds its labels (faithful strategy diversity)."""
+    seed: int
+    """The run seed."""
+
+
+def diversity_into(
+    run: RunDir,
+    keys: Sequence[str],
+    cfg: DiversityStage | None,
+    samples: ProblemIndex | None = None,
+) -> None:
+    """diversity.jsonl: each problem's diversity metrics (`ProblemDiversity`), one line per
+    problem of `keys`, in that order, written whole and atomically; None (`--no-diversity`)
+    removes the file instead, so that no stale one outlives its report.
+
+    A file that already holds every problem of `keys` as valid rows is kept; otherwise it
+    is computed again (the embedder loads only then).
+    """
+    if cfg is None:
+        run.drop_derived(DIVERSITY_FILE)
+        return
+    if _complete(run, DIVERSITY_FILE, keys, ProblemDiversity.model_validate):
+        return
+    with run.diversity_writer() as write:
+
+        def on_problem(pid: str, values: dict[str, float | None]) -> None:
+            write([ProblemDiversity(problem_id=pid, **values)])
+
+        summarize_diversity_groups(
+            run.sample_groups(keys, samples),
+            embedder=Embedder() if cfg.embed else None,
+            strategy=strategy_lookup(run) if cfg.strategy else None,
+            aligned=aligned_lookup(run, run.index(JUDGE_FILE)) if cfg.judged else None,
+            seed=cfg.seed,
+            on_problem=on_problem,
+        )
+
+
+def _complete(
+    run: RunDir, name: str, keys: Iterable[str], validate: Callable[[dict[str, Any]], Any]
+) -> bool:
+    """Whether the derived file `name` holds valid records of every problem in `keys`
+    (it is written atomically, so a problem present is a problem whole)."""
+    if not (run.path / name).is_file():
+        return False
+    try:
+        index = run.index(name)
+        wanted = list(keys)
+        if any(key not in index for key in wanted):
+            return False
+        for _ in run.groups(name, validate, wanted, index):
+            pass
+    except RunDirError:
+        return False
+    return True

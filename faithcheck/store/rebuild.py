@@ -1,11 +1,15 @@
 """Rebuild report.json of a run directory from the records on disk and its run.json.
 
-No model is loaded: the report is an aggregate of records (samples, probes, judge labels,
-calibration labels, strategy clusters), and `faithcheck.pipeline.core.build_report` computes
-it the way `score` does, in the order the records sit in their files (bootstrap CIs depend
-on the order of the problems). Only the diversity section, when the run asked for it, loads
-the small offline sentence embedder. `faithcheck merge` uses this to write the report of the
-merged run; it also recomputes a report after the report code changed.
+No model is loaded: the report is a fold of records (samples, probes, judge labels,
+calibration labels, strategy clusters, and the derived stages' derivation, support and
+diversity files), and `faithcheck.pipeline.core.build_report` computes it the way `score`
+does, in the order the samples sit in samples.jsonl (bootstrap CIs depend on the order of
+the problems). A derived file that is missing (a run scored before those were stages, or a
+merged run) is computed first by the same stages `score` runs
+(`faithcheck.pipeline.core.derived_stages`); only diversity.jsonl, when the run asked for
+it, loads the small offline sentence embedder. `faithcheck merge` uses this to write the
+report of the merged run; it also recomputes a report after the report code changed (a
+derived file that is complete is kept: delete it to have its stage computed again).
 
 The config hash is taken over run.json's `config` minus `UNHASHED_KEYS`, which is exactly
 what `score` hashes (it adds `options` after hashing; `merge` adds `merged_from`).
@@ -26,7 +30,7 @@ from faithcheck.judge.plan import JudgePlan
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.stage import calibration_items, judge_config
 from faithcheck.models import ModelIdentity
-from faithcheck.pipeline.core import Phases, ScoreOptions, build_report
+from faithcheck.pipeline.core import Phases, ScoreOptions, build_report, derived_stages
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash
 from faithcheck.store.rundir import (
@@ -70,8 +74,8 @@ def rebuild_report(
     timings: Timings | None = None,
     throughput: Throughput | None = None,
 ) -> Report:
-    """Recompute and atomically rewrite report.json (and derivation.jsonl, diversity.jsonl)
-    of a run.
+    """Recompute and atomically rewrite report.json of a run (computing first any of
+    derivation.jsonl, support.jsonl and diversity.jsonl it lacks).
 
     Takes the run directory's lock, so it cannot race a `score` writing the same run.
     See `rebuild` for the arguments.
@@ -122,6 +126,8 @@ def rebuild(
     phases = Phases(time.perf_counter())
     for name in ("model_load_s", "sampling_s", "probes_s", "judge_s"):
         phases.mark(name)
+    # A run scored before the derived files were stages may lack them: computed here.
+    derived_stages(run, opts, None, judge)
     report = build_report(
         run,
         opts,

@@ -7,8 +7,9 @@ runs/<name>/
   judge.jsonl     one line per judged response (with the judge's rationale)
   calibration.jsonl  the judge's labels on the bundled calibration pairs
   strategy.jsonl  strategy-judge clusters, one line per problem
-  derivation.jsonl   the judge-free derivation check (recomputed from the samples)
-  diversity.jsonl    each problem's diversity metrics (recomputed; only with diversity on)
+  derivation.jsonl   the judge-free derivation check (its stage, from the samples)
+  support.jsonl      the judge-free support check (its stage, from the samples)
+  diversity.jsonl    each problem's diversity metrics (its stage; only with diversity on)
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
 """
@@ -62,7 +63,8 @@ DERIVATION_FILE = "derivation.jsonl"
 DIVERSITY_FILE = "diversity.jsonl"
 SUPPORT_FILE = "support.jsonl"
 DERIVED_FILES = (DERIVATION_FILE, SUPPORT_FILE, DIVERSITY_FILE)
-"""Files recomputed from the records with each report (written whole, atomically)."""
+"""Files the stages after the judge compute from the records (written whole, atomically;
+removed with the records they derive from, computed again when missing)."""
 REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
 JUDGE_CALLS_FILE = "judge_calls.jsonl"
@@ -418,7 +420,7 @@ class RunDir:
 
     @contextlib.contextmanager
     def derived_writer(self, name: str) -> Iterator[Callable[[Iterable[Any]], None]]:
-        """Write one of `DERIVED_FILES` (recomputed from the records) problem by problem;
+        """Write one of `DERIVED_FILES` (computed from the records) problem by problem;
         the file is replaced atomically when the block ends without an error."""
         path = self.path / name
         try:

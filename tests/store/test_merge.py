@@ -294,6 +294,43 @@ def test_rebuild_is_idempotent_and_keeps_timings(tmp_path: Path, dataset: Path) 
     assert again == before
 
 
+def test_derived_stages_write_their_files_and_the_report_only_folds_them(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """derivation.jsonl, support.jsonl and diversity.jsonl are written by their stages
+    before the report; the report is a fold of them (an edited row shows in it), a complete
+    file is kept, and a missing or outdated one is computed again, byte for byte."""
+    derived = ("derivation.jsonl", "support.jsonl", "diversity.jsonl")
+    run = make_run(tmp_path / "r", dataset, judge=True, diversity=True)
+    before = json.loads((run / "report.json").read_text())
+    files = {name: (run / name).read_bytes() for name in derived}
+    stamps = {name: (run / name).stat().st_mtime_ns for name in derived}
+    (run / "report.json").unlink()
+    assert stable(rebuild_report(run).model_dump(mode="json")) == stable(before)
+    assert {name: (run / name).stat().st_mtime_ns for name in derived} == stamps  # kept
+    # The report reads the values from the files, not from the samples.
+    (run / "diversity.jsonl").write_bytes(
+        b"".join(orjson.dumps(r | {"distinct_1": 0.25}) + b"\n" for r in _lines(run / derived[2]))
+    )
+    (run / "derivation.jsonl").write_bytes(
+        b"".join(
+            orjson.dumps(r | {"answer_derived": True}) + b"\n" for r in _lines(run / derived[0])
+        )
+    )
+    folded = rebuild_report(run)
+    assert folded.diversity is not None and folded.diversity.distinct_1.value == 0.25
+    assert folded.derivation.answer_derived.value == 1.0
+    # A run scored before the stages (no files), or with an outdated row: computed again.
+    for name in derived[1:]:
+        (run / name).unlink()
+    rows = _lines(run / derived[0])
+    del rows[0]["status"]
+    (run / derived[0]).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    again = rebuild_report(run).model_dump(mode="json")
+    assert stable(again) == stable(before)
+    assert {name: (run / name).read_bytes() for name in derived} == files
+
+
 def test_diversity_jsonl_holds_the_values_the_report_averages(
     tmp_path: Path, dataset: Path
 ) -> None:
