@@ -294,6 +294,11 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--backend", default="vllm")
     ap.add_argument("--judge-model", default=None)
+    ap.add_argument(
+        "--prompted-model",
+        default=DEFAULT_MODEL,
+        help="the model the prompted organisms run on (a name or checkpoint folder)",
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/organisms"))
     ap.add_argument("--only", default=",".join((*TRAINED, *PROMPTED)))
     ap.add_argument("--train-only", action="store_true")
@@ -322,7 +327,7 @@ def main() -> None:
         return
     for name, template in PROMPTED.items():
         if name in wanted:
-            models[name] = (DEFAULT_MODEL, template)
+            models[name] = (args.prompted_model, template)
     reports = {}
     for name, (model, template) in models.items():
         reports[name] = score(model, name, dataset, args.out, args, template)

@@ -414,10 +414,16 @@ def _ordering(pooled: dict[str, MetricValue], runs: Path) -> None:
     if len(reports) < 2:
         print(f"(no pre-RL reports under {runs}: run benchmarks/organisms.py first)")
         return
+    if rl == "tie" or not separated:
+        print(
+            "RL did not order the organisms (equal gains, or CIs overlap): no prediction to check"
+        )
     order = {"NO_GO": 0, "INCONCLUSIVE": 1, "GO": 2}
     decisions = {k: r["verdict"]["decision"] for k, r in reports.items()}
     pre = order[decisions["faithful"]] - order[decisions["post-hoc"]]
-    if pre == 0:
+    if rl == "tie" or not separated:
+        agree = "nothing to check"
+    elif pre == 0:
         agree = "does not order them"
     else:
         agree = "agrees" if (pre > 0) == (rl == "faithful") else "disagrees"
@@ -432,10 +438,12 @@ def _ordering(pooled: dict[str, MetricValue], runs: Path) -> None:
         if f is None or p is None:
             continue
         says = "faithful" if (f[0] > p[0]) == high else "post-hoc"
-        print(
-            f"pre-RL {name}: {f[0]:.2f} vs {p[0]:.2f} -> predicts {says}: "
-            f"{'agrees' if says == rl else 'disagrees'}"
+        check = (
+            "nothing to check"
+            if rl == "tie" or not separated
+            else ("agrees" if says == rl else "disagrees")
         )
+        print(f"pre-RL {name}: {f[0]:.2f} vs {p[0]:.2f} -> predicts {says}: {check}")
 
 
 if __name__ == "__main__":
