@@ -457,7 +457,9 @@ def _reference_probes(records: Sequence[ProbeRecord], seed: int = 0) -> ProbesSu
         elif nothing:
             note = (
                 f"the chain adds nothing measurable over no chain (accuracy {full.value:.3f} with "
-                f"it, {none.value:.3f} without): truncation AOC is uninformative here"
+                f"it, {none.value:.3f} without): "
+                "a passing truncation check is uninformative here, a failing one counts only "
+                "where easiness cannot explain it"
             )
         else:
             note = f"the chain raises accuracy by {gain.value:.3f} over answering directly"
