@@ -194,10 +194,14 @@ class ProblemDiversity(Record):
     """Normalized Shannon diversity of its strategy clusters."""
     faithful_strategy_diversity: float | None = None
     """Strategy diversity over its judge-aligned responses only."""
+    embedder: str | None = None
+    """The sentence embedder behind `embedding_distance` and `vendi` (`Embedder.name`:
+    model and dtype), None when none ran. The report names the embedder from these rows,
+    so a run rebuilt on another machine keeps the name of the one that computed them."""
 
 
 PER_PROBLEM_METRICS: tuple[str, ...] = tuple(
-    name for name in ProblemDiversity.model_fields if name != "problem_id"
+    name for name in ProblemDiversity.model_fields if name not in ("problem_id", "embedder")
 )
 """The `DiversitySummary` metrics that are averages of per-problem values, in field order."""
 

@@ -733,6 +733,7 @@ def build_report(
     derivation = DerivationTally()
     support = SupportTally()
     diversity_tally = DiversityTally() if opts.diversity else None
+    embedders: set[str] = set()  # the diversity stage writes the rows with one of them
     derived = _DerivedRows(run)
     for group in run.sample_groups(keys, samples):
         sampling.add(group)
@@ -747,6 +748,7 @@ def build_report(
         if diversity_tally is not None:
             rows = derived.rows(DIVERSITY_FILE, pid, ProblemDiversity.model_validate)
             diversity_tally.add(rows[0].model_dump() if rows else {}, len(group))
+            embedders.update(row.embedder for row in rows if row.embedder is not None)
     probes = None
     if opts.probes.probes:
         probes = summarize_probe_groups(
@@ -763,7 +765,7 @@ def build_report(
         use_strategy = judge is not None and judge.opts.strategy
         diversity = diversity_tally.summary(
             seed=opts.seed,
-            embedder=embedder_name() if opts.diversity_embed else None,
+            embedder=_embedder_of(embedders) if opts.diversity_embed else None,
             strategy=use_strategy,
             faithful=use_strategy,
         )
@@ -790,6 +792,12 @@ def build_report(
             tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
         ),
     )
+
+
+def _embedder_of(names: set[str]) -> str:
+    """The report's name for the embedder behind diversity.jsonl: the one its rows name
+    (the stage writes every row with one), else, with no rows, the one this machine runs."""
+    return " + ".join(sorted(names)) if names else embedder_name()
 
 
 class _DerivedRows:

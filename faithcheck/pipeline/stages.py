@@ -205,22 +205,36 @@ def diversity_into(
     problem of `keys`, in that order, written whole and atomically; None (`--no-diversity`)
     removes the file instead, so that no stale one outlives its report.
 
-    A file that already holds every problem of `keys` as valid rows is kept; otherwise it
-    is computed again (the embedder loads only then).
+    A file that already holds every problem of `keys` as valid rows, all computed with one
+    embedder when `cfg.embed` asks for one and with none otherwise, is kept (a run rebuilt
+    on another machine keeps its values and their embedder's name); otherwise it is
+    computed again (the embedder loads only then). A file written before rows named their
+    embedder has none, so with `cfg.embed` it is computed again once.
     """
     if cfg is None:
         run.drop_derived(DIVERSITY_FILE)
         return
-    if _complete(run, DIVERSITY_FILE, keys, ProblemDiversity.model_validate):
+    embedders: set[str | None] = set()
+
+    def validate(row: dict[str, Any]) -> ProblemDiversity:
+        found = ProblemDiversity.model_validate(row)
+        embedders.add(found.embedder)
+        return found
+
+    complete = _complete(run, DIVERSITY_FILE, keys, validate)  # fills `embedders`
+    one_embedder = len(embedders) <= 1 and None not in embedders
+    if complete and (one_embedder if cfg.embed else embedders <= {None}):
         return
+    embedder = Embedder() if cfg.embed else None
     with run.diversity_writer() as write:
 
         def on_problem(pid: str, values: dict[str, float | None]) -> None:
-            write([ProblemDiversity(problem_id=pid, **values)])
+            name = embedder.name if embedder is not None else None
+            write([ProblemDiversity(problem_id=pid, embedder=name, **values)])
 
         summarize_diversity_groups(
             run.sample_groups(keys, samples),
-            embedder=Embedder() if cfg.embed else None,
+            embedder=embedder,
             strategy=strategy_lookup(run) if cfg.strategy else None,
             aligned=aligned_lookup(run, run.index(JUDGE_FILE)) if cfg.judged else None,
             seed=cfg.seed,

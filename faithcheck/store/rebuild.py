@@ -9,7 +9,9 @@ merged run) is computed first by the same stages `score` runs
 (`faithcheck.pipeline.core.derived_stages`); only diversity.jsonl, when the run asked for
 it, loads the small offline sentence embedder. `faithcheck merge` uses this to write the
 report of the merged run; it also recomputes a report after the report code changed (a
-derived file that is complete is kept: delete it to have its stage computed again).
+derived file that is complete is kept: delete it to have its stage computed again; a
+diversity.jsonl keeps the name of the embedder that computed it, so a run rebuilt on a
+machine whose embedder runs in another dtype keeps its values and their name).
 
 The config hash is taken over run.json's `config` minus `UNHASHED_KEYS`, which is exactly
 what `score` hashes (it adds `options` after hashing; `merge` adds `merged_from`).

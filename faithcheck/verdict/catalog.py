@@ -9,8 +9,8 @@ Readers of the catalog, each taking what it needs and nothing else:
   the ones it shows by default (`compare_default`);
 - the trackers and the training callback: the headline metrics they log (`tracked`).
 
-The diversity metrics are contrast only (no direction): their names are the fields of
-`faithcheck.diversity.core.ProblemDiversity` and `compare` adds them itself. Any other number of
+The diversity metrics are contrast only (no direction): their names are
+`faithcheck.diversity.core.PER_PROBLEM_METRICS` and `compare` adds them itself. Any other number of
 the report can still be gated by its dotted path (`faithcheck.verdict.paths`); this catalog
 names the ones faithcheck itself reads.
 """

@@ -25,6 +25,7 @@ import pytest
 from faithcheck.comparison.core import compare_runs
 from faithcheck.comparison.metrics import load_run
 from faithcheck.diversity.core import PER_PROBLEM_METRICS
+from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.judge import JudgeRecord, JudgeResult
 from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
@@ -167,9 +168,10 @@ def make_run(
     limit: int | None = None,
     finish: bool = True,
     diversity: bool = False,
+    embed: bool = False,
 ) -> Path:
     """A finished run directory as `score` leaves it, with hand-made records (`diversity`:
-    without the embedder, so that no model loads)."""
+    without the embedder, so that no model loads, unless `embed`)."""
     problems = load_problems(str(data))[:limit]
     if shard is not None:
         problems = [p for p in problems if in_shard(p.id, *shard)]
@@ -185,7 +187,7 @@ def make_run(
         probes=ProbeConfig(probes=["truncation", "controls"], readout="score"),
         judge=JudgeOptions(enabled=judge, calibration_per_domain=1),
         diversity=diversity,
-        diversity_embed=not diversity,  # on: without the embedder; off: as before
+        diversity_embed=embed or not diversity,  # on: no embedder unless `embed`
     )
     identity = ModelIdentity(
         spec="fake-model", kind="folder", path="/nowhere", sha256="f" * 64, has_chat_template=True
@@ -340,7 +342,8 @@ def test_diversity_jsonl_holds_the_values_the_report_averages(
     rows = _lines(run / "diversity.jsonl")
     order = list(ProblemIndex(run / "samples.jsonl"))
     assert [r["problem_id"] for r in rows] == order and len(order) == 10
-    assert all(set(r) == {"problem_id", *PER_PROBLEM_METRICS} for r in rows)
+    assert all(set(r) == {"problem_id", "embedder", *PER_PROBLEM_METRICS} for r in rows)
+    assert all(r["embedder"] is None for r in rows)  # no embedder ran
     report = json.loads((run / "report.json").read_text())["diversity"]
     assert report["embedding_distance"] is None and all(r["vendi"] is None for r in rows)
     for name in PER_PROBLEM_METRICS:
@@ -368,6 +371,39 @@ def test_diversity_jsonl_holds_the_values_the_report_averages(
     (plain / "diversity.jsonl").write_bytes((run / "diversity.jsonl").read_bytes())
     rebuild_report(plain)
     assert not (plain / "diversity.jsonl").exists()
+
+
+def test_diversity_rows_name_their_embedder_and_a_rebuild_keeps_it(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """Every diversity.jsonl row names the embedder that computed it (model and dtype), and
+    the report names the one its rows name: a run rebuilt on a machine whose embedder
+    differs (another dtype) keeps its values and their embedder's name. Rows that name no
+    embedder (written before rows did) or two different ones are computed again here."""
+    run = make_run(tmp_path / "r", dataset, diversity=True, embed=True)
+    rows = _lines(run / "diversity.jsonl")
+    here = embedder_name()
+    assert {r["embedder"] for r in rows} == {here}
+    section = json.loads((run / "report.json").read_text())["diversity"]
+    assert section["embedder"] == here and section["vendi"]["value"] is not None
+
+    def put(lines: list[dict[str, Any]]) -> bytes:
+        data = b"".join(orjson.dumps(r) + b"\n" for r in lines)
+        (run / "diversity.jsonl").write_bytes(data)
+        return data
+
+    elsewhere = "sentence-transformers/all-MiniLM-L6-v2 (other dtype)"
+    kept = put([r | {"embedder": elsewhere, "vendi": 1.5} for r in rows])
+    folded = rebuild_report(run).diversity
+    assert folded is not None and folded.embedder == elsewhere
+    assert folded.vendi is not None and folded.vendi.value == 1.5
+    assert (run / "diversity.jsonl").read_bytes() == kept
+    unnamed = [{k: v for k, v in r.items() if k != "embedder"} | {"vendi": 1.5} for r in rows]
+    for stale in (unnamed, [rows[0] | {"embedder": elsewhere}, *rows[1:]]):
+        put(stale)
+        again = rebuild_report(run).diversity
+        assert again is not None and again.embedder == here
+        assert _lines(run / "diversity.jsonl") == rows
 
 
 def test_rebuild_refuses_an_unfinished_run(tmp_path: Path, dataset: Path) -> None:
