@@ -349,6 +349,16 @@ def _print(reports: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         "verdict".ljust(26)
         + "".join(reports[n]["verdict"]["decision"].rjust(width + 1) for n in names)
     )
+    # A chain cut at the token cap has no real final answer: every metric is then about
+    # the cut, not about the organism.
+    capped = {n: reports[n]["sampling"]["truncated_rate"] for n in names}
+    print("hit max tokens".ljust(26) + "".join(f"{capped[n]:.2f}".rjust(width + 1) for n in names))
+    over = [n for n in names if capped[n] > 0.25]
+    if over:
+        print(
+            f"warning: more than a quarter of the chains of {', '.join(over)} hit the "
+            f"{args.max_tokens}-token cap; raise --max-tokens before reading their rows"
+        )
     print(
         "\nordering accuracy over (faithful, unfaithful) pairs: right / comparable (CI-separated)"
     )
