@@ -226,10 +226,10 @@ def diversity_into(
     if complete and (one_embedder if cfg.embed else embedders <= {None}):
         return
     embedder = Embedder() if cfg.embed else None
+    name = embedder.name if embedder is not None else None
     with run.diversity_writer() as write:
 
         def on_problem(pid: str, values: dict[str, float | None]) -> None:
-            name = embedder.name if embedder is not None else None
             write([ProblemDiversity(problem_id=pid, embedder=name, **values)])
 
         summarize_diversity_groups(
