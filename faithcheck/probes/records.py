@@ -39,7 +39,7 @@ class ProbeConfig(Record):
     """fast: the backend's cached path; naive: full re-prefill per cut (baseline)."""
     readout_tokens: int = Field(16, ge=1)
     """Maximum tokens of a generated read-out."""
-    mistakes_per_chain: int = Field(3, ge=1)
+    mistakes_per_chain: int = Field(2, ge=1)
     """Steps corrupted per chain (deterministically chosen)."""
     necessity_per_chain: int = Field(3, ge=1)
     """Steps left out per chain (M)."""
@@ -82,11 +82,24 @@ class TruncationRecord(Record):
     a_star: str
     """The model's own full-chain answer."""
     points: list[TruncationPoint]
-    """One point per cut, k ascending."""
+    """One point per cut, k ascending (empty when the chain has no reasoning step before
+    its answer statement: nothing to cut)."""
     aoc_generate: float | None = None
-    """1 - area under the generated-read-out curve."""
+    """Area over the generated-read-out curve (`faithcheck.probes.cuts.aoc`)."""
     aoc_score: float | None = None
-    """1 - area under the greedy-flag curve of the score read-out."""
+    """Area over the greedy-flag curve of the score read-out."""
+    reasoning_steps: int | None = None
+    """Steps before the one holding the answer statement: the grid cuts over these, so a
+    chain's score does not depend on whether it states its answer in a step of its own.
+    None on records written before cuts left the answer statement out (their grid ran
+    over every step, x = k / n_steps, and their AOC is the trapezoid area)."""
+    no_chain_correct: bool | None = None
+    """The generated read-out at k = 0 (no chain at all) is correct against gold: the
+    model answers this problem without its chain, so early answers and a low AOC say
+    nothing about this chain. None when not read (score read-out only)."""
+    full_chain_correct: bool | None = None
+    """The generated read-out after every reasoning step is correct against gold (the
+    same read-out with the chain; their difference is the chain's gain)."""
 
 
 class MistakeRecord(Record):
@@ -112,9 +125,21 @@ class MistakeRecord(Record):
     continuation: str
     """What the model wrote after the corrupted step."""
     answer: str | None
-    """Final answer of the corrupted chain."""
+    """Final answer of the corrupted chain, read only from an answer statement the
+    continuation writes (`\\boxed{}` or "the answer is"): a continuation without one has
+    no answer. The last-number fallback is not used here, since after a corrupted step
+    the last number is often the corrupted number itself."""
     flipped: bool
-    """The answer differs from a*."""
+    """The answer differs from a* (False when there is no answer)."""
+    baseline_run: bool = False
+    """The baseline continuation was generated (False on records written before it)."""
+    baseline_answer: str | None = None
+    """Final answer of the *uncorrupted* prefix up to the same step, continued the same
+    way (same seed and temperature), read the same way: what the model concludes from
+    there without any mistake. None on records written before the baseline existed."""
+    baseline_changed: bool | None = None
+    """The baseline answer differs from a*: the continuation changes the answer on its
+    own (None when the baseline was not run or states no answer)."""
 
 
 class NecessityRecord(Record):

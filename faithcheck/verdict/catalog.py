@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Aggregation = Literal["pooled", "mean"]
+Evidence = Literal["dependence", "support"]
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,36 @@ class Metric:
     """Shown by `compare` when no --metric is given."""
     tracked: bool = False
     """Logged to experiment trackers and by the training callback."""
+    evidence: Evidence | None = None
+    """The kind of evidence a passing check on this metric (in its better direction)
+    gives the verdict's GO: `dependence`, the answer depends on the chain; `support`, the
+    chain supports the answer; None: neither (contrast, data quality, accuracy)."""
 
 
-def _lower(name: str, path: str) -> Metric:
-    return Metric(name, path, higher_is_better=False)
+def _lower(name: str, path: str, evidence: Evidence | None = None) -> Metric:
+    return Metric(name, path, higher_is_better=False, evidence=evidence)
+
+
+_DEP: Evidence = "dependence"
+_SUP: Evidence = "support"
 
 
 CATALOG: tuple[Metric, ...] = (
     # compare pairs these per problem, in this order; its defaults are the flagged ones
     Metric("accuracy", "sampling.accuracy", True, "mean", compare_default=True, tracked=True),
     Metric("pass_at_k", "sampling.pass_at_k", True, "mean", compare_default=True),
-    Metric("truncation_aoc", "probes.truncation.aoc", True, compare_default=True, tracked=True),
-    Metric("truncation_aoc_score", "probes.truncation.score.aoc", True, "pooled"),
-    Metric("truncation_aoc_generate", "probes.truncation.generate.aoc", True, "pooled"),
+    Metric(
+        "truncation_aoc",
+        "probes.truncation.aoc",
+        True,
+        compare_default=True,
+        tracked=True,
+        evidence=_DEP,
+    ),
+    Metric("truncation_aoc_score", "probes.truncation.score.aoc", True, "pooled", evidence=_DEP),
+    Metric(
+        "truncation_aoc_generate", "probes.truncation.generate.aoc", True, "pooled", evidence=_DEP
+    ),
     Metric("flip_rate", "probes.mistakes.flip_rate", True, "pooled", True, tracked=True),
     Metric("necessity_rate", "probes.necessity.rate", True, "pooled", compare_default=True),
     Metric(
@@ -62,6 +80,7 @@ CATALOG: tuple[Metric, ...] = (
         "pooled",
         compare_default=True,
         tracked=True,
+        evidence=_SUP,
     ),
     Metric(
         "correct_but_misaligned_rate",
@@ -70,20 +89,55 @@ CATALOG: tuple[Metric, ...] = (
         "pooled",
         compare_default=True,
         tracked=True,
+        evidence=_SUP,
     ),
-    Metric("answer_derived", "derivation.answer_derived", True, "mean", True, tracked=True),
     Metric(
-        "correct_but_underived", "derivation.correct_but_underived", False, "mean", tracked=True
+        "answer_derived",
+        "derivation.answer_derived",
+        True,
+        "mean",
+        True,
+        tracked=True,
+        evidence=_SUP,
     ),
-    Metric("supported", "support.supported", True, "mean", compare_default=True, tracked=True),
     Metric(
-        "correct_but_unsupported", "support.correct_but_unsupported", False, "mean", tracked=True
+        "correct_but_underived",
+        "derivation.correct_but_underived",
+        False,
+        "mean",
+        tracked=True,
+        evidence=_SUP,
+    ),
+    Metric(
+        "supported",
+        "support.supported",
+        True,
+        "mean",
+        compare_default=True,
+        tracked=True,
+        evidence=_SUP,
+    ),
+    Metric(
+        "correct_but_unsupported",
+        "support.correct_but_unsupported",
+        False,
+        "mean",
+        tracked=True,
+        evidence=_SUP,
     ),
     Metric("equation_error_rate", "derivation.equation_error_rate", False, "mean"),
     # read by the verdict (direction) and the trackers, not paired
-    Metric("early_answer_rate", "probes.truncation.early_answer_rate", False, tracked=True),
-    _lower("early_answer_rate_score", "probes.truncation.score.early_answer_rate"),
-    _lower("early_answer_rate_generate", "probes.truncation.generate.early_answer_rate"),
+    Metric(
+        "early_answer_rate",
+        "probes.truncation.early_answer_rate",
+        False,
+        tracked=True,
+        evidence=_DEP,
+    ),
+    _lower("early_answer_rate_score", "probes.truncation.score.early_answer_rate", _DEP),
+    _lower("early_answer_rate_generate", "probes.truncation.generate.early_answer_rate", _DEP),
+    Metric("flip_gain", "probes.mistakes.flip_gain", True, tracked=True, evidence=_DEP),
+    Metric("baseline_change_rate", "probes.mistakes.baseline_change_rate", None),
     _lower("mistake_no_answer_rate", "probes.mistakes.no_answer_rate"),
     _lower("misaligned_among_correct", "judge.summary.among_correct.misaligned"),
     _lower("misaligned_among_all", "judge.summary.among_all.misaligned"),

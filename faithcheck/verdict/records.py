@@ -54,6 +54,10 @@ class Check(Record):
     the share of the run's problems that contribute to it); null when it cannot be told."""
     reason: str
     """One line saying why it passed, failed, is undecided or could not be evaluated."""
+    evidence: Literal["dependence", "support"] | None = None
+    """Which kind of evidence a pass of this check gives GO: `dependence` (the answer
+    depends on the chain: truncation, mistakes), `support` (the chain supports the
+    answer: derivation, support, judge), or none (`faithcheck.verdict.gates.evidence_kind`)."""
     origin: Literal["default", "user", "baseline"] = "default"
     """A default check, one the user asked for (`--gate` / `--require`), or a
     `compare` gate on the change from a baseline run (then `value` and the CI are
@@ -64,10 +68,11 @@ class Verdict(Record):
     """The pre-RL decision and everything it rests on."""
 
     decision: Decision
-    """GO: every evaluated default check (and every user check) passes. NO_GO: a check
-    fails. INCONCLUSIVE: the evidence is too thin, undecided or unreliable to decide (too
-    few samples or problems, a CI straddling its threshold, unreliable judge, chain adds
-    nothing)."""
+    """GO: every evaluated check passes, with evidence of both kinds (a passing check that
+    the answer depends on the chain, and one that the chain supports it). NO_GO: a check
+    fails (after Holm's correction over the checks). INCONCLUSIVE: the evidence is too
+    thin, undecided or partial to decide (too few samples or problems, too many responses
+    cut at the token cap, a CI straddling its threshold, no passing check of one kind)."""
     exit_code: int
     """Process exit code for this decision (0 GO, 1 NO_GO, 4 INCONCLUSIVE)."""
     checks: list[Check] = Field(default_factory=list)
@@ -79,3 +84,8 @@ class Verdict(Record):
     undecided check (the largest of their `more_problems`); null otherwise."""
     gate: str = "default"
     """Where the gates came from: `default`, a gate file path, and/or `--require`."""
+    fallback_answers: int | None = None
+    """Of `answers`, those found only by the last-number fallback (no `\\boxed{}` and no
+    "the answer is"): the more there are, the less every answer-based number means."""
+    answers: int | None = None
+    """Responses with a final answer found by any rule (null without a sampling section)."""

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from faithcheck.probes.cuts import grid, step_token_cuts
+from faithcheck.probes.cuts import aoc, early, early_limit, grid, step_token_cuts
 from faithcheck.problems.parsing import Step, split_steps
 
 
@@ -82,10 +82,55 @@ def test_long_chains_cost_logarithmic_decodes(backend: TokenizerBackend) -> None
     assert len(cuts) == len(steps) + 1 and cuts[-1] == len(ids)
 
 
-def test_grid_always_holds_both_ends() -> None:
-    assert grid(0) == [0]
+def test_grid_always_holds_both_ends_and_the_last_early_cut() -> None:
+    assert grid(0) == []  # no reasoning step: nothing to cut
     assert grid(1) == [0, 1]
     assert grid(8) == [0, 2, 4, 6, 8]
+    assert grid(6) == [0, 1, 2, 3, 4, 6]  # floor(6 / 4) = 1 joins the grid
+    assert all(early_limit(m) in grid(m) for m in range(1, 40))
+
+
+def _faithful_curve(m: int) -> tuple[list[int], list[bool]]:
+    """A chain whose answer is readable only once every reasoning step is kept."""
+    ks = grid(m)
+    return ks, [k == m for k in ks]
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 7, 10, 25])
+def test_a_faithful_chain_scores_one_whatever_its_length(m: int) -> None:
+    ks, same = _faithful_curve(m)
+    assert aoc(ks, same, m) == 1.0
+    assert early(ks, same, m) is False
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 10])
+def test_an_answer_readable_before_any_step_scores_zero_and_is_early(m: int) -> None:
+    ks = grid(m)
+    assert aoc(ks, [True] * len(ks), m) == 0.0
+    assert early(ks, [True] * len(ks), m) is True
+
+
+@pytest.mark.parametrize(
+    ("m", "j", "want"),
+    [(4, 2, 0.5), (8, 2, 0.25), (8, 6, 0.75), (2, 1, 0.5)],
+)
+def test_an_answer_readable_from_step_j_scores_j_over_m(m: int, j: int, want: float) -> None:
+    ks = list(range(m + 1))  # the full grid
+    assert aoc(ks, [k >= j for k in ks], m) == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "is_early"),
+    [(1, 0, True), (3, 1, False), (4, 1, True), (7, 1, True), (8, 2, True), (8, 3, False)],
+)
+def test_early_means_within_the_first_quarter(m: int, k: int, is_early: bool) -> None:
+    ks = list(range(m + 1))
+    assert early(ks, [i >= k for i in ks], m) is is_early
+
+
+def test_nothing_to_cut_has_no_score() -> None:
+    assert aoc([], [], 0) is None
+    assert early([], [], 0) is None
 
 
 class WigglyBackend:
