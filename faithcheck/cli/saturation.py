@@ -87,11 +87,20 @@ Ema = Annotated[
     ),
 ]
 FloorOpt = Annotated[
-    Literal["auto", "zero", "min"],
+    Literal["start", "min", "zero"],
     typer.Option(
         "--floor",
-        help="Reward floor of the threshold: zero (the study's epsilon*max), min (run "
-        "minimum), auto = zero unless some reward is negative.",
+        help="Reward level the rise is measured from: start (the first reward: shifting every "
+        "reward changes nothing), min (run minimum), zero (the study's epsilon*max).",
+        rich_help_panel=DEF_PANEL,
+    ),
+]
+MinRise = Annotated[
+    float,
+    typer.Option(
+        "--min-rise",
+        help="A run whose maximum is no more than this above its floor is flat, never "
+        "saturated (reward units; 0.001 = one more correct answer in 1,000 0/1 rewards).",
         rich_help_panel=DEF_PANEL,
     ),
 ]
@@ -145,7 +154,8 @@ def saturation_command(
     margin: Margin = 50,
     rapid_steps: RapidSteps = 100,
     ema: Ema = 0.0,
-    floor: FloorOpt = "auto",
+    floor: FloorOpt = "start",
+    min_rise: MinRise = 1e-3,
     duplicates: DuplicatesOpt = "mean",
     json_out: JsonFlag = False,
     out_json: OutJson = None,
@@ -166,12 +176,15 @@ def saturation_command(
         raise UsageError(f"--epsilon must be in (0, 1], got {epsilon:g}")
     if not 0.0 <= ema < 1.0:
         raise UsageError(f"--ema must be in [0, 1), got {ema:g}")
+    if not 0.0 <= min_rise < float("inf"):
+        raise UsageError(f"--min-rise must be a finite number >= 0, got {min_rise:g}")
     settings = SaturationSettings(
         epsilon=epsilon,
         margin=margin,
         rapid_steps=rapid_steps,
         ema=ema,
         floor=floor,
+        min_rise=min_rise,
         duplicates=duplicates,
     )
     inputs = [
@@ -216,7 +229,8 @@ def print_table(report: SaturationReport, console: Console) -> None:
     s = report.settings
     caption = (
         f"epsilon {s.epsilon} · window step <= T-{s.margin} · rapid: t_sat < {s.rapid_steps} · "
-        f"EMA {s.ema if s.ema else 'off'} · floor {s.floor} · duplicates {s.duplicates}"
+        f"EMA {s.ema if s.ema else 'off'} · floor {s.floor} · min rise {s.min_rise:g} · "
+        f"duplicates {s.duplicates}"
     )
     table = Table(title="faithcheck · reward saturation", caption=caption)
     table.add_column("run", overflow="fold")

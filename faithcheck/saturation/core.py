@@ -13,19 +13,24 @@ Definitions (DESIGN.md, "Reward saturation"), made precise here:
   <= T - margin (margin = 50). For a log of steps 1..T that is exactly "the first T - 50
   steps", and a log that starts at step 0 gets the same window end.
 - The maximum is taken over the whole run, window or not.
-- t_sat is the first step in the window whose reward reaches the threshold
-  floor + epsilon * (max - floor). With floor 0 that is the study's epsilon * max. A floor is
-  needed because epsilon * max only means "within 1% of the maximum" for rewards that start
-  at 0: for a negative maximum it lies *above* the maximum, and with a shifted reward scale it
-  changes meaning. `auto` uses 0 when every reward is >= 0 (the study's formula) and the run's
-  minimum otherwise (epsilon applied to the min-max normalised curve); `zero` and `min` force
-  one or the other.
+- The saturation level is measured from a floor: t_sat is the first step in the window whose
+  reward is within (1 - epsilon) * rise of the maximum, rise = max - floor; that is, reward
+  >= floor + epsilon * rise. The default floor is the reward at the first step (`start`; the
+  debiased EMA leaves it as logged), so adding a constant to every reward never changes t_sat
+  or the status, and neither does multiplying every reward and min_rise by a positive
+  constant (up to the rounding of the shifted rewards themselves). The study's epsilon * max
+  is floor 0 (`zero`): it means "within 1% of the maximum" only for rewards that start at 0;
+  for a negative maximum it lies *above* the maximum (`undefined`), and a reward offset by a
+  constant (always >= 5, say) reaches it at once. `min` measures from the run's minimum.
+- A run whose maximum is no more than min_rise above its floor never rose: `flat`, neither
+  saturated nor rapid. With the default floor a constant reward (at any level) and a reward
+  that only falls (-0.5 then -0.5001, and its mirror 0.5 then 0.4999) are flat. min_rise is
+  in reward units (default 0.001: one more correct answer in a batch of 1,000 0/1 rewards)
+  because no rule stated in the curve's own shape can tell 0 -> 1e-9 from 0 -> 1: the two
+  differ only by a scale factor. Under `min` a falling reward saturates at its first step
+  (it is at its maximum from the start), as does a constant above 0 under `zero`.
 - Pre-saturation length = number of steps before t_sat: t_sat - 1 for logs counting from
   step 1 (the study's t_sat - 1), t_sat for logs that start at step 0.
-- A constant reward above its floor (say 1.0 from the first step, floor 0) is at its maximum
-  from the start: it saturates at its first step, exactly as a curve of 1.0 then 0.999
-  does. A constant reward *at* its floor (0 throughout; or any constant with `--floor min`)
-  never rose: `flat`.
 - Rapid saturation: t_sat < rapid_steps (100). When nothing saturates and the window ends
   before rapid_steps - 1, rapid saturation cannot be ruled out: `rapid` is None.
 - Eval (optional, never smoothed, higher is better): gain = eval at t_sat - eval at the first
@@ -46,9 +51,9 @@ from pydantic import Field
 
 from faithcheck.records import Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-Floor = Literal["auto", "zero", "min"]
+Floor = Literal["start", "min", "zero"]
 Duplicates = Literal["mean", "last"]
 Status = Literal["saturated", "not_saturated", "too_short", "flat", "undefined"]
 
@@ -64,8 +69,10 @@ class SaturationSettings(Record):
     """A run saturates rapidly when t_sat < rapid_steps."""
     ema: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Debiased EMA smoothing weight applied to the reward curve (0 = no smoothing)."""
-    floor: Floor = "auto"
-    """Reward floor: auto = 0 when all rewards are >= 0, else the run minimum."""
+    floor: Floor = "start"
+    """Reward floor: start = the first (smoothed) reward, min = the run minimum, zero = 0."""
+    min_rise: float = Field(default=1e-3, ge=0.0)
+    """A run whose maximum is no more than this above its floor is flat (reward units)."""
     duplicates: Duplicates = "mean"
     """How rows that share a step are merged: mean, or last in file order."""
 
@@ -131,7 +138,7 @@ class RunSaturation(Record):
     reward_max_step: int | None = None
     """First step where the maximum is reached."""
     reward_floor: float | None = None
-    """Floor of the threshold (0, or the run minimum)."""
+    """Floor of the threshold: the first reward, the run minimum, or 0."""
     threshold: float | None = None
     """floor + epsilon * (max - floor)."""
     status: Status
@@ -229,11 +236,15 @@ class Saturation:
 
 
 def reward_floor(values: Sequence[float], floor: Floor) -> float:
-    """The reward level epsilon is measured from (see the module docstring)."""
-    lowest = min(values)
-    if floor == "zero" or (floor == "auto" and lowest >= 0.0):
-        return 0.0
-    return lowest
+    """The reward level epsilon and min_rise are measured from (see the module docstring)."""
+    if floor == "start":
+        return values[0]
+    if floor == "min":
+        return min(values)
+    return 0.0
+
+
+_FLOOR_NAMES = {"start": "its first value", "min": "its minimum", "zero": "zero"}
 
 
 def find_t_sat(
@@ -244,7 +255,7 @@ def find_t_sat(
     Args:
         steps: strictly increasing steps.
         values: finite values, one per step (already smoothed if smoothing is on).
-        settings: epsilon, margin and floor.
+        settings: epsilon, margin, floor and min_rise.
     """
     if not steps:
         return Saturation("undefined", None, None, None, "no finite reward values")
@@ -258,28 +269,37 @@ def find_t_sat(
             f"too short: steps {steps[0]}..{steps[-1]} leave no step <= T-{settings.margin} "
             f"to search; t_sat needs a log spanning more than {settings.margin} steps",
         )
-    top, lowest = max(values), min(values)
+    top = max(values)
     floor = reward_floor(values, settings.floor)
-    if top <= floor and top == lowest:
-        return Saturation(
-            "flat", None, floor, None, f"reward is constant at its floor ({top:g}); no rise"
-        )
-    if top <= floor:
+    if settings.floor == "zero" and top <= 0.0 and top != min(values):
         return Saturation(
             "undefined",
             None,
             floor,
             None,
-            f"maximum reward {top:g} <= floor {floor:g}: epsilon*max is not a level below "
-            "the maximum; use --floor min (or auto)",
+            f"maximum reward {top:g} <= 0: epsilon*max is not a level below the maximum; "
+            "use --floor start (or min)",
         )
-    # Written as max - (1 - eps) * range so that epsilon = 1 gives exactly the maximum and the
-    # threshold is monotone in epsilon under floating point.
-    threshold = top - (1.0 - settings.epsilon) * (top - floor)
+    rise = top - floor
+    if rise <= settings.min_rise:
+        return Saturation(
+            "flat",
+            None,
+            floor,
+            None,
+            f"no rise: reward never exceeds {_FLOOR_NAMES[settings.floor]} ({floor:g}) by more "
+            f"than min_rise {settings.min_rise:g} (max {top:g})",
+        )
+    # Compared as a gap below the maximum, (1 - eps) * rise: epsilon = 1 gives exactly the
+    # maximum, the test is monotone in epsilon under floating point, and it reads only
+    # differences of rewards, so a shift of every reward that is exact in floating point
+    # (and any scaling by a power of two) leaves every comparison unchanged.
+    gap = (1.0 - settings.epsilon) * rise
+    threshold = top - gap
     for step, value in zip(steps, values, strict=True):
         if step > window_end:
             break
-        if value >= threshold:
+        if top - value <= gap:
             return Saturation("saturated", step, floor, threshold, None)
     return Saturation(
         "not_saturated",

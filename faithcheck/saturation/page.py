@@ -178,7 +178,8 @@ def render_html(report: SaturationReport, curves: Sequence[Curves]) -> str:
     )
     setting = (
         f"epsilon {s.epsilon}, margin {s.margin}, rapid &lt; {s.rapid_steps}, "
-        f"EMA {s.ema if s.ema else 'off'}, floor {s.floor}, duplicates {s.duplicates}"
+        f"EMA {s.ema if s.ema else 'off'}, floor {s.floor}, min rise {s.min_rise:g}, "
+        f"duplicates {s.duplicates}"
     )
     sections = []
     for run, curve in zip(report.runs, curves, strict=True):

@@ -86,6 +86,9 @@ ERRORS = [
     pytest.param([RAPID, "--ema", "1"], "--ema", id="ema-1"),
     pytest.param([RAPID, "--margin", "-1"], "--margin", id="margin-negative"),
     pytest.param([RAPID, "--floor", "median"], "--floor", id="bad-floor"),
+    pytest.param([RAPID, "--floor", "auto"], "--floor", id="auto-floor-is-gone"),
+    pytest.param([RAPID, "--min-rise", "-1"], "--min-rise", id="min-rise-negative"),
+    pytest.param([RAPID, "--min-rise", "nan"], "--min-rise", id="min-rise-nan"),
     pytest.param([RAPID, "--no-eval", "--eval-col", "x"], "contradict", id="no-eval-and-col"),
     pytest.param([RAPID, "--reward-col", "score"], "no column 'score'", id="named-missing"),
     pytest.param([], "LOG", id="no-logs"),
@@ -149,3 +152,17 @@ def test_table_shows_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     _, err = capsys.readouterr()
     assert "10 steps logged more than once; averaged" in err
     assert "eval column detected: eval_reward" in err
+
+
+def test_min_rise_decides_a_tiny_rise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text(
+        "step,reward\n" + "".join(f"{s},{0 if s < 10 else 1e-9}\n" for s in range(1, 301))
+    )
+    assert main(["saturation", str(tiny), "--json", "--fail-on-rapid"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["settings"]["min_rise"] == 0.001 and report["settings"]["floor"] == "start"
+    assert (report["runs"][0]["status"], report["runs"][0]["rapid"]) == ("flat", False)
+    assert main(["saturation", str(tiny), "--json", "--min-rise", "0", "--fail-on-rapid"]) == 1
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert (run["status"], run["t_sat"], run["rapid"]) == ("saturated", 10, True)

@@ -498,15 +498,17 @@ def test_wandb_torn_tail_corruption_and_choices(wandb_offline_env: Path) -> None
 # --- the bundled realistic logs ---------------------------------------------------------------
 
 SAMPLE_EXPECTED = [
-    # (path, format, reward column, eval column, t_sat, rapid)
+    # (path, format, reward column, eval column, t_sat, rapid). The level is measured from each
+    # run's first reward (#28); under the study's epsilon*max (--floor zero) the t_sat of the
+    # slow TRL and verl runs were 261 and 300, and 55 for the rapid verl run, same verdicts.
     ("trl_grpo_rapid.jsonl", "jsonl", "reward", "eval_reward", 36, True),
-    ("trl_grpo_slow.jsonl", "jsonl", "reward", "eval_reward", 261, False),
+    ("trl_grpo_slow.jsonl", "jsonl", "reward", "eval_reward", 280, False),
     (
         "verl_grpo_rapid.jsonl",
         "jsonl",
         "critic/score/mean",
         "val-core/openai/gsm8k/reward/mean@1",
-        55,
+        58,
         True,
     ),
     (
@@ -514,7 +516,7 @@ SAMPLE_EXPECTED = [
         "jsonl",
         "critic/score/mean",
         "val-core/openai/gsm8k/reward/mean@1",
-        300,
+        331,
         False,
     ),
     (
