@@ -7,7 +7,9 @@ Readers of the catalog, each taking what it needs and nothing else:
   and for the direction of a `--require` check's "about N more problems" estimate);
 - `compare`: the metrics it pairs per problem and how their units combine (`paired`), and
   the ones it shows by default (`compare_default`);
-- the trackers and the training callback: the headline metrics they log (`tracked`).
+- the trackers and the training callback: the headline metrics they log (`tracked`);
+- gate parsing: the values a metric can take (`bounds`), to refuse a user check that can
+  never fail or never pass (`probes.truncation.aoc>=0`).
 
 The diversity metrics are contrast only (no direction): their names are
 `faithcheck.diversity.core.PER_PROBLEM_METRICS` and `compare` adds them itself. Any other number of
@@ -21,6 +23,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Aggregation = Literal["pooled", "mean"]
+Bounds = tuple[float, float]
+UNIT: Bounds = (0.0, 1.0)
+"""The range of a share, a rate or an AOC."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class Metric:
     """Shown by `compare` when no --metric is given."""
     tracked: bool = False
     """Logged to experiment trackers and by the training callback."""
+    bounds: Bounds | None = UNIT
+    """Every value the metric (and its CI bounds) can take, low to high; None: unbounded or
+    unknown, and then no gate on it is refused as vacuous. Every metric named here so far is
+    a share, a rate or an AOC, hence the default; a count or a delta must say None."""
 
 
 def _lower(name: str, path: str) -> Metric:
@@ -105,3 +114,10 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(m.path for m in CATALOG if m.higher_
 TRACKED: dict[str, str] = {m.name: m.path for m in CATALOG if m.tracked}
 """Tracker / callback name -> report path."""
 COMPARE_DEFAULT: tuple[str, ...] = tuple(m.name for m in CATALOG if m.compare_default)
+
+
+def bounds(path: str) -> Bounds | None:
+    """The range of the metric at a report path (`Metric.bounds`); None for a path the
+    catalog does not name (any other number of report.json: its range is not known)."""
+    metric = BY_PATH.get(path)
+    return metric.bounds if metric is not None else None
