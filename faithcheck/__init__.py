@@ -1,6 +1,6 @@
 """faithcheck: reasoning-faithfulness checks before RL.
 
-The public Python API (`faithcheck.api`): `score`, `compare`, `load_report`,
+The public Python API (`faithcheck.api`): `score`, `compare`, `load_report`, `decide`,
 `calibrate`, imported on first use so that `import faithcheck` and `faithcheck --help`
 stay instant.
 """
@@ -11,9 +11,9 @@ from typing import Any
 
 from faithcheck._version import __version__
 
-__all__ = ["__version__", "calibrate", "compare", "load_report", "score"]
+__all__ = ["__version__", "calibrate", "compare", "decide", "load_report", "score"]
 
-_API = frozenset({"score", "compare", "load_report", "calibrate"})
+_API = frozenset({"score", "compare", "load_report", "decide", "calibrate"})
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@
 
     faithcheck.compare(["runs/base", "runs/sft"])          # -> Comparison
     faithcheck.load_report("runs/x")                       # -> Report
+    faithcheck.decide("runs/x", require=["probes.mistakes.flip_rate>=0.3"])  # -> Verdict
     faithcheck.calibrate(judge_model="openai/o3", per_domain=4)  # -> JudgeReliability
 
 Every keyword is a `faithcheck score` option with dashes as underscores (`max_tokens`,
@@ -22,11 +23,15 @@ exceptions, each with the exit code the CLI would use (`exc.exit_code`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faithcheck.errors import UsageError
+
+if TYPE_CHECKING:
+    from faithcheck.report import Report
+    from faithcheck.verdict.records import Verdict
 
 OnMessage = Callable[[str], None]
 
@@ -182,25 +187,80 @@ def compare(
     return compare_runs(loaded, **kwargs)
 
 
-def load_report(path: str | Path) -> Any:
+def load_report(path: str | Path) -> Report:
     """The `Report` of a run directory (its report.json) or of a report.json file.
 
     Raises:
-        UsageError: no such file, or not a valid report.
+        UsageError: no such file, or not a valid report (one line saying why: not JSON,
+            written under another `schema_version`, or the first field that does not fit).
     """
     import orjson
-    from pydantic import ValidationError
-
-    from faithcheck.report import Report
 
     p = Path(path)
     file = p / "report.json" if p.is_dir() else p
     try:
-        return Report.model_validate(orjson.loads(file.read_bytes()))
+        data = orjson.loads(file.read_bytes())
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except (ValueError, ValidationError):
-        raise UsageError(f"{file} is not a valid faithcheck report") from None
+    except orjson.JSONDecodeError:
+        raise UsageError(f"{file} is not a valid faithcheck report (not JSON)") from None
+    return _as_report(data, str(file))
+
+
+def _as_report(data: object, where: str) -> Report:
+    from pydantic import ValidationError
+
+    from faithcheck.report import SCHEMA_VERSION, Report
+
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        version = data.get("schema_version") if isinstance(data, Mapping) else None
+        if version is not None and version != SCHEMA_VERSION:
+            why = f"schema_version {version!r}; this faithcheck reads {SCHEMA_VERSION!r}"
+        else:
+            first = exc.errors()[0]
+            field = ".".join(map(str, first["loc"])) or "the report"
+            why = " ".join(f"{field}: {first['msg']}".split())
+        raise UsageError(f"{where} is not a valid faithcheck report ({why})") from None
+
+
+def decide(
+    report: Report | Mapping[str, Any] | str | Path,
+    *,
+    gate: str | Path | None = None,
+    require: Sequence[str] | str = (),
+) -> Verdict:
+    """Decide GO / NO_GO / INCONCLUSIVE for an already-scored run with other gates (as
+    `faithcheck gate`): the decision `score` makes, from the report alone; no model loads
+    and nothing is written.
+
+    Args:
+        report: a `Report`, a report.json dict, or a run directory / report.json path
+            (read with `load_report`).
+        gate: a gate.toml (as `--gate`).
+        require: extra checks (as `--require`), e.g. `["probes.mistakes.flip_rate>=0.3"]`;
+            one string is one check.
+
+    Returns:
+        The `Verdict`; `verdict.exit_code` is the exit code `score` would give it (0 GO,
+        1 NO_GO, 4 INCONCLUSIVE).
+
+    Raises:
+        UsageError: a bad gate file or check (unknown metric, vacuous threshold), or a
+            report that cannot be read or is not a valid report.
+    """
+    from faithcheck.report import Report
+    from faithcheck.verdict.core import decide as decide_verdict
+    from faithcheck.verdict.core import load_gate
+
+    checks = [require] if isinstance(require, str) else list(require)
+    spec = load_gate(str(gate) if gate else None, checks)
+    if isinstance(report, str | Path):
+        report = load_report(report)
+    elif not isinstance(report, Report):
+        report = _as_report(report, "the report dict")
+    return decide_verdict(report, spec)
 
 
 def calibrate(

@@ -1,4 +1,4 @@
-"""The public Python API (`faithcheck.score`, `compare`, `load_report`, `calibrate`):
+"""The public Python API (`faithcheck.score`, `compare`, `load_report`, `decide`, `calibrate`):
 from a plain Python script, as a notebook or training loop would use it."""
 
 from __future__ import annotations
@@ -147,6 +147,57 @@ def test_load_report_errors(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text('{"not": "a report"}')
     with pytest.raises(UsageError, match="not a valid faithcheck report"):
         faithcheck.load_report(tmp_path)
+
+
+def test_load_report_says_why_a_report_is_not_valid(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text("{oops")
+    with pytest.raises(UsageError, match=r"not a valid faithcheck report \(not JSON\)"):
+        faithcheck.load_report(tmp_path)
+    (tmp_path / "report.json").write_text('{"schema_version": "0.0"}')
+    with pytest.raises(UsageError, match=r"schema_version '0\.0'; this faithcheck reads"):
+        faithcheck.load_report(tmp_path)
+
+
+FLIP = "probes.mistakes.flip_rate"  # 0.800, 95% CI [0.750, 0.850] in make_report("a", 0.8)
+
+
+def test_decide_takes_a_report_its_dict_or_its_path(tmp_path: Path) -> None:
+    from faithcheck.store.jsonio import write_json
+    from faithcheck.verdict.records import Verdict
+    from tests.render.test_page import make_report
+
+    report = make_report("a", 0.8)
+    write_json(tmp_path / "report.json", report)
+    given = [report, report.model_dump(mode="json"), tmp_path, str(tmp_path / "report.json")]
+    for item in given:
+        default = faithcheck.decide(item)
+        assert isinstance(default, Verdict)
+        assert (default.decision, default.exit_code, default.gate) == ("GO", 0, "default")
+        stricter = faithcheck.decide(item, require=[f"{FLIP}>=0.9"])
+        assert (stricter.decision, stricter.exit_code) == ("NO_GO", ExitCode.NO_GO)
+    assert faithcheck.decide(report, require=f"{FLIP}>=0.8").exit_code == ExitCode.INCONCLUSIVE
+    gate = tmp_path / "gate.toml"
+    gate.write_text(f'[[gate.check]]\nmetric = "{FLIP}"\nop = ">="\nthreshold = 0.9\n')
+    assert faithcheck.decide(tmp_path, gate=gate).gate == f"default + {gate}"
+
+
+@pytest.mark.parametrize(
+    ("report", "kwargs", "message"),
+    [
+        ({"not": "a report"}, {}, "the report dict is not a valid faithcheck report"),
+        ("{tmp}/absent", {}, "cannot read"),
+        ("{tmp}", {"require": ["probes.truncation.aoc>=0"]}, "vacuous gate"),
+        ("{tmp}", {"require": ["aoc>=0.5"]}, "unknown metric"),
+    ],
+)
+def test_decide_errors_are_usage_errors(
+    tmp_path: Path, report: object, kwargs: dict, message: str
+) -> None:
+    if isinstance(report, str):
+        report = report.format(tmp=tmp_path)
+    with pytest.raises(UsageError, match=message) as info:
+        faithcheck.decide(report, **kwargs)  # type: ignore[arg-type]
+    assert info.value.exit_code == ExitCode.USAGE
 
 
 def test_import_is_light_and_names_resolve() -> None:

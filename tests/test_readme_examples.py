@@ -44,7 +44,7 @@ COMMANDS = _commands()
 
 def test_the_readme_shows_commands_of_every_kind() -> None:
     shown = {args[0] for args in COMMANDS if args}
-    assert {"score", "compare", "report", "calibrate", "merge", "saturation"} <= shown
+    assert {"score", "compare", "report", "calibrate", "merge", "saturation", "gate"} <= shown
 
 
 def _parse(args: list[str]) -> click.Context:

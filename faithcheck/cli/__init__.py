@@ -2,7 +2,8 @@
 
 - `commands`: the Typer app, the `score`, `export`, `models`, `schema` and `version` commands,
   and the one place errors become exit codes (`main`, `entry`);
-- one module per other command: `compare`, `report`, `merge`, `calibrate`, `saturation`;
+- one module per other command: `compare`, `report`, `merge`, `calibrate`, `saturation`,
+  `gate`;
 - `options`: every shared option declared once, with its help text and default;
 - `summary`, `progress`: what a run prints (the console summary, the progress bar);
 - `quiet`: keeping engine chatter off stdout so that `--json` parses.

@@ -252,6 +252,10 @@ from faithcheck.cli.calibrate import calibrate_command  # noqa: E402
 
 app.command(name="calibrate")(calibrate_command)
 
+from faithcheck.cli.gate import gate_command  # noqa: E402
+
+app.command(name="gate")(gate_command)
+
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())

@@ -7,7 +7,9 @@ Readers of the catalog, each taking what it needs and nothing else:
   and for the direction of a `--require` check's "about N more problems" estimate);
 - `compare`: the metrics it pairs per problem and how their units combine (`paired`), and
   the ones it shows by default (`compare_default`);
-- the trackers and the training callback: the headline metrics they log (`tracked`).
+- the trackers and the training callback: the headline metrics they log (`tracked`);
+- gate parsing: the values a metric can take (`bounds`), to refuse a user check that can
+  never fail or never pass (`probes.truncation.aoc>=0`).
 
 The diversity metrics are contrast only (no direction): their names are
 `faithcheck.diversity.core.PER_PROBLEM_METRICS` and `compare` adds them itself. Any other number of
@@ -22,6 +24,9 @@ from typing import Literal
 
 Aggregation = Literal["pooled", "mean"]
 Evidence = Literal["dependence", "support"]
+Bounds = tuple[float, float]
+UNIT: Bounds = (0.0, 1.0)
+"""The range of a share, a rate or an AOC."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class Metric:
     """The kind of evidence a passing check on this metric (in its better direction)
     gives the verdict's GO: `dependence`, the answer depends on the chain; `support`, the
     chain supports the answer; None: neither (contrast, data quality, accuracy)."""
+    bounds: Bounds | None = UNIT
+    """Every value the metric (and its CI bounds) can take, low to high; None: unbounded or
+    unknown, and then no gate on it is refused as vacuous. Every metric named here so far is
+    a share, a rate or an AOC, hence the default; a count or a delta must say None."""
 
 
 def _lower(name: str, path: str, evidence: Evidence | None = None) -> Metric:
@@ -136,7 +145,14 @@ CATALOG: tuple[Metric, ...] = (
     ),
     _lower("early_answer_rate_score", "probes.truncation.score.early_answer_rate", _DEP),
     _lower("early_answer_rate_generate", "probes.truncation.generate.early_answer_rate", _DEP),
-    Metric("flip_gain", "probes.mistakes.flip_gain", True, tracked=True, evidence=_DEP),
+    Metric(
+        "flip_gain",
+        "probes.mistakes.flip_gain",
+        True,
+        tracked=True,
+        evidence=_DEP,
+        bounds=(-1.0, 1.0),  # a paired difference of two shares
+    ),
     Metric("baseline_change_rate", "probes.mistakes.baseline_change_rate", None),
     _lower("mistake_no_answer_rate", "probes.mistakes.no_answer_rate"),
     _lower("misaligned_among_correct", "judge.summary.among_correct.misaligned"),
@@ -159,3 +175,10 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(m.path for m in CATALOG if m.higher_
 TRACKED: dict[str, str] = {m.name: m.path for m in CATALOG if m.tracked}
 """Tracker / callback name -> report path."""
 COMPARE_DEFAULT: tuple[str, ...] = tuple(m.name for m in CATALOG if m.compare_default)
+
+
+def bounds(path: str) -> Bounds | None:
+    """The range of the metric at a report path (`Metric.bounds`); None for a path the
+    catalog does not name (any other number of report.json: its range is not known)."""
+    metric = BY_PATH.get(path)
+    return metric.bounds if metric is not None else None

@@ -70,6 +70,12 @@ Gate file (`--gate gate.toml`)
 Every key is optional; unknown keys are errors (a typo must not silently drop a gate).
 `--require 'metric>=value'` adds a check the same way (conservative bound). A user check
 on a metric replaces the default check on that metric.
+
+A user check that can never fail or never pass is refused as vacuous: its threshold sits
+at or beyond the range of the metric (`faithcheck.verdict.catalog`: shares, rates and AOCs
+lie in [0, 1]), as in `probes.truncation.aoc>=0` or `...flip_rate>1`. Such a check would
+replace a default check with a blank, or make the verdict unreachable. A metric whose range
+is not known (a count, a delta, a diversity score) is never refused.
 """
 
 from __future__ import annotations
@@ -85,7 +91,7 @@ from pydantic import Field
 
 from faithcheck.errors import UsageError
 from faithcheck.records import Record
-from faithcheck.verdict.catalog import BY_PATH, Evidence
+from faithcheck.verdict.catalog import BY_PATH, Evidence, bounds
 from faithcheck.verdict.paths import (
     TRUNCATION_AOC,
     TRUNCATION_EARLY,
@@ -187,9 +193,43 @@ def parse_require(text: str) -> GateCheck:
         raise UsageError(
             f"--require {text!r}: expected 'metric OP value' with OP one of {', '.join(OPS)}"
         )
-    threshold = _number(match["value"], f"--require {text!r}")
+    where = f"--require {text!r}"
+    threshold = _number(match["value"], where)
     metric = validate_metric(match["metric"])
-    return GateCheck(metric=metric, op=cast(Op, match["op"]), threshold=threshold)
+    op = cast(Op, match["op"])
+    _not_vacuous(metric, op, threshold, where)
+    return GateCheck(metric=metric, op=op, threshold=threshold)
+
+
+def vacuous(metric: str, op: Op, threshold: float) -> str | None:
+    """Why a check `metric op threshold` can never fail or never pass, given the metric's
+    range (`faithcheck.verdict.catalog.bounds`); None when it can do both, or the range is
+    not known. Equality at a bound can be reached: `>= 1` passes on exactly 1, so it stands.
+    """
+    span = bounds(metric)
+    if span is None:
+        return None
+    low, high = span
+    strict = op in (">", "<")
+    if op in (">=", ">"):  # a floor
+        never_fails = threshold < low or (threshold == low and not strict)
+        never_passes = threshold > high or (threshold == high and strict)
+    else:  # a ceiling
+        never_fails = threshold > high or (threshold == high and not strict)
+        never_passes = threshold < low or (threshold == low and strict)
+    if not (never_fails or never_passes):
+        return None
+    which = "fail" if never_fails else "pass"
+    return (
+        f"{metric} lies in [{low:g}, {high:g}], so {op} {threshold:g} can never {which}; "
+        "a gate must be able to pass and to fail"
+    )
+
+
+def _not_vacuous(metric: str, op: Op, threshold: float, where: str) -> None:
+    why = vacuous(metric, op, threshold)
+    if why is not None:
+        raise UsageError(f"{where}: vacuous gate: {why}")
 
 
 def _number(raw: object, where: str) -> float:
@@ -276,12 +316,10 @@ def _file_check(raw: object, where: str) -> GateCheck:
         raise UsageError(f"{where}: bound {bound!r} is not one of {', '.join(BOUNDS)}")
     if not isinstance(raw["metric"], str):
         raise UsageError(f"{where}: metric must be a string")
-    return GateCheck(
-        metric=validate_metric(raw["metric"]),
-        op=raw["op"],
-        threshold=_number(raw["threshold"], where),
-        bound=bound,
-    )
+    metric = validate_metric(raw["metric"])
+    threshold = _number(raw["threshold"], where)
+    _not_vacuous(metric, raw["op"], threshold, where)
+    return GateCheck(metric=metric, op=raw["op"], threshold=threshold, bound=bound)
 
 
 def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -92,6 +92,12 @@ ERROR_CASES = [
     pytest.param(
         ["score", "--prompt-template", "{tpl.txt}"], 2, "{question}", id="template-no-placeholder"
     ),
+    pytest.param(
+        ["score", *STUB, "--require", "probes.truncation.aoc>=0"],
+        2,
+        "vacuous gate: probes.truncation.aoc lies in [0, 1]",
+        id="require-vacuous",
+    ),
 ]
 
 

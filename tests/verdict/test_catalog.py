@@ -8,7 +8,15 @@ from faithcheck import trackers
 from faithcheck.comparison import metrics as compare_metrics
 from faithcheck.diversity.core import PER_PROBLEM_METRICS
 from faithcheck.verdict import core as verdict
-from faithcheck.verdict.catalog import BY_NAME, BY_PATH, CATALOG, LOWER_IS_BETTER, TRACKED
+from faithcheck.verdict.catalog import (
+    BY_NAME,
+    BY_PATH,
+    CATALOG,
+    LOWER_IS_BETTER,
+    TRACKED,
+    UNIT,
+    bounds,
+)
 from faithcheck.verdict.paths import schema_metric_patterns, validate_metric
 
 
@@ -45,3 +53,15 @@ def test_directions_follow_the_meaning_of_the_name() -> None:
             assert metric.higher_is_better is False, metric.name
         if metric.name in ("accuracy", "supported", "answer_derived", "flip_rate"):
             assert metric.higher_is_better is True, metric.name
+
+
+def test_ranges_are_read_from_the_catalog_and_unknown_paths_have_none() -> None:
+    """The range refuses vacuous gates (`faithcheck.verdict.gates.vacuous`); a path the
+    catalog does not name has none, so no gate on it is refused."""
+    for metric in CATALOG:
+        assert metric.bounds is None or metric.bounds[0] < metric.bounds[1], metric.name
+        assert bounds(metric.path) == metric.bounds
+    for path in ("probes.truncation.aoc", "probes.mistakes.flip_rate", "support.shares.asserted"):
+        assert bounds(path) == UNIT
+    for path in ("probes.chains", "diversity.vendi", "sampling.mean_completion_tokens"):
+        assert bounds(path) is None

@@ -28,6 +28,7 @@ from faithcheck.verdict.core import (
     metric_paths,
     parse_require,
 )
+from faithcheck.verdict.gates import vacuous
 from faithcheck.verdict.paths import default_readout, read_metric, schema_metric_patterns
 from faithcheck.verdict.records import Op, Verdict
 
@@ -490,7 +491,7 @@ def test_unknown_metric_suggests_close_paths() -> None:
         ("  probes.mistakes.flip_rate  >  0.3 ", FLIP, ">", 0.3),
         ("judge.summary.correct_but_misaligned_rate<=.25", MISALIGNED, "<=", 0.25),
         ("judge.summary.correct_but_misaligned_rate < 1e-1", MISALIGNED, "<", 0.1),
-        ("probes.truncation.aoc>=-0.5", "probes.truncation.aoc", ">=", -0.5),
+        ("probes.truncation.aoc>=.05", "probes.truncation.aoc", ">=", 0.05),
         ("probes.truncation.generate.aoc>=1", "probes.truncation.generate.aoc", ">=", 1.0),
         ("probes.mistakes.by_position.late>=0.1", "probes.mistakes.by_position.late", ">=", 0.1),
     ],
@@ -519,6 +520,70 @@ def test_require_rejects(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as err:
         parse_require(text)
     assert "\n" not in str(err.value)
+
+
+# --- vacuous gates --------------------------------------------------------------------
+
+# (check, what it can never do: "fail" / "pass", or None when it can do both). Shares,
+# rates and AOCs lie in [0, 1] (the catalog's `bounds`); a metric of unknown range stands.
+VACUOUS = [
+    ("probes.truncation.aoc>=0", "fail"),
+    ("probes.truncation.aoc>-0.01", "fail"),
+    ("probes.truncation.aoc>0", None),  # fails on exactly 0
+    ("probes.truncation.aoc>1", "pass"),
+    ("probes.truncation.aoc>=1", None),  # passes on exactly 1
+    ("probes.truncation.aoc>=1.5", "pass"),
+    ("probes.truncation.generate.aoc.value>=0", "fail"),  # report.json's spelling
+    ("probes.necessity.rate<=1", "fail"),
+    ("probes.necessity.rate<1.2", "fail"),
+    ("probes.necessity.rate<1", None),  # fails on exactly 1
+    ("probes.necessity.rate<=0", None),  # passes on exactly 0
+    ("probes.necessity.rate<0", "pass"),
+    ("support.shares.asserted>=-0.1", "fail"),
+    ("sampling.no_answer_rate<=2", "fail"),  # a plain number of known range
+    (f"{ALIGNED}>=0.5", None),
+    ("probes.chains>=0", None),  # a count: range unknown, never refused
+    ("diversity.vendi>=0", None),  # contrast metric: range unknown
+    ("probes.mistakes.by_position.late>=0", None),  # not in the catalog: unknown
+]
+
+
+@pytest.mark.parametrize(("text", "never"), VACUOUS)
+def test_vacuous_require_is_refused_with_the_metric_and_its_range(
+    text: str, never: str | None
+) -> None:
+    if never is None:
+        assert parse_require(text).origin == "user"
+        return
+    with pytest.raises(UsageError, match=f"can never {never}") as err:
+        parse_require(text)
+    message = str(err.value)
+    metric = re.split(r"[<>=]", text)[0].removesuffix(".value")
+    assert f"vacuous gate: {metric} lies in [0, 1]" in message
+    assert message.startswith(f"--require {text!r}") and "\n" not in message
+
+
+@pytest.mark.parametrize(("text", "never"), VACUOUS)
+def test_vacuous_gate_file_check_is_refused(tmp_path: Path, text: str, never: str | None) -> None:
+    metric, op, threshold = re.split(r"(>=|<=|>|<)", text)
+    path = write(
+        tmp_path,
+        f'[gate]\n[[gate.check]]\nmetric = "{metric}"\nop = "{op}"\nthreshold = {threshold}\n',
+    )
+    if never is None:
+        assert len(load_gate(path, []).checks) == 1
+        return
+    with pytest.raises(UsageError, match=rf"\[\[gate.check\]\] #1: vacuous gate: .* {never}"):
+        load_gate(path, [])
+
+
+def test_load_gate_refuses_a_vacuous_require() -> None:
+    with pytest.raises(UsageError, match="vacuous gate"):
+        load_gate(None, ["probes.mistakes.flip_rate>=0.2", "probes.truncation.aoc>=0"])
+
+
+def test_default_checks_are_not_vacuous() -> None:
+    assert [vacuous(c.metric, c.op, c.threshold) for c in DEFAULT_CHECKS] == [None] * 6
 
 
 # --- gate.toml ------------------------------------------------------------------------
