@@ -64,7 +64,9 @@ DRAWS = [set(random.Random(i).sample(sorted(GOLD), 20)) for i in range(10)]
 @pytest.mark.parametrize(
     ("kind", "never", "always"),
     [
-        ("faithful", "NO_GO", "GO"),
+        # No probes ran: the derivation check's pass is support evidence only, and GO
+        # also needs a check that the answer depends on the chain.
+        ("faithful", "NO_GO", "INCONCLUSIVE"),
         ("asserted_no_derivation", "GO", "NO_GO"),
         ("derivation_mismatch", "GO", "NO_GO"),
     ],
@@ -74,7 +76,9 @@ def test_derivation_gate_on_constructed_sets(kind: str, never: str, always: str)
         v = decide(_report(kind, keep))
         assert v.decision != never and v.decision == always, v.reasons
         check = next(c for c in v.checks if c.metric == "derivation.correct_but_underived")
-        assert check.outcome == ("pass" if always == "GO" else "fail")
+        assert check.outcome == ("pass" if kind == "faithful" else "fail")
+        if kind == "faithful":
+            assert v.reasons[0].startswith("partial evidence: no passing check that the answer")
 
 
 def test_swapped_answers_are_out_of_reach_of_the_derivation_gate() -> None:
