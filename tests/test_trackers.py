@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,6 +186,20 @@ def test_a_failing_tracker_keeps_the_other_trackers_and_says_so(
     assert len(list((run / "tensorboard").iterdir())) == 1
 
 
+def _settled(folder: Path, timeout: float = 20.0) -> Any:
+    """The wandb run at `folder` once its run record is on disk. wandb 0.31's service
+    process finishes writing the transaction log after `run.finish()` returns (seen: the
+    history row present, the run record not yet), so the reader polls for it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run = read_run(folder)
+        if run.name or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
+
+
 def test_score_logs_to_every_tracker_asked_for(
     wandb_offline_env: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -207,7 +222,7 @@ def test_score_logs_to_every_tracker_asked_for(
     tb = {tag: v for r in rows for tag, v in r.items() if tag != "step"}
     assert tb["faithcheck/accuracy"] == pytest.approx(report["sampling"]["accuracy"]["value"])
     (folder,) = (out / "wandb").glob("offline-run-*")
-    logged = read_run(folder)
+    logged = _settled(folder)
     assert logged.name == "run"
     (row,) = logged.rows
     assert row["_step"] == 40 and row["faithcheck/verdict"] == 0.5
