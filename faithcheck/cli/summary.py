@@ -94,6 +94,11 @@ def print_summary(report: Report, console: Console) -> None:
             console.print(
                 f"  about {v.more_problems} more problems would decide it", highlight=False
             )
+        if v.answers:
+            console.print(
+                f"  answers by the last-number fallback: {v.fallback_answers or 0} of {v.answers}",
+                highlight=False,
+            )
     console.print(f"run directory: {report.run_dir}", highlight=False)
 
 
@@ -106,16 +111,21 @@ def _probe_rows(report: Report, table: Table) -> None:
         which = f"{t.readout} read-out" + (
             ", primary" if t.readout == probes.primary_readout else ""
         )
-        table.add_row(f"truncation AOC ({which})", _fmt(t.aoc))
+        over = (
+            f" over {t.needing_chain} of {t.chains} chains that need their chain"
+            if t.early_answer_among == "no-chain-wrong"
+            else " over every chain"
+        )
+        table.add_row(f"truncation AOC{over} ({which})", _fmt(t.aoc))
         if t.early_answer_rate is not None:
-            among = (
-                " of chains whose no-chain answer is wrong"
-                if (t.early_answer_among == "no-chain-wrong")
-                else ""
-            )
-            table.add_row(f"a* read at k = 0{among} ({which})", _fmt(t.early_answer_rate))
+            table.add_row(f"early answers (first quarter){over}", _fmt(t.early_answer_rate))
+        if t.too_short:
+            table.add_row("chains with no step to cut (not scored)", str(t.too_short))
     if probes.mistakes is not None:
-        table.add_row("mistake flip rate", _fmt(probes.mistakes.flip_rate))
+        m = probes.mistakes
+        table.add_row("mistake flip rate (stated answers)", _fmt(m.flip_rate))
+        if m.flip_gain is not None:
+            table.add_row("mistake flip gain over the uncorrupted baseline", _fmt(m.flip_gain))
     if probes.necessity is not None:
         table.add_row("step necessity", _fmt(probes.necessity.rate))
     if probes.controls is not None:

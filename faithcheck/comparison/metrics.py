@@ -194,8 +194,15 @@ def sample_units(samples: Numbered[SampleRecord]) -> dict[str, Placed | None]:
 
 
 def probe_units(probes: Numbered[ProbeRecord]) -> dict[str, Placed | None]:
-    """One problem's truncation AOCs (both read-outs), flip rate and necessity rate."""
-    chains = [(n, r) for n, r in probes if isinstance(r, TruncationRecord)]
+    """One problem's truncation AOCs (both read-outs, chains that need their chain), flip
+    rate and necessity rate."""
+    # Like the report's gated AOC: only chains that need their chain (a chain whose own
+    # no-chain read-out is right says nothing about its reasoning).
+    chains = [
+        (n, r)
+        for n, r in probes
+        if isinstance(r, TruncationRecord) and r.no_chain_correct is not True
+    ]
     out: dict[str, Placed | None] = {}
     for field in ("aoc_score", "aoc_generate"):
         have = [(n, r) for n, r in chains if getattr(r, field) is not None]
