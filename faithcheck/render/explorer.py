@@ -25,6 +25,7 @@ from typing import Any
 from faithcheck.checks.derivation import DerivationFinding
 from faithcheck.checks.support import SupportFinding
 from faithcheck.judge.records import JudgeRecord
+from faithcheck.probes.cuts import early
 from faithcheck.store.rundir import (
     DERIVATION_FILE,
     JUDGE_FILE,
@@ -48,6 +49,7 @@ CHECK_FILTERS: dict[str, dict[str, str]] = {
     "probes.truncation.generate.early_answer_rate": {"early": "1"},
     "probes.truncation.score.early_answer_rate": {"early": "1"},
     "probes.mistakes.flip_rate": {"flip": "0"},
+    "probes.mistakes.flip_gain": {"flip": "0"},
 }
 """Which responses drive a check: the filter a failed check's link applies."""
 
@@ -66,7 +68,8 @@ class ResponseView:
     first_readable: int | None = None
     """Steps kept when the truncation probe first read the final answer (0: no chain)."""
     early: bool = False
-    """The answer was readable with no chain or at the first cut (early answering)."""
+    """The answer was readable within the first quarter of the reasoning steps
+    (`faithcheck.probes.cuts.early`)."""
     judge: str | None = None
     """aligned / partial / misaligned / error; None when not judged."""
     rationale: str = ""
@@ -177,8 +180,13 @@ def _view(s: Any, question: str, gold: str, extra: dict[str, dict[int, list[Any]
         if record.probe == "truncation" and v.first_readable is None:
             hits = [p.k for p in record.points if (p.same if p.same is not None else p.greedy)]
             v.first_readable = min(hits) if hits else None
-            cuts = [p.k for p in record.points if p.k > 0]
-            v.early = v.first_readable is not None and v.first_readable <= min(cuts, default=0)
+            v.early = bool(
+                early(
+                    [p.k for p in record.points],
+                    [bool(p.same if p.same is not None else p.greedy) for p in record.points],
+                    record.n_steps if record.reasoning_steps is None else record.reasoning_steps,
+                )
+            )
         elif record.probe == "mistakes":
             v.mistakes.append(
                 (

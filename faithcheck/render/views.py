@@ -125,23 +125,20 @@ def wilson(share: float, n: float, z: float = Z95) -> tuple[float, float]:
 
 
 def _interp(curve: LengthCurve, x: float) -> float | None:
+    """The curve's value at x as a step curve: the read-out at a cut holds until the next
+    cut (`faithcheck.probes.cuts`); None outside the curve's span."""
     pts = curve.points
     if not pts or x < pts[0].x - 1e-9 or x > pts[-1].x + 1e-9:
         return None
-    for a, b in itertools.pairwise(pts):
-        if a.x - 1e-9 <= x <= b.x + 1e-9:
-            if b.x - a.x < 1e-12:
-                return b.same
-            return a.same + (b.same - a.same) * (x - a.x) / (b.x - a.x)
-    return pts[-1].same
+    return [p for p in pts if p.x <= x + 1e-9][-1].same
 
 
 def pooled_curve(curves: Sequence[LengthCurve]) -> list[PooledPoint]:
     """Average the per-length curves on the union of their x values, weighted by chains.
 
-    Each curve is linearly interpolated at x values it lacks (x = k/n differs by length);
-    a curve that does not span an x is left out there. Trapezoid AOC is linear in the curve,
-    so the pooled curve's AOC equals the chain-weighted mean of the per-length AOCs.
+    Each curve is read as a step curve at x values it lacks (x = k/m differs by length): its
+    value holds from one cut to the next. The step AOC is linear in the curve, so the pooled
+    curve's AOC equals the chain-weighted mean of the per-length AOCs.
     """
     usable = [c for c in curves if c.points and c.chains > 0]
     grid = sorted({round(p.x, 9) for c in usable for p in c.points})
@@ -159,10 +156,10 @@ def pooled_curve(curves: Sequence[LengthCurve]) -> list[PooledPoint]:
 
 
 def pooled_aoc(points: Sequence[PooledPoint]) -> float | None:
-    """1 - trapezoid area under a pooled curve."""
+    """1 - the area under a pooled step curve (each point holds until the next)."""
     if len(points) < 2:
         return None
-    return 1 - sum((b.x - a.x) * (a.same + b.same) / 2 for a, b in itertools.pairwise(points))
+    return 1 - sum((b.x - a.x) * a.same for a, b in itertools.pairwise(points))
 
 
 def primary_truncation(report: Report) -> TruncationSummary | None:

@@ -59,7 +59,7 @@ def mv(value: float | None, half: float = 0.05, n: int = 20) -> MetricValue:
 def curve(n_steps: int, chains: int, same: list[float]) -> LengthCurve:
     xs = [k / n_steps for k in range(n_steps + 1)]
     points = [CurvePoint(x=x, same=s, n=chains) for x, s in zip(xs, same, strict=True)]
-    area = sum((b.x - a.x) * (a.same + b.same) / 2 for a, b in itertools.pairwise(points))
+    area = sum((b.x - a.x) * a.same for a, b in itertools.pairwise(points))  # step curve
     return LengthCurve(n_steps=n_steps, chains=chains, aoc=1 - area, points=points)
 
 
@@ -333,7 +333,7 @@ def test_pooled_curve_matches_the_count_weighted_aoc() -> None:
     points = pooled_curve(curves)
     assert [p.x for p in points] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert points[0].same == pytest.approx((10 * 0.2 + 6 * 0.1) / 16)
-    assert points[1].same == pytest.approx((10 * 0.4 + 6 * 0.3) / 16)  # 2-step interpolated
+    assert points[1].same == pytest.approx((10 * 0.2 + 6 * 0.3) / 16)  # 2-step: held from 0
     expected = sum(c.chains * c.aoc for c in curves) / 16
     assert pooled_aoc(points) == pytest.approx(expected)
     assert all(p.low <= p.same <= p.high and p.chains == 16 for p in points)
