@@ -71,6 +71,7 @@ METRICS = (
     ("truncation_aoc", "probes.truncation.aoc"),
     ("early_answer_rate", "probes.truncation.early_answer_rate"),
     ("flip_rate", "probes.mistakes.flip_rate"),
+    ("flip_gain", "probes.mistakes.flip_gain"),
     ("aligned_share_of_correct", "judge.summary.aligned_share_of_correct"),
 )
 CONTRAST = ("distinct_1", "self_bleu")
@@ -226,6 +227,8 @@ def score(
     cmd += ["--dataset", str(dataset), "--out", str(out / name), "--json"]
     cmd += ["--samples", str(args.samples), "--max-tokens", str(args.max_tokens)]
     cmd += ["--backend", args.backend, "--seed", "0"]
+    if args.probe_samples:
+        cmd += ["--probe-samples", str(args.probe_samples)]
     if template:
         cmd += ["--prompt-template", template]
     if args.judge_model:
@@ -293,6 +296,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--backend", default="vllm")
+    ap.add_argument("--probe-samples", type=int, default=None, help="probe N samples/problem")
     ap.add_argument("--judge-model", default=None)
     ap.add_argument(
         "--prompted-model",

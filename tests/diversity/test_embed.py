@@ -28,7 +28,9 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def embedder() -> Iterator[Embedder]:
-    yield Embedder()
+    # float32 everywhere: `auto` is bfloat16 on a CPU with native bf16 (AVX-512 BF16), whose
+    # norms and batching differ by ~1e-3, and the tests must not depend on the CPU kind.
+    yield Embedder(dtype="float32")
 
 
 def test_missing_package_is_a_one_line_model_load_error(
