@@ -7,10 +7,11 @@ Which checks run, their default thresholds and the gate-file format are in
    conservative end (the default): *pass* when that end clears the threshold (the lower
    bound for a floor, the upper for a ceiling), *fail* when the whole CI is on the failing
    side, *undecided* when it straddles the threshold, or when fewer than `min_problems`
-   problems stand behind the metric, whatever its CI (a bootstrap over one or two
-   problems has a CI of zero width: 30 problems whose correct answers all come from two
-   give an aligned share of [1.0, 1.0] that says nothing). An undecided check carries
-   about how many more problems would decide it (`more_problems`). A plain number, or a
+   problems stand behind the metric, whatever its CI (bootstrap CIs over a few problems
+   miss far more often than their level says, and the percentile bootstrap used before
+   issue #28 gave zero width: 30 problems whose correct answers all come from two gave an
+   aligned share of [1.0, 1.0]). An undecided check carries about how many more problems
+   would decide it (`more_problems`). A plain number, or a
    bound the user chose, passes or fails on that number.
 2. **Run evidence floors.** Fewer scorable samples (samples with a final answer) than
    `min_scorable`, or fewer problems than `min_problems`: INCONCLUSIVE, whatever the
@@ -123,9 +124,10 @@ def evaluate(
     A MetricValue gated at its conservative CI end (the default bound) has three outcomes:
     pass when that end clears the threshold, fail when the whole CI is on the failing
     side, undecided otherwise, and undecided too when fewer than `min_problems` problems
-    stand behind it (a bootstrap over one or two problems has a CI of zero width). A
-    plain number, or a MetricValue gated at another bound the user chose, passes or fails
-    on that number alone. A missing or undefined metric is not evaluated, with the reason.
+    stand behind it (a bootstrap CI over a few problems misses far more often than its
+    level). A plain number, or a MetricValue gated at another bound the user chose,
+    passes or fails on that number alone. A missing or undefined metric is not evaluated,
+    with the reason.
     """
     reading = read_metric(report, spec.metric)
     conservative = CONSERVATIVE_BOUND[spec.op]
@@ -204,8 +206,9 @@ def three_way(
     pass: the conservative end (the lower for a floor, the upper for a ceiling) clears
     the threshold; fail: the other end misses it too, so the whole CI is on the failing
     side; undecided: the CI straddles the threshold, or fewer than `min_problems`
-    problems stand behind the metric (whatever its CI: a bootstrap over one problem has a
-    CI of zero width). Used alike by the verdict's checks and `compare --max-drop`.
+    problems stand behind the metric (whatever its CI: a bootstrap CI over a few problems
+    misses far more often than its level). Used alike by the verdict's checks and
+    `compare --max-drop`.
     """
     ok = _COMPARE[op]
     floor = op in (">=", ">")
@@ -395,10 +398,11 @@ def _stands(c: Check, probes: Mapping[str, Any], controls: Mapping[str, Any]) ->
 
 
 def _no_chain_high(no_cot: object) -> float | None:
-    """The no-chain accuracy's 95% upper bound, None when unknown. A share with no success
-    has a percentile-bootstrap CI of [0, 0]; the exact binomial bound for 0 of n problems
-    is about 3/n (the rule of three), so 3/n floors the bound: a few problems cannot make
-    easiness look ruled out."""
+    """The no-chain accuracy's 95% upper bound, None when unknown. The exact binomial bound
+    for 0 of n problems is about 3/n (the rule of three), so 3/n floors the bound: a few
+    problems cannot make easiness look ruled out. Today's share intervals already reach
+    past it (0 of 10 problems: 0.36); reports written before issue #28 hold the percentile
+    bootstrap's [0, 0] for a share with no success."""
     if not isinstance(no_cot, Mapping):
         return None
     high = finite(no_cot.get("ci_high"))
