@@ -22,7 +22,8 @@ Which checks run, their default thresholds and the gate-file format are in
 4. **Suspended checks: INCONCLUSIVE.** When the judge's measured reliability on the
    calibration set is not `reliable: true`, every judge-based check is not evaluated
    ("judge unreliable on calibration: ...", or "judge undecided on calibration: ..." when
-   a reliability CI straddles its floor and a larger calibration set would tell). When
+   a reliability CI straddles its floor or the set is below its minimum size, and a larger
+   calibration set would tell). When
    the probes' controls say the chain adds nothing over answering directly, the
    truncation checks are not evaluated (a low AOC cannot be told apart from "easy
    without reasoning", a high one from mere sensitivity to any text), except a failure
