@@ -380,6 +380,7 @@ CalibrationSize = Annotated[
     int,
     typer.Option(
         help="Calibration problems per domain (math, science, graph); 6 judged items each. "
+        "1 (3 problems) is too few: the judge is then never called reliable. "
         "20 takes the whole set (40 problems): affordable with a served or hosted judge, and "
         "what an 8-in-10 judge needs to pass the CI-gated reliability floors.",
         rich_help_panel=JUDGE_PANEL,

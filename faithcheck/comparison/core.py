@@ -3,12 +3,12 @@
 Definitions (the contract of this module; units and metrics: `faithcheck.comparison.metrics`):
 
 - **Delta** of a candidate vs the baseline: metric(candidate) − metric(baseline) over the
-  problems both runs have a unit for, with a 95% percentile bootstrap CI that resamples
-  those problem ids with replacement, one draw applied to both runs (paired); `n` is the
-  number of such problems. Diversity deltas are paired the same way on the per-problem
-  values of diversity.jsonl; when a run lacks that file (scored with --no-diversity, or
-  before it existed) they fall back to the difference of the report aggregates (unpaired,
-  no CI). Diversity is never gated.
+  problems both runs have a unit for, with a 95% bootstrap CI
+  (`faithcheck.metrics.bootstrap`) that resamples those problem ids with replacement, one
+  draw applied to both runs (paired); `n` is the number of such problems. Diversity
+  deltas are paired the same way on the per-problem values of diversity.jsonl; when a
+  run lacks that file (scored with --no-diversity, or before it existed) they fall back
+  to the difference of the report aggregates (unpaired, no CI). Diversity is never gated.
 - **Per-run values** come from the run's report.json aggregate where it has one, else
   from its records (bootstrap over the run's own problems).
 - **Truncation AOC** (`truncation_aoc`) reads the runs' primary read-out

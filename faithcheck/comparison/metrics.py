@@ -476,7 +476,7 @@ def _delta_mean(units: Sequence[Pair]) -> float:
 def paired_delta(
     base: Units, cand: Units, aggregation: Aggregation, *, seed: int = 0, n_boot: int = 1000
 ) -> MetricValue:
-    """metric(cand) − metric(base) over the problems both have, with a percentile CI from
+    """metric(cand) − metric(base) over the problems both have, with a bootstrap CI from
     resampling those problem ids (one draw applied to both runs); n = shared problems."""
     shared = sorted(base.keys() & cand.keys())
     if not shared:

@@ -1,7 +1,7 @@
 """Output diversity, reported for contrast with faithfulness and never gated on.
 
 Every metric is computed per problem over its k samples and then averaged over problems,
-with a percentile bootstrap CI over problems (`metrics.bootstrap_mean`). Text and
+with a 95% CI over problems (`metrics.bootstrap_mean`). Text and
 embedding measures live in `faithcheck.diversity.text`; this module holds the answer,
 pass@k and strategy measures and puts them together: `summarize_diversity_groups` streams
 one problem at a time (memory flat in the number of problems), and can hand each problem's

@@ -20,8 +20,11 @@ Definitions (the contract of this module):
 - **Judge errors**: an item whose label is None (or missing from the mapping) is a
   `judge_error`. It counts in `error_rate` and is left out of every other metric.
 
-Confidence intervals are percentile bootstraps over problems (`faithcheck.metrics`): the
-six items of one problem share a question and steps, so they are not independent.
+Confidence intervals resample problems (`faithcheck.metrics.bootstrap`, BCa at an expanded
+level; shares: `faithcheck.metrics.share_interval`): the six items of one problem share a
+question and steps, so they are not independent. Only the CI bounds decide: the judge is
+reliable when every CI's lower bound clears its floor, and never on fewer than
+`MIN_CALIBRATION_PROBLEMS` problems.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+from pydantic import Field, model_validator
 
 from faithcheck.judge.calibration import PERTURBATIONS, CalibrationItem
 from faithcheck.metrics import MetricValue, bootstrap, group_by
@@ -38,6 +43,15 @@ from faithcheck.records import Record
 
 ALIGNED_AT = 0.75
 """A judge label at or above this counts as "aligned" (only 1.0 on the 1 / 0.5 / 0 scale)."""
+
+MIN_CALIBRATION_PROBLEMS = 4
+"""Fewer calibration problems than this and the judge is at best `undecided`, whatever its
+CIs say. Measured, like the rule it guards: a judge right on 62% of items (Cohen's κ about
+0.27, well below the 0.4 floor), gated on its CIs alone, is called reliable in 39% of
+random draws of 1 problem, 13.5% of 2, 5.4% of 3 (1000 draws), 2.6% of 4 (1000 draws) and
+at most 1.5% from 5 to 15 (200 draws each): 4 is the smallest size from which that stays
+at or below 5% (`benchmarks/calibration_size.py --floor`). `--calibration-size 1` (3
+problems) is therefore never reliable; 2 (6 problems) can be."""
 
 
 class ReliabilityThreshold(Record):
@@ -54,11 +68,22 @@ class ReliabilityThreshold(Record):
     """Highest share of `judge_error` items. Errors are left out of the other metrics, so a
     judge that fails on many items could look good on the few it labels; past one in
     five, its label shares in a run would rest on a biased subset."""
-    gate_on: Literal["value", "ci_low"] = "ci_low"
-    """`ci_low` (default): the verdict's three-way rule on the bootstrap CIs, so a floor is
-    met when the CI's lower bound clears it, missed when even its upper bound falls short,
-    and undecided in between (the calibration set is too small to tell). `value`: the
-    point estimates alone decide, met or missed (the rule before CIs were gated)."""
+    min_problems: int = Field(MIN_CALIBRATION_PROBLEMS, ge=1)
+    """Fewer calibration problems than this: `undecided`, whatever the CIs say (see
+    `MIN_CALIBRATION_PROBLEMS`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_point_gating(cls, data: Any) -> Any:
+        """Reports written before issue #28 carry `gate_on`; only its default survives."""
+        if isinstance(data, dict) and "gate_on" in data:
+            if data["gate_on"] != "ci_low":
+                raise ValueError(
+                    f"gate_on={data['gate_on']!r} is no longer supported: the judge is called "
+                    "reliable only when every CI's lower bound clears its floor"
+                )
+            data = {k: v for k, v in data.items() if k != "gate_on"}
+        return data
 
 
 class PerturbationReliability(Record):
@@ -107,7 +132,8 @@ class JudgeReliability(Record):
     outcome: Literal["reliable", "unreliable", "undecided"] = "unreliable"
     """reliable: every floor met; unreliable: some floor missed (its whole CI below it, the
     error rate above its ceiling, or no labels at all); undecided: none missed but some
-    CI straddles its floor, so more calibration problems would tell."""
+    CI straddles its floor, or fewer than `threshold.min_problems` problems (whatever
+    the CIs say), so more calibration problems would tell."""
 
 
 def auroc(pos_scores: Sequence[float], neg_scores: Sequence[float]) -> float | None:
@@ -303,8 +329,11 @@ def _gate(
     kappa: MetricValue,
     error_rate: float | None,
     threshold: ReliabilityThreshold,
+    n_problems: int,
 ) -> tuple[Literal["reliable", "unreliable", "undecided"], list[str]]:
-    """The outcome and one reason per floor not met (missed or undecided)."""
+    """The outcome and one reason per floor not met (missed or undecided). Only the CI
+    bounds decide: met when the lower bound clears the floor, missed when the upper bound
+    falls short too; a metric without a CI is undecided."""
     missed: list[str] = []
     undecided: list[str] = []
     if error_rate is None:
@@ -317,9 +346,8 @@ def _gate(
     ):
         if metric.value is None:
             missed.append(f"{name} undefined ({metric.reason})")
-        elif threshold.gate_on == "value" or metric.ci_low is None or metric.ci_high is None:
-            if metric.value < floor:
-                missed.append(f"{name} {metric.value:.3f} < {floor}")
+        elif metric.ci_low is None or metric.ci_high is None:
+            undecided.append(f"{name} {metric.value:.3f} has no CI to gate on")
         elif metric.ci_low >= floor:
             continue
         elif metric.ci_high < floor:
@@ -331,6 +359,12 @@ def _gate(
                 f"{name} {metric.value:.3f} {ci} straddles {floor} on {metric.n} calibration "
                 "problems: a larger calibration set (--calibration-size) would decide it"
             )
+    if 0 < n_problems < threshold.min_problems:
+        few = (
+            f"{n_problems} calibration problem(s) < {threshold.min_problems} required: too few "
+            "to call the judge reliable (--calibration-size counts per domain, 3 domains)"
+        )
+        return "undecided", [few, *missed, *undecided]
     if missed:
         return "unreliable", missed + undecided
     return ("undecided", undecided) if undecided else ("reliable", [])
@@ -369,7 +403,7 @@ def reliability(
     kappa = boot(units, _kappa_stat, empty=empty, undefined=_KAPPA_UNDEFINED)
     faithful = [[s for s in u if s.faithful] for u in units]
     error_rate = n_errors / len(items) if items else None
-    outcome, reasons = _gate(auroc_value, kappa, error_rate, threshold)
+    outcome, reasons = _gate(auroc_value, kappa, error_rate, threshold, len(units))
     return JudgeReliability(
         n_items=len(items),
         n_problems=len(units),

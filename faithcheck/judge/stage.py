@@ -108,8 +108,10 @@ class JudgeOptions(Record):
     calibration_per_domain: int = Field(4, ge=1)
     """Calibration problems per domain (math, science, graph); 6 items each. 4 (12
     problems, 72 items): a simulated judge right on 9 items in 10 then passes the CI-gated
-    floors in 19 of 20 trials, against 16 of 20 at 2 per domain; one right on 8 in 10
-    needs the whole set (`benchmarks/calibration_size.py`). 20 takes the whole set (40
+    floors in 15 of 20 trials, against 10 of 20 at 2 per domain and 19 of 20 at 20
+    problems; one right on 8 in 10 passes in 14 of 20 on the whole set
+    (`benchmarks/calibration_size.py`). 1 (3 problems) is below the reliability minimum
+    (`MIN_CALIBRATION_PROBLEMS`, 4): never reliable. 20 takes the whole set (40
     problems)."""
     strategy: bool = True
     """Cluster the judged responses by strategy for the strategy-diversity contrast."""

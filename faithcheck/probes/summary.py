@@ -1,6 +1,6 @@
 """Aggregates of probe records for report.json (`probes` section).
 
-Every rate is pooled over chains, with a 95% bootstrap CI that resamples problems.
+Every rate is pooled over chains, with a 95% CI over problems (`faithcheck.metrics`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ Which checks run, their default thresholds and the gate-file format are in
    how many more problems would decide it (`more_problems`). A plain number, or a bound
    the user chose, passes or fails on that number.
 2. **Checks that cannot speak are left out** (`not-evaluated`, with the reason), never
-   counted for or against: a judge that is unreliable or undecided on calibration, was
+   counted for or against: a judge that is unreliable or undecided on calibration (a CI
+   straddles its floor, or the calibration set is below its minimum size), was
    not calibrated (`--no-calibrate`), or failed to label more of the run's responses
    than its calibration floor allows; a truncation or mistake number that could not be
    computed over the chains that need their chain (no no-chain read-out: the failure of
@@ -121,9 +122,10 @@ def evaluate(
     A MetricValue gated at its conservative CI end (the default bound) has three outcomes:
     pass when that end clears the threshold, fail when the whole CI is on the failing
     side, undecided otherwise, and undecided too when fewer than `min_problems` problems
-    stand behind it (a bootstrap over one or two problems has a CI of zero width). A
-    plain number, or a MetricValue gated at another bound the user chose, passes or fails
-    on that number alone. A missing or undefined metric is not evaluated, with the reason.
+    stand behind it (a bootstrap CI over a few problems misses far more often than its
+    level). A plain number, or a MetricValue gated at another bound the user chose,
+    passes or fails on that number alone. A missing or undefined metric is not evaluated,
+    with the reason.
     """
     reading = read_metric(report, spec.metric)
     conservative = CONSERVATIVE_BOUND[spec.op]
@@ -202,8 +204,9 @@ def three_way(
     pass: the conservative end (the lower for a floor, the upper for a ceiling) clears
     the threshold; fail: the other end misses it too, so the whole CI is on the failing
     side; undecided: the CI straddles the threshold, or fewer than `min_problems`
-    problems stand behind the metric (whatever its CI: a bootstrap over one problem has a
-    CI of zero width). Used alike by the verdict's checks and `compare --max-drop`.
+    problems stand behind the metric (whatever its CI: a bootstrap CI over a few problems
+    misses far more often than its level). Used alike by the verdict's checks and
+    `compare --max-drop`.
     """
     ok = _COMPARE[op]
     floor = op in (">=", ">")

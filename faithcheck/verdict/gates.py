@@ -62,10 +62,12 @@ Evidence floors
 ---------------
 - `min_scorable` 20: fewer responses with a final answer than this and every share moves
   by five points per response; the verdict is INCONCLUSIVE whatever the checks say.
-- `min_problems` 10: CIs resample problems, and a percentile bootstrap over fewer than
-  about ten units is too unstable to gate on. It holds for the run (fewer problems:
-  INCONCLUSIVE) and for each metric (fewer problems behind it, e.g. correct answers from
-  only two problems: that check is undecided).
+- `min_problems` 10: CIs treat problems as the units, and below about ten a bootstrap CI
+  misses far more often than its level (`benchmarks/coverage.py`: 24% a side on a 0.5
+  share of 2 items per problem at 5 problems, against 2.5%), while a share's interval,
+  which holds, is too wide to decide much (about 0.65 at 5 problems). It holds for the
+  run (fewer problems: INCONCLUSIVE) and for each metric (fewer problems behind it,
+  e.g. correct answers from only two problems: that check is undecided).
 
 Gate file (`--gate gate.toml`)
 ------------------------------

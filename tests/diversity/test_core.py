@@ -582,25 +582,34 @@ ALIGNED: dict[tuple[str, int], bool] = {
 
 # `summarize_diversity` outputs on `mixed_records()` recorded from the implementation before
 # streaming (one embedder call for all problems; numeric_equal, seed 0): metric name →
-# (value, ci_low, ci_high, n, reason), or None when not computed.
+# (value, ci_low, ci_high, n, reason), or None when not computed. The CIs were recomputed for
+# the intervals of issue #28 (the values are unchanged): metrics in [0, 1] get
+# `share_interval` (distinct_1's equals it on the seven per-problem values), the others the
+# expanded BCa bootstrap.
 _Recorded = Mapping[str, object]
 _RECORDED_JUDGED: _Recorded = {
-    "distinct_1": (0.7467436974789915, 0.6178571428571429, 0.8899159663865547, 7, None),
-    "distinct_2": (0.822278911564626, 0.6845238095238095, 0.9413265306122449, 7, None),
-    "self_bleu": (0.44929274885929243, 0.20855948458655543, 0.6800776671155001, 5, None),
-    "embedding_distance": (1.0202277381158376, 0.9038209622746489, 1.1418764430328263, 5, None),
-    "vendi": (2.449811216002712, 2.173992114208816, 2.705691174612158, 5, None),
-    "answer_entropy": (0.6011792575978977, 0.2546056673179251, 0.8784381298218757, 5, None),
+    "distinct_1": (0.7467436974789915, 0.42886583335415684, 0.9204970741618879, 7, None),
+    "distinct_2": (0.822278911564626, 0.4675310714962574, 0.9605998088723718, 7, None),
+    "self_bleu": (0.44929274885929243, 0.12766709198463239, 0.8197548882190935, 5, None),
+    "embedding_distance": (1.0202277381158376, 0.8583416390529861, 1.2615491797979848, 5, None),
+    "vendi": (2.449811216002712, 2.053776210576486, 2.765572547022028, 5, None),
+    "answer_entropy": (0.6011792575978977, 0.12730283365896256, 0.9590794503308968, 5, None),
     "answer_entropy_normalized": (
         0.581752065714278,
-        0.23175206571427798,
-        0.831752065714278,
+        0.17981451735365,
+        0.898214802684153,
         5,
         None,
     ),
-    "pass_at_k_gain": (0.4, 0.19999999999999998, 0.5666666666666667, 5, None),
-    "strategy_diversity": (0.20597251419111914, 0.05031769004022154, 0.3616273383420168, 5, None),
-    "faithful_strategy_diversity": (0.6299605249474366, 0.44494078742115484, 1.0, 3, None),
+    "pass_at_k_gain": (0.4, 0.1141763412902031, 0.7751884346161124, 5, None),
+    "strategy_diversity": (0.20597251419111914, 0.03197433594759602, 0.6707489363012294, 5, None),
+    "faithful_strategy_diversity": (
+        0.6299605249474366,
+        0.07292442039899266,
+        0.9735760839167826,
+        3,
+        None,
+    ),
     "n_problems": 7,
     "samples_per_problem": None,
     "embedder": "hash",
@@ -644,15 +653,15 @@ RECORDED: dict[str, tuple[Callable[[], list[SampleRecord]], bool, bool, bool | N
         True,
         True,
         {
-            "distinct_1": (1.0, 1.0, 1.0, 2, None),
-            "distinct_2": (1.0, 1.0, 1.0, 2, None),
+            "distinct_1": (1.0, 0.009205411082165493, 1.0, 2, None),
+            "distinct_2": (1.0, 0.009205411082165493, 1.0, 2, None),
             "self_bleu": _NEEDS_TWO_RECORDED,
             "embedding_distance": _NEEDS_TWO_RECORDED,
             "vendi": _NEEDS_TWO_RECORDED,
             "answer_entropy": _NEEDS_TWO_RECORDED,
             "answer_entropy_normalized": _NEEDS_TWO_RECORDED,
             "pass_at_k_gain": _NEEDS_TWO_RECORDED,
-            "strategy_diversity": (0.0, 0.0, 0.0, 1, None),
+            "strategy_diversity": (0.0, 0.0, 1.0, 1, None),
             "faithful_strategy_diversity": _NO_ALIGNED_RECORDED,
             "n_problems": 2,
             "samples_per_problem": 1,

@@ -10,6 +10,7 @@ Nothing loads a model.
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from faithcheck.judge.calibration import (
     load_calibration,
 )
 from faithcheck.judge.reliability import (
+    MIN_CALIBRATION_PROBLEMS,
     JudgeReliability,
     ReliabilityThreshold,
     auroc,
@@ -522,26 +524,64 @@ def test_hand_built_case() -> None:
     assert shuffled.auroc.n == 1
     assert shuffled.kappa.value == 0.0  # TF vs TT
 
-    # Two problems: both CIs reach across their floors, so the set cannot tell.
+    # Two problems: fewer than the minimum, so undecided whatever the CIs say, with the
+    # floors' own reasons after the size.
+    assert not report.reliable and report.outcome == "undecided"
+    assert report.reasons[0] == (
+        f"2 calibration problem(s) < {MIN_CALIBRATION_PROBLEMS} required: too few to call "
+        "the judge reliable (--calibration-size counts per domain, 3 domains)"
+    )
+    # Gated on the CIs alone: both CIs reach across their floors, so the set cannot tell.
+    ci_only = ReliabilityThreshold(min_problems=1)
+    report = reliability(HAND_ITEMS, HAND_LABELS, threshold=ci_only, n_boot=N_BOOT)
     assert not report.reliable and report.outcome == "undecided"
     assert [r.split(" [")[0] for r in report.reasons] == ["auroc 0.667", "kappa 0.167"]
     assert all("a larger calibration set (--calibration-size)" in r for r in report.reasons)
-    by_value = ReliabilityThreshold(gate_on="value")
-    report = reliability(HAND_ITEMS, HAND_LABELS, threshold=by_value, n_boot=N_BOOT)
-    assert report.outcome == "unreliable"
-    assert report.reasons == ["auroc 0.667 < 0.7", "kappa 0.167 < 0.4"]
 
 
 def test_threshold_defaults_and_overrides() -> None:
     default = ReliabilityThreshold()
     assert (default.min_auroc, default.min_kappa, default.max_error_rate) == (0.7, 0.4, 0.2)
-    assert default.gate_on == "ci_low"
-    lenient = ReliabilityThreshold(min_auroc=0.6, min_kappa=0.1, gate_on="value")
+    assert default.min_problems == MIN_CALIBRATION_PROBLEMS
+    lenient = ReliabilityThreshold(min_auroc=0.0, min_kappa=-1.0, min_problems=2)
     report = reliability(HAND_ITEMS, HAND_LABELS, threshold=lenient, n_boot=N_BOOT)
     assert report.reliable and report.threshold == lenient and report.outcome == "reliable"
 
 
-def test_gate_on_ci_low_is_stricter() -> None:
+def test_too_few_problems_are_never_reliable() -> None:
+    """A perfect judge on fewer problems than the minimum is undecided, with the size and
+    the minimum in the reason; from the minimum on, it is reliable."""
+    perfect = _judge(lambda i: i.expected)
+    few = build_items(PROBLEMS[: MIN_CALIBRATION_PROBLEMS - 1])
+    report = reliability(few, perfect, n_boot=N_BOOT)
+    assert report.auroc.ci_low == 1.0 and report.kappa.ci_low == 1.0
+    assert not report.reliable and report.outcome == "undecided"
+    assert report.reasons == [
+        f"{MIN_CALIBRATION_PROBLEMS - 1} calibration problem(s) < {MIN_CALIBRATION_PROBLEMS} "
+        "required: too few to call the judge reliable (--calibration-size counts per domain, "
+        "3 domains)"
+    ]
+    enough = build_items(PROBLEMS[:MIN_CALIBRATION_PROBLEMS])
+    assert reliability(enough, perfect, n_boot=N_BOOT).reliable
+    one = build_items(PROBLEMS[:1])
+    assert reliability(one, perfect, n_boot=N_BOOT).outcome == "undecided"
+
+
+def test_the_minimum_holds_a_weak_judge_back() -> None:
+    """A judge right on 6 items in 10 (kappa about 0.27, below the 0.4 floor) is, by its CIs
+    alone, called reliable on a few problems by chance (`benchmarks/calibration_size.py
+    --floor`); with the minimum it never is, on any draw of a small set."""
+    rng = random.Random(5)
+    for size in range(1, MIN_CALIBRATION_PROBLEMS):
+        for _ in range(3):
+            items = build_items(rng.sample(PROBLEMS, size))
+            labels = {
+                i.item_id: i.expected if rng.random() < 0.62 else 1.0 - i.expected for i in items
+            }
+            assert not reliability(items, labels, n_boot=N_BOOT).reliable
+
+
+def test_reliability_is_gated_on_the_ci_bounds_only() -> None:
     # A judge that misses the faithful response of every fifth problem: AUROC well above
     # 0.7 but with a CI that reaches below a floor set just under the point estimate.
     missed = {p.id for p in PROBLEMS[::5]}
@@ -552,17 +592,27 @@ def test_gate_on_ci_low_is_stricter() -> None:
     assert point.auroc.value is not None and point.auroc.ci_low is not None
     assert point.auroc.ci_low < point.auroc.value
     floor = (point.auroc.value + point.auroc.ci_low) / 2
-    by_value = ReliabilityThreshold(min_auroc=floor, min_kappa=0.0, gate_on="value")
-    by_bound = ReliabilityThreshold(min_auroc=floor, min_kappa=0.0, gate_on="ci_low")
-    assert reliability(ITEMS, labels, threshold=by_value, n_boot=N_BOOT).reliable
-    strict = reliability(ITEMS, labels, threshold=by_bound, n_boot=N_BOOT)
-    assert not strict.reliable and strict.outcome == "undecided"
+    strict = reliability(
+        ITEMS, labels, threshold=ReliabilityThreshold(min_auroc=floor, min_kappa=0.0), n_boot=N_BOOT
+    )
+    assert not strict.reliable and strict.outcome == "undecided"  # the value clears it
     assert f"straddles {floor}" in strict.reasons[0]
     # A floor above the whole CI: unreliable, not undecided.
     assert point.auroc.ci_high is not None
     above = ReliabilityThreshold(min_auroc=point.auroc.ci_high + 0.01, min_kappa=0.0)
     missed_all = reliability(ITEMS, labels, threshold=above, n_boot=N_BOOT)
     assert missed_all.outcome == "unreliable" and "the whole CI is below" in missed_all.reasons[0]
+
+
+def test_gating_on_point_estimates_is_refused() -> None:
+    with pytest.raises(ValueError, match="gate_on='value' is no longer supported"):
+        ReliabilityThreshold.model_validate({"gate_on": "value"})
+    # A report written before: its default `gate_on` is read and dropped.
+    old = ReliabilityThreshold.model_validate({"min_auroc": 0.7, "gate_on": "ci_low"})
+    assert old == ReliabilityThreshold()
+    report = reliability(HAND_ITEMS, HAND_LABELS, n_boot=N_BOOT).model_dump(mode="json")
+    report["threshold"]["gate_on"] = "ci_low"
+    assert JudgeReliability.model_validate(report).threshold == ReliabilityThreshold()
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.5, float("nan")])

@@ -29,6 +29,7 @@ from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.judge import JudgeRecord, JudgeResult
 from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
+from faithcheck.metrics import bootstrap, mean_or_nan
 from faithcheck.models import ModelIdentity
 from faithcheck.pipeline.core import ScoreOptions, _result_config, in_shard
 from faithcheck.probes import ProbeConfig
@@ -276,8 +277,12 @@ def test_merged_run_equals_the_unsharded_run(tmp_path: Path, dataset: Path) -> N
     assert said and said[-1].startswith("merged 3 shards (10 problems, 30 samples)")
 
 
-def test_file_order_is_part_of_the_result(tmp_path: Path, dataset: Path) -> None:
-    """Concatenated shard files would give other CIs: the merge must restore the order."""
+def test_file_order_and_the_cis(tmp_path: Path, dataset: Path) -> None:
+    """Since issue #28 a share's CI no longer depends on the problems' order, so a
+    concatenated file gives the same sampling section (it used to give another percentile
+    bootstrap CI). Bootstrapped CIs (kappa, AUROC, paired deltas, unbounded means) still
+    do, which is why the merge restores the order (the merged files equal the unsharded
+    ones line for line, above)."""
     full = make_run(tmp_path / "full", dataset)
     lines = (full / "samples.jsonl").read_bytes().splitlines(keepends=True)
     (full / "samples.jsonl").write_bytes(b"".join(lines[K:] + lines[:K]))  # first problem last
@@ -286,7 +291,9 @@ def test_file_order_is_part_of_the_result(tmp_path: Path, dataset: Path) -> None
         [make_run(tmp_path / f"s{i}", dataset, (i, 2)) for i in range(2)], tmp_path / "m"
     ).model_dump(mode="json")
     assert merged["sampling"]["accuracy"]["value"] == shuffled["sampling"]["accuracy"]["value"]
-    assert merged["sampling"] != shuffled["sampling"]  # same mean, other bootstrap CI
+    assert merged["sampling"] == shuffled["sampling"]  # shares: the same interval in any order
+    values = [1.0, 4.0, 2.0, 8.0, 5.0, 3.0]
+    assert bootstrap(values, mean_or_nan) != bootstrap(values[::-1], mean_or_nan)
 
 
 def test_rebuild_is_idempotent_and_keeps_timings(tmp_path: Path, dataset: Path) -> None:
