@@ -98,13 +98,21 @@ SUPPORT_GATE = load_gate(None, ["support.correct_but_unsupported<=0.5"])
         ("faithful", "pass"),
         ("asserted_no_derivation", "fail"),
         ("derivation_mismatch", "fail"),
-        ("steps_shuffled", "fail"),  # every judge-free default gate passes these
+        ("steps_shuffled", "fail-or-undecided"),  # every judge-free default gate passes these
     ],
 )
 def test_support_gate_on_constructed_sets(kind: str, always: str) -> None:
-    """The opt-in support gate (`--require support.correct_but_unsupported<=0.5`) decides
-    on every draw where the default judge-free gates cannot (shuffled steps)."""
+    """The opt-in support gate (`--require support.correct_but_unsupported<=0.5`) never
+    passes shuffled steps, where the default judge-free gates cannot see them. On 20
+    problems their unsupported share (about 0.75) fails at the check's own level but not
+    always after Holm's correction for the two checks with a share interval that holds
+    its level: undecided on some draws, never pass."""
+    outcomes = []
     for keep in DRAWS:
         v = decide(_report(kind, keep), SUPPORT_GATE)
         check = next(c for c in v.checks if c.metric == "support.correct_but_unsupported")
-        assert check.outcome == always, (kind, check)
+        outcomes.append(check.outcome)
+        if always != "fail-or-undecided":
+            assert check.outcome == always, (kind, check)
+    if always == "fail-or-undecided":
+        assert "pass" not in outcomes and outcomes.count("fail") >= len(DRAWS) // 2, outcomes
