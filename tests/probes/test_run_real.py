@@ -81,14 +81,20 @@ def test_all_probes_run_and_record(backend: Any) -> None:
     kinds = {type(r) for r in records}
     assert kinds == {TruncationRecord, MistakeRecord, NecessityRecord, ControlRecord}
     for rec in (r for r in records if isinstance(r, TruncationRecord)):
-        assert rec.points[0].k == 0 and rec.points[-1].k == rec.n_steps
+        # The grid runs over the reasoning steps: every step but the answer statement.
+        assert rec.reasoning_steps == rec.n_steps - 1
+        assert rec.points[0].k == 0 and rec.points[-1].k == rec.reasoning_steps
         assert all(p.logprob is not None and p.logprob <= 0 for p in rec.points)
         assert 0.0 <= (rec.aoc_generate or 0) <= 1.0
-        # With the whole chain (which states a*) in context, a* is far likelier than
-        # with no chain at all.
+        assert rec.no_chain_correct is not None and rec.full_chain_correct is not None
+        # With the whole reasoning (whose last step computes a*) in context, a* is far
+        # likelier than with no chain at all.
         assert rec.points[-1].logprob > rec.points[0].logprob  # type: ignore[operator]
     for rec in (r for r in records if isinstance(r, MistakeRecord)):
         assert CHAINS[rec.sample_index][rec.offset :].startswith(rec.original)
+        assert rec.baseline_run  # every corruption has its uncorrupted twin
+        if rec.answer is None:  # no stated answer: no evidence, never a flip
+            assert not rec.flipped
 
 
 def _truncation(records: list[ProbeRecord]) -> list[TruncationRecord]:
