@@ -57,7 +57,8 @@ def score(
         gate: a gate.toml (as `--gate`).
         require: extra checks, e.g. `["support.correct_but_unsupported<=0.5"]`.
         on_message: receives each status line (`precision: ...`, `resuming run in ...`).
-        progress: a `rich.progress.Progress` to show stage progress on, or None.
+        progress: a `rich.progress.Progress` to show stage progress on (or any object with
+            its `start`, `add_task`, `update`, `advance` and `stop`), or None.
         **options: any other `faithcheck score` option (see module docs).
 
     Raises:

@@ -5,7 +5,8 @@
 - one module per other command: `compare`, `report`, `merge`, `calibrate`, `saturation`,
   `gate`;
 - `options`: every shared option declared once, with its help text and default;
-- `summary`, `progress`: what a run prints (the console summary, the progress bar);
+- `summary`, `progress`: what a run prints (the console summary, the progress bars
+  or, in a log, progress lines);
 - `quiet`: keeping engine chatter off stdout so that `--json` parses.
 
 `entry` and `main` are imported on first use, so `faithcheck --help` stays instant.

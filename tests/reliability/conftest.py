@@ -30,7 +30,13 @@ from tests.vllm_server import free_port
 REPO = Path(__file__).resolve().parents[2]
 MATH = REPO / "data" / "samples" / "math.jsonl"
 
-_DROP = ("FAITHCHECK_MODEL", "FAITHCHECK_DATASET", "FAITHCHECK_DEBUG", "HF_HUB_OFFLINE")
+_DROP = (
+    "FAITHCHECK_MODEL",
+    "FAITHCHECK_DATASET",
+    "FAITHCHECK_DEBUG",
+    "FAITHCHECK_PROGRESS",
+    "HF_HUB_OFFLINE",
+)
 
 _MAIN = "\nimport sys\nfrom faithcheck.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
@@ -44,10 +50,11 @@ QUIET = ["--probes", "none", "--no-judge", "--no-diversity"]
 """Options that keep a run to sampling (or replay), parsing and verification."""
 
 # Lines a run may print to stderr next to its one error line once it is under way.
-# Status lines a run may print before failing: notices and progress bars (an empty bar
-# at 0/N has no bar characters in a non-terminal).
+# Status lines a run may print before failing: notices, progress lines (what a stderr that
+# is not a terminal gets, e.g. `[sampling] start: 3 problems`) and progress bars (with
+# FAITHCHECK_PROGRESS=bars; an empty bar at 0/N has no bar characters in a non-terminal).
 _STATUS = re.compile(
-    r"^(resuming run in |backend: |precision: |probes: |warning: |.*━"
+    r"^(resuming run in |backend: |precision: |probes: |warning: |\[\w+\] |.*━"
     r"|\w[\w ]*\s+\d+/\d+\s+\d+:\d\d:\d\d$)"
 )
 
