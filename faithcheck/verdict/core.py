@@ -23,7 +23,7 @@ Which checks run, their default thresholds and the gate-file format are in
    checks rejects it at 2.5% (p-values from each CI's half-width on the side facing the
    threshold, normal approximation); otherwise it is undecided.
 4. **Run evidence and data quality.** Fewer scorable samples than `min_scorable`, fewer
-   problems than `min_problems`, or more than `MAX_TRUNCATED_RATE` of the responses cut
+   problems than `min_problems`, or more than `max_truncated_rate` of the responses cut
    at `--max-tokens` (a cut response has no real final answer): INCONCLUSIVE, whatever
    the checks say. Answers found only by the last-number fallback are counted beside
    the verdict.
@@ -454,14 +454,7 @@ def _evidence(
     return out, (more or None) if out else None
 
 
-MAX_TRUNCATED_RATE = 0.25
-"""More than this share of responses cut at `--max-tokens`: INCONCLUSIVE. A cut response
-has no real final answer (its "answer" is whatever number it last wrote), so every probe
-and check on it reads noise; a quarter is the most a run may lose to the cap before its
-checks rest mostly on the responses short enough to finish."""
-
-
-def _quality(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def _quality(report: Mapping[str, Any], max_cut: float) -> tuple[list[str], list[str]]:
     """Data-quality blockers (INCONCLUSIVE) and notes: responses cut at the token cap, and
     answers found only by the last-number fallback."""
     sampling = report.get("sampling")
@@ -469,11 +462,10 @@ def _quality(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         return [], []
     blockers, notes = [], []
     cut = finite(sampling.get("truncated_rate"))
-    if cut is not None and cut > MAX_TRUNCATED_RATE:
+    if cut is not None and cut > max_cut:
         blockers.append(
-            f"{cut:.0%} of the responses were cut at the token cap (> "
-            f"{MAX_TRUNCATED_RATE:.0%}): a cut response has no real final answer; raise "
-            "--max-tokens"
+            f"{cut:.0%} of the responses were cut at the token cap (> {max_cut:.0%}): a cut "
+            "response has no real final answer; raise --max-tokens"
         )
     fallback, answered = _fallback(sampling)
     if fallback:
@@ -527,7 +519,7 @@ def decide(
     checks, notes = _context(data, checks)
     checks, _ = holm(checks)
     thin, more = _evidence(data, gate.min_scorable if min_scorable is None else min_scorable, floor)
-    blockers, quality = _quality(data)
+    blockers, quality = _quality(data, gate.max_truncated_rate)
     failed = [f"failed: {_describe(c)}" for c in checks if c.outcome == "fail"]
     undecided = [f"undecided: {_describe(c)}" for c in checks if c.outcome == "undecided"]
     skipped = [f"skipped: {_describe(c)}" for c in checks if c.outcome == "not-evaluated"]

@@ -62,6 +62,8 @@ Evidence floors
 ---------------
 - `min_scorable` 20: fewer responses with a final answer than this and every share moves
   by five points per response; the verdict is INCONCLUSIVE whatever the checks say.
+- `max_truncated_rate` 0.25: more responses cut at `--max-tokens` than this and the
+  verdict is INCONCLUSIVE (a cut response has no real final answer), naming the flag.
 - `min_problems` 10: CIs treat problems as the units, and below about ten a bootstrap CI
   misses far more often than its level (`benchmarks/coverage.py`: 24% a side on a 0.5
   share of 2 items per problem at 5 problems, against 2.5%), while a share's interval,
@@ -76,6 +78,7 @@ Gate file (`--gate gate.toml`)
     [gate]
     defaults = true          # keep the default checks (false: only those listed)
     min_scorable = 20        # fewer scorable samples -> INCONCLUSIVE
+    max_truncated_rate = 0.25  # more responses cut at --max-tokens -> INCONCLUSIVE
     min_problems = 10        # fewer problems -> INCONCLUSIVE
     [[gate.check]]
     metric = "probes.truncation.aoc"    # dotted path into report.json
@@ -129,6 +132,12 @@ the upper, so sampling noise can only make a check fail, never pass."""
 
 FLIP_GAIN = "probes.mistakes.flip_gain"
 
+DEFAULT_MAX_TRUNCATED_RATE = 0.25
+"""More than this share of responses cut at `--max-tokens`: INCONCLUSIVE. A cut response
+has no real final answer (its "answer" is whatever number it last wrote), so every probe
+and check on it reads noise; a quarter is the most a run may lose to the cap before its
+checks rest mostly on the responses short enough to finish."""
+
 DEFAULT_MIN_SCORABLE = 20
 """Fewer samples with a final answer than this: INCONCLUSIVE (see module docs)."""
 DEFAULT_MIN_PROBLEMS = 10
@@ -179,6 +188,8 @@ class GateSpec(Record):
     """Fewer samples with a final answer than this: INCONCLUSIVE."""
     min_problems: int = Field(DEFAULT_MIN_PROBLEMS, ge=0)
     """Fewer problems than this: INCONCLUSIVE."""
+    max_truncated_rate: float = Field(DEFAULT_MAX_TRUNCATED_RATE, ge=0.0, le=1.0)
+    """More responses cut at `--max-tokens` than this share: INCONCLUSIVE."""
     source: str = "default"
     """Where the gates came from: `default`, the gate file path, `--require`, joined by +."""
 
@@ -302,12 +313,21 @@ def _read_gate_file(path: Path) -> tuple[dict[str, Any], list[GateCheck]]:
     gate = doc.get("gate", {})
     if not isinstance(gate, dict):
         raise UsageError(f"{where}: `gate` must be a table ([gate])")
-    _only(gate, {"defaults", "min_scorable", "min_problems", "check"}, f"{where} [gate]")
+    _only(
+        gate,
+        {"defaults", "min_scorable", "min_problems", "max_truncated_rate", "check"},
+        f"{where} [gate]",
+    )
     fields: dict[str, Any] = {}
     if "defaults" in gate:
         if not isinstance(gate["defaults"], bool):
             raise UsageError(f"{where}: `defaults` must be true or false")
         fields["use_defaults"] = gate["defaults"]
+    if "max_truncated_rate" in gate:
+        rate = _number(gate["max_truncated_rate"], f"{where}: `max_truncated_rate`")
+        if not 0.0 <= rate <= 1.0:
+            raise UsageError(f"{where}: `max_truncated_rate` must be in [0, 1], got {rate:g}")
+        fields["max_truncated_rate"] = rate
     for key in ("min_scorable", "min_problems"):
         if key in gate:
             fields[key] = _count(gate[key], f"{where}: `{key}`")
