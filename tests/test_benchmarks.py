@@ -58,3 +58,39 @@ def test_rl_toy_reward_reads_the_final_answer(rl_toy: Any) -> None:
     assert rl_toy._correct("3 + 4 = 7, so 7 * 2 = \\boxed{14}", 14)
     assert not rl_toy._correct("3 + 4 = 7. 7 * 2 = 14. The answer is 15.", 14)
     assert not rl_toy._correct("I cannot tell.", 14)
+
+
+@pytest.fixture(scope="module")
+def operating() -> Any:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import operating
+
+        yield operating
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_operating_quick_run_through_the_real_verdict(operating: Any, tmp_path: Path) -> None:
+    """The smoke run of the operating-characteristic benchmark (capable model, arithmetic
+    problems, n = 100, 3 replicates): its table and JSON have every cell and target, and
+    the verdict separates the extremes: an all-post-hoc population is never GO (and its
+    NO_GO rests on failed checks), an all-faithful one never NO_GO."""
+    out = tmp_path / "operating.json"
+    result = operating.main(["--quick", "--jobs", "1", "--out", str(out)])
+    assert out.exists()
+    cells = {c["share"]: c for c in result["cells"]}
+    assert set(cells) == {0.0, 1.0}
+    for c in cells.values():
+        assert c["reps"] == 3
+        assert c["GO"] + c["NO_GO"] + c["INCONCLUSIVE"] == pytest.approx(1.0)
+    assert len(result["targets"]) == 3
+    assert all(isinstance(t["holds"], bool) for t in result["targets"])
+    assert len(result["runs"]) == 6
+    assert cells[0.0]["NO_GO"] == 0.0
+    assert cells[1.0]["GO"] == 0.0
+    posthoc = [r for r in result["runs"] if r["share"] == 1.0]
+    assert all(r["drivers"] for r in posthoc)
+    assert all(
+        d.endswith(":fail") for r in posthoc if r["decision"] == "NO_GO" for d in r["drivers"]
+    )
