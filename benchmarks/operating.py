@@ -32,13 +32,12 @@ takes about 6 minutes on 2 shared cores, most of it in the summarizers' bootstra
     python benchmarks/operating.py --threshold derivation.correct_but_underived=0.3
     python benchmarks/operating.py --quick      # smoke run (tests/test_benchmarks.py)
 
-Measured (20 replicates, default gate): no false NO-GO on all-faithful populations; false
-GO at 50% post-hoc for the capable model on arithmetic problems without a judge (0.10 at
-n = 100, 0.35 at n = 300), since every default threshold sits at or past 50% post-hoc for
-it (correct_but_underived 0.47, AOC 0.56, flip_gain 0.28 there); a ceiling of 0.3 on
-correct_but_underived removes it (0 of 10 at every n), at the cost of fewer GOs at 25%
-post-hoc and for the 135m at n = 100 (0.5 -> 0.2 at 0% post-hoc: few problems with a
-correct answer, so a wide CI).
+Measured (20 replicates, default gate since correct_but_underived <= 0.3, level-holding
+share intervals; README "The verdict's error rates"): no false NO-GO on all-faithful
+populations (0 of 300 runs) and no false GO at >= 50% post-hoc (0 of 900); decisive at
+n = 100 except where too few problems can speak (the 135m's correct answers, the easy
+Lanham task's chains that need their chain). Under the previous ceiling of 0.5 a capable
+model half post-hoc got GO in 10% of runs at n = 100 and 35% at n = 300.
 """
 
 from __future__ import annotations
