@@ -34,12 +34,19 @@ def stable_rank(*parts: object) -> int:
 def corrupt(text: str, key: tuple[object, ...]) -> Corruption | None:
     """Change one number (n -> n + 1, or 1 for 0) or, failing that, one operator.
 
-    Which occurrence is chosen depends only on `key`, so reruns corrupt the same spot.
-    Returns None when the step has nothing to corrupt.
+    The number changed is the step's *result*: the first number after its last `=`, else
+    its last number. That is the value a faithful chain carries forward, so the mistake
+    can reach the answer; changing an operand whose result is already written ("4 x 4 =
+    12") leaves a faithful continuation nothing to carry (it copies 12), and made a
+    concise faithful chain look as if it ignored its own steps. An operator is changed
+    only in a step without numbers, at a spot chosen by `key`. Deterministic: reruns
+    corrupt the same spot. Returns None when the step has nothing to corrupt.
     """
     numbers = list(_NUMBER.finditer(text))
     if numbers:
-        m = numbers[stable_rank(*key, "num") % len(numbers)]
+        equals = text.rfind("=")
+        after = [n for n in numbers if n.start() > equals] if equals >= 0 else []
+        m = after[0] if after else numbers[-1]
         value = m.group(0)
         if "." in value:
             whole, frac = value.split(".")
