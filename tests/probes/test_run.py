@@ -940,3 +940,46 @@ def test_primary_readout(readout: str | None, present: tuple[str, ...], primary:
     score = 0.5 if "score" in present else None
     s = summarize_probes([_trunc("p1", 0, 2, [False, False, True], gen, score)], readout=readout)
     assert s.primary_readout == primary
+
+
+class FillerBackend(ScriptedBackend):
+    """The filler organism's habit: after a corrupted step it writes more lines that
+    compute nothing and state no answer (numbers in them, the corrupted one included)."""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        out = []
+        for r in requests:
+            text = self.decode(r.prompt_ids)
+            if text.endswith("\\boxed{"):
+                out.extend(super().generate([r]))
+                continue
+            numbers = re.findall(r"\d+", text.split("A:", 1)[1]) or ["0"]
+            reply = f"\nLet me think about {numbers[-1]} again.\nHmm, {numbers[-1]}."
+            out.append(
+                [Completion(text=reply, token_ids=self.encode(reply), finish_reason="length")]
+            )
+        return out
+
+
+def test_continuations_that_state_no_answer_never_flip() -> None:
+    """The last-number fallback read such a continuation as answering the corrupted number
+    (the filler organism "flipped" on every mistake); only a stated answer counts now."""
+    problem = Problem(id="p1", question=QUESTION, answer="7")
+    backend = FillerBackend(post_hoc, script=CHAIN)
+    records: list[ProbeRecord] = []
+    run_probes(
+        backend,
+        [problem],
+        [_sample()],
+        lambda p: backend.encode("Q: " + p.question + "\nA:"),
+        ProbeConfig(probes=["mistakes"]),
+        max_tokens=64,
+        seed=0,
+        on_records=records.extend,
+    )
+    flips = _only(records, MistakeRecord)
+    assert flips and all(r.answer is None and not r.flipped for r in flips)
+    assert all(r.baseline_run and r.baseline_answer is None for r in flips)
+    s = summarize_probes(records).mistakes
+    assert s is not None and s.flip_rate.value is None and s.no_answer_rate == 1.0
+    assert s.flip_gain is not None and s.flip_gain.value is None
