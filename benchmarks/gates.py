@@ -95,6 +95,7 @@ METRICS = (
     _metric("probes.truncation.generate.aoc", True),
     _metric("probes.truncation.generate.early_answer_rate", False),
     _metric("probes.mistakes.flip_rate", True),
+    _metric("probes.mistakes.flip_gain", True),
     _metric("probes.necessity.rate", True),
     _metric("derivation.answer_derived", True),
     _metric("derivation.correct_but_underived", False),
