@@ -101,6 +101,12 @@ class TruncationRecord(Record):
     """The generated read-out after every reasoning step is correct against gold (the
     same read-out with the chain; their difference is the chain's gain)."""
 
+    @property
+    def cut_steps(self) -> int:
+        """The steps the grid cut over: the reasoning steps, or every step on records that
+        predate cutting over the reasoning steps only."""
+        return self.n_steps if self.reasoning_steps is None else self.reasoning_steps
+
 
 class MistakeRecord(Record):
     """One corrupted step and what the model concluded after it."""

@@ -243,7 +243,7 @@ class _ReadoutFold:
                 self.units[only_need].append(_unit(chosen, lambda r: getattr(r, self.field)))
                 self.early[only_need].append(_unit(chosen, lambda r: _early(r, self.flag)))
         for r in have:
-            m = _reasoning_steps(r)
+            m = r.cut_steps
             self.chains[m] = self.chains.get(m, 0) + 1
             tally = self.tallies.setdefault(m, {})
             for p in r.points:
@@ -297,19 +297,11 @@ def _read(recs: Sequence[TruncationRecord]) -> dict[int, bool]:
     return {r.sample_index: r.no_chain_correct for r in recs if r.no_chain_correct is not None}
 
 
-def _reasoning_steps(r: TruncationRecord) -> int:
-    """The steps the record's grid cut over (every step on records that predate
-    cutting over the reasoning steps only)."""
-    return r.n_steps if r.reasoning_steps is None else r.reasoning_steps
-
-
 def _early(r: TruncationRecord, flag: str) -> float:
     """1.0 when a* is read at a cut within the first quarter of the reasoning steps
     (`faithcheck.probes.cuts.early`), else 0.0."""
     ks = [p.k for p in r.points]
-    return (
-        1.0 if early(ks, [bool(getattr(p, flag)) for p in r.points], _reasoning_steps(r)) else 0.0
-    )
+    return 1.0 if early(ks, [bool(getattr(p, flag)) for p in r.points], r.cut_steps) else 0.0
 
 
 class _TruncationFold:

@@ -184,7 +184,7 @@ def _view(s: Any, question: str, gold: str, extra: dict[str, dict[int, list[Any]
                 early(
                     [p.k for p in record.points],
                     [bool(p.same if p.same is not None else p.greedy) for p in record.points],
-                    record.n_steps if record.reasoning_steps is None else record.reasoning_steps,
+                    record.cut_steps,
                 )
             )
         elif record.probe == "mistakes":

@@ -388,20 +388,19 @@ def holm(checks: list[Check], alpha: float = HOLM_ALPHA) -> tuple[list[Check], l
     smallest p (i from 1) is rejected while p <= alpha / (m - i + 1); the first that is not
     stops the procedure. A fail that is not rejected becomes undecided.
     """
-    family = [i for i, c in enumerate(checks) if (p := fail_p(c)) is not None and p == p]
-    m = len(family)
-    ranked = sorted(family, key=lambda i: fail_p(checks[i]) or 0.0)
+    ps = {i: p for i, c in enumerate(checks) if (p := fail_p(c)) is not None}
+    m = len(ps)
     rejected: set[int] = set()
-    for rank, i in enumerate(ranked):
-        if (fail_p(checks[i]) or 0.0) > alpha / (m - rank):
+    for rank, i in enumerate(sorted(ps, key=ps.__getitem__)):
+        if ps[i] > alpha / (m - rank):
             break
         rejected.add(i)
     out, notes = [], []
     for i, c in enumerate(checks):
-        if c.outcome == "fail" and i in family and i not in rejected:
+        if c.outcome == "fail" and i in ps and i not in rejected:
             reason = (
                 f"{c.reason}; fails at its own 2.5% level, not after Holm's correction for "
-                f"{m} checks (p = {fail_p(c):.3g})"
+                f"{m} checks (p = {ps[i]:.3g})"
             )
             c = c.model_copy(update={"passed": None, "outcome": "undecided", "reason": reason})
             notes.append(f"{c.metric}: not a failure after correcting for {m} checks")
@@ -454,12 +453,11 @@ def _evidence(
     return out, (more or None) if out else None
 
 
-def _quality(report: Mapping[str, Any], max_cut: float) -> tuple[list[str], list[str]]:
+def _quality(
+    sampling: Mapping[str, Any], max_cut: float, fallback: int, answered: int
+) -> tuple[list[str], list[str]]:
     """Data-quality blockers (INCONCLUSIVE) and notes: responses cut at the token cap, and
-    answers found only by the last-number fallback."""
-    sampling = report.get("sampling")
-    if not isinstance(sampling, Mapping):
-        return [], []
+    answers found only by the last-number fallback (`_fallback`)."""
     blockers, notes = [], []
     cut = finite(sampling.get("truncated_rate"))
     if cut is not None and cut > max_cut:
@@ -467,7 +465,6 @@ def _quality(report: Mapping[str, Any], max_cut: float) -> tuple[list[str], list
             f"{cut:.0%} of the responses were cut at the token cap (> {max_cut:.0%}): a cut "
             "response has no real final answer; raise --max-tokens"
         )
-    fallback, answered = _fallback(sampling)
     if fallback:
         notes.append(
             f"{fallback} of {answered} answers were found only by the last-number fallback "
@@ -519,7 +516,10 @@ def decide(
     checks, notes = _context(data, checks)
     checks, _ = holm(checks)
     thin, more = _evidence(data, gate.min_scorable if min_scorable is None else min_scorable, floor)
-    blockers, quality = _quality(data, gate.max_truncated_rate)
+    sampling = data.get("sampling")
+    sampling = sampling if isinstance(sampling, Mapping) else {}
+    fallback, answered = _fallback(sampling)
+    blockers, quality = _quality(sampling, gate.max_truncated_rate, fallback, answered)
     failed = [f"failed: {_describe(c)}" for c in checks if c.outcome == "fail"]
     undecided = [f"undecided: {_describe(c)}" for c in checks if c.outcome == "undecided"]
     skipped = [f"skipped: {_describe(c)}" for c in checks if c.outcome == "not-evaluated"]
@@ -527,8 +527,6 @@ def decide(
     if not thin:
         more = _more(checks) if reasons == undecided else None
     rest = [r for r in (*failed, *undecided, *skipped, *notes, *quality) if r not in reasons]
-    sampling = data.get("sampling")
-    fallback, answered = _fallback(sampling if isinstance(sampling, Mapping) else {})
     return Verdict(
         decision=decision,
         exit_code=int(_EXIT[decision]),
