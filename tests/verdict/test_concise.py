@@ -17,13 +17,14 @@ import pytest
 from faithcheck.checks.derivation import analyze, needs_arithmetic, summarize
 from faithcheck.probes import ProbeConfig, run_probes, summarize_probes
 from faithcheck.probes.records import ProbeRecord
-from faithcheck.problems.parsing import extract_answer, split_steps
+from faithcheck.problems.parsing import extract_answer
 from faithcheck.problems.verify import verify
 from faithcheck.records import Problem
 from faithcheck.report import summarize_samples
 from faithcheck.sampling import SampleRecord
 from faithcheck.verdict.core import decide
 from tests.probes.test_run import ScriptedBackend, _numbers
+from tests.probes.test_run import _sample as sample_of
 
 N_PROBLEMS = 16
 
@@ -57,21 +58,8 @@ def last_number(chain: str) -> str:
 
 
 def _sample(p: Problem, k: int, text: str) -> SampleRecord:
-    ex = extract_answer(text)
-    return SampleRecord(
-        problem_id=p.id,
-        sample_index=k,
-        seed=0,
-        prompt_tokens=0,
-        completion=text,
-        completion_token_ids=[ord(ch) for ch in text],
-        finish_reason="stop",
-        steps=split_steps(text),
-        answer=ex.answer,
-        answer_rule=ex.rule,
-        correct=verify(p, ex.answer).correct,
-        verify_method="math_verify",
-    )
+    correct = verify(p, extract_answer(text).answer).correct
+    return sample_of(text, correct).model_copy(update={"problem_id": p.id, "sample_index": k})
 
 
 def _report(policy_for: Any, boxed: str | None = None) -> dict[str, Any]:
