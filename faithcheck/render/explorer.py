@@ -204,7 +204,8 @@ def _view(s: Any, question: str, gold: str, extra: dict[str, dict[int, list[Any]
 
 CSS = """
 .xf{display:flex;flex-wrap:wrap;gap:.6em;margin:.5em 0}.xf label{font-size:90%}
-details.resp{border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em}
+details.resp{border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em;
+overflow-wrap:anywhere}
 details.resp summary{cursor:pointer}.resp ol{margin:.3em 0}.resp li.astar{background:#fff3c4}
 .resp .wrong{color:#b00020;font-weight:600}.resp .tag{display:inline-block;padding:0 .4em;
 border-radius:3px;background:#eee;margin-right:.3em;font-size:90%}
@@ -252,6 +253,7 @@ var c=box.querySelector('.xcount');if(c)c.textContent=n+' shown';}
 function fromHash(){var h=decodeURIComponent(location.hash.slice(1));
 var i=h.indexOf('?');if(i<0)return;
 var box=document.getElementById(h.slice(0,i));if(!box)return;
+box.querySelectorAll('select').forEach(function(s){s.value='';});
 h.slice(i+1).split('&').forEach(function(p){var kv=p.split('=');
 var s=box.querySelector('select[name="'+kv[0]+'"]');if(s)s.value=kv[1];});
 apply(box);box.scrollIntoView();}

@@ -77,14 +77,15 @@ _CSS = (
     explorer.CSS
     + """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;
-max-width:1200px}
+max-width:1200px;overflow-wrap:break-word}
 h1{margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0 1em}caption{text-align:left;font-weight:600}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}
 .muted{color:#555;font-size:90%}.notrun{color:#555;font-style:italic}
 .cards{display:flex;flex-wrap:wrap;gap:1em}
-.card{border:1px solid #ccc;border-radius:6px;padding:.8em 1em;flex:1 1 420px}
+.card{border:1px solid #ccc;border-radius:6px;padding:.8em 1em;flex:1 1 420px;min-width:0}
+.tw{overflow-x:auto;max-width:100%}
 .badge{display:inline-block;font-size:1.6em;font-weight:700;padding:.15em .6em;border-radius:6px;
 color:#fff;letter-spacing:.04em}
 .GO{background:#1b7f3b}.NO_GO{background:#b00020}.INCONCLUSIVE{background:#8a5a00}
@@ -93,6 +94,7 @@ color:#fff;letter-spacing:.04em}
 .warn{background:#fff4e0;border-left:4px solid #e69f00;padding:.5em .8em}
 svg.chart{background:#fff;border:1px solid #ddd;display:block;margin:.5em 0;max-width:100%;
 height:auto}
+@media (max-width:600px){body{margin:.8em}h1{font-size:1.5em}}
 """
 )
 _CELL_CLASS = {"pass": "pass", "FAIL": "FAIL", "n/a": "na"}
@@ -110,7 +112,11 @@ def table_html(table: Table, caption: str = "") -> str:
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.rows)
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # The wrapper scrolls a wide table sideways on a phone instead of widening the page.
+    return (
+        f'<div class="tw"><table>{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _not_run(what: str) -> str:
@@ -296,6 +302,7 @@ def render_html(cps: Sequence[Checkpoint], explore_max: int = DEFAULT_MAX_PER_CA
     title = "faithcheck report: " + ", ".join(c.label for c in cps)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>faithcheck report</h1>{_runs_table(cps)}"
         f'<p class="muted">generated {now} by faithcheck {escape(__version__)}</p></header>'
