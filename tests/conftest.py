@@ -89,3 +89,26 @@ def wandb_offline_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     monkeypatch.setenv("WANDB_SILENT", "true")
     return tmp_path
+
+
+def find_chromium() -> str | None:
+    """The browser scripts/screenshot_report.py would run (one rule for both), or None."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "screenshot_report.py"
+    spec = importlib.util.spec_from_file_location("screenshot_report", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: str | None = module.find_browser()
+    return found
+
+
+def require_chromium() -> str:
+    """The Chromium-family browser to run, else skip, or fail under CI (`CI` set), where
+    `.ci/run` installs Chromium and a browser test must never pass by skipping."""
+    found = find_chromium()
+    if found is not None:
+        return found
+    why = "no chromium installed (apt-get install -y chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {why}; .ci/run installs it")
+    pytest.skip(why)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+import json
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -163,25 +164,85 @@ def test_failed_checks_link_to_the_responses_behind_them() -> None:
     assert explorer.check_link("ckpt", "sampling.accuracy") is None
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not Path("/usr/bin/chromium").is_file() and not shutil.which("chromium"),
-    reason="no chromium installed (apt-get install -y chromium)",
-)
-def test_a_browser_applies_the_filter_from_a_check_link(tmp_path: Path) -> None:
+def _page_with_check_links(tmp_path: Path) -> Path:
+    """report.html of the hand-built run, with two verdict checks that link into it."""
     from faithcheck.render.page import render_html
     from faithcheck.render.views import Checkpoint
+    from faithcheck.verdict.records import Check, Verdict
     from tests.render.test_page import make_report
 
-    path = _run(tmp_path)
-    cp = Checkpoint(label="run", report=make_report("run", 0.5), run_dir=path)
+    checks = [
+        Check(metric="support.correct_but_unsupported", op="<=", threshold=0.3, value=0.5,
+              ci_low=0.4, ci_high=0.6, bound="ci_high", passed=False, outcome="fail",
+              n=12, reason="ci_low 0.4 > 0.3"),
+        Check(metric="judge.summary.correct_but_misaligned_rate", op="<=", threshold=0.3,
+              value=0.5, ci_low=0.1, ci_high=0.9, bound="ci_high", passed=None,
+              outcome="undecided", n=12, reason="the CI straddles 0.3"),
+    ]  # fmt: skip
+    verdict = Verdict(decision="NO_GO", exit_code=1, checks=checks, reasons=["a check failed"])
+    report = make_report("run", 0.5).model_copy(update={"verdict": verdict})
     html = tmp_path / "report.html"
-    html.write_text(render_html([cp]))
-    browser = "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else "chromium"
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-         html.resolve().as_uri() + "#explore-run?cbu=1"],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
-    shown = [d for d in dom.split("<details")[1:] if 'style="display: none;"' not in d]
-    assert len(shown) == 1 and 'data-support="asserted"' in shown[0]
+    html.write_text(render_html([Checkpoint(label="run", report=report, run_dir=_run(tmp_path))]))
+    return html
+
+
+def _browse(html: Path, tmp_path: Path) -> tuple[int, dict[str, Any], str]:
+    """scripts/screenshot_report.py --check on `html`: exit code, its findings, its stderr."""
+    from tests.conftest import require_chromium
+
+    require_chromium()
+    script = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(html), str(tmp_path / "desktop.png"),
+         "--height", "1200", "--phone", str(tmp_path / "phone.png"), "--check"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    return out.returncode, json.loads(out.stdout or "{}"), out.stderr
+
+
+def test_no_browser_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import conftest
+
+    monkeypatch.setattr(conftest, "find_chromium", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        conftest.require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        conftest.require_chromium()
+
+
+@pytest.mark.slow
+def test_the_explorer_works_in_a_real_browser(tmp_path: Path) -> None:
+    """Headless Chromium at a phone and a desktop width: filters narrow the rows to exactly
+    the matching ones, each check link sets its filter and brings its responses into view,
+    the page fits the width, and nothing is logged as an error."""
+    rc, found, err = _browse(_page_with_check_links(tmp_path), tmp_path)
+    assert rc == 0, err
+    assert [c["width"] for c in found["checks"]] == [390, 1280]
+    for at in found["checks"]:
+        assert at["failures"] == [] and at["console_errors"] == []
+        assert at["layout"]["innerWidth"] == at["width"] >= at["layout"]["scrollWidth"]
+        assert at["filters"]["rows"] == 3 and at["filters"]["narrowing"] >= 5
+        links = {link["href"]: link for link in at["links"]}
+        # cbu=1: the one correct, asserted response; correct and misaligned: the same one
+        assert links["#explore-run?cbu=1"] == {"href": "#explore-run?cbu=1", "rows": 1,
+                                               "in_view": True}  # fmt: skip
+        assert links["#explore-run?correct=1&judge=misaligned"]["rows"] == 1
+    for png in ("desktop.png", "phone.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_browser_check_catches_a_broken_page(tmp_path: Path) -> None:
+    """The same check on a page whose filters do nothing and which logs an error fails,
+    naming both: the browser test above cannot pass by seeing nothing."""
+    html = _page_with_check_links(tmp_path)
+    page = html.read_text()
+    broken = page.replace("d.style.display=ok?'':'none';", "")
+    assert broken != page
+    html.write_text(broken.replace("</body>", "<script>console.error('boom')</script></body>"))
+    rc, found, err = _browse(html, tmp_path)
+    assert rc == 1
+    assert "console: boom" in err and "filter correct=1" in err and "link #explore-run" in err
+    assert all(c["console_errors"] == ["console: boom"] for c in found["checks"])

@@ -4,7 +4,6 @@ sections null), escaping, atomic writes, one-line usage errors, and a headless-b
 from __future__ import annotations
 
 import itertools
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -41,11 +40,10 @@ from faithcheck.render.views import Checkpoint, load_checkpoint, pooled_aoc, poo
 from faithcheck.report import JudgeReport, Report, SamplingSummary, Throughput, Timings
 from faithcheck.store.jsonio import write_json
 from faithcheck.verdict.records import Check, Verdict
-from tests.conftest import assert_valid_report
+from tests.conftest import assert_valid_report, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "scripts" / "screenshot_report.py"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def mv(value: float | None, half: float = 0.05, n: int = 20) -> MetricValue:
@@ -414,11 +412,8 @@ def test_cli_usage_errors_are_one_line_exit_2(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not Path("/usr/bin/chromium").is_file() and not any(shutil.which(b) for b in BROWSERS),
-    reason="no chromium / chrome installed (apt-get install -y chromium)",
-)
 def test_headless_browser_renders_the_page(tmp_path: Path) -> None:
+    require_chromium()
     reports = [make_report("base", 0.3), make_report("sft", 0.65), make_report("cpt", 0.8)]
     html_path, _ = write_reports([cp(r) for r in reports], tmp_path)
     png = tmp_path / "shot.png"
