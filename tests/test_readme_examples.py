@@ -1,6 +1,6 @@
-"""Every `faithcheck …` command the README shows parses: the subcommand exists, its options
-exist and take the values given, and every `--require` names a gateable metric. A renamed
-option or metric then fails here instead of rotting in the front door."""
+"""Every `faithcheck …` command the README and the pages under docs/ show parses: the
+subcommand exists, its options exist and take the values given, and every `--require` names a
+gateable metric. A renamed option or metric then fails here instead of rotting in the docs."""
 
 from __future__ import annotations
 
@@ -15,14 +15,19 @@ from typer.main import get_command
 from faithcheck.cli import commands as cli
 from faithcheck.verdict.gates import parse_require
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _SHELL_ENDS = {">", ">>", "2>", "|", "&&", ";"}
 
 
+def _text() -> str:
+    return "\n".join(page.read_text() for page in PAGES)
+
+
 def _commands() -> list[list[str]]:
-    """The README's `faithcheck` command lines: in code blocks (continuations joined,
+    """The pages' `faithcheck` command lines: in code blocks (continuations joined,
     comments and redirections dropped) and inline in backticks (those with arguments)."""
-    text = README.read_text()
+    text = _text()
     lines = []
     for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
         lines += [ln.strip() for ln in block.replace("\\\n", " ").splitlines()]
@@ -42,9 +47,17 @@ def _commands() -> list[list[str]]:
 COMMANDS = _commands()
 
 
-def test_the_readme_shows_commands_of_every_kind() -> None:
+def test_the_pages_show_commands_of_every_kind() -> None:
     shown = {args[0] for args in COMMANDS if args}
     assert {"score", "compare", "report", "calibrate", "merge", "saturation", "gate"} <= shown
+
+
+def test_the_readme_shows_the_recipes_commands() -> None:
+    """The front door keeps a command line for each recipe, not only links."""
+    readme = (ROOT / "README.md").read_text()
+    for needed in ("faithcheck score", "--judge-model openai/o3", "faithcheck compare",
+                   "faithcheck gate", "faithcheck saturation"):  # fmt: skip
+        assert needed in readme, needed
 
 
 def _parse(args: list[str]) -> click.Context:
@@ -63,8 +76,8 @@ def test_readme_command_parses(args: list[str]) -> None:
         parse_require(text)
 
 
-def test_every_require_the_readme_mentions_is_a_gateable_metric() -> None:
-    text = README.read_text()
+def test_every_require_the_pages_mention_is_a_gateable_metric() -> None:
+    text = _text()
     requires = re.findall(r"--require '([^']+)'", text)
     assert requires
     for text in requires:
