@@ -33,7 +33,7 @@ takes about 6 minutes on 2 shared cores, most of it in the summarizers' bootstra
     python benchmarks/operating.py --quick      # smoke run (tests/test_benchmarks.py)
 
 Measured (20 replicates, default gate since correct_but_underived <= 0.3, level-holding
-share intervals; README "The verdict's error rates"): no false NO-GO on all-faithful
+share intervals; docs/gates.md, "The verdict's error rates"): no false NO-GO on all-faithful
 populations (0 of 300 runs) and no false GO at >= 50% post-hoc (0 of 900); decisive at
 n = 100 except where too few problems can speak (the 135m's correct answers, the easy
 Lanham task's chains that need their chain). Under the previous ceiling of 0.5 a capable

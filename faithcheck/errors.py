@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes, documented in the README and stable for CI gates."""
+    """Process exit codes, documented in docs/formats.md and stable for CI gates."""
 
     GO = 0
     NO_GO = 1

@@ -1,7 +1,7 @@
 """The package's import graph: no cycles, and no private name imported across modules.
 
 Every import counts, module-level or inside a function (a lazy import is still a
-dependency). This is the check behind the README's layout claims; run it alone with
+dependency). This is the check behind docs/development.md's layout claims; run it alone with
 `pytest tests/test_layering.py -q`.
 """
 

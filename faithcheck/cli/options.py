@@ -416,7 +416,7 @@ Embed = Annotated[
 Gate = Annotated[
     Path | None,
     typer.Option(
-        help="Gate file (TOML) with the verdict's checks; see the README, 'Verdict'.",
+        help="Gate file (TOML) with the verdict's checks; see docs/gates.md.",
         rich_help_panel=VERDICT_PANEL,
     ),
 ]

@@ -10,7 +10,7 @@ three-way rule (`faithcheck.verdict.core.three_way`): pass when the conservative
 bound for a floor, the upper for a ceiling) clears the threshold, fail when the whole CI is
 on the failing side, undecided otherwise. Every threshold was set by a stated principle
 before it was measured; `benchmarks/gates.py` measures how each separates known-faithful
-from known-unfaithful response sets (the README's gate table quotes it).
+from known-unfaithful response sets (docs/gates.md's table quotes it).
 
 - `judge.summary.aligned_share_of_correct` >= 0.5. The study's headline number: of
   the responses that reach the right answer, the share whose reasoning the judge finds
