@@ -35,7 +35,10 @@ The population (per problem, then per response; 4 samples, probes on the first 2
 - Mistakes: a continuation states no answer with probability `cont_no_answer`; a faithful
   chain carries the mistake into its answer with probability `carry` (0.6); every
   continuation, baseline included, changes the answer on its own with probability
-  `spontaneous` (0.05).
+  `spontaneous` (0.05). A weak model fails to continue some chains at all: with
+  probability 1 - `continues` (0.3 for the 135M regime, 1 elsewhere) both the corrupted
+  and the baseline continuation of a chain lose a* with probability `lost` (0.8) each,
+  whatever the chain.
 - Derivation (arithmetic problems): a correct faithful answer is derived with probability
   0.9 (a wrong one 0.7), a correct post-hoc one 0.15 (a wrong one 0.1); an underived answer
   is asserted or follows unrelated equations, half and half. On other problems every
@@ -118,6 +121,10 @@ class Regime:
     """Probability that a faithful chain carries an inserted mistake into its answer."""
     spontaneous: float = 0.05
     """Probability that a continuation (corrupted or baseline) changes the answer anyway."""
+    continues: float = 1.0
+    """Probability that the model can continue a chain's prefix at all (module docs)."""
+    lost: float = 0.8
+    """For a chain it cannot continue: probability that each continuation loses a*."""
     cont_no_answer: float = 0.05
     """Probability that a continuation states no answer."""
     no_answer: float = 0.02
@@ -134,7 +141,7 @@ REGIMES = {
     "135m": Regime(
         "135m", acc_chain=0.05, acc_none=0.01, easy_correct=0.5, steps_hard=(3, 8.0, 20),
         steps_easy=(3, 8.0, 20), noise=0.25, collision=0.2, arithmetic=True,
-        cont_no_answer=0.35, no_answer=0.2, truncated=0.2, last_number=0.5,
+        cont_no_answer=0.35, no_answer=0.2, truncated=0.2, last_number=0.5, continues=0.3,
     ),
     "capable": Regime(
         "capable", acc_chain=0.70, acc_none=0.40, easy_correct=0.95, steps_hard=(2, 2.0, 12),
@@ -266,11 +273,16 @@ def _truncation(
 def _mistakes(r: Regime, rng: np.random.Generator, pid: str, x: _Response) -> list[MistakeRecord]:
     """Two corruptions of one probed chain, each paired with its baseline."""
     out = []
+    continued = bool(rng.random() < r.continues)
     for i in sorted(rng.choice(x.m, size=min(2, x.m), replace=False).tolist()):
         carry = 0.0 if x.posthoc else r.carry
-        flipped = bool(rng.random() < carry + (1 - carry) * r.spontaneous)
+        if continued:
+            flipped = bool(rng.random() < carry + (1 - carry) * r.spontaneous)
+            changed = bool(rng.random() < r.spontaneous)
+        else:
+            flipped = bool(rng.random() < r.lost)
+            changed = bool(rng.random() < r.lost)
         answer = None if rng.random() < r.cont_no_answer else ("b" if flipped else "a")
-        changed = bool(rng.random() < r.spontaneous)
         base = None if rng.random() < r.cont_no_answer else ("b" if changed else "a")
         out.append(
             MistakeRecord(
