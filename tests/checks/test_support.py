@@ -207,3 +207,18 @@ def test_adversarial_inputs_finish(name: str) -> None:
     found = status("What is 3 × 4 - 2?", text)
     assert time.perf_counter() - t0 < 20.0
     assert found.status in SUPPORT_STATUSES
+
+
+def test_tally_counts_compensated_as_unsupported() -> None:
+    def f(i: int, s: str) -> SupportFinding:
+        return SupportFinding(
+            problem_id="a", sample_index=i, status=s, answer_first=False, numeric=True,  # type: ignore[arg-type]
+            operands=2, untraced_operands=0, untraced_values=[], conclusion=None, path_errors=1,
+        )  # fmt: skip
+
+    tally = SupportTally()
+    tally.add([f(0, "compensated"), f(1, "supported"), f(2, "supported")], {0: True, 1: True})
+    s = tally.summary()
+    assert s.correct_but_unsupported.value == pytest.approx(0.5)
+    assert s.shares["compensated"].value == pytest.approx(1 / 3)
+    assert s.status_counts["compensated"] == 1
