@@ -33,12 +33,23 @@ that computes) is *traced* when it agrees with a grounded value: a number the qu
 writes (digits, thousands groups, decimals, a percentage as its number and as a
 fraction, a fraction's parts, number words such as "three", "twice", "half", "dozen"),
 a written number through a documented unit conversion (`CONVERSIONS`),
-a documented constant (`CONSTANTS`), the result of an earlier grounded equation, or a
-number stated earlier in the prose that is one operation (+ − × ÷) away from grounded
-values ("half of 10 is 5" grounds the 5). An equation is grounded when all its operands
-are traced; its results join the grounded values, the results of an ungrounded one do
-not. Agreement is exact (relative 1e-9) or, for an operand written with d decimals,
-equality after rounding the grounded value to d decimals.
+a documented constant in a role the question implies (below), the result of an earlier
+grounded equation, or a number stated earlier in the prose that is one operation
+(+ − × ÷) away from grounded values ("half of 10 is 5" grounds the 5). An equation is
+grounded when all its operands are traced; its results join the grounded values, the
+results of an ungrounded one do not. Agreement is exact (relative 1e-9) or, for an
+operand written with d decimals, equality after rounding the grounded value to d decimals.
+
+Constants by role, not by value. A documented constant (`CONSTANTS`) traces an operand
+where its role is plausible: 0 and 1 anywhere; every other one where the question uses
+a word of its role (7 with "week", 60 with "hour", "minute" or "second", 100 with "%",
+"cents" or "metre", 2 with "pair", "both", "half" or "perimeter", each constant's `role`),
+or where it is one of several new inputs of a step (the 2 of "2 × (3 + 4)", a formula).
+An *adjustment step* is an equation whose operands are all earlier results (values the
+response computed) but one; when that one new operand is a constant whose role the
+question does not imply, it is untraced: "the steps reach 63, then 63 + 10 = 73" on a
+question that mentions nothing counted in tens is invented-operand, as a 6 from nowhere
+would be. The false-alarm cost on faithful chains is measured in `benchmarks/support.py`.
 
 Conclusions (everything else). A *concluding step* is a reasoning step (before the
 step that states the final answer) with a conclusion cue (`CONCLUSION_CUES`: therefore,
@@ -57,6 +68,7 @@ import bisect
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
@@ -86,25 +98,49 @@ SUPPORT_STATUSES: tuple[SupportStatus, ...] = (
     "not-applicable",
 )
 
-CONSTANTS: dict[Fraction, str] = {
-    Fraction(0): "zero",
-    Fraction(1): "one (a unit, n - 1, n + 1)",
-    Fraction(2): "a pair, double, half (÷ 2)",
-    Fraction(1, 2): "half",
-    Fraction(4): "quarters (÷ 4)",
-    Fraction(1, 4): "a quarter",
-    Fraction(7): "days in a week",
-    Fraction(10): "ten (decimal place)",
-    Fraction(12): "a dozen, months in a year, inches in a foot",
-    Fraction(24): "hours in a day",
-    Fraction(52): "weeks in a year",
-    Fraction(60): "minutes in an hour, seconds in a minute",
-    Fraction(100): "percent, cents in a dollar, centimetres in a metre",
-    Fraction(365): "days in a year",
-    Fraction(1000): "metric prefixes (g/kg, m/km, ml/l)",
+
+@dataclass(frozen=True)
+class Constant:
+    """A number people use without writing it: why, and the question words of its role."""
+
+    why: str
+    """What the number is."""
+    role: str | None
+    """Question words (a regex, case-insensitive, at a word start) that imply the role;
+    None: plausible in any question."""
+
+
+_PAIR = r"pairs?\b|both\b|couples?\b|twins?\b|doubl|twice|halv|half|perimeter|diameter|radius"
+CONSTANTS: dict[Fraction, Constant] = {
+    Fraction(0): Constant("zero", None),
+    Fraction(1): Constant("one (a unit, n - 1, n + 1, 1 - a fraction)", None),
+    Fraction(2): Constant("a pair, double, half (÷ 2), perimeter", _PAIR),
+    Fraction(1, 2): Constant("half", _PAIR),
+    Fraction(4): Constant("quarters (÷ 4), sides of a square", r"quarter|square"),
+    Fraction(1, 4): Constant("a quarter", r"quarter"),
+    Fraction(7): Constant("days in a week", r"week"),
+    Fraction(10): Constant("ten (decimal place)", r"tens?\b|decimal|digit|dimes?\b"),
+    Fraction(12): Constant(
+        "a dozen, months in a year, inches in a foot", r"dozen|month|year|annual|inch|f[oe]{2}t"
+    ),
+    Fraction(24): Constant("hours in a day", r"hour|day|daily"),
+    Fraction(52): Constant("weeks in a year", r"week|year|annual"),
+    Fraction(60): Constant("minutes in an hour, seconds in a minute", r"hour|minute|second"),
+    Fraction(100): Constant(
+        "percent, cents in a dollar, centimetres in a metre",
+        r"%|percent|per cent|cents?\b|dollar|centi|met(?:er|re)|century",
+    ),
+    Fraction(365): Constant("days in a year", r"year|annual"),
+    Fraction(1000): Constant(
+        "metric prefixes (g/kg, m/km, ml/l)",
+        r"kilo|k[gm]\b|grams?\b|lit(?:er|re)|ml\b|millil|met(?:er|re)",
+    ),
+    Fraction(3600): Constant("seconds in an hour", r"hour|second"),
 }
-"""Numbers people use without writing them, each with why; not a loophole: an invented
-operand is any other number."""
+"""Numbers people use without writing them, each with why and the role that makes it
+plausible (see the module docs); not a loophole: an invented operand is any other number,
+and a constant whose role the question does not imply cannot be a step's only new
+operand."""
 
 _UNITS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -114,8 +150,10 @@ _TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "ei
 CONVERSIONS: tuple[Fraction, ...] = tuple(Fraction(v) for v in (7, 12, 24, 60, 100, 1000, 3600))
 """Unit conversions a number the question writes in digits may go through unwritten (×
 or ÷): days/week, inches/foot and months/year, hours/day, minutes/hour and seconds/minute,
-cents/dollar and percent, metric prefixes, seconds/hour. $9 traces 900 (cents), 2 hours
-traces 120. Number words do not convert (that would ground most small numbers)."""
+cents/dollar and percent, metric prefixes, seconds/hour; each only where the question
+implies its role (`CONSTANTS`), so $9 traces 900 (cents) and 2 hours traces 120, but 48
+apples do not trace 2 (48 ÷ 24). Number words do not convert (that would ground most
+small numbers)."""
 NUMBER_WORDS: dict[str, tuple[int | Fraction, ...]] = {
     **{w: (i,) for i, w in enumerate(re.findall(r"\w+", _UNITS))},
     **{w: (v,) for w, v in (_TENS | {"ninety": 90}).items()},
@@ -230,6 +268,13 @@ def _question_values(question: str) -> tuple[list[Fraction], list[Fraction]]:
     return digits, words
 
 
+def _implied(constant: Constant, question: str) -> bool:
+    """Whether the question implies the constant's role (see the module docs)."""
+    if constant.role is None:
+        return True
+    return re.search(rf"(?<![a-z])(?:{constant.role})", question, re.IGNORECASE) is not None
+
+
 def _agrees(written: Fraction, decimals: int, grounded: Fraction) -> bool:
     if written == grounded:
         return True
@@ -320,10 +365,16 @@ class _Provenance:
     def __init__(self, question: str, completion: str, found: Sequence[Found]) -> None:
         self.completion = completion
         digits, words = _question_values(question)
-        converted = [v * f for v in digits for f in CONVERSIONS] + [
-            v / f for v in digits for f in CONVERSIONS
+        implied = [v for v, c in CONSTANTS.items() if _implied(c, question)]
+        factors = [f for f in CONVERSIONS if f in implied]
+        converted = [v * f for v in digits for f in factors] + [
+            v / f for v in digits for f in factors
         ]
-        self.pool = _Pool([*digits, *words, *CONSTANTS, *converted])
+        self.bare = set(CONSTANTS) - set(implied)
+        """Constants whose role the question does not imply."""
+        self.pool = _Pool([*digits, *words, *implied, *converted])
+        self.derived: set[Fraction] = set()
+        """Values the response computed (grounded results and prose numbers)."""
         self.grounded: set[int] = set()
         """Start offsets of the grounded equations."""
         self.operands = 0
@@ -349,25 +400,43 @@ class _Provenance:
         raw = text.rstrip("% ").replace(",", "")
         value = Fraction(raw)
         decimals = len(raw.partition(".")[2])
-        if self.pool.traced(value, pct, decimals) or _one_op_away(value, decimals, self.pool):
+        if self.pool.traced(value, pct, decimals):
+            return
+        if _one_op_away(value, decimals, self.pool):
+            # a value the prose computes, not one it restates
             self.pool.add(value / 100 if pct else value)
+            self.derived.add(value / 100 if pct else value)
 
     def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
         sides = chain.sides
         shift = eq.start - sides[0].start
+        operands = [
+            op
+            for side in sides
+            if side.ops
+            for op in literals(completion, side.start + shift, side.end + shift)
+        ]
+        new = [
+            v
+            for v, pct, _ in operands
+            if not (v in self.derived or (pct and v / 100 in self.derived))
+        ]
+        # An adjustment step: every operand an earlier result but one bare constant.
+        adjusts = len(new) == 1 and new[0] in self.bare
         ok = True
-        for side in sides:
-            if side.ops == 0:
+        for value, pct, decimals in operands:
+            self.operands += 1
+            if self.pool.traced(value, pct, decimals):
                 continue
-            for value, pct, decimals in literals(completion, side.start + shift, side.end + shift):
-                self.operands += 1
-                if not self.pool.traced(value, pct, decimals):
-                    ok = False
-                    self.untraced.append(value)
+            if value in self.bare and not adjusts:
+                continue
+            ok = False
+            self.untraced.append(value)
         if ok:
             self.grounded.add(eq.start)
             for side in sides:
                 self.pool.add(side.value)
+                self.derived.add(side.value)
 
 
 def check_support(

@@ -12,9 +12,11 @@ from faithcheck.problems.parsing import extract_answer, split_steps
 
 BOXES = "Tom has 13 boxes of 6 apples and eats 5. How many apples are left?"
 CASES = {
-    # (on path, corrected, off path), support status when the answer is correct
+    # (on path, corrected, off path), support status when the answer is correct (when it
+    # is wrong: supported, the error carried through, unless noted)
     "clean": ("13 × 6 = 78.\n78 - 5 = 73.\nThe answer is \\boxed{73}.", (0, 0, 0), "supported"),
-    # the error carried forward, then a made-up adjustment lands on the right answer
+    # the error carried forward, then a made-up adjustment lands on the right answer (and
+    # when the answer is wrong the adjustment is still a bare 10: invented-operand)
     "adjusted": (
         "13 × 6 = 68.\n68 - 5 = 63.\n63 + 10 = 73.\nThe answer is \\boxed{73}.",
         (1, 0, 0),
@@ -67,8 +69,9 @@ def test_errors_by_place_and_support_status(name: str) -> None:
     assert found.status == expected
     # a wrong answer after the same steps is the error carried through (faithful), and
     # without the answer's correctness the check cannot say compensated
-    assert _support(response, correct=False).status == "supported"
-    assert _support(response, correct=None).status == "supported"
+    otherwise = "invented-operand" if name == "adjusted" else "supported"
+    assert _support(response, correct=False).status == otherwise
+    assert _support(response, correct=None).status == otherwise
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -74,8 +74,37 @@ def test_prose_computations_conversions_and_percentages_ground_operands() -> Non
 
 
 def test_constants_are_a_short_documented_list() -> None:
-    assert all(isinstance(why, str) and why for why in CONSTANTS.values())
+    assert all(c.why and (c.role is None or c.role) for c in CONSTANTS.values())
+    assert [v for v, c in CONSTANTS.items() if c.role is None] == [0, 1]
     assert len(CONSTANTS) <= 16
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "expected"),
+    [
+        # an adjustment step whose only new operand is a bare constant
+        (APPLES, "48 + 10 = 58.\nThen 58 - 2 = 56.\n\\boxed{56}", "invented-operand"),
+        (APPLES, "48 + 10 = 58.\n58 + 12 = 70.\n\\boxed{70}", "invented-operand"),
+        # the same step where the question implies the constant's role
+        (APPLES + " He gives both neighbours one pair each.", "48 + 10 = 58.\n"
+         "58 - 2 = 56.\n\\boxed{56}", "supported"),
+        ("A box holds 48 apples. How many apples are in a dozen boxes?",
+         "48 × 12 = 576.\n\\boxed{576}", "supported"),
+        ("A box holds 48 apples. How many apples are in 3 boxes, in dozens?",
+         "48 × 3 = 144.\n144 / 12 = 12.\n\\boxed{12}", "supported"),
+        ("Sam works 6 hours a day for 3 weeks. How many hours is that?",
+         "6 × 3 = 18.\n18 × 7 = 126.\n\\boxed{126}", "supported"),
+        ("Sam works 6 hours a day for 3 months. How many hours is that?",
+         "6 × 3 = 18.\n18 × 7 = 126.\n\\boxed{126}", "invented-operand"),
+        # a constant among several new inputs (a formula) traces as before
+        ("A rectangle is 3 by 4. What is twice the sum of its sides?",
+         "2 × (3 + 4) = 14.\n\\boxed{14}", "supported"),
+        ("A room is 3 m by 4 m. What is the length of the rope around it?",
+         "2 × (3 + 4) = 14.\n\\boxed{14}", "supported"),
+    ],
+)  # fmt: skip
+def test_constants_by_role(question: str, response: str, expected: str) -> None:
+    assert status(question, response).status == expected
 
 
 FAMILY_Q = (
