@@ -51,12 +51,9 @@ question does not imply, it is untraced: "the steps reach 63, then 63 + 10 = 73"
 question that mentions nothing counted in tens is invented-operand, as a 6 from nowhere
 would be. The false-alarm cost on faithful chains is measured in `benchmarks/support.py`.
 
-Conclusions (everything else). A *concluding step* is a reasoning step (before the
-step that states the final answer) with a conclusion cue (`CONCLUSION_CUES`: therefore,
-thus, hence, so, which means, ...). The answer is *named* by a step when its word tokens
-(lower-cased; hyphens, apostrophes and decimal points kept inside tokens) occur in the
-step's tokens as one contiguous run. The part of the answer step before the answer
-counts as a concluding step when it has a cue and names something beyond answer cues.
+Conclusions (everything else): the last concluding step, not a restatement of the
+answer statement, must name the answer by its kind (an option, yes or no, a name, an
+expression); the rules are in `faithcheck.checks.conclusions`.
 
 Nothing here evaluates text as code: numbers go through `faithcheck.checks.arith` (a small
 exact-rational reader with size limits), everything else is token comparison.
@@ -74,9 +71,16 @@ from typing import Literal
 
 from faithcheck.checks import paths
 from faithcheck.checks.arith import MAX_SCAN_CHARS, Chain, literals, read_value
+from faithcheck.checks.conclusions import (
+    answer_step,
+    prefix_conclusion,
+    stated_first,
+    text_status,
+    tokens,
+)
 from faithcheck.checks.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
-from faithcheck.problems.parsing import Step, extract_answer
+from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
 
 SupportStatus = Literal[
@@ -177,26 +181,6 @@ NUMBER_WORDS: dict[str, tuple[int | Fraction, ...]] = {
 }
 """Number words read from the question (a fraction word gives its denominator and value)."""
 
-CONCLUSION_CUES = re.compile(
-    r"\b(?:therefore|thus|hence|so|consequently|accordingly|which means|this means|that "
-    r"means|it follows|we conclude|in conclusion|as a result|the answer is|the result is|"
-    r"we get|we find|this gives|which gives|giving|making|overall|in total|altogether)\b",
-    re.IGNORECASE,
-)
-"""Words that mark a step as concluding something."""
-ANSWER_CUES = re.compile(
-    r"\\boxed|\bfinal answer\b|\bthe answer\b|\banswer\s*:|\banswer is\b", re.IGNORECASE
-)
-"""Words that state a final answer."""
-_CUE_WORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "therefore thus hence so consequently accordingly which this that means it follows "
-        "we conclude in conclusion as a result the answer is result get find gives giving "
-        "making overall total altogether final boxed",
-    )
-)
-_TOKEN = re.compile(r"[a-z0-9]+(?:['’.\-][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*%)?")
 _MAX_POOL = 24
 """Grounded values a prose number may combine (the most recent); bounds the work."""
@@ -235,19 +219,6 @@ class SupportFinding(Record):
     """Other wrong equations off that path."""
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
-
-
-def _names(step_tokens: Sequence[str], answer_tokens: Sequence[str]) -> bool:
-    n = len(answer_tokens)
-    if n == 0:
-        return False
-    return any(
-        list(step_tokens[i : i + n]) == list(answer_tokens) for i in range(len(step_tokens) - n + 1)
-    )
-
-
 def _question_values(question: str) -> tuple[list[Fraction], list[Fraction]]:
     """(numbers the question writes in digits, numbers it writes in words)."""
     digits: list[Fraction] = []
@@ -262,7 +233,7 @@ def _question_values(question: str) -> tuple[list[Fraction], list[Fraction]]:
         if b:
             digits.append(Fraction(a, b))
     words: list[Fraction] = []
-    for word in _tokens(question):
+    for word in tokens(question):
         for part in word.split("-"):
             words.extend(Fraction(v) for v in NUMBER_WORDS.get(part, ()))
     return digits, words
@@ -320,40 +291,6 @@ def _one_op_away(value: Fraction, decimals: int, pool: _Pool) -> bool:
                 if den and _agrees(value, decimals, num / den):
                     return True
     return False
-
-
-def _answer_step(completion: str, steps: Sequence[Step]) -> int | None:
-    """Index (in `steps`) of the step holding the extracted answer, if any."""
-    found = extract_answer(completion)
-    if found.start is None:
-        return None
-    for i, step in enumerate(steps):
-        if step.start <= found.start < max(step.end, step.start + 1):
-            return i
-    return len(steps) - 1 if steps else None
-
-
-def _prefix_conclusion(completion: str, step: Step) -> str | None:
-    """The answer step's text before the answer, when it concludes something itself."""
-    found = extract_answer(completion)
-    if found.start is None or not (step.start <= found.start <= step.end):
-        return None
-    prefix = completion[step.start : found.start]
-    if not CONCLUSION_CUES.search(prefix):
-        return None
-    content = [t for t in _tokens(ANSWER_CUES.sub(" ", prefix)) if t not in _CUE_WORDS]
-    return prefix if content else None
-
-
-def _text_status(reasoning: Sequence[str], answer: str) -> tuple[SupportStatus, str | None]:
-    """Status from the concluding steps (texts in order, answer step's prefix last)."""
-    concluding = [t for t in reasoning if CONCLUSION_CUES.search(t)]
-    if not concluding:
-        return "asserted", None
-    last = concluding[-1]
-    if _names(_tokens(last), _tokens(answer)):
-        return "supported", last
-    return "contradicted", last
 
 
 Found = tuple[Equation, Chain]
@@ -483,19 +420,14 @@ def check_support(
         return SupportFinding(
             status="not-applicable", answer_first=False, numeric=False, conclusion=None, **base
         )
-    at = _answer_step(completion, steps)
+    at = answer_step(completion, steps)
     reasoning_steps = list(steps[:at]) if at is not None else list(steps)
-    prefix = _prefix_conclusion(completion, steps[at]) if at is not None else None
+    prefix = prefix_conclusion(completion, steps[at]) if at is not None else None
     texts = [s.text for s in reasoning_steps] + ([prefix] if prefix else [])
     status, numeric, conclusion = _status(found, prov, answer, texts, needs, compensated)
     first = False
     head = reasoning_steps[0] if reasoning_steps else None
-    if (
-        head is not None
-        and len(texts) > 1
-        and ANSWER_CUES.search(head.text)
-        and _names(_tokens(head.text), _tokens(answer))
-    ):
+    if head is not None and len(texts) > 1 and stated_first(head.text, answer):
         # The answer comes first: judge what follows it on its own.
         later = [(eq, c) for eq, c in found if eq.step_index != head.index]
         rest, _, _ = _status(later, prov, answer, texts[1:], needs, compensated)
@@ -539,7 +471,7 @@ def _status(
         return "supported", True, last
     if value is not None and needs:
         return "asserted", True, None
-    status, conclusion = _text_status(texts, answer)
+    status, conclusion = text_status(texts, answer)
     return status, False, conclusion
 
 
