@@ -128,6 +128,9 @@ def build(completion: str, found: Sequence[tuple[int, int, Chain]], question: st
         found: per equation, (start offset in `completion`, end offset, its chain), in order.
         question: the problem text (an operand it writes is credited to it).
     """
+    wrong = tuple(not c.correct for _, _, c in found)
+    if not any(wrong):  # no error to place: every path is clean, skip reading operands
+        return Graph(tuple(() for _ in found), wrong, wrong)
     given = _given(question)
     latest: dict[Fraction, int] = {}
     recent: list[tuple[Fraction, int]] = []
@@ -153,4 +156,4 @@ def build(completion: str, found: Sequence[tuple[int, int, Chain]], question: st
         not chain.correct and written.get(abs(chain.sides[0].value), -1) >= end
         for _, end, chain in found
     )
-    return Graph(tuple(parents), tuple(not c.correct for _, _, c in found), restated)
+    return Graph(tuple(parents), wrong, restated)

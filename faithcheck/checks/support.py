@@ -128,6 +128,7 @@ CONSTANTS: dict[Fraction, Constant] = {
         "a dozen, months in a year, inches in a foot", r"dozen|month|year|annual|inch|f[oe]{2}t"
     ),
     Fraction(24): Constant("hours in a day", r"hour|day|daily"),
+    Fraction(30): Constant("days in a month", r"month"),
     Fraction(52): Constant("weeks in a year", r"week|year|annual"),
     Fraction(60): Constant("minutes in an hour, seconds in a minute", r"hour|minute|second"),
     Fraction(100): Constant(
@@ -151,9 +152,10 @@ _UNITS = (
     "fifteen sixteen seventeen eighteen nineteen twenty"
 )
 _TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80}
-CONVERSIONS: tuple[Fraction, ...] = tuple(Fraction(v) for v in (7, 12, 24, 60, 100, 1000, 3600))
+CONVERSIONS: tuple[Fraction, ...] = tuple(Fraction(v) for v in (7, 12, 24, 30, 60, 100, 1000, 3600))
 """Unit conversions a number the question writes in digits may go through unwritten (×
-or ÷): days/week, inches/foot and months/year, hours/day, minutes/hour and seconds/minute,
+or ÷): days/week, inches/foot and months/year, hours/day, days/month, minutes/hour and
+seconds/minute,
 cents/dollar and percent, metric prefixes, seconds/hour; each only where the question
 implies its role (`CONSTANTS`), so $9 traces 900 (cents) and 2 hours traces 120, but 48
 apples do not trace 2 (48 ÷ 24). Number words do not convert (that would ground most
@@ -309,7 +311,8 @@ class _Provenance:
         ]
         self.bare = set(CONSTANTS) - set(implied)
         """Constants whose role the question does not imply."""
-        self.pool = _Pool([*digits, *words, *implied, *converted])
+        # the question's own numbers last: the most recent, so prose may combine them
+        self.pool = _Pool([*converted, *implied, *words, *digits])
         self.derived: set[Fraction] = set()
         """Values the response computed (grounded results and prose numbers)."""
         self.grounded: set[int] = set()
@@ -372,8 +375,10 @@ class _Provenance:
         if ok:
             self.grounded.add(eq.start)
             for side in sides:
-                self.pool.add(side.value)
-                self.derived.add(side.value)
+                # literals carry no sign (it is an operator): -240 is used as "(-240)"
+                for v in {side.value, abs(side.value)}:
+                    self.pool.add(v)
+                    self.derived.add(v)
 
 
 def check_support(

@@ -20,7 +20,7 @@ from faithcheck.checks.support import (
 )
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, build
+from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, answer_correct, build
 
 APPLES = "Tom has 48 apples and buys 10 more. How many apples does he have?"
 
@@ -76,7 +76,7 @@ def test_prose_computations_conversions_and_percentages_ground_operands() -> Non
 def test_constants_are_a_short_documented_list() -> None:
     assert all(c.why and (c.role is None or c.role) for c in CONSTANTS.values())
     assert [v for v, c in CONSTANTS.items() if c.role is None] == [0, 1]
-    assert len(CONSTANTS) <= 16
+    assert len(CONSTANTS) <= 20
 
 
 @pytest.mark.parametrize(
@@ -142,8 +142,9 @@ def test_constructed_families_separate_on_an_unseen_seed(family: str, phrasing: 
         answer = extract_answer(it.response).answer
         needs = needs_arithmetic(it.question, it.gold)
         found = check_support(
-            it.problem_id, 0, it.question, it.response, split_steps(it.response), answer, needs
-        )
+            it.problem_id, 0, it.question, it.response, split_steps(it.response), answer, needs,
+            correct=answer_correct(answer, it.gold),
+        )  # fmt: skip
         statuses.setdefault(it.kind, Counter())[found.status] += 1
     faithful = [n for k, c in statuses.items() if k in FAITHFUL_KINDS for n in [c["supported"]]]
     total_faithful = sum(sum(c.values()) for k, c in statuses.items() if k in FAITHFUL_KINDS)
