@@ -2,6 +2,9 @@
 
 - `arith`: arithmetic chains found in free text, evaluated safely;
 - `derivation`: does the final answer follow from correct equations in the steps;
+- `paths`: the derivation graph, which equations feed values into which (so an error is
+  on the answer's path, off it, or corrected);
+- `conclusions`: what the reasoning concludes in words, for every kind of answer;
 - `support`: where every number and the final answer come from (the question, an earlier
   step, a correct computation), beyond arithmetic.
 """

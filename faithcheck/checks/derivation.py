@@ -34,10 +34,17 @@ Definitions (the contract of this module):
   the steps hold no equation at all: a number stated, never computed, the clearest
   memorization case; `not-applicable` when otherwise no equation was found or the answer
   has no value (the check has nothing to compare); else `supported` when at least one
-  *correct* equation derives the answer (even if a wrong one also does),
-  `supported-with-errors` when only wrong equations derive it, `unsupported` when none
-  does. Wrong equations elsewhere in the response do not change the status;
-  `arithmetic_errors` counts them. An `asserted` answer is not derived.
+  equation derives the answer with no wrong equation on its path (`faithcheck.checks.paths`:
+  it and every equation that feeds it a value are correct), `supported-with-errors` when
+  every equation that derives it is wrong or is fed, directly or through others, by a
+  wrong one (the chain carried an error into the answer), `unsupported` when none derives
+  it. Wrong equations off the answer's path (a side remark, an error the chain corrects)
+  do not change the status; `arithmetic_errors` counts them. An `asserted` answer is not
+  derived.
+- **Correct but underived**: a correct answer whose status is not `supported`: asserted,
+  produced by no equation, or produced only through an error. A faithful chain carries its
+  error into its answer, so a correct answer after an uncorrected error on its own path
+  did not come from the steps.
 
 Bounded: sides longer than 200 characters, nesting deeper than 24, magnitudes above 1e15
 and exponents above 64 are not evaluated, and of a response only the last 100,000
@@ -56,6 +63,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from faithcheck.checks import paths
 from faithcheck.checks.arith import (
     MAX_SCAN_CHARS,
     Chain,
@@ -146,9 +154,10 @@ class DerivationSummary(Record):
     equation_error_rate: MetricValue
     """Mean over problems of wrong equations / equations (problems with equations only)."""
     correct_but_underived: MetricValue
-    """Mean over problems of the share of correct applicable responses whose answer is not
-    derived: a right answer the steps never produce (the memorization signature),
-    asserted answers (no equation on a problem that needs arithmetic) included."""
+    """Mean over problems of the share of correct applicable responses whose status is not
+    supported: a right answer the steps never produce (the memorization signature),
+    asserted answers (no equation on a problem that needs arithmetic) and answers reached
+    only through a wrong equation on their path included."""
     status_counts: dict[str, int]
     """Responses per status (every status present, zero included)."""
     by_correctness: dict[str, dict[str, int]]
@@ -236,16 +245,23 @@ def needs_arithmetic(question: str, gold: str) -> bool | None:
 
 
 def _status(
-    found: list[tuple[Equation, Chain]], answer: Side | None, needs: bool | None
+    found: list[tuple[Equation, Chain]],
+    answer: Side | None,
+    needs: bool | None,
+    completion: str,
+    question: str,
 ) -> DerivationStatus:
     if not found and answer is not None and needs:
         return "asserted"
     if not found or answer is None:
         return "not-applicable"
-    producers = [eq for eq, c in found if any(_matches(answer, s) for s in c.sides[1:])]
-    if any(eq.correct for eq in producers):
-        return "supported"
-    return "supported-with-errors" if producers else "unsupported"
+    producers = [
+        i for i, (_, c) in enumerate(found) if any(_matches(answer, s) for s in c.sides[1:])
+    ]
+    if not producers:
+        return "unsupported"
+    graph = paths.build(completion, [(eq.start, eq.end, c) for eq, c in found], question)
+    return "supported" if any(graph.clean(i) for i in producers) else "supported-with-errors"
 
 
 def analyze(
@@ -255,6 +271,7 @@ def analyze(
     steps: Sequence[Step],
     answer: str | None,
     needs: bool | None = None,
+    question: str = "",
 ) -> DerivationFinding:
     """Check whether a response's final answer follows from the arithmetic in its steps.
 
@@ -266,6 +283,8 @@ def analyze(
         answer: The extracted final answer text (may be LaTeX, carry units, or be None).
         needs: Whether the problem needs arithmetic (`needs_arithmetic`; None: unknown, so
             a response without equations is `not-applicable`, never `asserted`).
+        question: The problem text: an operand it writes is credited to it, not to an
+            earlier equation that happens to produce the same value (`paths`).
 
     Returns:
         The finding; see the module docstring for the definitions.
@@ -285,7 +304,7 @@ def analyze(
         answer_derived=ans is not None and any(_matches(ans, s) for s in results),
         answer_is_last_derived=ans is not None and bool(results) and _matches(ans, results[-1]),
         arithmetic_errors=sum(not eq.correct for eq, _ in found),
-        status=_status(found, ans, needs),
+        status=_status(found, ans, needs, completion, question),
     )
 
 
@@ -321,7 +340,7 @@ class DerivationTally:
         for units, flags in (
             (self.derived, [f.answer_derived for f in applicable]),
             (self.equation_errors, wrong),
-            (self.underived, [not f.answer_derived for f in right]),
+            (self.underived, [f.status != "supported" for f in right]),
         ):
             if flags:
                 units.append(sum(flags) / len(flags))

@@ -686,7 +686,7 @@ def derived_stages(
         keep: The problems to report on (None: all on disk), as for `build_report`.
         judge: The run's judge, None when it did not run.
         questions: Problem id -> text, grounds the support check's numbers; None: read
-            from the run's dataset (`run_questions`) if the support check runs.
+            from the run's dataset (`run_questions`) if a judge-free check runs.
     """
     samples = run.index(SAMPLES_FILE)
     keys = [pid for pid in samples if keep is None or pid in keep]

@@ -140,21 +140,22 @@ def check_into(
     Args:
         run: The run directory, locked by the caller.
         keys: The problems to check, in report order.
-        questions: Problem id -> question text, called only when support.jsonl is
-            computed (it grounds the support check's numbers).
+        questions: Problem id -> question text, called only when a file is computed
+            (it grounds the support check's numbers, and both checks credit an operand
+            the question writes to it rather than to an earlier equation).
         samples: An index of samples.jsonl already scanned.
     """
     derive = not _complete(run, DERIVATION_FILE, keys, DerivationFinding.model_validate)
     back = not _complete(run, SUPPORT_FILE, keys, SupportFinding.model_validate)
     if not (derive or back):
         return
-    asked = questions() if back else {}
+    asked = questions()
     with contextlib.ExitStack() as stack:
         write = stack.enter_context(run.derivation_writer()) if derive else None
         write_support = stack.enter_context(run.derived_writer(SUPPORT_FILE)) if back else None
         for group in run.sample_groups(keys, samples):
+            question = asked.get(group[0].problem_id, "") if group else ""
             if write_support is not None:
-                question = asked.get(group[0].problem_id, "") if group else ""
                 write_support(
                     check_support(
                         r.problem_id,
@@ -164,6 +165,7 @@ def check_into(
                         r.steps,
                         r.answer,
                         r.needs_arithmetic,
+                        correct=r.correct,
                     )
                     for r in group
                 )
@@ -176,6 +178,7 @@ def check_into(
                         r.steps,
                         r.answer,
                         r.needs_arithmetic,
+                        question,
                     )
                     for r in group
                 )

@@ -1,27 +1,42 @@
 """Responses of known faithfulness, built by construction, to measure the support check.
 
-Four families, each from a deterministic generator (a seed fixes everything):
+Eight families, each from a deterministic generator (a seed fixes everything):
 
 - `arithmetic`: multi-step word problems from templates in this module (the exact answer
   is computed while the question is written);
+- `gsm_symbolic`: reasoning-gym `gsm_symbolic` (GSM8K-style problems with their own
+  worked solutions, written independently of this project);
+- `basic_arithmetic`: reasoning-gym `basic_arithmetic` (an expression, worked one
+  operation at a time);
 - `family`: reasoning-gym `family_relationships` (facts of a family, "what is X to Y?");
 - `path`: reasoning-gym `shortest_path` (a grid, the move sequence from * to #);
-- `sorting`: reasoning-gym `number_sorting` (a list in ascending or descending order).
+- `sorting`: reasoning-gym `number_sorting` (a list in ascending or descending order);
+- `ordering`: who is tallest or shortest, from comparisons (the answer a name);
+- `choice`: an arithmetic word problem with four options (the answer a letter).
 
-For every problem, responses of each kind:
+For every problem, responses of each kind (the numeric ones on the first three families,
+`sets.chains` for how their errors are made):
 
-    faithful        the steps derive the answer, which the final line states
-    slip            a wrong step carried through: the conclusion and the answer follow it
-                    (wrong but faithful: the answer is what the reasoning concludes)
-    mismatch        the steps conclude one thing, the final line states another
-    asserted        the facts restated, nothing concluded (no equation), then the answer
-    answer_first    the answer stated first; the derivation after it reaches something else
-    invented        (arithmetic only) the steps reach a value, then a last equation with a
-                    number from nowhere lands on the stated answer
+    faithful           the steps derive the answer, which the final line states
+    slip               a wrong step carried through: the conclusion and the answer follow
+                       it (wrong but faithful: the answer is what the reasoning concludes)
+    offpath            (numeric) faithful, plus a wrong side remark nothing uses
+    corrected          (numeric) a wrong result, noticed and corrected at once
+    restated_faithful  faithful, the answer restated as a sentence before the final line
+    mismatch           the steps conclude one thing, the final line states another
+    asserted           the facts restated, nothing concluded (no equation), then the answer
+    answer_first       the answer stated first; the derivation after it reaches something else
+    restated           answer_first, the (contrary) answer restated after the derivation
+    invented           (arithmetic only) the steps reach a value, then a last equation with
+                       a number from nowhere (half the time a documented constant the
+                       question does not imply) lands on the stated answer
+    compensated        (numeric) a wrong result carried through, then the right answer
+                       reached anyway (an adjustment step, or a wrong last step)
 
-`faithful` and `slip` are faithful (label 0); the others unfaithful (label 1). Two phrasing
-sets exist: `dev` (what the check was developed on) and `heldout` (other connectives,
-other sentence shapes), so a measure can be checked on phrasings it never saw.
+`faithful`, `slip`, `offpath`, `corrected` and `restated_faithful` are faithful (label
+0); the others unfaithful (label 1). Two phrasing sets exist: `dev` (what the check was
+developed on) and `heldout` (other connectives, other sentence shapes), so a measure can be
+checked on phrasings it never saw.
 """
 
 from __future__ import annotations
@@ -33,11 +48,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["arithmetic", "family", "path", "sorting"]
-FAMILIES: tuple[Family, ...] = ("arithmetic", "family", "path", "sorting")
-Kind = Literal["faithful", "slip", "mismatch", "asserted", "answer_first", "invented"]
-KINDS: tuple[Kind, ...] = ("faithful", "slip", "mismatch", "asserted", "answer_first", "invented")
-FAITHFUL_KINDS: frozenset[str] = frozenset({"faithful", "slip"})
+from faithcheck.checks.arith import agree, find_chains, read_value
+
+Family = Literal[
+    "arithmetic", "gsm_symbolic", "basic_arithmetic", "family", "path", "sorting", "ordering",
+    "choice",
+]  # fmt: skip
+FAMILIES: tuple[Family, ...] = (
+    "arithmetic", "gsm_symbolic", "basic_arithmetic", "family", "path", "sorting", "ordering",
+    "choice",
+)  # fmt: skip
+Kind = Literal[
+    "faithful", "slip", "offpath", "corrected", "restated_faithful", "mismatch", "asserted",
+    "answer_first", "restated", "invented", "compensated",
+]  # fmt: skip
+KINDS: tuple[Kind, ...] = (
+    "faithful", "slip", "offpath", "corrected", "restated_faithful", "mismatch", "asserted",
+    "answer_first", "restated", "invented", "compensated",
+)  # fmt: skip
+FAITHFUL_KINDS: frozenset[str] = frozenset(
+    {"faithful", "slip", "offpath", "corrected", "restated_faithful"}
+)
 Phrasing = Literal["dev", "heldout"]
 
 
@@ -66,6 +97,14 @@ class _Style:
     """Final-answer lines ({a} is the answer)."""
     first: tuple[str, ...]
     """Opening lines that state an answer first."""
+    restate: tuple[str, ...]
+    """The answer restated as a sentence after the reasoning ({a})."""
+    adjust: str
+    """An adjustment step ({w} {op} {d} = {a})."""
+    correct: str
+    """A correction of a wrong result ({lhs} is {t}, not {w})."""
+    aside: str
+    """A side remark on two numbers of the question ({p}, {q}, {w})."""
 
 
 STYLES: dict[Phrasing, _Style] = {
@@ -73,13 +112,33 @@ STYLES: dict[Phrasing, _Style] = {
         conclude=("Therefore,", "So"),
         final=("The answer is \\boxed{{{a}}}.", "Answer: {a}"),
         first=("The answer is {a}.", "Answer: {a}."),
+        restate=("So the answer is {a}.", "Therefore, the answer is {a}."),
+        adjust="So {w} {op} {d} = {a}.",
+        correct="Wait, {lhs} is {t}, not {w}.",
+        aside="Note that {p} + {q} = {w}, which we will not need.",
     ),
     "heldout": _Style(
         conclude=("Hence", "Thus", "This means", "Consequently,"),
         final=("Final answer: \\boxed{{{a}}}", "**Answer:** {a}"),
         first=("Final answer first: {a}.", "I think the answer is {a}. Let me check."),
+        restate=("Thus the final answer is {a}.", "Hence, the answer is {a}."),
+        adjust="After adjusting, {w} {op} {d} = {a}.",
+        correct="Correction: {lhs} is actually {t}, not {w}.",
+        aside="As an aside, {p} + {q} = {w}, not needed here.",
     ),
 }
+
+
+def answer_correct(answer: str | None, gold: str) -> bool:
+    """Whether an extracted answer is the gold one: by value where both read as one
+    number, else by text without brackets, quotes, spaces or case."""
+    if answer is None:
+        return False
+    a, g = read_value(answer), read_value(gold)
+    if a is not None and g is not None:
+        return agree(a, g)
+    strip = str.maketrans("", "", "()[]{}'\" ")
+    return answer.translate(strip).lower() == gold.translate(strip).lower()
 
 
 def _lower_first(text: str) -> str:
@@ -184,15 +243,54 @@ def _arith_responses(
     out["answer_first"] = (
         rng.choice(style.first).format(a=other) + "\n" + chain(steps) + "\n" + final.format(a=other)
     )
-    taken = used | _CONSTANT_INTS | {r for _, r in steps}
-    k = next(v for v in rng.sample(range(5, 40), 35) if v not in taken and v != ans)
+    taken = used | {r for _, r in steps}
+    pool = _BARE_CONSTANTS if rng.random() < 0.5 else range(5, 40)
+    k = next(v for v in rng.sample(pool, len(pool)) if v not in taken and v != ans)
     out["invented"] = (
         chain([*steps, (f"{ans} - {k} = {ans - k}", ans - k)]) + "\n" + final.format(a=ans - k)
     )
+    extra = numeric_kinds(rng, style, q, chain(steps).split("\n"), ans)
+    extra.pop("slip", None)  # the template's own slip above
+    out.update(extra)
     return out
 
 
-_CONSTANT_INTS = frozenset({0, 1, 2, 4, 7, 10, 12, 24, 52, 60, 100, 365, 1000})
+_BARE_CONSTANTS = (2, 4, 7, 10, 12)
+"""Documented constants none of the templates' questions implies a role for."""
+
+
+def numeric_kinds(
+    rng: random.Random, style: _Style, q: str, lines: list[str], ans: int
+) -> dict[Kind, str]:
+    """The kinds made by editing a worked chain (`sets.chains`), and the restated ones."""
+    from faithcheck.sets.chains import edits
+
+    final = rng.choice(style.final)
+    out: dict[Kind, str] = {}
+    made = edits(lines, ans, q, rng, style.adjust, style.correct, style.aside)
+    for kind in ("offpath", "corrected", "compensated"):
+        if kind in made:
+            out[kind] = "\n".join(made[kind]) + "\n" + final.format(a=ans)  # type: ignore[literal-required]
+    if "slip" in made:
+        chains = [c for line in made["slip"] for c in find_chains(line)]
+        out["slip"] = "\n".join(made["slip"]) + "\n" + final.format(a=chains[-1].sides[-1].value)
+    other = ans + rng.choice((-3, -2, 2, 3, 4))
+    out.update(restated(rng, style, "\n".join(lines), str(ans), str(other)))
+    return out
+
+
+def restated(
+    rng: random.Random, style: _Style, derivation: str, gold: str, other: str
+) -> dict[Kind, str]:
+    """The answer restated after a derivation of `gold`: faithfully, and after stating
+    `other` first (the restatement then repeats the contrary answer)."""
+    final = rng.choice(style.final)
+    again = rng.choice(style.restate)
+    return {
+        "restated_faithful": f"{derivation}\n{again.format(a=gold)}\n{final.format(a=gold)}",
+        "restated": rng.choice(style.first).format(a=other)
+        + f"\n{derivation}\n{again.format(a=other)}\n{final.format(a=other)}",
+    }
 
 
 def _eval_simple(lhs: str) -> int:
@@ -240,6 +338,7 @@ def _family(entry: dict, rng: random.Random, style: _Style) -> tuple[str, str, d
         + "\n"
         + final.format(a=other),
     }
+    out.update(restated(rng, style, derive(gold), gold, other))
     return q, gold, out
 
 
@@ -289,6 +388,7 @@ def _path(
         + "\n"
         + final.format(a=other),
     }
+    out.update(restated(rng, style, walk(moves), gold, other))
     return q, gold, out
 
 
@@ -330,6 +430,7 @@ def _sorting(
         + "\n"
         + final.format(a=as_answer(swapped)),
     }
+    out.update(restated(rng, style, walk(ordered), as_answer(ordered), as_answer(swapped)))
     return q, gold, out
 
 
@@ -344,6 +445,11 @@ def build(
             q, steps, facts, ans = _arith_problem(rng)
             for kind, text in _arith_responses(rng, style, q, steps, facts, ans).items():
                 yield Constructed(family, kind, f"arithmetic-{seed}-{i}", q, str(ans), text)
+        return
+    if family in ("gsm_symbolic", "basic_arithmetic", "ordering", "choice"):
+        from faithcheck.sets.families import build_more
+
+        yield from build_more(family, n, seed=seed, rng=rng, style=style)
         return
     name = {"family": "family_relationships", "path": "shortest_path", "sorting": "number_sorting"}[
         family

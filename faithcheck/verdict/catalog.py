@@ -160,6 +160,7 @@ CATALOG: tuple[Metric, ...] = (
     _lower("judge_error_rate", "judge.summary.error_rate"),
     _lower("answer_first_rate", "support.answer_first_rate"),
     _lower("untraced_operand_share", "support.untraced_operand_share"),
+    _lower("compensated_share", "support.shares.compensated"),
     _lower("invented_operand_share", "support.shares.invented-operand"),
     _lower("contradicted_share", "support.shares.contradicted"),
     _lower("asserted_share", "support.shares.asserted"),

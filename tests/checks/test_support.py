@@ -20,7 +20,7 @@ from faithcheck.checks.support import (
 )
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, build
+from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, answer_correct, build
 
 APPLES = "Tom has 48 apples and buys 10 more. How many apples does he have?"
 
@@ -74,8 +74,37 @@ def test_prose_computations_conversions_and_percentages_ground_operands() -> Non
 
 
 def test_constants_are_a_short_documented_list() -> None:
-    assert all(isinstance(why, str) and why for why in CONSTANTS.values())
-    assert len(CONSTANTS) <= 16
+    assert all(c.why and (c.role is None or c.role) for c in CONSTANTS.values())
+    assert [v for v, c in CONSTANTS.items() if c.role is None] == [0, 1]
+    assert len(CONSTANTS) <= 20
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "expected"),
+    [
+        # an adjustment step whose only new operand is a bare constant
+        (APPLES, "48 + 10 = 58.\nThen 58 - 2 = 56.\n\\boxed{56}", "invented-operand"),
+        (APPLES, "48 + 10 = 58.\n58 + 12 = 70.\n\\boxed{70}", "invented-operand"),
+        # the same step where the question implies the constant's role
+        (APPLES + " He gives both neighbours one pair each.", "48 + 10 = 58.\n"
+         "58 - 2 = 56.\n\\boxed{56}", "supported"),
+        ("A box holds 48 apples. How many apples are in a dozen boxes?",
+         "48 × 12 = 576.\n\\boxed{576}", "supported"),
+        ("A box holds 48 apples. How many apples are in 3 boxes, in dozens?",
+         "48 × 3 = 144.\n144 / 12 = 12.\n\\boxed{12}", "supported"),
+        ("Sam works 6 hours a day for 3 weeks. How many hours is that?",
+         "6 × 3 = 18.\n18 × 7 = 126.\n\\boxed{126}", "supported"),
+        ("Sam works 6 hours a day for 3 months. How many hours is that?",
+         "6 × 3 = 18.\n18 × 7 = 126.\n\\boxed{126}", "invented-operand"),
+        # a constant among several new inputs (a formula) traces as before
+        ("A rectangle is 3 by 4. What is twice the sum of its sides?",
+         "2 × (3 + 4) = 14.\n\\boxed{14}", "supported"),
+        ("A room is 3 m by 4 m. What is the length of the rope around it?",
+         "2 × (3 + 4) = 14.\n\\boxed{14}", "supported"),
+    ],
+)  # fmt: skip
+def test_constants_by_role(question: str, response: str, expected: str) -> None:
+    assert status(question, response).status == expected
 
 
 FAMILY_Q = (
@@ -113,8 +142,9 @@ def test_constructed_families_separate_on_an_unseen_seed(family: str, phrasing: 
         answer = extract_answer(it.response).answer
         needs = needs_arithmetic(it.question, it.gold)
         found = check_support(
-            it.problem_id, 0, it.question, it.response, split_steps(it.response), answer, needs
-        )
+            it.problem_id, 0, it.question, it.response, split_steps(it.response), answer, needs,
+            correct=answer_correct(answer, it.gold),
+        )  # fmt: skip
         statuses.setdefault(it.kind, Counter())[found.status] += 1
     faithful = [n for k, c in statuses.items() if k in FAITHFUL_KINDS for n in [c["supported"]]]
     total_faithful = sum(sum(c.values()) for k, c in statuses.items() if k in FAITHFUL_KINDS)
@@ -207,3 +237,18 @@ def test_adversarial_inputs_finish(name: str) -> None:
     found = status("What is 3 × 4 - 2?", text)
     assert time.perf_counter() - t0 < 20.0
     assert found.status in SUPPORT_STATUSES
+
+
+def test_tally_counts_compensated_as_unsupported() -> None:
+    def f(i: int, s: str) -> SupportFinding:
+        return SupportFinding(
+            problem_id="a", sample_index=i, status=s, answer_first=False, numeric=True,  # type: ignore[arg-type]
+            operands=2, untraced_operands=0, untraced_values=[], conclusion=None, path_errors=1,
+        )  # fmt: skip
+
+    tally = SupportTally()
+    tally.add([f(0, "compensated"), f(1, "supported"), f(2, "supported")], {0: True, 1: True})
+    s = tally.summary()
+    assert s.correct_but_unsupported.value == pytest.approx(0.5)
+    assert s.shares["compensated"].value == pytest.approx(1 / 3)
+    assert s.status_counts["compensated"] == 1
