@@ -276,14 +276,18 @@ def calibrate(
 ) -> Any:
     """Measure a judge on the bundled faithful / unfaithful pairs (as `faithcheck
     calibrate`); `judge_options` are the judge options without the `judge_` prefix
-    (`backend`, `base_url`, `api_key_env`, `max_tokens`, `reasoning_effort`, ...).
+    (`backend`, `base_url`, `api_key_env`, `max_tokens`, `reasoning_effort`, `readout`,
+    `rationale_tokens`, ...).
 
     Returns:
         The `JudgeReliability`.
     """
     from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.reliability import reliability
-    from faithcheck.judge.stage import calibrate_into, calibration_items
+    from faithcheck.judge.stage import (
+        calibrate_into,
+        calibration_items,
+        calibration_reliability,
+    )
     from faithcheck.pipeline.core import check_judge_options
 
     say = on_message or (lambda _: None)
@@ -297,4 +301,4 @@ def calibrate(
         calibrate_into(None, plan.session(judge, None), items, plan.cfg, collect=results)
     finally:
         judge.close()
-    return reliability(items, {r.item_id: r.label for r in results}, seed=seed)
+    return calibration_reliability(items, {r.item_id: r for r in results}, seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -87,6 +87,9 @@ class JudgeReport(Record):
     """The judge model (alias, folder or served name)."""
     backend: str
     """Backend that ran the judge."""
+    readout: Literal["text", "probs"] = "text"
+    """How the label was read: text (the judge's verdict line, parsed) or probs (the most
+    probable label after a fixed verdict prefix, with its probabilities in judge.jsonl)."""
     prompt_version: str
     """Rubric prompt version; the label shares are comparable across equal versions."""
     prompt_hash: str

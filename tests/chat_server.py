@@ -8,6 +8,12 @@ errors are `{"error": {"message", "type", "param", "code"}}` with the real statu
 
 By default a chat request gets a well-formed rubric reply: the item nonce is read from
 the user message and the verdict is `self.label`. `script` queues replies per path.
+
+`POST /v1/completions` answers like vLLM's completions endpoint (a `text_completion`):
+with `logprob_token_ids`, `choices[0].logprobs.top_logprobs[0]` maps each asked id
+(`token_id:<id>` under `return_tokens_as_token_ids`) to `self.token_logprobs[id]`
+(default: -0.2 for the first id asked, -2.5 for the others); without, the text is
+`self.completion_text`.
 """
 
 from __future__ import annotations
@@ -91,6 +97,38 @@ def chat_reply(
     }
 
 
+def completion_reply(
+    text: str,
+    top: dict[str, float] | None = None,
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 100,
+    completion_tokens: int = 1,
+) -> dict[str, Any]:
+    """A vLLM-style `text_completion` body, with one step of `top_logprobs` if given."""
+    choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": finish_reason}
+    if top is not None:
+        first = next(iter(top), "")
+        choice["logprobs"] = {
+            "text_offset": [0],
+            "token_logprobs": [top.get(first)],
+            "tokens": [first],
+            "top_logprobs": [top],
+        }
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1,
+        "model": "served",
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 def nonce_of(body: dict[str, Any]) -> str:
     """The item nonce a judge request carries."""
     for m in body["messages"]:
@@ -110,6 +148,10 @@ class FakeChat:
         self.seen: list[Seen] = []
         self.reject: dict[str, Reply] = {}
         """Parameter name -> the error returned whenever a request carries it."""
+        self.token_logprobs: dict[int, float] = {}
+        """Completions: the log-prob returned for each id in `logprob_token_ids`."""
+        self.completion_text = "The steps add up."
+        """Completions without `logprob_token_ids`: the generated text."""
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -122,6 +164,10 @@ class FakeChat:
     def chats(self) -> list[dict[str, Any]]:
         """Bodies of the chat requests received, in order."""
         return [s.body for s in self.seen if s.path.endswith("/chat/completions")]
+
+    def completions(self) -> list[dict[str, Any]]:
+        """Bodies of the completion requests received, in order."""
+        return [s.body for s in self.seen if s.path.endswith("/v1/completions")]
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -142,7 +188,26 @@ class FakeChat:
                     return reply
             text = f"The steps lead to the answer.\nVERDICT {nonce_of(body)}: {self.label}"
             return Reply(body=chat_reply(text))
+        if path == "/v1/completions":
+            return self._completion(body)
         return Reply(404, {"error": {"message": "Not Found"}})
+
+    def _completion(self, body: dict[str, Any]) -> Reply:
+        if body.get("model") not in self.models:
+            return error(404, f"The model `{body.get('model')}` does not exist", None)
+        prompt = body.get("prompt")
+        used = len(prompt) if isinstance(prompt, list) else 1
+        ids = body.get("logprob_token_ids")
+        if not ids:
+            return Reply(body=completion_reply(self.completion_text, prompt_tokens=used))
+        as_ids = bool(body.get("return_tokens_as_token_ids"))
+        top = {
+            (f"token_id:{t}" if as_ids else str(t)): self.token_logprobs.get(
+                t, -0.2 if k == 0 else -2.5
+            )
+            for k, t in enumerate(ids)
+        }
+        return Reply(body=completion_reply("x", top, finish_reason="length", prompt_tokens=used))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -94,3 +94,29 @@ def test_operating_quick_run_through_the_real_verdict(operating: Any, tmp_path: 
     assert all(
         d.endswith(":fail") for r in posthoc if r["decision"] == "NO_GO" for d in r["drivers"]
     )
+
+
+@pytest.fixture(scope="module")
+def judge_readout() -> Any:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import judge_readout
+
+        yield judge_readout
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize(
+    ("spec", "readout", "rationale"),
+    [("text", "text", 0), ("probs", "probs", 0), ("probs:32", "probs", 32)],
+)
+def test_judge_readout_specs_set_the_judge_as_score_does(
+    judge_readout: Any, spec: str, readout: str, rationale: int
+) -> None:
+    cfg = judge_readout.config(spec, "chat")
+    assert (cfg.readout, cfg.rationale_tokens, cfg.batch_size) == (readout, rationale, 32)
+    if readout == "text":
+        assert (cfg.max_tokens, cfg.max_retries) == (256, 1)
+    with pytest.raises(SystemExit):
+        judge_readout.config("logits", "chat")

@@ -4,6 +4,11 @@
     generate(requests)  -> completions      n samples per request, explicit settings
     score(requests)     -> log-probs        teacher forcing of a continuation
 
+and one optional verb (`NextTokenReader`), for reading a label off the next-token
+distribution in one forward pass:
+
+    next_token_logprobs(requests) -> log-probs of chosen tokens at the prompt's end
+
 Token layout for `score` (one request)::
 
     prefix_ids:        [p0 p1 p2 ... pm]
@@ -101,6 +106,23 @@ class ScoreRequest(Record):
     """Tokens whose log-probabilities are returned."""
 
 
+class NextTokenRequest(Record):
+    """Log-probabilities of a few chosen tokens as the next token after a prompt.
+
+    Token layout::
+
+        prompt_ids: [p0 p1 ... pm]
+        returned:                  [lp(t0|p..)  lp(t1|p..)  ...]   for t in token_ids
+
+    Each value is the full-vocabulary log-probability (not renormalized over `token_ids`).
+    """
+
+    prompt_ids: list[int] = Field(min_length=1)
+    """The context (e.g. a judge prompt ending in its verdict prefix)."""
+    token_ids: list[int] = Field(min_length=1)
+    """The candidate next tokens, distinct."""
+
+
 class ScoreResult(Record):
     """Log-probabilities of a continuation under teacher forcing."""
 
@@ -188,6 +210,16 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the engine (memory, worker processes)."""
+        ...
+
+
+@runtime_checkable
+class NextTokenReader(Protocol):
+    """A backend that reads next-token log-probabilities in one forward pass (hf, vllm,
+    openai). Optional: a backend without it is read through `score` instead."""
+
+    def next_token_logprobs(self, requests: Sequence[NextTokenRequest]) -> list[list[float]]:
+        """One list per request: the log-probability of each of its `token_ids`, in order."""
         ...
 
 

@@ -16,6 +16,7 @@ from faithcheck.backends.base import (
     CutReadRequest,
     DType,
     GenerationRequest,
+    NextTokenRequest,
     PrefillCount,
     Prompt,
     ScoreRequest,
@@ -243,6 +244,19 @@ class HFBackend:
                 )
             )
         return results
+
+    def next_token_logprobs(self, requests: Sequence[NextTokenRequest]) -> list[list[float]]:
+        """See `NextTokenReader`: one forward pass per prompt, the prefix the prompts
+        share (a judge's rubric) computed once."""
+        try:
+            self.prefix.plan([r.prompt_ids for r in requests])
+            out = []
+            for r in requests:
+                logps = self.prefix.last_logits(r.prompt_ids).log_softmax(-1)
+                out.append([float(logps[t]) for t in r.token_ids])
+            return out
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"hf next-token read failed: {exc}") from None
 
     def eos_ids(self) -> set[int]:
         """See `Backend.eos_ids`."""

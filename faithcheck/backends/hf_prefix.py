@@ -108,6 +108,21 @@ class PrefixCache:
         self.count.add(len(prompt) * copies, len(own) + copies)
         return cache
 
+    def last_logits(self, prompt: Sequence[int]) -> Any:
+        """The logits after `prompt`'s last token (a 1-D float tensor), computing only
+        what the held prefix does not cover."""
+        import torch
+
+        held = self._held_len(prompt) if self.enabled else 0
+        cache = copy.deepcopy(self.cache) if held else None
+        ids = torch.tensor([list(prompt[held:])], device=self.device)
+        with torch.inference_mode():
+            out = self.model(
+                ids, past_key_values=cache, use_cache=cache is not None, logits_to_keep=1
+            )
+        self.count.add(len(prompt), len(prompt) - held)
+        return out.logits[0, -1].float()
+
     def clear(self) -> None:
         """Drop the held prefix (and its memory)."""
         self.ids, self.cache = (), None

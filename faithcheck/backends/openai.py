@@ -13,6 +13,11 @@ What this uses from vLLM's OpenAI server (0.32), beyond the OpenAI API:
   log-prob) with `return_tokens_as_token_ids: true`, and `cache_salt`.
 - Teacher forcing: the same endpoint with `prompt_logprobs: 0`, `max_tokens: 1`; each
   prompt position then carries `{"<id>": {"logprob", "rank"}}` and rank 1 is greedy.
+- Label reads (`next_token_logprobs`): the same endpoint with `max_tokens: 1`,
+  `logprob_token_ids` (the candidate ids), `logprobs` set to their count and
+  `return_tokens_as_token_ids: true`; `top_logprobs[0]` then maps `token_id:<id>` to
+  each candidate's full-vocabulary log-prob. Keys spelled as token text are accepted
+  too (servers without token-id keys).
 - `POST /tokenize` (`prompt`, or `messages` + `add_generation_prompt`) and
   `POST /detokenize`: the server's own tokenizer, used when no local one is given.
 
@@ -46,6 +51,7 @@ from faithcheck.backends.base import (
     CutReadout,
     CutReadRequest,
     GenerationRequest,
+    NextTokenRequest,
     Prompt,
     ScoreRequest,
     ScoreResult,
@@ -346,6 +352,42 @@ class OpenAIBackend:
             lps.append(float(entry["logprob"]))
             greedy = greedy and entry.get("rank") == 1
         return ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy)
+
+    def next_token_logprobs(self, requests: Sequence[NextTokenRequest]) -> list[list[float]]:
+        """See `NextTokenReader`: one request per prompt (see the module doc).
+
+        Raises:
+            BackendError: the server left a candidate out of the returned log-probs (it
+                does not honour `logprob_token_ids`).
+        """
+        return self._http.map(self._next_one, list(requests))
+
+    def _next_one(self, r: NextTokenRequest) -> list[float]:
+        body = {
+            "model": self.model,
+            "prompt": r.prompt_ids,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": len(r.token_ids),
+            "logprob_token_ids": r.token_ids,
+            "return_tokens_as_token_ids": True,
+            **NEUTRAL_SAMPLING,
+        }
+        out = self._http.post("/v1/completions", body)
+        choices = out.get("choices") if isinstance(out, dict) else None
+        lp = choices[0].get("logprobs") if choices and isinstance(choices[0], dict) else None
+        top = lp.get("top_logprobs") if isinstance(lp, dict) else None
+        first = top[0] if isinstance(top, list) and top and isinstance(top[0], dict) else {}
+        values = []
+        for tok in r.token_ids:
+            value = first.get(f"token_id:{tok}", first.get(self.decode([tok])))
+            if not isinstance(value, (int, float)):
+                raise BackendError(
+                    f"{LABEL}: the server returned no log-prob for candidate token {tok} "
+                    "(a label read needs vLLM's logprob_token_ids)"
+                )
+            values.append(float(value))
+        return values
 
     def read_cuts(self, requests: Sequence[CutReadRequest]) -> list[list[CutReadout]]:
         """One generation and one scoring request per cut; the server's prefix cache

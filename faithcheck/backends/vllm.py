@@ -19,6 +19,7 @@ from faithcheck.backends.base import (
     CutReadRequest,
     DType,
     GenerationRequest,
+    NextTokenRequest,
     PrefillCount,
     Prompt,
     ScoreRequest,
@@ -253,6 +254,32 @@ class VLLMBackend:
                 lps.append(float(entry.logprob))
                 greedy = greedy and entry.rank == 1
             results.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy))
+        return results
+
+    def next_token_logprobs(self, requests: Sequence[NextTokenRequest]) -> list[list[float]]:
+        """See `NextTokenReader`: one greedy token per prompt with `logprob_token_ids`
+        (full-vocabulary log-probs of exactly those ids); unlike prompt log-probs, this
+        goes through the prefix cache, so a shared rubric is computed once."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=r.prompt_ids) for r in requests]
+        params = [
+            SamplingParams(
+                max_tokens=1, temperature=0.0, top_k=0, logprob_token_ids=list(r.token_ids)
+            )
+            for r in requests
+        ]
+        try:
+            outs = self.llm.generate(prompts, params, use_tqdm=False)
+        except Exception as exc:
+            raise BackendError(f"vLLM next-token read failed: {error_summary(exc)}") from None
+        results = []
+        for req, out in zip(requests, outs, strict=True):
+            cached = int(getattr(out, "num_cached_tokens", None) or 0)
+            self.prefill.add(len(req.prompt_ids), len(req.prompt_ids) - cached)
+            step = out.outputs[0].logprobs[0]
+            results.append([float(step[t].logprob) for t in req.token_ids])
         return results
 
     def eos_ids(self) -> set[int]:

@@ -30,6 +30,8 @@ def calibrate_command(
     judge_cache: o.JudgeCache = True,
     judge_price_in: o.JudgePriceIn = None,
     judge_price_out: o.JudgePriceOut = None,
+    judge_readout: o.JudgeReadout = "auto",
+    judge_rationale_tokens: o.JudgeRationaleTokens = 0,
     per_domain: Annotated[
         int | None,
         typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
@@ -51,8 +53,11 @@ def calibrate_command(
     from faithcheck.judge import JudgeResult
     from faithcheck.judge.client import JudgeCall
     from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.reliability import reliability
-    from faithcheck.judge.stage import calibrate_into, calibration_items
+    from faithcheck.judge.stage import (
+        calibrate_into,
+        calibration_items,
+        calibration_reliability,
+    )
     from faithcheck.judge.usage import summarize_usage, usage_line
     from faithcheck.pipeline.core import check_judge_options
     from faithcheck.store.jsonio import atomic_write_bytes, dumps
@@ -74,6 +79,8 @@ def calibrate_command(
             "cache": judge_cache,
             "price_in": judge_price_in,
             "price_out": judge_price_out,
+            "readout": judge_readout,
+            "rationale_tokens": judge_rationale_tokens,
         }
     )
     items = calibration_items(per_domain or 10_000, seed)
@@ -94,13 +101,13 @@ def calibrate_command(
             judge.close()
     if out is not None:
         atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
-    rel = reliability(items, {r.item_id: r.label for r in results}, seed=seed)
+    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
     usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
     say(usage_line(usage))
     if json_out:
         sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
         return
-    _print(Console(), judge_model, rel)
+    _print(Console(), f"{judge_model} ({plan.cfg.readout} read-out)", rel)
 
 
 def _cell(m: Any) -> str:

@@ -88,6 +88,8 @@ def score(
     judge_max_items: o.JudgeMaxItems = None,
     judge_price_in: o.JudgePriceIn = None,
     judge_price_out: o.JudgePriceOut = None,
+    judge_readout: o.JudgeReadout = "auto",
+    judge_rationale_tokens: o.JudgeRationaleTokens = 0,
     calibrate: o.Calibrate = True,
     calibration_size: o.CalibrationSize = 4,
     strategy: o.Strategy = True,

@@ -367,6 +367,25 @@ JudgePriceOut = Annotated[
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
+JudgeReadout = Annotated[
+    str,
+    typer.Option(
+        help="How the judge's label is read: probs (the most probable label after a fixed "
+        "verdict prefix, from the next-token probabilities: every item labelled, with "
+        "p_aligned / p_partial / p_misaligned), text (the judge writes a verdict line, "
+        "which is parsed), or auto (probs for local judges and --judge-backend openai, "
+        "text for chat APIs, which return no label probabilities).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeRationaleTokens = Annotated[
+    int,
+    typer.Option(
+        help="With the probs read-out: greedy rationale tokens the judge writes before the "
+        "verdict prefix (0: the verdict comes first).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
 Calibrate = Annotated[
     bool,
     typer.Option(

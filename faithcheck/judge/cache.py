@@ -21,7 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from faithcheck.judge.client import JudgeAsk, JudgeReply
+from faithcheck.judge.client import Ask, JudgeReply
+from faithcheck.judge.probs import LabelAsk
 from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
 CACHE_VERSION = 1
@@ -35,9 +36,12 @@ class ResponseCache:
         self.root = root
         """The cache folder (`<cache_root>/judge`)."""
 
-    def key(self, identity: str | None, ask: JudgeAsk) -> str:
-        """The key of one question to one judge."""
+    def key(self, identity: str | None, ask: Ask) -> str:
+        """The key of one question to one judge (a probability read-out is keyed apart
+        from every text question)."""
         doc = {"v": CACHE_VERSION, "judge": identity, "ask": ask.model_dump(mode="json")}
+        if isinstance(ask, LabelAsk):
+            doc["kind"] = "labels"
         return hashlib.sha256(dumps(doc)).hexdigest()
 
     def _path(self, key: str) -> Path:

@@ -1,6 +1,11 @@
 """Who answers the judge's questions: one small contract over local engines and chat APIs.
 
     JudgeAsk  --JudgeClient.ask-->  JudgeReply        one question, one reply
+    LabelAsk  --read_labels------>  JudgeReply        one question, label log-probs
+
+A `LabelAsk` is the probability read-out (`faithcheck.judge.probs`): only judges that
+expose log-probabilities answer it (`BackendJudge`: local engines and completion
+servers); chat APIs keep the text read-out.
 
 A local judge (vLLM, transformers, a `vllm serve` fed token ids) is a `Backend` seen
 through `BackendJudge`; a hosted or served chat model is `faithcheck.judge.chat.ChatJudge`.
@@ -26,6 +31,7 @@ from pydantic import Field
 
 from faithcheck.backends.base import Backend, ChatPrompt, GenerationRequest, Prompt
 from faithcheck.errors import BackendError
+from faithcheck.judge.probs import LabelAsk, read_labels
 from faithcheck.records import Record
 
 LEDGER_FILE = "judge_calls.jsonl"
@@ -70,6 +76,10 @@ class JudgeReply(Record):
     """The server's `system_fingerprint` (its configuration), where given."""
     cached: bool = False
     """Served from the response cache (nothing was paid for it in this run)."""
+    label_logprobs: list[float] | None = None
+    """Probability read-outs (`LabelAsk`): the log-probability of each asked label at the
+    verdict position, in order (of its first token, or of the whole label where first
+    tokens collide); `text` is then the rationale. None for text replies."""
 
 
 class JudgeCall(Record):
@@ -98,6 +108,7 @@ class JudgeCall(Record):
 
 
 OnReply = Callable[[int, JudgeReply], None]
+Ask = JudgeAsk | LabelAsk
 
 
 @runtime_checkable
@@ -116,6 +127,17 @@ class JudgeClient(Protocol):
 
     def close(self) -> None:
         """Release the connection or engine."""
+        ...
+
+
+@runtime_checkable
+class LabelReader(Protocol):
+    """A judge client that also answers probability read-outs."""
+
+    def read_labels(
+        self, asks: Sequence[LabelAsk], on_reply: OnReply | None = None
+    ) -> list[JudgeReply]:
+        """One reply (with `label_logprobs`) per read-out, in order."""
         ...
 
 
@@ -150,6 +172,24 @@ class BackendJudge:
                 finish_reason=c.finish_reason,
                 prompt_tokens=len(req.prompt_ids),
                 completion_tokens=len(c.token_ids),
+            )
+            if on_reply is not None:
+                on_reply(i, reply)
+            replies.append(reply)
+        return replies
+
+    def read_labels(
+        self, asks: Sequence[LabelAsk], on_reply: OnReply | None = None
+    ) -> list[JudgeReply]:
+        """See `LabelReader`: `faithcheck.judge.probs.read_labels` on the backend."""
+        replies = []
+        for i, read in enumerate(read_labels(self.backend, asks)):
+            reply = JudgeReply(
+                text=read.rationale,
+                finish_reason="stop",
+                prompt_tokens=read.prompt_tokens,
+                completion_tokens=read.completion_tokens,
+                label_logprobs=read.logprobs,
             )
             if on_reply is not None:
                 on_reply(i, reply)
@@ -212,6 +252,36 @@ class JudgeSession:
             BackendError: the client failed, or (a budget-guarded client) most replies
                 so far stopped at the token budget.
         """
+        done = self._serve(asks, self.client.ask, purpose, item_ids, attempt)
+        self._guard(done, max((a.max_tokens for a in asks), default=0))
+        return done
+
+    def read_labels(
+        self,
+        asks: Sequence[LabelAsk],
+        purpose: str = "rubric",
+        item_ids: Sequence[str] | None = None,
+    ) -> list[JudgeReply]:
+        """Probability read-outs, cached and logged like `ask`.
+
+        Raises:
+            BackendError: the client reads no log-probabilities (a chat API), or failed.
+        """
+        if not isinstance(self.client, LabelReader):
+            raise BackendError(
+                "this judge returns no label log-probabilities (a chat API): use the text "
+                "read-out (--judge-readout text)"
+            )
+        return self._serve(asks, self.client.read_labels, purpose, item_ids, 0)
+
+    def _serve(
+        self,
+        asks: Sequence[Any],
+        fetch: Callable[[list[Any], OnReply], list[JudgeReply]],
+        purpose: str,
+        item_ids: Sequence[str] | None,
+        attempt: int,
+    ) -> list[JudgeReply]:
         ids = list(item_ids) if item_ids is not None else [str(i) for i in range(len(asks))]
         replies: list[JudgeReply | None] = [None] * len(asks)
         keys: list[str | None] = [None] * len(asks)
@@ -233,12 +303,10 @@ class JudgeSession:
             self._log([self._call(purpose, ids[i], attempt, reply)])
 
         if todo:
-            fresh = self.client.ask([asks[i] for i in todo], arrived)
+            fresh = fetch([asks[i] for i in todo], arrived)
             for i, reply in zip(todo, fresh, strict=True):
                 replies[i] = reply
-        done = [r for r in replies if r is not None]
-        self._guard(done, max((a.max_tokens for a in asks), default=0))
-        return done
+        return [r for r in replies if r is not None]
 
     def _call(self, purpose: str, item_id: str, attempt: int, r: JudgeReply) -> JudgeCall:
         return JudgeCall(

@@ -36,6 +36,12 @@ class JudgeConfig(Record):
     """chat: system + user messages through the judge's chat template; base: plain text."""
     batch_size: int = Field(16, ge=1)
     """Items per `backend.generate` call."""
+    readout: Literal["text", "probs"] = "text"
+    """text: the judge writes its verdict line, which is parsed; probs: the label is read
+    off the next-token probabilities after a fixed verdict prefix (`judge.probs`)."""
+    rationale_tokens: int = Field(0, ge=0)
+    """probs read-out: greedy rationale tokens the judge writes before the verdict
+    prefix (0: the verdict prefix comes first)."""
 
 
 class JudgeItem(NamedTuple):
@@ -47,6 +53,22 @@ class JudgeItem(NamedTuple):
     """The problem shown to the judge."""
     response: str
     """The full response whose reasoning is assessed."""
+
+
+READOUT_LABELS: tuple[LabelName, ...] = ("aligned", "partial", "misaligned")
+"""The labels a probability read-out reads, in the order of `p_aligned`, ..."""
+
+
+def _check_probs(probs: tuple[float | None, ...], label_name: str | None) -> None:
+    if all(p is None for p in probs):
+        return
+    if any(p is None for p in probs):
+        raise ValueError("p_aligned, p_partial and p_misaligned come together")
+    values = [float(p) for p in probs if p is not None]
+    if any(not 0.0 <= p <= 1.0 for p in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise ValueError(f"label probabilities must be in [0, 1] and sum to 1: {values}")
+    if label_name is not None and values[READOUT_LABELS.index(label_name)] < max(values):  # type: ignore[arg-type]
+        raise ValueError(f"label {label_name!r} is not the most probable one")
 
 
 def _check_label(label: float | None, label_name: str | None, error: str | None) -> None:
@@ -99,11 +121,29 @@ class Judgement(Record):
     reasoning: str | None = None
     """Reasoning text the server returned apart from the reply (last attempt); kept for
     reading, never parsed for the verdict."""
+    p_aligned: float | None = None
+    """Probability read-out: the judge's probability of `aligned` at the verdict position,
+    renormalized over the three labels; None for the text read-out. The continuous
+    score AUROC uses."""
+    p_partial: float | None = None
+    """Probability read-out: the probability of `partial` (renormalized)."""
+    p_misaligned: float | None = None
+    """Probability read-out: the probability of `misaligned` (renormalized)."""
+    label_mass: float | None = None
+    """Probability read-out: the three labels' next-token probability before
+    renormalizing (low: the judge meant to write something else there)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Judgement:
         _check_label(self.label, self.label_name, self.error)
+        _check_probs((self.p_aligned, self.p_partial, self.p_misaligned), self.label_name)
         return self
+
+    @property
+    def score(self) -> float | None:
+        """The judge's continuous score of the response: `p_aligned` where the read-out
+        gave one, else the numeric label (None on a judge error)."""
+        return self.p_aligned if self.p_aligned is not None else self.label
 
 
 class JudgeResult(Judgement):

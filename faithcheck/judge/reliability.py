@@ -7,11 +7,13 @@ Definitions (the contract of this module):
   A partial label on a constructed unfaithful response is a detection: the judge saw that
   the reasoning does not fully support the answer. A partial label on the faithful
   response is a miss, because that derivation is complete.
-- **AUROC** (`auroc`): faithful items are positives, unfaithful items negatives, the raw
-  judge label is the score, ties count half. 0.5 is chance, 1.0 a perfect ranking, 0.0 a
-  perfectly inverted one. Overall it is pooled over all items; per perturbation it uses
-  only *matched* pairs (the faithful item and the variant of the same problem), so it
-  compares responses that differ in nothing but the perturbation.
+- **AUROC** (`auroc`): faithful items are positives, unfaithful items negatives, ties
+  count half. The score is the judge's continuous score where it has one (`p_aligned`
+  of the probability read-out), else the raw judge label (1 / 0.5 / 0). 0.5 is chance,
+  1.0 a perfect ranking, 0.0 a perfectly inverted one. Overall it is pooled over all
+  items; per perturbation it uses only *matched* pairs (the faithful item and the
+  variant of the same problem), so it compares responses that differ in nothing but
+  the perturbation.
 - **Accuracy**: share of labelled items whose aligned / not-aligned call equals the
   construction label. Reported, not gated: with one faithful item per five unfaithful
   ones, a judge that never says "aligned" already scores 5/6.
@@ -207,6 +209,8 @@ class _Scored(NamedTuple):
     faithful: bool
     label: float
     kind: str
+    score: float
+    """What AUROC ranks by: the continuous score, else the label."""
 
 
 _Unit = list[_Scored]
@@ -219,15 +223,15 @@ def _nan(value: float | None) -> float:
 
 def _auroc_stat(units: Sequence[_Unit]) -> float:
     items = [s for u in units for s in u]
-    pos = [s.label for s in items if s.faithful]
-    return _nan(auroc(pos, [s.label for s in items if not s.faithful]))
+    pos = [s.score for s in items if s.faithful]
+    return _nan(auroc(pos, [s.score for s in items if not s.faithful]))
 
 
 def _paired_auroc_stat(units: Sequence[_Unit]) -> float:
     wins = pairs = 0
     for u in units:
         w, p = _pair_counts(
-            [s.label for s in u if s.faithful], [s.label for s in u if not s.faithful]
+            [s.score for s in u if s.faithful], [s.score for s in u if not s.faithful]
         )
         wins, pairs = wins + w, pairs + p
     return wins / pairs if pairs else math.nan
@@ -258,7 +262,17 @@ def _detected(s: _Scored) -> bool:
     return s.label < ALIGNED_AT
 
 
-def _scored(items: Sequence[CalibrationItem], labels: Mapping[str, float | None]) -> list[_Unit]:
+def _unit_value(item_id: str, what: str, value: float) -> float:
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{what} of {item_id!r} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _scored(
+    items: Sequence[CalibrationItem],
+    labels: Mapping[str, float | None],
+    scores: Mapping[str, float],
+) -> list[_Unit]:
     units = []
     for group in group_by(items, lambda i: i.problem_id).values():
         unit = []
@@ -266,9 +280,10 @@ def _scored(items: Sequence[CalibrationItem], labels: Mapping[str, float | None]
             label = labels.get(item.item_id)
             if label is None:
                 continue
-            if not (math.isfinite(label) and 0.0 <= label <= 1.0):
-                raise ValueError(f"label of {item.item_id!r} must be in [0, 1], got {label!r}")
-            unit.append(_Scored(item.expected >= 0.5, float(label), item.perturbation))
+            label = _unit_value(item.item_id, "label", label)
+            score = scores.get(item.item_id)
+            score = label if score is None else _unit_value(item.item_id, "score", score)
+            unit.append(_Scored(item.expected >= 0.5, label, item.perturbation, score))
         units.append(unit)
     return units
 
@@ -377,6 +392,7 @@ def reliability(
     threshold: ReliabilityThreshold | None = None,
     seed: int = 0,
     n_boot: int = 1000,
+    scores: Mapping[str, float] | None = None,
 ) -> JudgeReliability:
     """Score the judge's labels of calibration items against the construction labels.
 
@@ -384,6 +400,9 @@ def reliability(
         items: The calibration items (`build_items`).
         labels: Judge label per `item_id` (1.0, 0.5, 0.0, or any value in [0, 1]); None
             for a `judge_error`. An item missing from the mapping counts as an error.
+        scores: The judge's continuous score per `item_id`, in [0, 1] (`p_aligned`),
+            where it has one: AUROC ranks by it. Items without one rank by their label.
+            Only labelled items count; the rest of the metrics use the labels.
         threshold: The floors for `reliable`; `ReliabilityThreshold()` when None.
         seed: Bootstrap seed.
         n_boot: Bootstrap resamples per metric.
@@ -392,11 +411,11 @@ def reliability(
         The report; see the module docstring for the definitions.
 
     Raises:
-        ValueError: a label outside [0, 1] or NaN.
+        ValueError: a label or score outside [0, 1] or NaN.
     """
     threshold = threshold or ReliabilityThreshold()
     boot = _Bootstrap(seed, n_boot)
-    units = _scored(items, labels)
+    units = _scored(items, labels, scores or {})
     n_errors = len(items) - sum(len(u) for u in units)
     empty = "every item is a judge_error" if items else "no calibration items"
     auroc_value = boot(units, _auroc_stat, empty=empty, undefined=_NO_PAIRS)

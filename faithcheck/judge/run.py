@@ -2,7 +2,9 @@
 
 `ask_with_retries` is the one loop every judge question goes through (the rubric here,
 the strategy comparison in `faithcheck.judge.strategy`); `judge_texts` is the rubric on
-arbitrary items, and `judge_samples` the rubric on a run's sampled responses.
+arbitrary items, and `judge_samples` the rubric on a run's sampled responses. With
+`JudgeConfig.readout` `probs` the rubric is read off the label probabilities instead
+(`judge_by_probs`, one read per item, no retries: nothing is parsed).
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ from typing import Generic, TypeVar
 
 from faithcheck.backends.base import Backend, Prompt
 from faithcheck.errors import DataError
-from faithcheck.judge.client import JudgeAsk, JudgeClient, JudgeReply, JudgeSession, as_session
+from faithcheck.judge.client import (
+    JudgeAsk,
+    JudgeClient,
+    JudgeReply,
+    JudgeSession,
+    as_session,
+)
 from faithcheck.judge.parse import Verdict, parse_label
+from faithcheck.judge.probs import LabelAsk, judge_turn, normalize, verdict_prefix
 from faithcheck.judge.prompt import item_nonce, judge_prompt
 from faithcheck.judge.records import (
     LABEL_VALUES,
+    READOUT_LABELS,
     JudgeConfig,
     JudgeItem,
     JudgeRecord,
@@ -213,6 +223,8 @@ def judge_texts(
         BackendError: the backend failed (propagated as is).
     """
     judged = [JudgeItem(*item) for item in items]
+    if cfg.readout == "probs":
+        return judge_by_probs(backend, judged, cfg, purpose)
     questions = []
     for item in judged:
         nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
@@ -234,6 +246,66 @@ def judge_texts(
         )
         for item, a in zip(judged, answers, strict=True)
     ]
+
+
+def judge_by_probs(
+    backend: Backend | JudgeClient | JudgeSession,
+    items: Sequence[JudgeItem],
+    cfg: JudgeConfig,
+    purpose: str = "rubric",
+) -> list[JudgeResult]:
+    """The rubric by the probability read-out: every item labelled, none an error.
+
+    Each item is one `LabelAsk` (its rationale seeded as attempt 0 would be); the label
+    is the most probable of aligned / partial / misaligned, and the renormalized
+    probabilities are kept (`p_aligned`, ...). Batches of `cfg.batch_size` items.
+
+    Raises:
+        BackendError: the judge reads no log-probabilities (a chat API), or failed.
+    """
+    session = as_session(backend)
+    results: list[JudgeResult] = []
+    for start in range(0, len(items), cfg.batch_size):
+        chunk = items[start : start + cfg.batch_size]
+        asks, seeds = [], []
+        for item in chunk:
+            nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
+            seeds.append(attempt_seed(cfg.seed, item.item_id, 0))
+            asks.append(
+                LabelAsk(
+                    prompt=judge_prompt(item.question, item.response, nonce, cfg.prompt_format),
+                    seed=seeds[-1],
+                    rationale_tokens=cfg.rationale_tokens,
+                    verdict_prefix=verdict_prefix(nonce),
+                    labels=list(READOUT_LABELS),
+                    stop=BASE_STOP if cfg.prompt_format == "base" else [],
+                )
+            )
+        replies = session.read_labels(asks, purpose, [i.item_id for i in chunk])
+        for item, ask, seed, reply in zip(chunk, asks, seeds, replies, strict=True):
+            results.append(_read_result(item.item_id, ask, seed, reply))
+    return results
+
+
+def _read_result(item_id: str, ask: LabelAsk, seed: int, reply: JudgeReply) -> JudgeResult:
+    assert reply.label_logprobs is not None
+    probs, mass = normalize(reply.label_logprobs)
+    best = max(range(len(probs)), key=probs.__getitem__)
+    name = READOUT_LABELS[best]
+    return JudgeResult(
+        item_id=item_id,
+        label=LABEL_VALUES[name],
+        label_name=name,
+        rationale=reply.text.strip(),
+        raw=f"{judge_turn(reply.text, ask.verdict_prefix)} {name}",
+        attempts=1,
+        seeds=[seed],
+        usage=usage_of([reply]),
+        p_aligned=probs[0],
+        p_partial=probs[1],
+        p_misaligned=probs[2],
+        label_mass=mass,
+    )
 
 
 def sample_item_id(problem_id: str, sample_index: int) -> str:

@@ -32,7 +32,13 @@ from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
 from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge.stage import JudgeOptions, judge_config_dict, judge_report
+from faithcheck.judge.stage import (
+    RATIONALE_TOKENS,
+    JudgeOptions,
+    judge_config_dict,
+    judge_report,
+    readout_config,
+)
 from faithcheck.models import (
     DEFAULT_MODEL,
     ModelIdentity,
@@ -229,6 +235,8 @@ def score_options(
     judge_max_items: int | None = None,
     judge_price_in: float | None = None,
     judge_price_out: float | None = None,
+    judge_readout: str = "auto",
+    judge_rationale_tokens: int = RATIONALE_TOKENS,
     calibrate: bool = True,
     calibration_size: int = 4,
     strategy: bool = True,
@@ -296,6 +304,8 @@ def score_options(
                 max_items=judge_max_items,
                 price_in=judge_price_in,
                 price_out=judge_price_out,
+                readout=judge_readout,
+                rationale_tokens=judge_rationale_tokens,
                 calibrate=calibrate,
                 calibration_per_domain=calibration_size,
                 strategy=strategy,
@@ -344,11 +354,13 @@ def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
     """`JudgeOptions` from CLI values (None: the default), with one-line errors; an unset
     --judge-max-tokens resolves by judge kind (`default_max_tokens`)."""
     from faithcheck.judge.plan import default_max_tokens
-    from faithcheck.judge.stage import JUDGE_BACKENDS
+    from faithcheck.judge.stage import JUDGE_BACKENDS, READOUTS
 
     values = {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
     if values.get("backend", "auto") not in JUDGE_BACKENDS:
         raise UsageError("--judge-backend must be " + ", ".join(JUDGE_BACKENDS))
+    if values.get("readout", "auto") not in READOUTS:
+        raise UsageError("--judge-readout must be " + ", ".join(READOUTS))
     floors = {
         "samples": ("--judge-samples", 1),
         "max_tokens": ("--judge-max-tokens", 16),
@@ -358,6 +370,7 @@ def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
         "max_items": ("--judge-max-items", 1),
         "price_in": ("--judge-price-in", 0),
         "price_out": ("--judge-price-out", 0),
+        "rationale_tokens": ("--judge-rationale-tokens", 0),
     }
     for key, (flag, floor) in floors.items():
         if values.get(key) is not None and values[key] < floor:
@@ -758,7 +771,13 @@ def build_report(
     judge_section = None
     if judge is not None:
         judge_section = judge_report(
-            run, judge.opts, judge.backend_name, reported, reliability, opts.seed
+            run,
+            judge.opts,
+            judge.backend_name,
+            reported,
+            reliability,
+            opts.seed,
+            readout=judge.cfg.readout,
         )
     diversity = None
     if diversity_tally is not None:
@@ -858,7 +877,9 @@ def _result_config(
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
         "judge": (
-            judge_config_dict(opts.judge) | {"identity": judge.identity, "dtype": judge.dtype}
+            judge_config_dict(opts.judge)
+            | {"identity": judge.identity, "dtype": judge.dtype}
+            | readout_config(judge.cfg)
             if judge
             else None
         ),

@@ -29,8 +29,8 @@ import orjson
 from faithcheck.errors import RunDirError
 from faithcheck.judge import JudgeResult
 from faithcheck.judge.plan import JudgePlan
-from faithcheck.judge.reliability import JudgeReliability, reliability
-from faithcheck.judge.stage import calibration_items, judge_config
+from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge.stage import calibration_items, calibration_reliability, judge_config
 from faithcheck.models import ModelIdentity
 from faithcheck.pipeline.core import Phases, ScoreOptions, build_report, derived_stages
 from faithcheck.report import Report, Throughput, Timings
@@ -178,7 +178,12 @@ def _judge_plan(opts: ScoreOptions, config: Mapping[str, Any]) -> JudgePlan | No
         name = "openai"
     else:
         name = config["backend"] if j.backend == "auto" else j.backend
-    cfg = judge_config(j, opts.seed, "chat")
+    # The read-out as the run resolved it (absent: text, the only one before probs).
+    cfg = judge_config(j.model_copy(update={"readout": "text"}), opts.seed, "chat")
+    if judged.get("readout") == "probs":
+        cfg = cfg.model_copy(
+            update={"readout": "probs", "rationale_tokens": judged.get("rationale_tokens", 0)}
+        )
     return JudgePlan(j, name, None, str(judged.get("identity", "")), False, cfg)
 
 
@@ -193,9 +198,7 @@ def _calibration(run: RunDir, judge: JudgePlan) -> JudgeReliability:
             f"{run.path}: {len(missing)} calibration items have no label (e.g. {missing[0]}); "
             "finish the run with `faithcheck score` first"
         )
-    return reliability(
-        items, {i.item_id: have[i.item_id].label for i in items}, seed=judge.cfg.seed
-    )
+    return calibration_reliability(items, have, judge.cfg.seed)
 
 
 def _previous(path: Path) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from faithcheck.store.rundir import CALIBRATION_FILE, RunDir
 
 
 def _plan(identity: str = "judge-sha", max_tokens: int = 256, dtype: str = "float32") -> JudgePlan:
-    opts = JudgeOptions(max_tokens=max_tokens)
+    opts = JudgeOptions(max_tokens=max_tokens, readout="text")
     return JudgePlan(opts, "vllm", "/x", identity, False, judge_config(opts, 0, "chat"), dtype)
 
 
@@ -142,3 +142,55 @@ def test_judge_settings_hash_as_before_the_chat_judge_existed() -> None:
         "calibrate", "calibration_per_domain", "strategy", "prompt_version", "prompt_hash",
     }  # fmt: skip
     assert judge_config_dict(JudgeOptions(reasoning_effort="high"))["reasoning_effort"] == "high"
+
+
+@pytest.mark.parametrize(
+    ("readout", "chat", "resolved"),
+    [
+        ("auto", False, "probs"),
+        ("auto", True, "text"),
+        ("text", False, "text"),
+        ("text", True, "text"),
+        ("probs", False, "probs"),
+    ],
+)
+def test_the_readout_resolves_by_what_the_judge_exposes(
+    readout: str, chat: bool, resolved: str
+) -> None:
+    opts = JudgeOptions(readout=readout, rationale_tokens=8)  # type: ignore[arg-type]
+    cfg = judge_config(opts, 0, "chat", served=chat)
+    assert cfg.readout == resolved
+    assert cfg.rationale_tokens == 8
+
+
+def test_probs_of_a_chat_api_is_refused() -> None:
+    from faithcheck.errors import UsageError
+
+    with pytest.raises(UsageError, match="--judge-readout probs"):
+        judge_config(JudgeOptions(readout="probs"), 0, "chat", served=True)
+
+
+def test_the_readout_enters_the_config_hash_resolved_and_only_for_probs() -> None:
+    """Text runs (every run before the probs read-out) keep their config hash; a probs
+    run hashes its read-out and rationale budget, however it was asked for."""
+    from faithcheck.judge.stage import judge_config_dict, readout_config
+
+    for readout in ("auto", "text", "probs"):
+        opts = JudgeOptions(readout=readout, rationale_tokens=4)  # type: ignore[arg-type]
+        assert judge_config_dict(opts) == judge_config_dict(JudgeOptions())
+    text = judge_config(JudgeOptions(readout="text"), 0, "chat")
+    assert readout_config(text) == {}
+    probs = judge_config(JudgeOptions(rationale_tokens=4), 0, "chat")
+    assert readout_config(probs) == {"readout": "probs", "rationale_tokens": 4}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"readout": "logits"}, "--judge-readout must be"), ({"rationale_tokens": -1}, "at least 0")],
+)
+def test_bad_readout_options_are_usage_errors(values: dict, message: str) -> None:
+    from faithcheck.errors import UsageError
+    from faithcheck.pipeline.core import check_judge_options
+
+    with pytest.raises(UsageError, match=message):
+        check_judge_options({"model": "smollm2-135m", "max_tokens": None} | values)

@@ -27,7 +27,7 @@ from faithcheck.comparison.metrics import load_run
 from faithcheck.diversity.core import PER_PROBLEM_METRICS
 from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, RunDirError, UsageError
-from faithcheck.judge import JudgeRecord, JudgeResult
+from faithcheck.judge import JudgeConfig, JudgeRecord, JudgeResult
 from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
 from faithcheck.metrics import bootstrap, mean_or_nan
 from faithcheck.models import ModelIdentity
@@ -196,7 +196,7 @@ def make_run(
     cfg = SamplingConfig(samples=K, temperature=temperature, seed=0)
     plan: Any = None
     if judge:
-        plan = type("Plan", (), {"identity": "f" * 64, "dtype": "float32"})()
+        plan = type("Plan", (), {"identity": "f" * 64, "dtype": "float32", "cfg": JudgeConfig()})()
     config = _result_config(opts, "hf", identity, cfg, dataset_hash(problems), plan)
     digest = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
     info = RunInfo(
