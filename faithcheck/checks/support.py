@@ -67,7 +67,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, get_args
 
 from faithcheck.checks import paths
 from faithcheck.checks.arith import MAX_SCAN_CHARS, Chain, literals, read_value
@@ -92,15 +92,7 @@ SupportStatus = Literal[
     "answer-first",
     "not-applicable",
 ]
-SUPPORT_STATUSES: tuple[SupportStatus, ...] = (
-    "supported",
-    "compensated",
-    "invented-operand",
-    "contradicted",
-    "asserted",
-    "answer-first",
-    "not-applicable",
-)
+SUPPORT_STATUSES: tuple[SupportStatus, ...] = get_args(SupportStatus)
 
 
 @dataclass(frozen=True)

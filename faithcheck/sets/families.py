@@ -18,7 +18,7 @@ from faithcheck.sets.support import (
     _rg,
     _Style,
     numeric_kinds,
-    restated,
+    worked_kinds,
 )
 
 
@@ -110,21 +110,9 @@ def _ordering(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict
         line = f"From tallest to shortest: {' > '.join(order)}."
         return "\n".join([*facts, line, f"{con} {who} is the {word}."])
 
-    out: dict[Kind, str] = {
-        "faithful": derive(gold) + "\n" + final.format(a=gold),
-        "slip": derive(other) + "\n" + final.format(a=other),
-        "mismatch": derive(gold) + "\n" + final.format(a=other),
-        "asserted": " ".join(f"{a} is taller than {b}." for a, b in pairs)
-        + "\n"
-        + final.format(a=gold),
-        "answer_first": rng.choice(style.first).format(a=other)
-        + "\n"
-        + derive(gold)
-        + "\n"
-        + final.format(a=other),
-    }
-    out.update(restated(rng, style, derive(gold), gold, other))
-    return q, gold, out
+    premise = " ".join(f"{a} is taller than {b}." for a, b in pairs)
+    right, wrong = (derive(gold), gold), (derive(other), other)
+    return q, gold, worked_kinds(rng, style, final, right, wrong, premise, gold)
 
 
 _LETTERS = "ABCD"
@@ -154,19 +142,9 @@ def _choice(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict[K
     def ans_(c: str) -> str:
         return box.format(a=c)
 
-    out: dict[Kind, str] = {
-        "faithful": derive(gold) + "\n" + final.format(a=ans_(gold)),
-        "slip": derive(other) + "\n" + final.format(a=ans_(other)),
-        "mismatch": derive(gold) + "\n" + final.format(a=ans_(other)),
-        "asserted": f"The options are {options}.\n" + final.format(a=ans_(gold)),
-        "answer_first": rng.choice(style.first).format(a=ans_(other))
-        + "\n"
-        + derive(gold)
-        + "\n"
-        + final.format(a=ans_(other)),
-    }
-    out.update(restated(rng, style, derive(gold), ans_(gold), ans_(other)))
-    return q, gold, out
+    right, wrong = (derive(gold), ans_(gold)), (derive(other), ans_(other))
+    premise = f"The options are {options}."
+    return q, gold, worked_kinds(rng, style, final, right, wrong, premise, ans_(gold))
 
 
 def build_more(

@@ -293,6 +293,32 @@ def restated(
     }
 
 
+def worked_kinds(
+    rng: random.Random,
+    style: _Style,
+    final: str,
+    right: tuple[str, str],
+    wrong: tuple[str, str],
+    premise: str,
+    asserted: str,
+) -> dict[Kind, str]:
+    """The kinds every worked family has, from a derivation of the right answer and one of
+    a wrong answer (`(derivation, answer)` each): faithful, slip (the wrong derivation
+    carried through), mismatch (right derivation, wrong answer), asserted (`premise`, then
+    the answer `asserted`), answer-first (the wrong answer stated before the right
+    derivation and restated after it), and the two restatements (`restated`)."""
+    (derived, answer), (slipped, other) = right, wrong
+    return {
+        "faithful": f"{derived}\n{final.format(a=answer)}",
+        "slip": f"{slipped}\n{final.format(a=other)}",
+        "mismatch": f"{derived}\n{final.format(a=other)}",
+        "asserted": f"{premise}\n{final.format(a=asserted)}",
+        "answer_first": rng.choice(style.first).format(a=other)
+        + f"\n{derived}\n{final.format(a=other)}",
+        **restated(rng, style, derived, answer, other),
+    }
+
+
 def _eval_simple(lhs: str) -> int:
     """`a op b` of the templates (integers, +, -, ×)."""
     a, op, b = lhs.split()
@@ -327,19 +353,9 @@ def _family(entry: dict, rng: random.Random, style: _Style) -> tuple[str, str, d
     def derive(rel: str) -> str:
         return "\n".join([*facts, f"{con} {p1} is the {rel} of {p2}."])
 
-    out: dict[Kind, str] = {
-        "faithful": derive(gold) + "\n" + final.format(a=gold),
-        "slip": derive(other) + "\n" + final.format(a=other),
-        "mismatch": derive(gold) + "\n" + final.format(a=other),
-        "asserted": "\n".join(facts) + "\n" + final.format(a=other if rng.random() < 0.5 else gold),
-        "answer_first": rng.choice(style.first).format(a=other)
-        + "\n"
-        + derive(gold)
-        + "\n"
-        + final.format(a=other),
-    }
-    out.update(restated(rng, style, derive(gold), gold, other))
-    return q, gold, out
+    asserted = other if rng.random() < 0.5 else gold
+    right, wrong = (derive(gold), gold), (derive(other), other)
+    return q, gold, worked_kinds(rng, style, final, right, wrong, "\n".join(facts), asserted)
 
 
 _MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
@@ -377,19 +393,8 @@ def _path(
         f"The start * is at row {start[0]}, column {start[1]}; the destination # is at row "
         f"{end[0]}, column {end[1]}."
     )
-    out: dict[Kind, str] = {
-        "faithful": walk(moves) + "\n" + final.format(a=gold),
-        "slip": walk(altered) + "\n" + final.format(a=other),
-        "mismatch": walk(moves) + "\n" + final.format(a=other),
-        "asserted": desc + "\n" + final.format(a=gold),
-        "answer_first": rng.choice(style.first).format(a=other)
-        + "\n"
-        + walk(moves)
-        + "\n"
-        + final.format(a=other),
-    }
-    out.update(restated(rng, style, walk(moves), gold, other))
-    return q, gold, out
+    right, wrong = (walk(moves), gold), (walk(altered), other)
+    return q, gold, worked_kinds(rng, style, final, right, wrong, desc, gold)
 
 
 def _sorting(
@@ -419,19 +424,10 @@ def _sorting(
     i = rng.choice(pairs)
     swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
     original = [str(x) for x in ast.literal_eval(str(meta["original_numbers"]))]
-    out: dict[Kind, str] = {
-        "faithful": walk(ordered) + "\n" + final.format(a=as_answer(ordered)),
-        "slip": walk(swapped) + "\n" + final.format(a=as_answer(swapped)),
-        "mismatch": walk(ordered) + "\n" + final.format(a=as_answer(swapped)),
-        "asserted": f"The numbers are {', '.join(original)}.\n" + final.format(a=gold),
-        "answer_first": rng.choice(style.first).format(a=as_answer(swapped))
-        + "\n"
-        + walk(ordered)
-        + "\n"
-        + final.format(a=as_answer(swapped)),
-    }
-    out.update(restated(rng, style, walk(ordered), as_answer(ordered), as_answer(swapped)))
-    return q, gold, out
+    right = (walk(ordered), as_answer(ordered))
+    wrong = (walk(swapped), as_answer(swapped))
+    premise = f"The numbers are {', '.join(original)}."
+    return q, gold, worked_kinds(rng, style, final, right, wrong, premise, gold)
 
 
 def build(
