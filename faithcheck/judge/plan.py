@@ -137,7 +137,7 @@ def plan_judge(
     if j.backend == "openai":
         if not j.base_url:
             raise UsageError("--judge-backend openai needs --judge-base-url")
-        cfg = judge_config(j, seed, "chat")
+        cfg = judge_config(j, seed, "chat", endpoint=True)
         return JudgePlan(j, "openai", None, f"{redact_url(j.base_url)}#{j.model}", False, cfg)
     identity = resolve_model(j.model)
     name = policy_backend if j.backend == "auto" else j.backend
@@ -271,7 +271,7 @@ def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -
     if kind == "openai":
         if not opts.base_url:
             raise UsageError("--judge-backend openai needs --judge-base-url")
-        cfg = judge_config(opts, seed, "chat")
+        cfg = judge_config(opts, seed, "chat", endpoint=True)
         plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
         settings = SimpleNamespace(
             dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency

@@ -150,9 +150,12 @@ class StrategyRecord(Record):
     """Pairs the judge gave no valid verdict for (counted as different strategies)."""
 
 
-def resolve_readout(readout: str, chat: bool) -> Literal["text", "probs"]:
-    """The read-out a judge uses: `auto` is probs unless a chat API answers (it returns
-    no label log-probabilities).
+def resolve_readout(readout: str, chat: bool, endpoint: bool = False) -> Literal["text", "probs"]:
+    """The read-out a judge uses. `auto` is probs only on an engine faithcheck runs itself
+    (transformers, vLLM in process), which always exposes the labels' log-probabilities;
+    a served judge (`--judge-backend openai`, `endpoint`) gets probs only when asked
+    (`--judge-readout probs`: vLLM's `logprob_token_ids`, which other OpenAI-compatible
+    servers lack), and a chat API (`chat`) has text only.
 
     Raises:
         UsageError: probs asked of a chat API.
@@ -162,13 +165,21 @@ def resolve_readout(readout: str, chat: bool) -> Literal["text", "probs"]:
             "--judge-readout probs needs a judge that exposes log-probabilities (a local "
             "model, or --judge-backend openai for a vLLM server); a chat API has text only"
         )
+    if readout == "auto":
+        return "text" if chat or endpoint else "probs"
     return "text" if chat or readout == "text" else "probs"
 
 
 def judge_config(
-    opts: JudgeOptions, seed: int, fmt: Literal["chat", "base"], *, served: bool = False
+    opts: JudgeOptions,
+    seed: int,
+    fmt: Literal["chat", "base"],
+    *,
+    served: bool = False,
+    endpoint: bool = False,
 ) -> JudgeConfig:
-    """The judge settings a run uses (`served`: a chat endpoint answers).
+    """The judge settings a run uses (`served`: a chat endpoint answers; `endpoint`: an
+    OpenAI-compatible completions server, `--judge-backend openai`).
 
     Raises:
         UsageError: the probs read-out asked of a chat endpoint.
@@ -183,7 +194,7 @@ def judge_config(
         seed=seed,
         prompt_format=fmt,
         batch_size=opts.concurrency if served else 32,
-        readout=resolve_readout(opts.readout, served),
+        readout=resolve_readout(opts.readout, served, endpoint),
         rationale_tokens=opts.rationale_tokens,
     )
 

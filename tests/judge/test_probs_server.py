@@ -13,6 +13,7 @@ from faithcheck.backends.openai import OpenAIBackend
 from faithcheck.errors import BackendError
 from faithcheck.judge import JudgeConfig, JudgeItem, judge_texts
 from faithcheck.judge.probs import label_continuations
+from faithcheck.judge.stage import resolve_readout
 from tests.chat_server import FakeChat, Reply, completion_reply
 
 ITEMS = [
@@ -89,14 +90,22 @@ def test_a_server_that_leaves_a_label_out_is_an_error(
         served.next_token_logprobs([NextTokenRequest(prompt_ids=[1, 2], token_ids=ids)])
 
 
-def test_calibrating_a_served_judge_reads_probabilities_by_default(
+def test_calibrating_a_served_judge_reads_probabilities_when_asked(
     fake: FakeChat, model_path: str
 ) -> None:
-    """`--judge-backend openai` resolves `auto` to probs: every calibration item labelled,
+    """`--judge-backend openai --judge-readout probs`: every calibration item labelled,
     and AUROC ranks by p_aligned (here constant, so exactly chance)."""
     from faithcheck.api import calibrate
 
-    rel = calibrate(model_path, per_domain=1, backend="openai", base_url=fake.url)
+    rel = calibrate(model_path, per_domain=1, backend="openai", base_url=fake.url, readout="probs")
     assert rel.n_errors == 0 and rel.n_items == 18
     assert rel.auroc.value == pytest.approx(0.5)
     assert all(b.get("logprob_token_ids") for b in fake.completions())
+
+
+def test_a_served_judge_reads_text_unless_asked() -> None:
+    # Only vLLM honours logprob_token_ids: `auto` never assumes it of a server.
+    assert resolve_readout("auto", chat=False, endpoint=True) == "text"
+    assert resolve_readout("probs", chat=False, endpoint=True) == "probs"
+    assert resolve_readout("auto", chat=False) == "probs"
+    assert resolve_readout("auto", chat=True) == "text"
