@@ -9,11 +9,14 @@ at `--judge-price-in` / `--judge-price-out`. Two rules keep a run under the cap:
   cache answers) must fit, or the run is refused with the numbers;
 - before each call (a wave of live requests, or a whole batch), the cost so far (the
   run's ledger, every invocation of a resumed run included) plus that call's worst
-  case must fit; otherwise the call is not sent and `BudgetReached` stops the judge
+  case must fit, its prompts scaled by the most the server's counts have exceeded the
+  estimate so far; otherwise the call is not sent and `BudgetReached` stops the judge
   phase cleanly: everything judged so far is on disk, and a rerun with a higher cap
   resumes from there.
 
 Retries and strategy clustering are not known in advance; the second rule covers them.
+The cap holds up to the estimate's error on the first call (a wave of
+`--judge-concurrency` requests, or the first batch) of an invocation.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class Budget:
         """USD per million completion tokens."""
         self.spent = spent
         """USD spent so far (paid calls only)."""
+        self.scale = 1.0
+        """How far the server's prompt counts have run above the estimate (at least 1):
+        later estimates are scaled by it, so an estimate proved low is corrected after
+        the first replies."""
 
     @classmethod
     def from_ledger(
@@ -78,12 +85,18 @@ class Budget:
 
     def worst(self, asks: Sequence[JudgeAsk]) -> float:
         """The most these asks can cost: estimated prompts plus whole completion budgets."""
-        return sum(self.cost(prompt_tokens(a), a.max_tokens) for a in asks)
+        return sum(self.cost(math.ceil(prompt_tokens(a) * self.scale), a.max_tokens) for a in asks)
 
-    def charge(self, prompt: int, completion: int, cached: bool = False) -> None:
-        """Count one reply (cached replies cost nothing)."""
-        if not cached:
-            self.spent += self.cost(prompt, completion)
+    def charge(
+        self, prompt: int, completion: int, cached: bool = False, ask: JudgeAsk | None = None
+    ) -> None:
+        """Count one reply (cached replies cost nothing); with its `ask`, learn how far
+        the server's prompt count exceeds the estimate."""
+        if cached:
+            return
+        self.spent += self.cost(prompt, completion)
+        if ask is not None and prompt > 0:
+            self.scale = max(self.scale, prompt / prompt_tokens(ask))
 
     def check(self, asks: Sequence[JudgeAsk]) -> None:
         """Let a call through only if its worst case still fits.

@@ -313,7 +313,7 @@ class JudgeSession:
                 self.cache.put(key, reply)
             if self.budget is not None:
                 with self._lock:
-                    self.budget.charge(reply.prompt_tokens, reply.completion_tokens)
+                    self.budget.charge(reply.prompt_tokens, reply.completion_tokens, ask=asks[i])
             self._log([self._call(purpose, ids[i], attempt, reply)])
 
         if todo and priced and self.budget is not None:
