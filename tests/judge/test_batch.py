@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +180,67 @@ def test_only_openai_judges_batch() -> None:
     for provider in ("anthropic", "google", None):
         with pytest.raises(UsageError, match="--judge-batch speaks OpenAI's batch API"):
             check_batch_provider(provider, "x/y")
+
+
+# -- `score --judge-batch` end to end ------------------------------------------------------
+
+ROLLOUTS = [
+    {"id": "a", "question": "What is 3 + 4?", "answer": "7", "response": "So \\boxed{8}."},
+    {"id": "b", "question": "What is 10 / 2?", "answer": "5", "response": "10 / 2 = 5\n\\boxed{5}"},
+]
+
+
+def _score_cmd(tmp_path: Path, out: Path) -> list[str]:
+    rollouts = tmp_path / "rollouts.jsonl"
+    rollouts.write_text("".join(json.dumps(r) + "\n" for r in ROLLOUTS))
+    return [
+        sys.executable, "-m", "faithcheck", "score", "--from-samples", str(rollouts),
+        "--backend", "hf", "--dtype", "float32", "--probes", "none", "--no-diversity",
+        "--judge-model", "openai/o3", "--judge-batch", "--calibration-size", "1",
+        "--out", str(out), "--json",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_score_killed_while_waiting_resumes_its_batch_without_a_second_submission(
+    fake: FakeChat, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    env = os.environ | {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": fake.url,
+        "FAITHCHECK_JUDGE_CACHE": str(tmp_path / "cache"),
+        "FAITHCHECK_JUDGE_BATCH_POLL": "0.05",
+    }
+    fake.hold_batches = True
+    proc = subprocess.Popen(
+        _score_cmd(tmp_path, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        polls = [s for s in fake.seen if s.method == "GET" and s.path.startswith("/v1/batches/")]
+        if len(polls) >= 3:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    proc.kill()  # SIGKILL while it waits on the batch
+    proc.wait(timeout=60)
+    assert len(fake.batch_submissions()) == 1
+    first = json.loads((out / "judge_batches.jsonl").read_text().splitlines()[0])["batch_id"]
+
+    fake.hold_batches = False
+    done = subprocess.run(
+        _score_cmd(tmp_path, out), env=env, capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr[-2000:]  # 2 problems: inconclusive
+    assert f"judge batch {first}: resuming" in done.stderr
+    # No request was paid for twice: the rubric batch was resumed, calibration got its own.
+    sent = [line["custom_id"] for b in fake.batches for line in fake.batch_requests(b)]
+    assert len(sent) == len(set(sent))
+    rubric = [b for b in fake.batches if len(fake.batch_requests(b)) == len(ROLLOUTS)]
+    assert rubric == [first]
+    report = json.loads(done.stdout)
+    assert report["judge"]["summary"]["error_rate"]["value"] == 0
+    assert report["judge"]["usage"]["by_purpose"]["rubric"]["calls"] == len(ROLLOUTS)
+    assert len((out / "judge.jsonl").read_text().splitlines()) == len(ROLLOUTS)
