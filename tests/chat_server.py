@@ -14,6 +14,16 @@ with `logprob_token_ids`, `choices[0].logprobs.top_logprobs[0]` maps each asked 
 (`token_id:<id>` under `return_tokens_as_token_ids`) to `self.token_logprobs[id]`
 (default: -0.2 for the first id asked, -2.5 for the others); without, the text is
 `self.completion_text`.
+
+The Batch API: `POST /v1/files` (multipart, `purpose=batch`) stores a JSONL file and
+`GET /v1/files/{id}/content` returns it; `POST /v1/batches` makes a `batch` object that
+walks through the statuses of its `BatchPlan` (one step per retrieve; `hold_batches`
+keeps every batch `in_progress`), and at its last status writes the output file (one
+line per request answered as `/v1/chat/completions` would be: `{"custom_id",
+"response": {"status_code", "body"}}`) and the error file (per-request failures, or
+`{"error": {"code": "batch_expired"}}` for requests an expired batch never ran).
+`batch_script` queues a plan per batch created (default: validating, in_progress,
+completed, every request answered).
 """
 
 from __future__ import annotations
@@ -39,6 +49,22 @@ class Reply:
     """HTTP status; 0 drops the connection without answering."""
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BatchPlan:
+    """How one batch goes: the statuses its retrieves walk through, and its outcome."""
+
+    states: list[str] = field(
+        default_factory=lambda: ["validating", "in_progress", "finalizing", "completed"]
+    )
+    """Statuses in order; the last (completed, failed, expired, cancelled) is final."""
+    failed_lines: dict[int, Reply] = field(default_factory=dict)
+    """Request line -> the error it ends in (a partially failed batch)."""
+    ran: int | None = None
+    """Expired or cancelled: requests run before the end (the first `ran` lines)."""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    """Failed: the batch's `errors.data` (validation errors)."""
 
 
 @dataclass
@@ -152,6 +178,14 @@ class FakeChat:
         """Completions: the log-prob returned for each id in `logprob_token_ids`."""
         self.completion_text = "The steps add up."
         """Completions without `logprob_token_ids`: the generated text."""
+        self.files: dict[str, bytes] = {}
+        """Uploaded and generated files by id."""
+        self.batches: dict[str, dict[str, Any]] = {}
+        """Batch objects by id (with their plan under `_plan`)."""
+        self.batch_script: list[BatchPlan] = []
+        """Plans for the next batches created, in order (then the default plan)."""
+        self.hold_batches = False
+        """Keep every batch in_progress on retrieve (a run waiting on it)."""
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -168,6 +202,15 @@ class FakeChat:
     def completions(self) -> list[dict[str, Any]]:
         """Bodies of the completion requests received, in order."""
         return [s.body for s in self.seen if s.path.endswith("/v1/completions")]
+
+    def batch_submissions(self) -> list[dict[str, Any]]:
+        """Bodies of the batch creations received, in order."""
+        return [s.body for s in self.seen if s.method == "POST" and s.path == "/v1/batches"]
+
+    def batch_requests(self, batch_id: str) -> list[dict[str, Any]]:
+        """The request lines of one batch's input file."""
+        text = self.files[self.batches[batch_id]["input_file_id"]].decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -190,7 +233,105 @@ class FakeChat:
             return Reply(body=chat_reply(text))
         if path == "/v1/completions":
             return self._completion(body)
+        if path.startswith(("/v1/files", "/v1/batches")):
+            return self._batch_api(path, body)
         return Reply(404, {"error": {"message": "Not Found"}})
+
+    # -- the Batch API ----------------------------------------------------------------------
+
+    def _batch_api(self, path: str, body: Any) -> Reply:
+        parts = path.strip("/").split("/")  # v1, files|batches, [id], [content|cancel]
+        with self._lock:
+            if parts == ["v1", "files"]:
+                assert isinstance(body, dict) and body.get("purpose") == "batch", body
+                fid = f"file-{len(self.files) + 1}"
+                self.files[fid] = body["file"]
+                return Reply(body=_file_object(fid, len(body["file"])))
+            if len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+                data = self.files.get(parts[2])
+                if data is None:
+                    return error(404, f"No such File object: {parts[2]}")
+                return Reply(body=data, headers={"content-type": "application/octet-stream"})
+            if parts == ["v1", "batches"]:
+                return self._create_batch(body)
+            batch = self.batches.get(parts[2]) if len(parts) >= 3 else None
+            if batch is None:
+                return error(404, f"No batch found with id '{parts[-1]}'.")
+            if len(parts) == 4 and parts[3] == "cancel":
+                batch["_plan"].states[:] = ["cancelling", "cancelled"]
+            self._advance(batch)
+            return Reply(body={k: v for k, v in batch.items() if not k.startswith("_")})
+
+    def _create_batch(self, body: dict[str, Any]) -> Reply:
+        fid = body.get("input_file_id")
+        if fid not in self.files:
+            return error(400, f"Invalid 'input_file_id': '{fid}'.", "input_file_id")
+        assert body.get("endpoint") == "/v1/chat/completions", body
+        assert body.get("completion_window") == "24h", body
+        bid = f"batch_{len(self.batches) + 1}"
+        plan = self.batch_script.pop(0) if self.batch_script else BatchPlan()
+        total = len([x for x in self.files[fid].splitlines() if x.strip()])
+        self.batches[bid] = {
+            "id": bid,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": fid,
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": 1,
+            "request_counts": {"total": total, "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+            "_plan": BatchPlan(list(plan.states), plan.failed_lines, plan.ran, plan.errors),
+        }
+        return Reply(body={k: v for k, v in self.batches[bid].items() if k != "_plan"})
+
+    def _advance(self, batch: dict[str, Any]) -> None:
+        """One retrieve: the next status of the plan (the final one writes the files)."""
+        plan: BatchPlan = batch["_plan"]
+        if self.hold_batches:
+            batch["status"] = "in_progress"
+            return
+        if plan.states:
+            batch["status"] = plan.states.pop(0)
+        if plan.states or batch.get("_done"):
+            return
+        batch["_done"] = True
+        status = batch["status"]
+        if status == "failed":
+            batch["errors"] = {"object": "list", "data": plan.errors}
+            return
+        lines = [json.loads(x) for x in self.files[batch["input_file_id"]].splitlines() if x]
+        ran = len(lines) if status == "completed" else (plan.ran or 0)
+        out, err = [], []
+        for i, line in enumerate(lines):
+            cid = line["custom_id"]
+            if i >= ran:
+                code = "batch_expired" if status == "expired" else "batch_cancelled"
+                msg = "This request could not be executed before the completion window expired."
+                err.append({"id": f"req_{i}", "custom_id": cid, "response": None,
+                            "error": {"code": code, "message": msg}})  # fmt: skip
+                continue
+            reply = plan.failed_lines.get(i)
+            if reply is None:
+                self._lock.release()  # the chat answer takes the lock itself
+                try:
+                    reply = self.answer(line["url"], line["body"])
+                finally:
+                    self._lock.acquire()
+            row = {"id": f"req_{i}", "custom_id": cid, "error": None,
+                   "response": {"status_code": reply.status, "request_id": f"r{i}",
+                                "body": reply.body}}  # fmt: skip
+            (out if reply.status == 200 else err).append(row)
+        counts = batch["request_counts"]
+        counts["completed"], counts["failed"] = len(out), len(err)
+        for key, rows in (("output_file_id", out), ("error_file_id", err)):
+            if rows:
+                fid = f"file-{len(self.files) + 1}"
+                self.files[fid] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                batch[key] = fid
 
     def _completion(self, body: dict[str, Any]) -> Reply:
         if body.get("model") not in self.models:
@@ -218,7 +359,12 @@ class FakeChat:
 
             def _serve(self) -> None:
                 size = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(size)) if size else None
+                raw = self.rfile.read(size) if size else b""
+                kind = self.headers.get("content-type") or ""
+                if kind.startswith("multipart/form-data"):
+                    body: Any = _form(raw, kind)
+                else:
+                    body = json.loads(raw) if raw else None
                 with fake._lock:
                     fake.seen.append(Seen(self.command, self.path, dict(self.headers), body))
                 reply = fake.answer(self.path, body)
@@ -226,7 +372,9 @@ class FakeChat:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                data = json.dumps(reply.body).encode()
+                data = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
                 try:
                     self.send_response(reply.status)
                     for k, v in ({"content-type": "application/json"} | reply.headers).items():
@@ -240,6 +388,28 @@ class FakeChat:
             do_GET = do_POST = _serve
 
         return Handler
+
+
+def _form(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart/form-data body as {field: text, or bytes for a file}."""
+    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+    fields: dict[str, Any] = {}
+    for part in raw.split(b"--" + boundary):
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        name = re.search(rb'name="([^"]+)"', head)
+        if name is None:
+            continue
+        value = data.removesuffix(b"\r\n")
+        is_file = b"filename=" in head
+        fields[name.group(1).decode()] = value if is_file else value.decode()
+    return fields
+
+
+def _file_object(fid: str, size: int) -> dict[str, Any]:
+    return {"id": fid, "object": "file", "bytes": size, "created_at": 1,
+            "filename": "batch.jsonl", "purpose": "batch", "status": "processed"}  # fmt: skip
 
 
 def wait_a_little() -> None:

@@ -86,6 +86,8 @@ def score(
     judge_http_retries: o.JudgeHttpRetries = 6,
     judge_cache: o.JudgeCache = True,
     judge_max_items: o.JudgeMaxItems = None,
+    judge_max_cost: o.JudgeMaxCost = None,
+    judge_batch: o.JudgeBatch = False,
     judge_price_in: o.JudgePriceIn = None,
     judge_price_out: o.JudgePriceOut = None,
     judge_readout: o.JudgeReadout = "auto",

@@ -353,6 +353,26 @@ JudgeMaxItems = Annotated[
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
+JudgeMaxCost = Annotated[
+    float | None,
+    typer.Option(
+        help="USD the judge may spend in this run (needs --judge-price-in/--judge-price-out): "
+        "refused up front when the known prompts plus the completion budget can exceed it; "
+        "judging stops cleanly, resumable, before a call that could cross it (the report says "
+        "how many responses were left unjudged).",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
+JudgeBatch = Annotated[
+    bool,
+    typer.Option(
+        "--judge-batch",
+        help="Send the judge's requests through OpenAI's Batch API (/v1/files + /v1/batches; "
+        "openai/ judges only): half the price, replies within 24 h. The batch id is kept in "
+        "the run directory: a run stopped while it waits resumes the same batch.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
 JudgePriceIn = Annotated[
     float | None,
     typer.Option(

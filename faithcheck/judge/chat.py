@@ -111,6 +111,11 @@ class ChatJudge:
         self._lock = threading.Lock()
 
     @property
+    def client(self) -> Any:
+        """The SDK client (the batch API goes through it too)."""
+        return self._client
+
+    @property
     def identity(self) -> str:
         """Endpoint, model and reasoning effort: what makes two replies comparable."""
         return f"chat:{self._shown_url}#{self.model}#effort={self.reasoning_effort}"
@@ -148,9 +153,9 @@ class ChatJudge:
         except openai.APIStatusError as exc:
             if exc.status_code == 405:
                 return
-            raise self._error(exc) from None
+            raise self.error(exc) from None
         except openai.APIError as exc:
-            raise self._error(exc) from None
+            raise self.error(exc) from None
         names = set(listed) | {m.removeprefix("models/") for m in listed}
         chosen = next((m for m in self.target.models if m in names), None)
         if chosen is None:
@@ -189,7 +194,9 @@ class ChatJudge:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _body(self, ask: JudgeAsk) -> dict[str, Any]:
+    def request_body(self, ask: JudgeAsk) -> dict[str, Any]:
+        """The `/chat/completions` request body of one question (as sent now: with the
+        parameters learned so far dropped or swapped)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": chat_only(ask.prompt).messages,
@@ -210,24 +217,23 @@ class ChatJudge:
         import openai
 
         for _ in range(len(_ADAPTABLE) + 1):
-            body = self._body(ask)
+            body = self.request_body(ask)
             try:
                 response = self._client.chat.completions.create(**body)
             except openai.BadRequestError as exc:
-                if self._adapt(exc, body):
+                named = [exc.param] if isinstance(exc.param, str) else []
+                if self.learn(named, _message(exc), body):
                     continue
-                raise self._error(exc) from None
+                raise self.error(exc) from None
             except openai.APIError as exc:
-                raise self._error(exc) from None
-            return self._reply(response)
+                raise self.error(exc) from None
+            return self.reply_of(response)
         raise BackendError(f"judge {self._shown_url}: the endpoint refuses every request")
 
-    def _adapt(self, exc: Any, body: dict[str, Any]) -> bool:
-        """Learn from a 400 naming a parameter; True when the request should be retried."""
-        message = _message(exc)
-        named = [exc.param] if isinstance(exc.param, str) else []
-        named += _QUOTED_PARAM.findall(message)
-        for param in named:
+    def learn(self, named: list[str], message: str, body: dict[str, Any]) -> bool:
+        """Learn from a 400 naming a parameter (`named`: its `param` field, if any, then
+        any parameter quoted in `message`); True when the request should be retried."""
+        for param in [*named, *_QUOTED_PARAM.findall(message)]:
             if param not in body or param not in _ADAPTABLE:
                 continue
             with self._lock:
@@ -243,7 +249,12 @@ class ChatJudge:
             return True
         return False
 
-    def _reply(self, response: Any) -> JudgeReply:
+    def reply_of(self, response: Any) -> JudgeReply:
+        """A `chat.completion` (the SDK's object) as a `JudgeReply`.
+
+        Raises:
+            BackendError: the completion has no choices.
+        """
         choices = getattr(response, "choices", None) or []
         if not choices:
             raise BackendError(f"judge {self._shown_url}: the reply has no choices")
@@ -264,7 +275,7 @@ class ChatJudge:
             system_fingerprint=getattr(response, "system_fingerprint", None),
         )
 
-    def _error(self, exc: Any) -> BackendError:
+    def error(self, exc: Any) -> BackendError:
         """One line naming the endpoint and the server's own message, key masked."""
         import openai
 

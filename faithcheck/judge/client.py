@@ -18,14 +18,16 @@ no client should repeat:
   or cached, appended the moment it arrives, so usage and cost survive a kill;
 - the token-budget guard: a chat judge whose replies mostly stop at the token budget
   (a reasoning model spending it on hidden reasoning) ends the run with a message that
-  names `--judge-max-tokens`, instead of a column of judge errors.
+  names `--judge-max-tokens`, instead of a column of judge errors;
+- the spending cap (`faithcheck.judge.budget`, `--judge-max-cost`): a call whose worst
+  case could take the run past it is not sent.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
@@ -33,6 +35,9 @@ from faithcheck.backends.base import Backend, ChatPrompt, GenerationRequest, Pro
 from faithcheck.errors import BackendError
 from faithcheck.judge.probs import LabelAsk, read_labels
 from faithcheck.records import Record
+
+if TYPE_CHECKING:
+    from faithcheck.judge.budget import Budget
 
 LEDGER_FILE = "judge_calls.jsonl"
 """The run's ledger of judge calls (see `JudgeCall`)."""
@@ -222,14 +227,17 @@ class JudgeSession:
         cache: Any = None,
         ledger: Callable[[list[JudgeCall]], None] | None = None,
         max_tokens_flag: str = "--judge-max-tokens",
+        budget: Budget | None = None,
     ) -> None:
         """Args:
         client: who answers.
         cache: a `ResponseCache`, or None (also when the client has no identity).
         ledger: appends call records (the run directory's judge_calls.jsonl), or None.
         max_tokens_flag: the option named when most replies hit the budget.
+        budget: the spending cap (checked before each call, charged as replies arrive).
         """
         self.client = client
+        self.budget = budget
         self.cache = cache if client.identity is not None else None
         self._ledger = ledger
         self._flag = max_tokens_flag
@@ -249,10 +257,12 @@ class JudgeSession:
         """Replies to `asks`, in order: cached ones from disk, the rest from the client.
 
         Raises:
+            BudgetReached: the uncached questions could take the cost past the cap (none
+                is sent).
             BackendError: the client failed, or (a budget-guarded client) most replies
                 so far stopped at the token budget.
         """
-        done = self._serve(asks, self.client.ask, purpose, item_ids, attempt)
+        done = self._serve(asks, self.client.ask, purpose, item_ids, attempt, priced=True)
         self._guard(done, max((a.max_tokens for a in asks), default=0))
         return done
 
@@ -281,6 +291,7 @@ class JudgeSession:
         purpose: str,
         item_ids: Sequence[str] | None,
         attempt: int,
+        priced: bool = False,
     ) -> list[JudgeReply]:
         ids = list(item_ids) if item_ids is not None else [str(i) for i in range(len(asks))]
         replies: list[JudgeReply | None] = [None] * len(asks)
@@ -300,13 +311,33 @@ class JudgeSession:
             key = keys[i]
             if self.cache is not None and key is not None:
                 self.cache.put(key, reply)
+            if self.budget is not None:
+                with self._lock:
+                    self.budget.charge(reply.prompt_tokens, reply.completion_tokens, ask=asks[i])
             self._log([self._call(purpose, ids[i], attempt, reply)])
 
+        if todo and priced and self.budget is not None:
+            self.budget.check([asks[i] for i in todo])
         if todo:
             fresh = fetch([asks[i] for i in todo], arrived)
             for i, reply in zip(todo, fresh, strict=True):
                 replies[i] = reply
         return [r for r in replies if r is not None]
+
+    def preflight(self, asks: Sequence[JudgeAsk], what: str) -> None:
+        """Refuse, before anything is paid, known questions whose worst case (less what
+        the response cache answers) exceeds the spending cap; nothing without a cap.
+
+        Raises:
+            UsageError: they can cost more than --judge-max-cost.
+        """
+        if self.budget is None:
+            return
+        if self.cache is not None:
+            asks = [
+                a for a in asks if self.cache.get(self.cache.key(self.client.identity, a)) is None
+            ]
+        self.budget.preflight(asks, what)
 
     def _call(self, purpose: str, item_id: str, attempt: int, r: JudgeReply) -> JudgeCall:
         return JudgeCall(

@@ -16,7 +16,9 @@ from faithcheck.backends.base import Backend, DType
 from faithcheck.backends.http import redact_url
 from faithcheck.backends.precision import resolve
 from faithcheck.errors import UsageError
-from faithcheck.judge import JudgeConfig
+from faithcheck.judge import JudgeConfig, JudgeResult
+from faithcheck.judge.batch import BATCHES_FILE, BatchJudge, BatchRecord, check_batch_provider
+from faithcheck.judge.budget import Budget, BudgetReached, check_prices
 from faithcheck.judge.cache import default_cache
 from faithcheck.judge.chat import (
     CHAT_MAX_TOKENS,
@@ -28,12 +30,14 @@ from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeSession, as_cli
 from faithcheck.judge.mistakes import write_mistakes
 from faithcheck.judge.providers import provider_of, resolve_target
 from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge.run import rubric_asks, sample_item_id
 from faithcheck.judge.stage import (
     LOCAL_JUDGE_MAX_TOKENS,
     SMALL_JUDGE_WARNING,
     JudgeOptions,
     calibrate_into,
     calibration_items,
+    calibration_reliability,
     judge_config,
     judge_into,
     strategy_into,
@@ -42,7 +46,7 @@ from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_mo
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
-from faithcheck.store.rundir import JUDGE_FILE, SAMPLES_FILE, RunDir
+from faithcheck.store.rundir import CALIBRATION_FILE, JUDGE_FILE, SAMPLES_FILE, RunDir
 
 
 class JudgePlan:
@@ -97,9 +101,29 @@ class JudgePlan:
         run's judge_calls.jsonl, else `ledger`."""
         client = as_client(judge, self.cache_identity)
         cache = default_cache() if self.opts.cache else None
+        if self.opts.batch and isinstance(client, ChatJudge):
+            client = batch_client(client, run)
         if run is not None:
             ledger = lambda calls: run.append(LEDGER_FILE, calls)  # noqa: E731
-        return JudgeSession(client, cache=cache, ledger=ledger)
+        budget = None
+        o = self.opts
+        if o.max_cost is not None and o.price_in is not None and o.price_out is not None:
+            paid = run.load(LEDGER_FILE, JudgeCall) if run is not None else []
+            budget = Budget.from_ledger(o.max_cost, o.price_in, o.price_out, paid)
+        return JudgeSession(client, cache=cache, ledger=ledger, budget=budget)
+
+
+def batch_client(chat: ChatJudge, run: RunDir | None) -> BatchJudge:
+    """The chat judge through the batch API, its batches recorded in the run directory
+    (in memory without one)."""
+    if run is None:
+        kept: list[BatchRecord] = []
+        return BatchJudge(chat, recorded=lambda: list(kept), record=kept.append)
+    return BatchJudge(
+        chat,
+        recorded=lambda: run.load(BATCHES_FILE, BatchRecord),
+        record=lambda rec: run.append(BATCHES_FILE, [rec]),
+    )
 
 
 def make_openai_backend(opts: JudgeOptions, score_opts: Any) -> Backend:
@@ -129,7 +153,17 @@ def plan_judge(
     None with --no-judge."""
     if not j.enabled:
         return None
+    check_prices(j.max_cost, j.price_in, j.price_out)
+    if j.batch and judge_kind(j) != "chat":
+        raise UsageError(
+            "--judge-batch is for a hosted judge (--judge-model openai/<model>); a local or "
+            "served judge has no batch API"
+        )
     if judge_kind(j) == "chat":
+        if j.batch:
+            check_batch_provider(
+                resolve_target(j.model, j.base_url, j.api_key_env).provider, j.model
+            )
         client = open_chat_judge(j)
         cfg = judge_config(j, seed, "chat", served=True)
         say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
@@ -155,9 +189,14 @@ def judge_all(
     plan: JudgePlan,
     problems: list[Problem],
     progress: Any,
+    say: Callable[[str], None] | None = None,
 ) -> JudgeReliability | None:
     """Judge the responses, cluster them by strategy, and calibrate the judge; returns
     the judge's reliability (None with --no-calibrate).
+
+    With --judge-max-cost the phase is refused up front when its known questions can
+    cost more (`faithcheck.judge.budget`), and stops cleanly when the next call could:
+    `say` tells why, and the report counts what was left unjudged.
 
     The run's samples are read from samples.jsonl one problem at a time: the first
     `--judge-samples` of each problem (by sample index), problems in id order.
@@ -179,18 +218,65 @@ def judge_all(
     cap = plan.opts.max_items
     if cap is not None:
         total = min(total, max(0, cap - sum(run.index(JUDGE_FILE).count(p) for p in keys)))
-    judge_into(
-        run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
-    )
-    if plan.opts.strategy:
-        strategy_into(run, session, by_id, judged(), plan.cfg)
-    if not plan.opts.calibrate:
-        return None
-    # The same judge with the same settings labels the same items the same way: a second
-    # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
-    # cache without a single paid call.
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    return calibrate_into(run, session, items, plan.cfg, _task(progress, "calibration", len(items)))
+    if session.budget is not None and plan.cfg.readout == "text":
+        _preflight(run, session, by_id, judged(), items if plan.opts.calibrate else [], plan, total)
+    try:
+        judge_into(
+            run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
+        )
+        if plan.opts.strategy:
+            strategy_into(run, session, by_id, judged(), plan.cfg)
+        if not plan.opts.calibrate:
+            return None
+        # The same judge with the same settings labels the same items the same way: a second
+        # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
+        # cache without a single paid call.
+        task = _task(progress, "calibration", len(items))
+        return calibrate_into(run, session, items, plan.cfg, task)
+    except BudgetReached as stop:
+        # A clean stop: what was judged is on disk, the rest is reported as unjudged, and
+        # an unfinished calibration counts its missing items as judge errors.
+        (say or _stderr)(f"warning: {stop}")
+        if not plan.opts.calibrate:
+            return None
+        have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)}
+        return calibration_reliability(items, have, plan.cfg.seed)
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _preflight(
+    run: RunDir,
+    session: JudgeSession,
+    problems: dict[str, Problem],
+    samples: Iterator[SampleRecord],
+    items: list[Any],
+    plan: JudgePlan,
+    limit: int,
+) -> None:
+    """Refuse the judge phase when its known questions can cost more than the cap: the
+    rubric's first attempts on the responses not judged yet (up to `limit`) and the
+    calibration items not on disk (less, in the session, what the cache answers)."""
+    on_disk = run.index(JUDGE_FILE)
+    pending: list[tuple[str, str, str]] = []
+    done: dict[str, set[object]] = {}
+    for s in samples:
+        if len(pending) >= limit:
+            break
+        if s.problem_id not in done:
+            done[s.problem_id] = {r.get("sample_index") for _, r in on_disk.rows(s.problem_id)}
+        if s.sample_index not in done[s.problem_id]:
+            item_id = sample_item_id(s.problem_id, s.sample_index)
+            pending.append((item_id, problems[s.problem_id].question, s.completion))
+    calibrated = {r.item_id for r in run.load(CALIBRATION_FILE, JudgeResult)}
+    todo = [(i.item_id, i.question, i.response) for i in items if i.item_id not in calibrated]
+    what = f"{len(pending)} responses + {len(todo)} calibration items"
+    session.preflight(rubric_asks([*pending, *todo], plan.cfg), what)
 
 
 def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:

@@ -152,17 +152,8 @@ def ask_with_retries(
             chunk = pending[start : start + cfg.batch_size]
             asks = []
             for i in chunk:
-                seeds[i].append(attempt_seed(cfg.seed, questions[i].item_id, attempt))
-                asks.append(
-                    JudgeAsk(
-                        prompt=questions[i].prompt,
-                        seed=seeds[i][-1],
-                        temperature=temperature,
-                        top_p=cfg.top_p,
-                        max_tokens=cfg.max_tokens,
-                        stop=BASE_STOP if cfg.prompt_format == "base" else [],
-                    )
-                )
+                asks.append(_ask(questions[i], cfg, attempt, temperature))
+                seeds[i].append(asks[-1].seed)
             ids = [questions[i].item_id for i in chunk]
             got = session.ask(asks, purpose, ids, attempt)
             for i, reply in zip(chunk, got, strict=True):
@@ -174,6 +165,17 @@ def ask_with_retries(
             # the verdict line, and retries would only double the cost of finding out.
             break
     return [_answer(v, r, s) for v, r, s in zip(verdicts, replies, seeds, strict=True)]
+
+
+def _ask(question: Question, cfg: JudgeConfig, attempt: int, temperature: float) -> JudgeAsk:
+    return JudgeAsk(
+        prompt=question.prompt,
+        seed=attempt_seed(cfg.seed, question.item_id, attempt),
+        temperature=temperature,
+        top_p=cfg.top_p,
+        max_tokens=cfg.max_tokens,
+        stop=BASE_STOP if cfg.prompt_format == "base" else [],
+    )
 
 
 def _answer(verdict: Verdict[T] | None, replies: list[JudgeReply], seeds: list[int]) -> Answer[T]:
@@ -225,11 +227,7 @@ def judge_texts(
     judged = [JudgeItem(*item) for item in items]
     if cfg.readout == "probs":
         return judge_by_probs(backend, judged, cfg, purpose)
-    questions = []
-    for item in judged:
-        nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
-        prompt = judge_prompt(item.question, item.response, nonce, cfg.prompt_format)
-        questions.append(Question(item.item_id, prompt, nonce))
+    questions = [_rubric_question(item, cfg) for item in judged]
     answers = ask_with_retries(backend, questions, cfg, parse_label, purpose)
     return [
         JudgeResult(
@@ -246,6 +244,20 @@ def judge_texts(
         )
         for item, a in zip(judged, answers, strict=True)
     ]
+
+
+def _rubric_question(item: JudgeItem, cfg: JudgeConfig) -> Question:
+    nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
+    prompt = judge_prompt(item.question, item.response, nonce, cfg.prompt_format)
+    return Question(item.item_id, prompt, nonce)
+
+
+def rubric_asks(
+    items: Iterable[JudgeItem | tuple[str, str, str]], cfg: JudgeConfig
+) -> list[JudgeAsk]:
+    """The first question `judge_texts` puts to the judge about each item (what a run is
+    known to ask before any reply: retries and other purposes come on top)."""
+    return [_ask(_rubric_question(JudgeItem(*i), cfg), cfg, 0, cfg.temperature) for i in items]
 
 
 def judge_by_probs(

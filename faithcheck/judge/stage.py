@@ -28,6 +28,7 @@ from faithcheck.judge import (
     judge_texts,
     same_strategy_batch,
 )
+from faithcheck.judge.batch import BATCH_MAX_REQUESTS
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
 from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
 from faithcheck.judge.reliability import JudgeReliability, reliability
@@ -72,6 +73,7 @@ without, for twice the prompt tokens."""
 
 OPERATIONAL_JUDGE_OPTIONS = frozenset(
     {"api_key_env", "concurrency", "http_retries", "cache", "max_items", "price_in", "price_out"}
+    | {"max_cost", "batch"}
 )
 """Judge options that change how judging runs or is billed, never a label: left out of
 the config hash, so a run resumes with other values."""
@@ -108,6 +110,10 @@ class JudgeOptions(Record):
     """Answer repeated judge questions from the response cache (--no-judge-cache)."""
     max_items: int | None = Field(None, ge=1)
     """--judge-max-items: judge at most this many responses in the run, then stop."""
+    max_cost: float | None = Field(None, ge=0)
+    """--judge-max-cost: USD the judge may spend in the run (needs both prices)."""
+    batch: bool = False
+    """--judge-batch: send the requests through OpenAI's Batch API (openai/ judges)."""
     price_in: float | None = Field(None, ge=0)
     """--judge-price-in: USD per million prompt tokens, to print the cost."""
     price_out: float | None = Field(None, ge=0)
@@ -188,12 +194,13 @@ def judge_config(
     # long, so bigger batches mostly add prefill memory, not speed, on CPU). A chat
     # endpoint: one wave of --judge-concurrency requests per batch, so judge.jsonl is
     # appended after every wave (each reply reaches the response cache as it arrives).
+    # Through the batch API (--judge-batch): as many questions per batch as it takes.
     return JudgeConfig(
         max_tokens=opts.max_tokens,
         max_retries=opts.max_retries,
         seed=seed,
         prompt_format=fmt,
-        batch_size=opts.concurrency if served else 32,
+        batch_size=(BATCH_MAX_REQUESTS if opts.batch else opts.concurrency) if served else 32,
         readout=resolve_readout(opts.readout, served, endpoint),
         rationale_tokens=opts.rationale_tokens,
     )
@@ -444,6 +451,13 @@ def judge_report(
     summary = summarize_judge_groups(
         groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
     )
+    usage = judge_usage(run, opts, keep)
+    if usage.unjudged:
+        warnings.append(
+            f"{usage.unjudged} responses were left unjudged (a --judge-max-items or "
+            "--judge-max-cost cap): the judge's numbers rest on the responses judged, with "
+            "CIs over fewer problems; rerun with a higher cap to judge the rest"
+        )
     return JudgeReport(
         model=opts.model,
         backend=backend_name,
@@ -453,15 +467,15 @@ def judge_report(
         summary=summary,
         reliability=calibration,
         warnings=warnings,
-        usage=judge_usage(run, opts, keep),
+        usage=usage,
     )
 
 
 def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:
-    """The `judge.usage` section from the run's ledger (and, with --judge-max-items, the
-    responses left unjudged)."""
+    """The `judge.usage` section from the run's ledger (and, with --judge-max-items or
+    --judge-max-cost, the responses left unjudged)."""
     unjudged = 0
-    if opts.max_items is not None:
+    if opts.max_items is not None or opts.max_cost is not None:
         samples, judged = run.index(SAMPLES_FILE), run.index(JUDGE_FILE)
         for pid in samples:
             if keep is not None and pid not in keep:
@@ -475,6 +489,7 @@ def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> Judge
         price_out=opts.price_out,
         max_items=opts.max_items,
         unjudged=unjudged,
+        max_cost=opts.max_cost,
     )
 
 

@@ -74,8 +74,10 @@ class JudgeUsageReport(Record):
     """Cost of the paid calls at those prices; None without both prices."""
     max_items: int | None = None
     """--judge-max-items, when set."""
+    max_cost: float | None = None
+    """--judge-max-cost (USD), when set."""
     unjudged: int = 0
-    """Responses left unjudged because --judge-max-items was reached."""
+    """Responses left unjudged because --judge-max-items or --judge-max-cost was reached."""
 
 
 def summarize_usage(
@@ -85,6 +87,7 @@ def summarize_usage(
     price_out: float | None = None,
     max_items: int | None = None,
     unjudged: int = 0,
+    max_cost: float | None = None,
 ) -> JudgeUsageReport:
     """Aggregate a run's ledger."""
     total = TokenCount()
@@ -126,6 +129,7 @@ def summarize_usage(
         price_out=price_out,
         cost_usd=cost,
         max_items=max_items,
+        max_cost=max_cost,
         unjudged=unjudged,
     )
 
@@ -144,5 +148,7 @@ def usage_line(usage: JudgeUsageReport) -> str:
     if usage.served_models:
         text += f"; served by {', '.join(usage.served_models)}"
     if usage.unjudged:
-        text += f"; {usage.unjudged} responses unjudged (--judge-max-items {usage.max_items})"
+        caps = [f"--judge-max-items {usage.max_items}"] if usage.max_items is not None else []
+        caps += [f"--judge-max-cost {usage.max_cost:g}"] if usage.max_cost is not None else []
+        text += f"; {usage.unjudged} responses unjudged ({', '.join(caps)})"
     return text

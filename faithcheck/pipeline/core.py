@@ -233,6 +233,8 @@ def score_options(
     judge_http_retries: int = 6,
     judge_cache: bool = True,
     judge_max_items: int | None = None,
+    judge_max_cost: float | None = None,
+    judge_batch: bool = False,
     judge_price_in: float | None = None,
     judge_price_out: float | None = None,
     judge_readout: str = "auto",
@@ -302,6 +304,8 @@ def score_options(
                 http_retries=judge_http_retries,
                 cache=judge_cache,
                 max_items=judge_max_items,
+                max_cost=judge_max_cost,
+                batch=judge_batch,
                 price_in=judge_price_in,
                 price_out=judge_price_out,
                 readout=judge_readout,
@@ -368,6 +372,7 @@ def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
         "concurrency": ("--judge-concurrency", 1),
         "http_retries": ("--judge-http-retries", 0),
         "max_items": ("--judge-max-items", 1),
+        "max_cost": ("--judge-max-cost", 0),
         "price_in": ("--judge-price-in", 0),
         "price_out": ("--judge-price-out", 0),
         "rationale_tokens": ("--judge-rationale-tokens", 0),
@@ -387,6 +392,7 @@ def check_judge_options(values: dict[str, Any]) -> JudgeOptions:
 REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 _NULLABLE = frozenset(
     {"base_url", "api_key_env", "samples", "reasoning_effort", "max_items", "price_in", "price_out"}
+    | {"max_cost"}
 )
 
 
@@ -549,7 +555,7 @@ def run_score(
                         if owned:  # a borrowed model stays where it is
                             backend.close()
                         judge_backend = judge.load(opts, loader)
-                reliability = judge_all(run, judge_backend, judge, problems, progress)
+                reliability = judge_all(run, judge_backend, judge, problems, progress, say=say)
             phases.mark("judge_s")
         finally:
             if owned:

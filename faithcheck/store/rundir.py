@@ -69,6 +69,8 @@ REPORT_FILE = "report.json"
 # Appended record files: repaired (torn tail cut) on resume, removed by --force.
 JUDGE_CALLS_FILE = "judge_calls.jsonl"
 """The judge's call ledger (`faithcheck.judge.client.LEDGER_FILE`)."""
+JUDGE_BATCHES_FILE = "judge_batches.jsonl"
+"""The judge's submitted batches (`faithcheck.judge.batch.BATCHES_FILE`)."""
 JSONL_FILES = (
     SAMPLES_FILE,
     PROBES_FILE,
@@ -76,12 +78,13 @@ JSONL_FILES = (
     CALIBRATION_FILE,
     STRATEGY_FILE,
     JUDGE_CALLS_FILE,
+    JUDGE_BATCHES_FILE,
 )
 LATER_STAGES = ("probes", "judge")
 """Stages whose records depend on the samples (see `faithcheck.store.confighash.stage_hashes`)."""
 STAGE_FILES = {
     "probes": (PROBES_FILE,),
-    "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, JUDGE_CALLS_FILE),
+    "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, JUDGE_CALLS_FILE, JUDGE_BATCHES_FILE),
 }
 """The record files of each later stage."""
 _STAGE_NAMES = {"probes": "probe", "judge": "judge"}

@@ -316,6 +316,15 @@ def _context(report: Mapping[str, Any], checks: list[Check]) -> tuple[list[Check
             checks, hit = _suspend(checks, lambda c: _is_judge_based(c.metric), reason)
             if hit:
                 notes.append(reason)
+        left = _unjudged(judge)
+        if left and reason is None:
+            # The judge's numbers (and their CIs over problems) come from the responses it
+            # judged: fewer items widen the CIs, so a cap can turn a pass into undecided,
+            # never a failure into a pass beyond the CI's own chance.
+            notes.append(
+                f"{left} responses were left unjudged (a judge cap): the judge checks rest on "
+                "the responses judged"
+            )
     probes = report.get("probes")
     out = []
     for c in checks:
@@ -331,6 +340,13 @@ def _context(report: Mapping[str, Any], checks: list[Check]) -> tuple[list[Check
             )
         out.append(c)
     return out, notes
+
+
+def _unjudged(judge: Mapping[str, Any]) -> int:
+    """Responses a judge cap (--judge-max-items, --judge-max-cost) left unjudged."""
+    usage = judge.get("usage")
+    left = usage.get("unjudged") if isinstance(usage, Mapping) else None
+    return left if isinstance(left, int) else 0
 
 
 def _judge_unusable(judge: Mapping[str, Any]) -> str | None:

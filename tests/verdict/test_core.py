@@ -1003,3 +1003,20 @@ def test_judge_reliability_undecided_on_calibration_is_inconclusive_with_its_rea
     v = decide(report(judge__reliability=rel))
     assert (v.decision, by_metric(v)[ALIGNED].outcome) == ("GO", "not-evaluated")
     assert f"judge undecided on calibration: {why}; its checks are left out" in v.reasons
+
+
+def test_responses_a_judge_cap_left_unjudged_are_named_in_the_notes() -> None:
+    """A cap (--judge-max-items, --judge-max-cost) leaves the judge's numbers resting on
+    the responses judged; the verdict says so, and decides as it would on those alone."""
+    rel = {"reliable": True, "reasons": [], "threshold": {"max_error_rate": 0.2}}
+    full = decide(report(judge__reliability=rel, judge__summary__error_rate=mv(0.1)))
+    capped = decide(
+        report(
+            judge__reliability=rel,
+            judge__summary__error_rate=mv(0.1),
+            judge__usage={"unjudged": 7},
+        )
+    )
+    assert capped.decision == full.decision
+    assert any("7 responses were left unjudged" in r for r in capped.reasons)
+    assert not any("unjudged" in r for r in full.reasons)
