@@ -36,6 +36,7 @@ from faithcheck.judge.stage import (
     calibration_items,
     judge_config,
     judge_into,
+    judged_count,
     strategy_into,
 )
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_model
@@ -58,8 +59,11 @@ class JudgePlan:
         cfg: JudgeConfig,
         dtype: str | None = None,
         client: ChatJudge | None = None,
+        name: str | None = None,
     ) -> None:
         self.opts = opts
+        self.name = name
+        """Its name in a jury (tagging its records); None when it is the run's one judge."""
         self.client = client
         """The chat judge, connected and checked at planning (backend `chat`)."""
         self.dtype = dtype
@@ -178,10 +182,10 @@ def judge_all(
     session = plan.session(backend, run)
     cap = plan.opts.max_items
     if cap is not None:
-        total = min(total, max(0, cap - sum(run.index(JUDGE_FILE).count(p) for p in keys)))
-    judge_into(
-        run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
-    )
+        on_disk = run.index(JUDGE_FILE)
+        total = min(total, max(0, cap - sum(judged_count(on_disk, p, plan.name) for p in keys)))
+    task = _task(progress, f"judge {plan.name}" if plan.name else "judge", total)
+    judge_into(run, session, by_id, judged(), plan.cfg, task, max_items=cap, name=plan.name)
     if plan.opts.strategy:
         strategy_into(run, session, by_id, judged(), plan.cfg)
     if not plan.opts.calibrate:
@@ -190,7 +194,8 @@ def judge_all(
     # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
     # cache without a single paid call.
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    return calibrate_into(run, session, items, plan.cfg, _task(progress, "calibration", len(items)))
+    task = _task(progress, f"calibration {plan.name}" if plan.name else "calibration", len(items))
+    return calibrate_into(run, session, items, plan.cfg, task, name=plan.name)
 
 
 def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
