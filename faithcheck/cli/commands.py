@@ -75,7 +75,7 @@ def score(
     readout: o.ReadoutOpt = "auto",
     mistakes: o.MistakesOpt = "rule",
     judge: o.Judge = True,
-    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_model: o.JudgeModels = None,
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
@@ -117,6 +117,7 @@ def score(
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
     names = inspect.signature(score_options).parameters
     values = {k: v for k, v in given.items() if k in names and k != "model"}
+    values["judge_model"] = judge_model or o.DEFAULTS["model"]
     opts = score_options(model=models[0], **values)
     if len(models) > 1:
         from faithcheck.comparison.multi import score_many
