@@ -419,11 +419,15 @@ def strategy_lookup(run: RunDir) -> Callable[[str], dict[int, int] | None]:
 
 
 def aligned_lookup(run: RunDir, index: ProblemIndex) -> Callable[[str], dict[int, bool]]:
-    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand."""
+    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand.
+
+    With a jury, the first judge's labels (it judges every problem before the others, so
+    a problem's first record is its own), as for strategy clusters."""
 
     def lookup(pid: str) -> dict[int, bool]:
         records = next(run.groups(JUDGE_FILE, JudgeRecord.model_validate, [pid], index), [])
-        return {r.sample_index: r.label == 1.0 for r in records}
+        first = records[0].judge if records else None
+        return {r.sample_index: r.label == 1.0 for r in records if r.judge == first}
 
     return lookup
 

@@ -24,6 +24,7 @@ from faithcheck.judge.records import JudgeRecord
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.metrics import MetricValue
 from faithcheck.pipeline.core import score_options
+from faithcheck.store.rebuild import rebuild_report
 from faithcheck.verdict.core import decide
 from tests.chat_server import FakeChat, Reply, chat_reply, nonce_of
 from tests.conftest import assert_valid_report
@@ -314,6 +315,16 @@ def test_a_jury_of_hosted_judges_runs_and_reports_each_judge_and_their_agreement
     again = faithcheck.score(model, **kwargs)
     assert len(jury.fake.chats()) == asked
     assert again.judge is not None and again.judge.summary == section.summary
+    # A rebuilt report (no model loaded) has the same jury.
+    rebuilt = rebuild_report(out)
+    assert rebuilt.judge is not None and rebuilt.judge.jury is not None
+    for before, after in zip(section.jury.judges, rebuilt.judge.jury.judges, strict=True):
+        assert (after.name, after.summary, after.reliability) == (
+            before.name,
+            before.summary,
+            before.reliability,
+        )
+    assert rebuilt.judge.summary == section.summary
 
 
 def test_a_one_judge_run_writes_no_judge_tag(jury: Jury, tmp_path: Path) -> None:
