@@ -117,7 +117,6 @@ def score(
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
     names = inspect.signature(score_options).parameters
     values = {k: v for k, v in given.items() if k in names and k != "model"}
-    values["judge_model"] = judge_model or o.DEFAULTS["model"]
     opts = score_options(model=models[0], **values)
     if len(models) > 1:
         from faithcheck.comparison.multi import score_many

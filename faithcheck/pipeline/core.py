@@ -226,7 +226,7 @@ def score_options(
     readout: str = "auto",
     mistakes: str = "rule",
     judge: bool = True,
-    judge_model: str | Sequence[str] = DEFAULT_MODEL,
+    judge_model: str | Sequence[str] | None = None,
     judge_backend: str = "auto",
     judge_base_url: str | None = None,
     judge_api_key_env: str | None = None,
@@ -349,14 +349,14 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def jury_options(specs: str | Sequence[str], **shared: Any) -> dict[str, Any]:
+def jury_options(specs: str | Sequence[str] | None, **shared: Any) -> dict[str, Any]:
     """`judge` and `jury` of `ScoreOptions` from the --judge-model values (each
-    `MODEL[,key=value...]`, `faithcheck.judge.jury.split_judge_spec`) and the other
-    --judge-* options, which every judge shares unless its spec sets the key. Only the
-    first judge clusters strategies."""
+    `MODEL[,key=value...]`, `faithcheck.judge.jury.split_judge_spec`; None: the default
+    model) and the other --judge-* options, which every judge shares unless its spec sets
+    the key. Only the first judge clusters strategies."""
     from faithcheck.judge.jury import split_judge_spec
 
-    specs = [specs] if isinstance(specs, str) else list(specs) or [DEFAULT_MODEL]
+    specs = [specs] if isinstance(specs, str) else list(specs or ()) or [DEFAULT_MODEL]
     judges = []
     for n, spec in enumerate(specs):
         if "," in spec and not Path(spec).exists():
