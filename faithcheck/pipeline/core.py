@@ -925,7 +925,8 @@ def _result_config(
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
         "judge": (
-            _judge_part(judge) | ({"jury": [_judge_part(p) for p in jury]} if jury else {})
+            _judge_part(opts.judge, judge)
+            | ({"jury": [_judge_part(p.opts, p) for p in jury]} if jury else {})
             if judge
             else None
         ),
@@ -933,10 +934,10 @@ def _result_config(
     } | engine_config(opts)
 
 
-def _judge_part(plan: JudgePlan) -> dict[str, Any]:
+def _judge_part(j: JudgeOptions, plan: JudgePlan) -> dict[str, Any]:
     """One judge's settings that change its labels."""
     return (
-        judge_config_dict(plan.opts)
+        judge_config_dict(j)
         | {"identity": plan.identity, "dtype": plan.dtype}
         | readout_config(plan.cfg)
     )
