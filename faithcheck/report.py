@@ -17,6 +17,7 @@ from faithcheck.backends.precision import Precision
 from faithcheck.checks.derivation import DerivationSummary
 from faithcheck.checks.support import SupportSummary
 from faithcheck.diversity.core import DiversitySummary
+from faithcheck.judge.jury import JuryReport
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeSummary
 from faithcheck.judge.usage import JudgeUsageReport
@@ -99,12 +100,18 @@ class JudgeReport(Record):
     responses, the correct-but-misaligned rate and the judge error rate."""
     reliability: JudgeReliability | None = None
     """The judge's accuracy, AUROC and Cohen's kappa on the bundled calibration pairs,
-    overall and per perturbation type (null with --no-calibrate)."""
+    overall and per perturbation type (null with --no-calibrate, and for a jury, whose
+    judges each have their own in `jury.judges`)."""
     warnings: list[str] = Field(default_factory=list)
     """Caveats about this judge (e.g. a small default judge is weak)."""
     usage: JudgeUsageReport | None = None
     """Calls, tokens (reasoning included), cache hits and cost of every judge call of
     the run, by purpose, and the model ids the server said it ran (its snapshot)."""
+    jury: JuryReport | None = None
+    """With several judges (--judge-model given more than once): each judge's labels and
+    reliability, their agreement (pairwise Cohen's kappa, Fleiss' kappa, disagreement
+    rate) and whether the verdict uses the jury label (`summary` holds the jury's
+    labels); null with one judge."""
 
 
 class Report(Record):

@@ -75,7 +75,7 @@ def score(
     readout: o.ReadoutOpt = "auto",
     mistakes: o.MistakesOpt = "rule",
     judge: o.Judge = True,
-    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_model: o.JudgeModels = None,
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,

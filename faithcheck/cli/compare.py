@@ -214,6 +214,9 @@ def print_tables(c: Comparison, console: Console) -> None:
         cells = [_cell(c.metrics[run.label][m.name]) for m in c.metric_info]
         values.add_row(Text(run.label), decisions[run.label], *cells)
     console.print(values)
+    for run in c.runs:
+        for name, shares in run.judges.items():
+            console.print(f"{run.label}: judge {name}: {shares}", highlight=False)
 
     deltas = Table(
         title=f"delta vs baseline {c.baseline} (paired on shared problems)",

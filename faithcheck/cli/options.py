@@ -274,6 +274,22 @@ JudgeModel = Annotated[
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
+JudgeModels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--judge-model",
+        envvar="FAITHCHECK_JUDGE_MODEL",
+        help="Judge: embedded alias, checkpoint folder, a hosted chat model with its provider "
+        "(openai/o3, anthropic/<model>, google/<model>, openrouter/<org>/<model>, "
+        "together/..., fireworks/...), or the model served at --judge-base-url. The small "
+        "default is weak: use a strong model for decisions. Repeat for a jury, each judge "
+        "as MODEL[,key=value...] with its own backend, base_url, api_key_env, max_tokens, "
+        "reasoning_effort, concurrency, http_retries, readout or rationale_tokens; the "
+        "other --judge-* options apply to every judge (docs/judges.md#juries). "
+        "Env: FAITHCHECK_JUDGE_MODEL.",
+        rich_help_panel=JUDGE_PANEL,
+    ),
+]
 JudgeBackend = Annotated[
     str,
     typer.Option(

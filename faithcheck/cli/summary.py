@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from faithcheck.judge.jury import JuryReport
 from faithcheck.metrics import MetricValue
 from faithcheck.report import Report
 
@@ -150,6 +151,29 @@ def _judge_rows(report: Report, table: Table) -> None:
         state = "reliable" if rel.reliable else "UNRELIABLE"
         table.add_row("judge: calibration AUROC · kappa", f"{_num(rel.auroc)} · {_num(rel.kappa)}")
         table.add_row("judge: on calibration pairs", f"{state} ({rel.n_items} items)")
+    if judge.jury is not None:
+        _jury_rows(judge.jury, table)
+
+
+def _jury_rows(jury: JuryReport, table: Table) -> None:
+    """Each judge of a jury, their agreement, and whether the verdict uses the jury."""
+    for member in jury.judges:
+        r = member.reliability
+        state = "uncalibrated" if r is None else "reliable" if r.reliable else "UNRELIABLE"
+        on_cal = "" if r is None else f", AUROC {_num(r.auroc)} · kappa {_num(r.kappa)}"
+        table.add_row(
+            f"judge {member.name}",
+            f"aligned of correct {_num(member.summary.aligned_share_of_correct)}, {state}{on_cal}",
+        )
+    a = jury.agreement
+    table.add_row(
+        "jury: Fleiss kappa · disagreement",
+        f"{_fmt(a.fleiss_kappa)} · {_fmt(a.disagreement_rate)} ({a.items} responses)",
+    )
+    for pair in a.pairwise_kappa:
+        table.add_row(f"jury: Cohen kappa {pair.judges[0]} · {pair.judges[1]}", _fmt(pair.kappa))
+    used = f"{len(jury.reliable)} of {len(jury.judges)} reliable, needs {jury.quorum}"
+    table.add_row("jury: label used by the verdict", ("yes" if jury.used else "NO") + f" ({used})")
 
 
 def _diversity_rows(report: Report, table: Table) -> None:

@@ -36,6 +36,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from pydantic import Field
+
 from faithcheck.comparison.metrics import (
     Aggregation,
     MetricSpec,
@@ -86,6 +88,10 @@ class ComparedRun(Record):
     """Problems with at least one sample in samples.jsonl."""
     decision: Decision | None
     """The run's own verdict decision, when its report has one."""
+    judges: dict[str, str] = Field(default_factory=dict)
+    """With a jury: each judge's label shares in this run, in words (aligned / partial /
+    misaligned share of all judged responses, and its calibration outcome); empty with
+    one judge. The paired judge metrics use the first judge's labels."""
 
 
 class MetricInfo(Record):
@@ -316,6 +322,12 @@ def setting_warnings(base: RunData, cand: RunData) -> list[str]:
     if b and c and b != c:  # bf16 vs fp32 logits: small drifts in every sampled token
         out.append(f"{cand.label}: ran in {c}, {base.label} in {b} (--dtype)")
     judges = [r.report.get("judge") or {} for r in (base, cand)]
+    for r, j in zip((base, cand), judges, strict=True):
+        if isinstance(j.get("jury"), Mapping):
+            out.append(
+                f"{r.label}: judged by a jury; the paired judge metrics use its first judge's "
+                "labels (each judge's shares: runs[].judges)"
+            )
     for key in ("model", "prompt_version"):
         b, c = (j.get(key) for j in judges)
         if b and c and b != c:
@@ -432,4 +444,23 @@ def _compared(run: RunData, problems: int) -> ComparedRun:
         config_hash=run.report.get("config_hash"),
         problems=problems,
         decision=decision if decision in ("GO", "NO_GO", "INCONCLUSIVE") else None,
+        judges=_juror_labels(run.report),
     )
+
+
+def _juror_labels(report: Mapping[str, Any]) -> dict[str, str]:
+    """Each jury judge's label shares, read from report.json (empty: one judge)."""
+    jury = (report.get("judge") or {}).get("jury")
+    if not isinstance(jury, Mapping):
+        return {}
+    out = {}
+    for j in jury.get("judges") or ():
+        shares = ((j.get("summary") or {}).get("among_all")) or {}
+        parts = [
+            f"{name} {value:.2f}"
+            for name in ("aligned", "partial", "misaligned")
+            if isinstance(value := (shares.get(name) or {}).get("value"), int | float)
+        ]
+        outcome = (j.get("reliability") or {}).get("outcome", "uncalibrated")
+        out[str(j.get("name"))] = ", ".join(parts) + f" ({outcome})"
+    return out

@@ -342,7 +342,9 @@ def _read_units(run: RunDir) -> tuple[frozenset[str], dict[str, Units], bool]:
     judge = run.index(JUDGE_FILE)
     for pid in judge:
         judged = _numbered(judge, pid, JudgeRecord.model_validate)
-        keep(pid, judge_units(first_of_each(judged, lambda r: r.sample_index)))
+        first = judged[0][1].judge if judged else None  # a jury: its first judge's labels
+        mine = [(n, r) for n, r in judged if r.judge == first]
+        keep(pid, judge_units(first_of_each(mine, lambda r: r.sample_index)))
 
     derivation = run.index(DERIVATION_FILE)
     for pid in derivation:

@@ -38,8 +38,10 @@ from faithcheck.judge.stage import (
     calibrate_into,
     calibration_items,
     calibration_reliability,
+    calibration_results,
     judge_config,
     judge_into,
+    judged_count,
     strategy_into,
 )
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_model
@@ -62,8 +64,11 @@ class JudgePlan:
         cfg: JudgeConfig,
         dtype: str | None = None,
         client: ChatJudge | None = None,
+        name: str | None = None,
     ) -> None:
         self.opts = opts
+        self.name = name
+        """Its name in a jury (tagging its records); None when it is the run's one judge."""
         self.client = client
         """The chat judge, connected and checked at planning (backend `chat`)."""
         self.dtype = dtype
@@ -217,14 +222,14 @@ def judge_all(
     session = plan.session(backend, run)
     cap = plan.opts.max_items
     if cap is not None:
-        total = min(total, max(0, cap - sum(run.index(JUDGE_FILE).count(p) for p in keys)))
+        on_disk = run.index(JUDGE_FILE)
+        total = min(total, max(0, cap - sum(judged_count(on_disk, p, plan.name) for p in keys)))
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
     if session.budget is not None and plan.cfg.readout == "text":
         _preflight(run, session, by_id, judged(), items if plan.opts.calibrate else [], plan, total)
     try:
-        judge_into(
-            run, session, by_id, judged(), plan.cfg, _task(progress, "judge", total), max_items=cap
-        )
+        task = _task(progress, f"judge {plan.name}" if plan.name else "judge", total)
+        judge_into(run, session, by_id, judged(), plan.cfg, task, max_items=cap, name=plan.name)
         if plan.opts.strategy:
             strategy_into(run, session, by_id, judged(), plan.cfg)
         if not plan.opts.calibrate:
@@ -232,15 +237,16 @@ def judge_all(
         # The same judge with the same settings labels the same items the same way: a second
         # checkpoint judged by it (e.g. --model A --model B) is calibrated from the response
         # cache without a single paid call.
-        task = _task(progress, "calibration", len(items))
-        return calibrate_into(run, session, items, plan.cfg, task)
+        name = f"calibration {plan.name}" if plan.name else "calibration"
+        task = _task(progress, name, len(items))
+        return calibrate_into(run, session, items, plan.cfg, task, name=plan.name)
     except BudgetReached as stop:
         # A clean stop: what was judged is on disk, the rest is reported as unjudged, and
         # an unfinished calibration counts its missing items as judge errors.
         (say or _stderr)(f"warning: {stop}")
         if not plan.opts.calibrate:
             return None
-        have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)}
+        have = {r.item_id: r for r in calibration_results(run, plan.name)}
         return calibration_reliability(items, have, plan.cfg.seed)
 
 
@@ -269,7 +275,10 @@ def _preflight(
         if len(pending) >= limit:
             break
         if s.problem_id not in done:
-            done[s.problem_id] = {r.get("sample_index") for _, r in on_disk.rows(s.problem_id)}
+            rows = on_disk.rows(s.problem_id)
+            done[s.problem_id] = {
+                r.get("sample_index") for _, r in rows if r.get("judge") == plan.name
+            }
         if s.sample_index not in done[s.problem_id]:
             item_id = sample_item_id(s.problem_id, s.sample_index)
             pending.append((item_id, problems[s.problem_id].question, s.completion))

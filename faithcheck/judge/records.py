@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from faithcheck.records import Record
 
@@ -132,12 +132,23 @@ class Judgement(Record):
     label_mass: float | None = None
     """Probability read-out: the three labels' next-token probability before
     renormalizing (low: the judge meant to write something else there)."""
+    judge: str | None = None
+    """Which judge of a jury gave it (its name in `report.judge.jury.judges`); None (and
+    absent from the file) when the run has one judge."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Judgement:
         _check_label(self.label, self.label_name, self.error)
         _check_probs((self.p_aligned, self.p_partial, self.p_misaligned), self.label_name)
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_no_judge(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A one-judge run writes its records as before juries existed (no `judge` key).
+        data: dict[str, Any] = handler(self)
+        if data.get("judge", "") is None:
+            del data["judge"]
+        return data
 
     @property
     def score(self) -> float | None:

@@ -214,18 +214,20 @@ def judge_into(
     cfg: JudgeConfig,
     advance: Callable[[int], None] | None = None,
     max_items: int | None = None,
+    name: str | None = None,
 ) -> None:
     """Judge the samples not yet in judge.jsonl, appending records batch by batch.
 
     `samples` is consumed lazily (one problem's records at a time from the run's file);
     what is already judged is looked up problem by problem, not loaded whole. With
-    `max_items`, judging stops once judge.jsonl holds that many records.
+    `max_items`, judging stops once judge.jsonl holds that many records. `name`: the
+    judge of a jury whose records these are (each record says so); None with one judge.
     """
     on_disk = run.index(JUDGE_FILE)
     room = (
         None
         if max_items is None
-        else max(0, max_items - sum(on_disk.count(pid) for pid in on_disk))
+        else max(0, max_items - sum(judged_count(on_disk, pid, name) for pid in on_disk))
     )
 
     def todo() -> Iterator[SampleRecord]:
@@ -234,7 +236,11 @@ def judge_into(
         for s in samples:
             if s.problem_id != current:
                 current = s.problem_id
-                done = {row.get("sample_index") for _, row in on_disk.rows(current)}
+                done = {
+                    row.get("sample_index")
+                    for _, row in on_disk.rows(current)
+                    if row.get("judge") == name
+                }
             if s.sample_index not in done:
                 yield s
 
@@ -246,7 +252,7 @@ def judge_into(
 
     batch: list[JudgeRecord] = []
     for record in judge_samples(backend, problems, capped(), cfg):
-        batch.append(record)
+        batch.append(record if name is None else record.model_copy(update={"judge": name}))
         if len(batch) == cfg.batch_size:
             run.append(JUDGE_FILE, batch)
             if advance:
@@ -256,6 +262,14 @@ def judge_into(
         run.append(JUDGE_FILE, batch)
         if advance:
             advance(len(batch))
+
+
+def judged_count(index: ProblemIndex, pid: str, name: str | None) -> int:
+    """Records of problem `pid` in judge.jsonl from judge `name` (None: the one judge of
+    a one-judge run)."""
+    if name is None:
+        return index.count(pid)
+    return sum(row.get("judge") == name for _, row in index.rows(pid))
 
 
 def calibration_items(per_domain: int, seed: int) -> list[CalibrationItem]:
@@ -270,19 +284,23 @@ def calibrate_into(
     cfg: JudgeConfig,
     advance: Callable[[int], None] | None = None,
     collect: list[JudgeResult] | None = None,
+    name: str | None = None,
 ) -> JudgeReliability:
     """Judge the calibration items (those not on disk yet) and score the judge.
 
     With `run` None nothing is written (the `calibrate` command keeps its own file);
-    `collect` receives the new results as they come.
+    `collect` receives the new results as they come. `name`: the judge of a jury (its
+    results in calibration.jsonl say so; the others' are not its own).
     """
-    have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)} if run else {}
+    have = {r.item_id: r for r in calibration_results(run, name)} if run else {}
     todo = [i for i in items if i.item_id not in have]
     for start in range(0, len(todo), cfg.batch_size):
         chunk = todo[start : start + cfg.batch_size]
         results = judge_texts(
             backend, [(i.item_id, i.question, i.response) for i in chunk], cfg, "calibration"
         )
+        if name is not None:
+            results = [r.model_copy(update={"judge": name}) for r in results]
         if run is not None:
             run.append(CALIBRATION_FILE, results)
         if collect is not None:
@@ -291,6 +309,11 @@ def calibrate_into(
         if advance:
             advance(len(chunk))
     return calibration_reliability(items, have, cfg.seed)
+
+
+def calibration_results(run: RunDir, name: str | None) -> list[JudgeResult]:
+    """One judge's results in calibration.jsonl (`name` None: the one judge)."""
+    return [r for r in run.load(CALIBRATION_FILE, JudgeResult) if r.judge == name]
 
 
 def calibration_reliability(
@@ -414,11 +437,15 @@ def strategy_lookup(run: RunDir) -> Callable[[str], dict[int, int] | None]:
 
 
 def aligned_lookup(run: RunDir, index: ProblemIndex) -> Callable[[str], dict[int, bool]]:
-    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand."""
+    """Judge-aligned (label 1) per sample index of one problem, from judge.jsonl on demand.
+
+    With a jury, the first judge's labels (it judges every problem before the others, so
+    a problem's first record is its own), as for strategy clusters."""
 
     def lookup(pid: str) -> dict[int, bool]:
         records = next(run.groups(JUDGE_FILE, JudgeRecord.model_validate, [pid], index), [])
-        return {r.sample_index: r.label == 1.0 for r in records}
+        first = records[0].judge if records else None
+        return {r.sample_index: r.label == 1.0 for r in records if r.judge == first}
 
     return lookup
 
@@ -439,15 +466,7 @@ def judge_report(
         for g in run.groups(JUDGE_FILE, JudgeRecord.model_validate)
         if keep is None or (g and g[0].problem_id in keep)
     )
-    warnings = []
-    if opts.model == DEFAULT_MODEL and opts.backend not in ("openai", "chat"):
-        warnings.append(SMALL_JUDGE_WARNING)
-    if calibration is None:
-        warnings.append("the judge was not calibrated (--no-calibrate): its reliability is unknown")
-    elif not calibration.reliable:
-        warnings.append(
-            "the judge is unreliable on the calibration pairs: " + "; ".join(calibration.reasons)
-        )
+    warnings = judge_warnings(opts, calibration)
     summary = summarize_judge_groups(
         groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
     )
@@ -469,6 +488,20 @@ def judge_report(
         warnings=warnings,
         usage=usage,
     )
+
+
+def judge_warnings(opts: JudgeOptions, calibration: JudgeReliability | None) -> list[str]:
+    """Caveats about one judge: the small default model, no or a failed calibration."""
+    warnings = []
+    if opts.model == DEFAULT_MODEL and opts.backend not in ("openai", "chat"):
+        warnings.append(SMALL_JUDGE_WARNING)
+    if calibration is None:
+        warnings.append("the judge was not calibrated (--no-calibrate): its reliability is unknown")
+    elif not calibration.reliable:
+        warnings.append(
+            "the judge is unreliable on the calibration pairs: " + "; ".join(calibration.reasons)
+        )
+    return warnings
 
 
 def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from faithcheck.checks.support import SupportFinding, SupportTally
 from faithcheck.diversity.core import DiversityTally, ProblemDiversity
 from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
+from faithcheck.judge.jury_stage import judge_jurors, jury_judge_report, plan_jury
 from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.stage import (
@@ -145,7 +146,10 @@ class ScoreOptions(Record):
     max_concurrency: int = Field(8, ge=1)
     """Requests in flight at once against a server."""
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
-    """Whether and how to run the judge."""
+    """Whether and how to run the judge (the first judge of a jury)."""
+    jury: list[JudgeOptions] = Field(default_factory=list)
+    """The other judges of a jury (--judge-model given more than once), each with its
+    own settings; empty: one judge."""
     diversity: bool = True
     """Compute the diversity contrast (--no-diversity skips it)."""
     diversity_embed: bool = True
@@ -222,7 +226,7 @@ def score_options(
     readout: str = "auto",
     mistakes: str = "rule",
     judge: bool = True,
-    judge_model: str = DEFAULT_MODEL,
+    judge_model: str | Sequence[str] | None = None,
     judge_backend: str = "auto",
     judge_base_url: str | None = None,
     judge_api_key_env: str | None = None,
@@ -291,9 +295,9 @@ def score_options(
             from_samples=str(from_samples) if from_samples else None,
             from_format=from_format,
             probes=probe_config(probes, probe_samples, probe_impl, readout, mistakes),
-            judge=judge_options(
+            **jury_options(
+                judge_model,
                 enabled=judge,
-                model=judge_model,
                 backend=judge_backend,
                 base_url=judge_base_url,
                 api_key_env=judge_api_key_env,
@@ -347,6 +351,25 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if count < 1 or not 0 <= index < count:
         raise UsageError(f"--shard {text}: need 0 <= i < N")
     return index, count
+
+
+def jury_options(specs: str | Sequence[str] | None, **shared: Any) -> dict[str, Any]:
+    """`judge` and `jury` of `ScoreOptions` from the --judge-model values (each
+    `MODEL[,key=value...]`, `faithcheck.judge.jury.split_judge_spec`; None: the default
+    model) and the other --judge-* options, which every judge shares unless its spec sets
+    the key. Only the first judge clusters strategies."""
+    from faithcheck.judge.jury import split_judge_spec
+
+    specs = [specs] if isinstance(specs, str) else list(specs or ()) or [DEFAULT_MODEL]
+    judges = []
+    for n, spec in enumerate(specs):
+        if "," in spec and not Path(spec).exists():
+            model, own = split_judge_spec(spec)
+        else:
+            model, own = spec, {}
+        first = {} if n == 0 else {"strategy": False}
+        judges.append(judge_options(**(shared | {"model": model} | own | first)))
+    return {"judge": judges[0], "jury": judges[1:] if shared.get("enabled", True) else []}
 
 
 def judge_options(**values: Any) -> JudgeOptions:
@@ -495,7 +518,8 @@ def run_score(
             # resolves `auto` otherwise is refused, never silently mixed.
             opts = opts.model_copy(update={"dtype": precision.dtype})
         judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say, dtype=opts.dtype)
-        config = _result_config(opts, backend_name, identity, cfg, data_hash, judge)
+        jury = plan_jury(judge, opts.jury, opts.seed, identity, backend_name, say, dtype=opts.dtype)
+        config = _result_config(opts, backend_name, identity, cfg, data_hash, judge, jury)
         digest, stages = config_hash(config), stage_hashes(config)
         if not opts.force:
             _refuse_other_precision(run, precision, digest)
@@ -508,6 +532,7 @@ def run_score(
             run.write_run_info(info.model_copy(update={"precision": precision}))
         phases = Phases(t_start)
         judge_backend: Any = None
+        reliabilities: list[JudgeReliability | None] = []
 
         def loader(name: str, path: str) -> Backend:  # the judge: no engine args of the model
             return _load(name, path, opts.model_copy(update={"engine_args": {}}))
@@ -556,6 +581,15 @@ def run_score(
                             backend.close()
                         judge_backend = judge.load(opts, loader)
                 reliability = judge_all(run, judge_backend, judge, problems, progress, say=say)
+            if jury:  # one judge loaded at a time: the scored model and the first go first
+                if owned:
+                    backend.close()
+                if judge_backend is not None and judge_backend is not backend:
+                    judge_backend.close()
+                judge_backend = None
+                reliabilities = judge_jurors(
+                    run, jury, lambda plan: plan.load(opts, loader), problems, progress, say
+                )
             phases.mark("judge_s")
         finally:
             if owned:
@@ -576,6 +610,7 @@ def run_score(
             judge,
             reliability,
             phases,
+            jury=list(zip(jury, reliabilities, strict=True)),
         )
         report = report.model_copy(update={"verdict": decide(report, gate), "precision": precision})
         run.write_report(report)
@@ -735,6 +770,7 @@ def build_report(
     judge: JudgePlan | None,
     reliability: JudgeReliability | None,
     phases: Phases,
+    jury: Sequence[tuple[JudgePlan, JudgeReliability | None]] = (),
 ) -> Report:
     """Fold what is on disk into the report: samples, probes, judge, and the files of the
     derived stages (derivation, support, diversity), which `derived_stages` writes first.
@@ -743,7 +779,8 @@ def build_report(
     Every file is read one problem at a time and folded into per-problem numbers, so
     memory stays flat however many problems the run has. Problems come in the order they
     first appear in samples.jsonl (bootstrap CIs depend on it). `keep`: the problems to
-    report on (None: all on disk).
+    report on (None: all on disk). `jury`: the other judges of a jury with their
+    reliabilities (the `judge` section is then the jury's).
     """
     samples = run.index(SAMPLES_FILE)
     keys = [pid for pid in samples if keep is None or pid in keep]
@@ -775,7 +812,15 @@ def build_report(
             readout=opts.probes.readout,
         )
     judge_section = None
-    if judge is not None:
+    if judge is not None and jury:
+        judge_section = jury_judge_report(
+            run,
+            [judge, *(plan for plan, _ in jury)],
+            [reliability, *(rel for _, rel in jury)],
+            reported,
+            opts.seed,
+        )
+    elif judge is not None:
         judge_section = judge_report(
             run,
             judge.opts,
@@ -869,8 +914,11 @@ def _result_config(
     cfg: SamplingConfig,
     data_hash: str,
     judge: JudgePlan | None,
+    jury: Sequence[JudgePlan] = (),
 ) -> dict[str, Any]:
-    """Settings that change results; the config hash is taken over exactly these."""
+    """Settings that change results; the config hash is taken over exactly these (a
+    jury's other judges inside `judge`, so the judge stage's hash covers them; absent
+    with one judge, so its runs keep their hash)."""
     return {
         "model_sha256": identity.sha256,
         "backend": backend,
@@ -883,14 +931,22 @@ def _result_config(
         "sampling": cfg.model_dump(mode="json"),
         "probes": opts.probes.model_dump(mode="json"),
         "judge": (
-            judge_config_dict(opts.judge)
-            | {"identity": judge.identity, "dtype": judge.dtype}
-            | readout_config(judge.cfg)
+            _judge_part(opts.judge, judge)
+            | ({"jury": [_judge_part(p.opts, p) for p in jury]} if jury else {})
             if judge
             else None
         ),
         "diversity": [opts.diversity, opts.diversity_embed],
     } | engine_config(opts)
+
+
+def _judge_part(j: JudgeOptions, plan: JudgePlan) -> dict[str, Any]:
+    """One judge's settings that change its labels."""
+    return (
+        judge_config_dict(j)
+        | {"identity": plan.identity, "dtype": plan.dtype}
+        | readout_config(plan.cfg)
+    )
 
 
 def engine_config(opts: ScoreOptions) -> dict[str, Any]:

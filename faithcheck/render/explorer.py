@@ -71,8 +71,11 @@ class ResponseView:
     """The answer was readable within the first quarter of the reasoning steps
     (`faithcheck.probes.cuts.early`)."""
     judge: str | None = None
-    """aligned / partial / misaligned / error; None when not judged."""
+    """aligned / partial / misaligned / error; None when not judged (with a jury: the
+    first judge's, which the filter matches)."""
     rationale: str = ""
+    judges: list[tuple[str, str, str]] = field(default_factory=list)
+    """With a jury: (judge, label, rationale) of each judge, in file order."""
     derivation: str | None = None
     equations: list[tuple[str, bool]] = field(default_factory=list)
     support: str | None = None
@@ -167,6 +170,10 @@ def _view(s: Any, question: str, gold: str, extra: dict[str, dict[int, list[Any]
         j = judged[0]
         v.judge = j.label_name or "error"
         v.rationale = j.rationale or (j.error or "")
+        if j.judge is not None:  # a jury: every judge's say
+            v.judges = [
+                (r.judge, r.label_name or "error", r.rationale or r.error or "") for r in judged
+            ]
     derived = extra.get(DERIVATION_FILE, {}).get(s.sample_index, [])
     if derived:
         v.derivation = derived[0].status
@@ -307,9 +314,14 @@ def _entry(v: ResponseView) -> str:
         '<span class="tag ok">correct</span>' if v.correct else '<span class="tag bad">wrong</span>'
     )
     tags = [mark]
-    for what, value in (("judge", v.judge), ("derivation", v.derivation), ("support", v.support)):
+    shown: list[tuple[str, str | None]] = [(f"judge {n}", label) for n, label, _ in v.judges]
+    for what, value in (
+        *(shown or [("judge", v.judge)]),
+        ("derivation", v.derivation),
+        ("support", v.support),
+    ):
         if value is not None:
-            tags.append(f'<span class="tag">{what}: {escape(value)}</span>')
+            tags.append(f'<span class="tag">{escape(what)}: {escape(value)}</span>')
     head = (
         f"<summary>{escape(v.problem_id)} #{v.sample_index} · answer "
         f"<code>{escape(str(v.answer))}</code> (gold <code>{escape(v.gold)}</code>) "
@@ -325,7 +337,9 @@ def _entry(v: ResponseView) -> str:
     if v.first_readable == 0:
         body.append("<p><em>The final answer was readable before any step.</em></p>")
     body.append("<ol>" + "".join(items) + "</ol>")
-    if v.judge is not None:
+    for name, label, why in v.judges:
+        body.append(f"<p><strong>Judge {escape(name)}: {escape(label)}.</strong> {escape(why)}</p>")
+    if v.judge is not None and not v.judges:
         body.append(f"<p><strong>Judge: {escape(v.judge)}.</strong> {escape(v.rationale)}</p>")
     if v.equations:
         eqs = ", ".join(

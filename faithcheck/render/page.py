@@ -46,6 +46,7 @@ from faithcheck.render.views import (
     diversity_table,
     fmt_ci,
     headline_table,
+    jury_table,
     primary_truncation,
     reliability_table,
     support_table,
@@ -208,6 +209,12 @@ def _judge_section(cps: Sequence[Checkpoint]) -> list[str]:
         if j.usage is not None and (j.usage.total.calls or j.usage.total.cached_calls):
             out.append(f'<p class="muted">{escape(usage_line(j.usage))}</p>')
         out += [f'<p class="warn">⚠ {escape(w)}</p>' for w in j.warnings]
+        jury = jury_table(c.report)
+        if jury is not None and j.jury is not None:
+            used = "uses" if j.jury.used else "does not use"
+            caption = f"the jury's judges and their agreement (the verdict {used} the jury label)"
+            out.append(table_html(jury, caption))
+            continue
         rel, table = j.reliability, reliability_table(c.report)
         if rel is None or table is None:
             out.append(_not_run("judge calibration (--no-calibrate)"))

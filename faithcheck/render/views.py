@@ -370,3 +370,36 @@ def diversity_table(cps: Sequence[Checkpoint]) -> Table:
 
 
 # --- charts ----------------------------------------------------------------------------------
+
+
+def jury_table(report: Report) -> Table | None:
+    """Each judge of a jury: its label shares and reliability, then the jury's agreement
+    (None: one judge)."""
+    jury = report.judge.jury if report.judge else None
+    if jury is None:
+        return None
+    rows = []
+    for j in jury.judges:
+        r = j.reliability
+        state = "uncalibrated" if r is None else r.outcome
+        rows.append(
+            [
+                j.name,
+                j.readout,
+                fmt_ci(j.summary.aligned_share_of_correct),
+                fmt_ci(j.summary.correct_but_misaligned_rate),
+                f"{j.summary.errors} / {j.summary.responses}",
+                state + ("" if r is None else f" (AUROC {fmt_ci(r.auroc)})"),
+                "yes" if j.name in jury.counted else "no",
+            ]
+        )
+    a = jury.agreement
+    rows.append(["Fleiss kappa", "", fmt_ci(a.fleiss_kappa), "", f"{a.items} responses", "", ""])
+    rows.append(["disagreement rate", "", fmt_ci(a.disagreement_rate), "", "", "", ""])
+    for pair in a.pairwise_kappa:
+        rows.append([f"Cohen kappa {pair.judges[0]} · {pair.judges[1]}", "", fmt_ci(pair.kappa)])
+    headers = [
+        "judge", "read-out", "aligned of correct", "correct but misaligned", "errors",
+        "calibration", "counted",
+    ]  # fmt: skip
+    return Table(headers, [row + [""] * (len(headers) - len(row)) for row in rows])

@@ -86,9 +86,9 @@ _Key = Callable[[dict[str, Any]], tuple[Any, ...]]
 _KEYS: dict[str, _Key] = {
     SAMPLES_FILE: lambda r: (r["problem_id"], r["sample_index"]),
     PROBES_FILE: lambda r: (r["probe"], r["problem_id"], r["sample_index"], r.get("step_index")),
-    JUDGE_FILE: lambda r: (r["problem_id"], r["sample_index"]),
+    JUDGE_FILE: lambda r: (r["problem_id"], r["sample_index"], r.get("judge")),
     STRATEGY_FILE: lambda r: (r["problem_id"],),
-    CALIBRATION_FILE: lambda r: (r["item_id"],),
+    CALIBRATION_FILE: lambda r: (r["item_id"], r.get("judge")),
 }
 _PER_PROBLEM = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, STRATEGY_FILE)
 

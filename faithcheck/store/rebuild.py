@@ -27,16 +27,21 @@ from typing import Any
 import orjson
 
 from faithcheck.errors import RunDirError
-from faithcheck.judge import JudgeResult
+from faithcheck.judge.jury import juror_names
 from faithcheck.judge.plan import JudgePlan
 from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge.stage import calibration_items, calibration_reliability, judge_config
+from faithcheck.judge.stage import (
+    JudgeOptions,
+    calibration_items,
+    calibration_reliability,
+    calibration_results,
+    judge_config,
+)
 from faithcheck.models import ModelIdentity
 from faithcheck.pipeline.core import Phases, ScoreOptions, build_report, derived_stages
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash
 from faithcheck.store.rundir import (
-    CALIBRATION_FILE,
     REPORT_FILE,
     RUN_FILE,
     SAMPLES_FILE,
@@ -124,7 +129,9 @@ def rebuild(
             "`faithcheck score` (same options, same --out) first"
         )
     judge = _judge_plan(opts, config)
+    jury = _jury_plans(opts, config, judge)  # names the first judge too
     calibration = _calibration(run, judge) if judge is not None and opts.judge.calibrate else None
+    reliabilities = [_calibration(run, p) if opts.judge.calibrate else None for p in jury]
     phases = Phases(time.perf_counter())
     for name in ("model_load_s", "sampling_s", "probes_s", "judge_s"):
         phases.mark(name)
@@ -142,6 +149,7 @@ def rebuild(
         judge,
         calibration,
         phases,
+        jury=list(zip(jury, reliabilities, strict=True)),
     )
     previous = _previous(run.path)
     if timings is None and previous is not None:
@@ -173,13 +181,31 @@ def _judge_plan(opts: ScoreOptions, config: Mapping[str, Any]) -> JudgePlan | No
     judged = config.get("judge")
     if not judged:
         return None
-    j = opts.judge
-    if j.backend == "openai":
-        name = "openai"
-    else:
-        name = config["backend"] if j.backend == "auto" else j.backend
+    return _plan_of(opts.judge, judged, config["backend"], opts.seed)
+
+
+def _jury_plans(
+    opts: ScoreOptions, config: Mapping[str, Any], lead: JudgePlan | None
+) -> list[JudgePlan]:
+    """The other judges of a jury, as `plan_jury` resolved them; names every judge."""
+    settings = (config.get("judge") or {}).get("jury") or []
+    if lead is None or not opts.jury:
+        return []
+    plans = [
+        _plan_of(j, c, config["backend"], opts.seed)
+        for j, c in zip(opts.jury, settings, strict=True)
+    ]
+    names = juror_names([lead.opts.model, *(p.opts.model for p in plans)])
+    for plan, name in zip([lead, *plans], names, strict=True):
+        plan.name = name
+    return plans
+
+
+def _plan_of(j: JudgeOptions, judged: Mapping[str, Any], backend: str, seed: int) -> JudgePlan:
+    """One judge's plan from its options and its part of the hashed config."""
+    name = backend if j.backend == "auto" else j.backend
     # The read-out as the run resolved it (absent: text, the only one before probs).
-    cfg = judge_config(j.model_copy(update={"readout": "text"}), opts.seed, "chat")
+    cfg = judge_config(j.model_copy(update={"readout": "text"}), seed, "chat")
     if judged.get("readout") == "probs":
         cfg = cfg.model_copy(
             update={"readout": "probs", "rationale_tokens": judged.get("rationale_tokens", 0)}
@@ -191,7 +217,7 @@ def _calibration(run: RunDir, judge: JudgePlan) -> JudgeReliability:
     """The judge's reliability from calibration.jsonl, as `calibrate_into` computes it."""
     items = calibration_items(judge.opts.calibration_per_domain, judge.cfg.seed)
     # The last label of an item wins, as in `calibrate_into`.
-    have = {r.item_id: r for r in run.load(CALIBRATION_FILE, JudgeResult)}
+    have = {r.item_id: r for r in calibration_results(run, judge.name)}
     missing = [i.item_id for i in items if i.item_id not in have]
     if missing:
         raise RunDirError(

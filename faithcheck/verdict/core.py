@@ -352,7 +352,22 @@ def _unjudged(judge: Mapping[str, Any]) -> int:
 def _judge_unusable(judge: Mapping[str, Any]) -> str | None:
     """Why the judge's checks are left out, or None when its labels can be used: only a
     judge calibrated as reliable, whose error rate on the run is within the floor it was
-    calibrated against."""
+    calibrated against. A jury (`judge.jury`) speaks only when more than half of its
+    judges are reliable (`jury.used`); its labels are then those judges' votes."""
+    jury = judge.get("jury")
+    if isinstance(jury, Mapping):
+        if jury.get("used") is not True:
+            return str(jury.get("reason") or "too few of the jury's judges are reliable")
+        counted = set(jury.get("counted") or ())
+        rel = next(
+            (
+                j.get("reliability")
+                for j in jury.get("judges") or ()
+                if isinstance(j, Mapping) and j.get("name") in counted
+            ),
+            None,
+        )
+        return _error_rate_too_high(judge, rel if isinstance(rel, Mapping) else {})
     rel = judge.get("reliability")
     if rel is None:
         return (
@@ -364,6 +379,11 @@ def _judge_unusable(judge: Mapping[str, Any]) -> str | None:
         why = "; ".join(map(str, listed or ())) or "below the reliability floors"
         verdict = "undecided" if rel.get("outcome") == "undecided" else "unreliable"
         return f"judge {verdict} on calibration: {why}; its checks are left out"
+    return _error_rate_too_high(judge, rel)
+
+
+def _error_rate_too_high(judge: Mapping[str, Any], rel: Mapping[str, Any]) -> str | None:
+    """Why the judge's checks are left out for its error rate on the run, if they are."""
     floor = finite((rel.get("threshold") or {}).get("max_error_rate"))
     summary = judge.get("summary")
     errors = summary.get("error_rate") if isinstance(summary, Mapping) else None
