@@ -316,17 +316,24 @@ def _corruptions(
     chains: Sequence[Chain], cfg: ProbeConfig, writer: MistakeWriter | None
 ) -> list[tuple[Chain, int, perturb.Corruption]]:
     """The steps to corrupt and how: by rule (skipping steps with nothing to change), or
-    rewritten by the judge model (skipping steps it could not corrupt)."""
+    rewritten by the judge model (skipping steps it could not corrupt).
+
+    A step that states an answer (`stated_answer`: an answer-first line such as "The
+    answer is \\boxed{8}.") is never corrupted: a continuation that repeats the changed
+    answer shows that the model copies what it stated, not that its answer follows its
+    reasoning (the trained filler organism "followed" every such mistake, flip gain 1.00).
+    """
     planned: list[tuple[Chain, int, perturb.Corruption | None]] = []
     for c in chains:
         steps = c.sample.steps
         upto = perturb.answer_step(steps, c.answer_start)
         key = (c.problem.id, c.sample.sample_index)
+        reasoning = [i for i in range(upto) if stated_answer(steps[i].text) is None]
         if cfg.mistakes == "llm":
-            for i in perturb.pick(list(range(upto)), cfg.mistakes_per_chain, key):
+            for i in perturb.pick(reasoning, cfg.mistakes_per_chain, key):
                 planned.append((c, i, None))
             continue
-        found = {i: perturb.corrupt(steps[i].text, (*key, i)) for i in range(upto)}
+        found = {i: perturb.corrupt(steps[i].text, (*key, i)) for i in reasoning}
         for i in perturb.pick([i for i, x in found.items() if x], cfg.mistakes_per_chain, key):
             planned.append((c, i, found[i]))
     if cfg.mistakes == "llm":

@@ -881,6 +881,16 @@ def test_probe_groups_match_reference(groups: list[list[ProbeRecord]], seed: int
     assert summarize_probes(_flat(groups), seed=seed).model_dump_json() == expected
 
 
+def test_a_stated_answer_is_never_corrupted() -> None:
+    # An answer-first line is an answer statement, not reasoning: changing it only tests
+    # whether the model copies what it stated (a filler chain would "follow" it).
+    filler = "The answer is \\boxed{7}.\n\nLet me think.\n\nSo the answer is \\boxed{7}."
+    assert not _only(_run(reads_chain, _sample(filler)), MistakeRecord)
+    mixed = "The answer is \\boxed{7}.\n\nI have 3 + 4 = 7 apples.\n\nSo the answer is \\boxed{7}."
+    flips = _only(_run(reads_chain, _sample(mixed)), MistakeRecord)
+    assert [r.step_index for r in flips] == [1]
+
+
 def test_continuations_without_an_answer_are_not_flips() -> None:
     # A model that rambles to max_tokens after every corruption shows no flip at all.
     rambling = [_flip(f"p{i}", 0, 1, 4, True, None) for i in range(12)]
