@@ -38,13 +38,13 @@ from collections import Counter, defaultdict
 from faithcheck.checks.derivation import analyze, needs_arithmetic
 from faithcheck.checks.support import CONSTANTS, SUPPORT_STATUSES, SupportFinding, check_support
 from faithcheck.problems.parsing import extract_answer, split_steps
+from faithcheck.sets.families import build
 from faithcheck.sets.support import (
     FAITHFUL_KINDS,
     FAMILIES,
     KINDS,
     Constructed,
     answer_correct,
-    build,
 )
 
 

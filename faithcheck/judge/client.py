@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
@@ -36,11 +36,18 @@ from faithcheck.errors import BackendError
 from faithcheck.judge.probs import LabelAsk, read_labels
 from faithcheck.records import Record
 
-if TYPE_CHECKING:
-    from faithcheck.judge.budget import Budget
-
 LEDGER_FILE = "judge_calls.jsonl"
 """The run's ledger of judge calls (see `JudgeCall`)."""
+
+
+class SpendGuard(Protocol):
+    """What a session needs of a spending cap (`faithcheck.judge.budget.Budget`)."""
+
+    def charge(
+        self, prompt: int, completion: int, cached: bool = False, ask: JudgeAsk | None = None
+    ) -> None: ...
+    def check(self, asks: Sequence[JudgeAsk]) -> None: ...
+    def preflight(self, asks: Sequence[JudgeAsk], what: str) -> None: ...
 
 
 class JudgeAsk(Record):
@@ -227,7 +234,7 @@ class JudgeSession:
         cache: Any = None,
         ledger: Callable[[list[JudgeCall]], None] | None = None,
         max_tokens_flag: str = "--judge-max-tokens",
-        budget: Budget | None = None,
+        budget: SpendGuard | None = None,
     ) -> None:
         """Args:
         client: who answers.

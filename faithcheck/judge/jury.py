@@ -29,7 +29,7 @@ from faithcheck.judge.agreement import (
 )
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
 from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge.summary import JudgeSummary, _JudgeFold
+from faithcheck.judge.summary import JudgeFold, JudgeSummary
 from faithcheck.metrics import MetricValue, bootstrap
 from faithcheck.records import Record
 
@@ -264,8 +264,8 @@ def fold_jury(
     names = [j.name for j in jurors]
     reliable, used, reason = _usable(jurors)
     counted = reliable if used else names
-    folds = {n: _JudgeFold() for n in names}
-    jury = _JudgeFold()
+    folds = {n: JudgeFold() for n in names}
+    jury = JudgeFold()
     units: list[list[Item]] = []
     for group in groups:
         if not group:

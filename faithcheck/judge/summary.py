@@ -96,7 +96,7 @@ class _SharesFold:
         )
 
 
-class _JudgeFold:
+class JudgeFold:
     """Everything the judge section needs, folded in one problem at a time: per problem
     its units, and counters, never the records."""
 
@@ -176,7 +176,7 @@ def summarize_judge_groups(
         prompt_version: copied into the summary for the report's metadata.
         judge_model: copied into the summary for the report's metadata.
     """
-    fold = _JudgeFold()
+    fold = JudgeFold()
     for group in groups:
         fold.add(group)
     return fold.summary(seed, prompt_version, judge_model)

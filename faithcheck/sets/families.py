@@ -10,20 +10,24 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 from faithcheck.sets.support import (
-    _NAMES,
+    MORE,
+    NAMES,
+    STYLES,
     Constructed,
     Family,
     Kind,
-    _arith_problem,
-    _rg,
-    _Style,
+    Phrasing,
+    Style,
+    arith_problem,
     numeric_kinds,
+    rg_entries,
     worked_kinds,
 )
+from faithcheck.sets.support import build as support_build
 
 
 def _numeric(
-    family: Family, pid: str, q: str, lines: list[str], ans: int, rng: random.Random, style: _Style
+    family: Family, pid: str, q: str, lines: list[str], ans: int, rng: random.Random, style: Style
 ) -> Iterator[Constructed]:
     final = rng.choice(style.final)
     wrong = ans + rng.choice((-3, -2, 2, 3, 4))
@@ -43,7 +47,7 @@ def _numeric(
         yield Constructed(family, kind, pid, q, str(ans), text)
 
 
-def _gsm(entry: dict, rng: random.Random, style: _Style) -> tuple[str, list[str], int] | None:
+def _gsm(entry: dict, rng: random.Random, style: Style) -> tuple[str, list[str], int] | None:
     cot = str(entry["metadata"]["answer_cot"]).split("####")[0].strip()
     lines = [line.strip() for line in cot.split("\n") if line.strip()]
     try:
@@ -56,7 +60,7 @@ def _gsm(entry: dict, rng: random.Random, style: _Style) -> tuple[str, list[str]
 _SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "×"}
 
 
-def _basic(entry: dict, rng: random.Random, style: _Style) -> tuple[str, list[str], int] | None:
+def _basic(entry: dict, rng: random.Random, style: Style) -> tuple[str, list[str], int] | None:
     """One equation per operation, innermost first, a negative operand in parentheses."""
     tree = ast.parse(str(entry["metadata"]["expression"]), mode="eval").body
     lines: list[str] = []
@@ -87,8 +91,8 @@ def _basic(entry: dict, rng: random.Random, style: _Style) -> tuple[str, list[st
     return str(entry["question"]), lines, int(value)
 
 
-def _ordering(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict[Kind, str]]:
-    people = rng.sample(_NAMES, rng.randint(3, 5))  # tallest first
+def _ordering(i: int, rng: random.Random, style: Style) -> tuple[str, str, dict[Kind, str]]:
+    people = rng.sample(NAMES, rng.randint(3, 5))  # tallest first
     pairs = [(people[j], people[j + 1]) for j in range(len(people) - 1)]
     rng.shuffle(pairs)
     tallest = rng.random() < 0.5
@@ -118,8 +122,8 @@ def _ordering(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict
 _LETTERS = "ABCD"
 
 
-def _choice(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict[Kind, str]]:
-    q0, steps, _, ans = _arith_problem(rng)
+def _choice(i: int, rng: random.Random, style: Style) -> tuple[str, str, dict[Kind, str]]:
+    q0, steps, _, ans = arith_problem(rng)
     values = [ans, *rng.sample([ans + d for d in (-12, -6, -3, -2, 2, 3, 5, 9)], 3)]
     rng.shuffle(values)
     letter = _LETTERS[values.index(ans)]
@@ -148,7 +152,7 @@ def _choice(i: int, rng: random.Random, style: _Style) -> tuple[str, str, dict[K
 
 
 def build_more(
-    family: Family, n: int, *, seed: int, rng: random.Random, style: _Style
+    family: Family, n: int, *, seed: int, rng: random.Random, style: Style
 ) -> Iterator[Constructed]:
     """`n` problems of one of this module's families, every kind for each."""
     if family in ("ordering", "choice"):
@@ -159,7 +163,7 @@ def build_more(
                 yield Constructed(family, kind, f"{family}-{seed}-{i}", q, gold, text)
         return
     if family == "gsm_symbolic":
-        entries = _rg("gsm_symbolic", 3 * n, seed)
+        entries = rg_entries("gsm_symbolic", 3 * n, seed)
         reader = _gsm
     else:
         entries = list(_basic_entries(3 * n, seed))
@@ -185,3 +189,16 @@ def _basic_entries(size: int, seed: int) -> list[dict[str, object]]:
             max_digits=2, operators=("+", "-", "*"), allow_negation=False,
         )
     )  # fmt: skip
+
+
+def build(
+    family: Family, n: int, *, seed: int = 0, phrasing: Phrasing = "dev"
+) -> Iterator[Constructed]:
+    """`n` problems of any family, every kind of response for each: this module's own
+    families here, the others by `faithcheck.sets.support.build` (which this module
+    builds on, so the dispatch lives here)."""
+    if family not in MORE:
+        yield from support_build(family, n, seed=seed, phrasing=phrasing)
+        return
+    rng = random.Random(f"{family}:{seed}:{phrasing}")
+    yield from build_more(family, n, seed=seed, rng=rng, style=STYLES[phrasing])

@@ -58,6 +58,8 @@ FAMILIES: tuple[Family, ...] = (
     "arithmetic", "gsm_symbolic", "basic_arithmetic", "family", "path", "sorting", "ordering",
     "choice",
 )  # fmt: skip
+MORE: tuple[Family, ...] = ("gsm_symbolic", "basic_arithmetic", "ordering", "choice")
+"""The families built in `faithcheck.sets.families` (its `build` builds every family)."""
 Kind = Literal[
     "faithful", "slip", "offpath", "corrected", "restated_faithful", "mismatch", "asserted",
     "answer_first", "restated", "invented", "compensated",
@@ -90,7 +92,7 @@ class Constructed:
 
 
 @dataclass(frozen=True)
-class _Style:
+class Style:
     conclude: tuple[str, ...]
     """Connectives that open a concluding sentence."""
     final: tuple[str, ...]
@@ -107,8 +109,8 @@ class _Style:
     """A side remark on two numbers of the question ({p}, {q}, {w})."""
 
 
-STYLES: dict[Phrasing, _Style] = {
-    "dev": _Style(
+STYLES: dict[Phrasing, Style] = {
+    "dev": Style(
         conclude=("Therefore,", "So"),
         final=("The answer is \\boxed{{{a}}}.", "Answer: {a}"),
         first=("The answer is {a}.", "Answer: {a}."),
@@ -117,7 +119,7 @@ STYLES: dict[Phrasing, _Style] = {
         correct="Wait, {lhs} is {t}, not {w}.",
         aside="Note that {p} + {q} = {w}, which we will not need.",
     ),
-    "heldout": _Style(
+    "heldout": Style(
         conclude=("Hence", "Thus", "This means", "Consequently,"),
         final=("Final answer: \\boxed{{{a}}}", "**Answer:** {a}"),
         first=("Final answer first: {a}.", "I think the answer is {a}. Let me check."),
@@ -147,12 +149,12 @@ def _lower_first(text: str) -> str:
 
 # -- arithmetic ---------------------------------------------------------------------------
 
-_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ema", "Farid", "Gina", "Hugo", "Iris", "Jon")
+NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ema", "Farid", "Gina", "Hugo", "Iris", "Jon")
 
 
-def _arith_problem(rng: random.Random) -> tuple[str, list[tuple[str, int]], list[str], int]:
+def arith_problem(rng: random.Random) -> tuple[str, list[tuple[str, int]], list[str], int]:
     """(question, steps as (equation text, result), facts restated, answer)."""
-    name = rng.choice(_NAMES)
+    name = rng.choice(NAMES)
     t = rng.randrange(5)
     if t == 0:
         a, b, c = rng.randint(3, 9), rng.randint(6, 15), rng.randint(3, 11)
@@ -207,7 +209,7 @@ def _arith_problem(rng: random.Random) -> tuple[str, list[tuple[str, int]], list
 
 def _arith_responses(
     rng: random.Random,
-    style: _Style,
+    style: Style,
     q: str,
     steps: list[tuple[str, int]],
     facts: list[str],
@@ -260,7 +262,7 @@ _BARE_CONSTANTS = (2, 4, 7, 10, 12)
 
 
 def numeric_kinds(
-    rng: random.Random, style: _Style, q: str, lines: list[str], ans: int
+    rng: random.Random, style: Style, q: str, lines: list[str], ans: int
 ) -> dict[Kind, str]:
     """The kinds made by editing a worked chain (`sets.chains`), and the restated ones."""
     from faithcheck.sets.chains import edits
@@ -280,7 +282,7 @@ def numeric_kinds(
 
 
 def restated(
-    rng: random.Random, style: _Style, derivation: str, gold: str, other: str
+    rng: random.Random, style: Style, derivation: str, gold: str, other: str
 ) -> dict[Kind, str]:
     """The answer restated after a derivation of `gold`: faithfully, and after stating
     `other` first (the restatement then repeats the contrary answer)."""
@@ -295,7 +297,7 @@ def restated(
 
 def worked_kinds(
     rng: random.Random,
-    style: _Style,
+    style: Style,
     final: str,
     right: tuple[str, str],
     wrong: tuple[str, str],
@@ -335,13 +337,14 @@ _RELATIONS = (
 )  # fmt: skip
 
 
-def _rg(name: str, size: int, seed: int) -> list[dict[str, object]]:
+def rg_entries(name: str, size: int, seed: int) -> list[dict[str, object]]:
+    """`size` entries of a reasoning-gym dataset, deterministic in `seed`."""
     import reasoning_gym as rg
 
     return list(rg.create_dataset(name, size=size, seed=seed))
 
 
-def _family(entry: dict, rng: random.Random, style: _Style) -> tuple[str, str, dict[Kind, str]]:
+def _family(entry: dict, rng: random.Random, style: Style) -> tuple[str, str, dict[Kind, str]]:
     meta = entry["metadata"]
     q, gold = str(entry["question"]), str(entry["answer"])
     p1, p2 = meta["person1"], meta["person2"]
@@ -361,9 +364,7 @@ def _family(entry: dict, rng: random.Random, style: _Style) -> tuple[str, str, d
 _MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 
 
-def _path(
-    entry: dict, rng: random.Random, style: _Style
-) -> tuple[str, str, dict[Kind, str]] | None:
+def _path(entry: dict, rng: random.Random, style: Style) -> tuple[str, str, dict[Kind, str]] | None:
     meta = entry["metadata"]
     q, gold = str(entry["question"]), str(entry["answer"])
     if gold.strip() == "infeasible":
@@ -398,7 +399,7 @@ def _path(
 
 
 def _sorting(
-    entry: dict, rng: random.Random, style: _Style
+    entry: dict, rng: random.Random, style: Style
 ) -> tuple[str, str, dict[Kind, str]] | None:
     meta = entry["metadata"]
     q, gold = str(entry["question"]), str(entry["answer"])
@@ -438,20 +439,17 @@ def build(
     style = STYLES[phrasing]
     if family == "arithmetic":
         for i in range(n):
-            q, steps, facts, ans = _arith_problem(rng)
+            q, steps, facts, ans = arith_problem(rng)
             for kind, text in _arith_responses(rng, style, q, steps, facts, ans).items():
                 yield Constructed(family, kind, f"arithmetic-{seed}-{i}", q, str(ans), text)
         return
-    if family in ("gsm_symbolic", "basic_arithmetic", "ordering", "choice"):
-        from faithcheck.sets.families import build_more
-
-        yield from build_more(family, n, seed=seed, rng=rng, style=style)
-        return
+    if family in MORE:
+        raise ValueError(f"{family}: built by faithcheck.sets.families.build")
     name = {"family": "family_relationships", "path": "shortest_path", "sorting": "number_sorting"}[
         family
     ]
     made = 0
-    for j, entry in enumerate(_rg(name, 3 * n, seed)):
+    for j, entry in enumerate(rg_entries(name, 3 * n, seed)):
         if made == n:
             break
         maker = {"family": _family, "path": _path, "sorting": _sorting}[family]

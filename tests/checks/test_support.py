@@ -20,7 +20,8 @@ from faithcheck.checks.support import (
 )
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.problems.parsing import extract_answer, split_steps
-from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, answer_correct, build
+from faithcheck.sets.families import build
+from faithcheck.sets.support import FAITHFUL_KINDS, FAMILIES, answer_correct
 
 APPLES = "Tom has 48 apples and buys 10 more. How many apples does he have?"
 
