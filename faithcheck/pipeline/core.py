@@ -810,6 +810,7 @@ def build_report(
         probes = summarize_probe_groups(
             _kept(run.groups(PROBES_FILE, validate_probe), reported),
             readout=opts.probes.readout,
+            ran=opts.probes.probes,
         )
     judge_section = None
     if judge is not None and jury:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Literal, TypeVar
 
 from faithcheck.metrics import MetricValue, bootstrap, bootstrap_pooled, group_by, pooled_ratio
@@ -438,6 +438,21 @@ class _MistakeFold:
             if part:  # no answered mistake of this problem in the bin: no unit there
                 self.by_position[name].append(_unit(part, lambda r: r.flipped))
 
+    def nothing_to_corrupt(self) -> MistakeSummary:
+        """The section of a mistake probe that ran and found no step to corrupt: every
+        rate undefined, with `NOTHING_TO_CORRUPT` as the reason (the verdict reads it as
+        undecided, not as a check that was skipped)."""
+        none = MetricValue(value=None, n=0, reason=NOTHING_TO_CORRUPT)
+        return MistakeSummary(
+            flip_rate=none,
+            flip_gain=none,
+            flip_gain_all=none,
+            by_position={name: none for _, _, name in POSITION_BINS},
+            no_answer_rate=None,
+            chains=0,
+            corruptions=0,
+        )
+
     def summary(self, seed: int) -> MistakeSummary:
         """Flip rate and paired gain per chain, by position third, and no-answer shares."""
         gated = self.conditioned
@@ -613,8 +628,19 @@ def primary_readout(
     return None
 
 
+NOTHING_TO_CORRUPT = (
+    "the mistake probe ran but found no step to corrupt: every reasoning step either "
+    "states an answer (never corrupted) or has no number or word to change"
+)
+"""Why `flip_rate` and `flip_gain` are undefined when the mistake probe wrote no record."""
+
+
 def summarize_probe_groups(
-    groups: Iterable[Sequence[ProbeRecord]], *, seed: int = 0, readout: str | None = None
+    groups: Iterable[Sequence[ProbeRecord]],
+    *,
+    seed: int = 0,
+    readout: str | None = None,
+    ran: Collection[str] = (),
 ) -> ProbesSummary:
     """Build the report section from a run's probe records, one problem at a time.
 
@@ -630,6 +656,10 @@ def summarize_probe_groups(
         seed: bootstrap seed.
         readout: The read-out the run asked for (`generate`, `score`, `both`), for
             `primary_readout`; None: unknown.
+        ran: The probes the run asked for. A probe that ran and wrote no record (the
+            mistake probe when no chain has a step it may corrupt) gets a summary whose
+            metrics are undefined with the reason, rather than a null section that reads
+            as "not run".
     """
     chains = 0
     trunc, flips, drops, ctrl = _TruncationFold(), _MistakeFold(), _NecessityFold(), _ControlsFold()
@@ -647,14 +677,24 @@ def summarize_probe_groups(
         chains=chains,
         truncation=truncation,
         primary_readout=primary_readout(truncation, readout),
-        mistakes=flips.summary(seed) if flips.records else None,
+        mistakes=(
+            flips.summary(seed)
+            if flips.records
+            else flips.nothing_to_corrupt()
+            if "mistakes" in ran and chains
+            else None
+        ),
         necessity=drops.summary(seed) if drops.records else None,
         controls=ctrl.summary(seed) if ctrl.records else None,
     )
 
 
 def summarize_probes(
-    records: Iterable[ProbeRecord], *, seed: int = 0, readout: str | None = None
+    records: Iterable[ProbeRecord],
+    *,
+    seed: int = 0,
+    readout: str | None = None,
+    ran: Collection[str] = (),
 ) -> ProbesSummary:
     """Build the report section from every probe record of a run (held in memory).
 
@@ -662,4 +702,4 @@ def summarize_probes(
     `summarize_probe_groups`. Record order within a problem is kept; the order of first
     appearance sets the bootstrap's unit order (so only the CIs depend on it).
     """
-    return summarize_probe_groups(_problem_groups(records), seed=seed, readout=readout)
+    return summarize_probe_groups(_problem_groups(records), seed=seed, readout=readout, ran=ran)

@@ -40,6 +40,7 @@ from faithcheck.probes.records import (
 )
 from faithcheck.probes.run import curve_aoc
 from faithcheck.probes.summary import (
+    NOTHING_TO_CORRUPT,
     POSITION_BINS,
     ControlsSummary,
     CurvePoint,
@@ -52,6 +53,7 @@ from faithcheck.probes.summary import (
 )
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
+from faithcheck.verdict.core import decide
 from faithcheck.sampling import SampleRecord
 
 R = TypeVar("R", ControlRecord, MistakeRecord)
@@ -889,6 +891,24 @@ def test_a_stated_answer_is_never_corrupted() -> None:
     mixed = "The answer is \\boxed{7}.\n\nI have 3 + 4 = 7 apples.\n\nSo the answer is \\boxed{7}."
     flips = _only(_run(reads_chain, _sample(mixed)), MistakeRecord)
     assert [r.step_index for r in flips] == [1]
+
+
+def test_a_mistake_probe_with_nothing_to_corrupt_says_so() -> None:
+    """The probe ran but no step could be corrupted: the section is there, its rates are
+    undefined with that reason, and the verdict skips the check with it (not "not run")."""
+    filler = "The answer is \\boxed{7}.\n\nLet me think.\n\nSo the answer is \\boxed{7}."
+    recs = _run(reads_chain, _sample(filler), probes=["truncation", "mistakes"])
+    assert not _only(recs, MistakeRecord)
+    assert summarize_probes(recs).mistakes is None  # the probe list unknown: no section
+    s = summarize_probes(recs, ran=("truncation", "mistakes")).mistakes
+    assert s is not None and s.flip_gain is not None
+    assert (s.flip_rate.value, s.flip_gain.value, s.chains) == (None, None, 0)
+    assert s.flip_gain.reason == NOTHING_TO_CORRUPT
+    assert summarize_probes(recs, ran=("truncation",)).mistakes is None  # not asked for
+    report = {"probes": summarize_probes(recs, ran=("mistakes",)).model_dump(mode="json")}
+    (check,) = [c for c in decide(report).checks if c.metric == "probes.mistakes.flip_gain"]
+    assert check.outcome == "not-evaluated" and "no step to corrupt" in check.reason
+    assert "not run" not in check.reason
 
 
 def test_continuations_without_an_answer_are_not_flips() -> None:
