@@ -1,7 +1,7 @@
 """`faithcheck merge`: combine the shard runs of `score --shard i/N` into one run.
 
 Registered in `faithcheck.cli.commands`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.store.merge` (no model loads).
+`faithcheck --help` is instant. The work happens in `faithcheck.pipeline.merge` (no model loads).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def merge_command(
     from rich.console import Console
 
     from faithcheck.cli.summary import emit
-    from faithcheck.store.merge import merge_runs
+    from faithcheck.pipeline.merge import merge_runs
     from faithcheck.verdict.core import load_gate
 
     err = Console(stderr=True)

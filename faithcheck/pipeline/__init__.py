@@ -3,7 +3,9 @@
 - `core`: `ScoreOptions` and their validation (`score_options`, shared by the CLI and the
   API), the run (sampling, probes, judge, each resumable) and the report's aggregation;
 - `stages`: the sampling and probe stages, writing their records problem by problem, and
-  the check (derivation, support) and diversity stages that the report then folds.
+  the check (derivation, support) and diversity stages that the report then folds;
+- `rebuild`: report.json again from the records and run.json, no model loaded;
+- `merge`: the shard runs of one `score --shard i/N` job as one run.
 
 Data flows one way: CLI -> API -> pipeline -> stages -> store.
 """

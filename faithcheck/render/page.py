@@ -339,7 +339,7 @@ def run_problems_of(run_dir: Path) -> dict[str, Any]:
     longer be read: the explorer then shows responses without their questions)."""
     from faithcheck.errors import FaithcheckError
     from faithcheck.pipeline.core import ScoreOptions, run_problems
-    from faithcheck.store.rebuild import read_run
+    from faithcheck.pipeline.rebuild import read_run
 
     try:
         opts = ScoreOptions.model_validate(read_run(run_dir).config["options"])

@@ -159,6 +159,13 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Like `read_jsonl`, with the 1-based line number of each object."""
+    for lineno, row, _ in read_jsonl_lines(path):
+        yield lineno, row
+
+
+def read_jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    """Like `read_jsonl`, with the line number and the raw line (newline included) of each
+    object, for a caller that copies lines as they are."""
     if not path.exists():
         return
     with path.open("rb") as fh:
@@ -166,7 +173,7 @@ def read_jsonl_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.endswith(b"\n"):
                 return  # torn tail: the process died mid-write
             if line.strip():
-                yield lineno, parse_line(line, path, lineno)
+                yield lineno, parse_line(line, path, lineno), line
 
 
 def parse_line(line: bytes, path: Path, lineno: int) -> dict[str, Any]:

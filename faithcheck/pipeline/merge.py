@@ -14,8 +14,8 @@ shard's own problems), distinct shard indices of one N. The merged run directory
   problem), then each merged file is written problem by problem from the owning shard,
   so memory grows with the number of problems, not of records.
 - calibration.jsonl: one copy per calibration item (every shard labels the same items).
-- report.json: rebuilt from those records (`faithcheck.store.rebuild`), equal to the unsharded
-  run's report except timings, throughput (both summed over the shards), run_id and
+- report.json: rebuilt from those records (`faithcheck.pipeline.rebuild`), equal to the
+  unsharded run's report except timings, throughput (both summed over the shards), run_id and
   run_dir.
 
 The dataset is read again (it is small next to the records, and no model is loaded) to
@@ -39,13 +39,13 @@ import orjson
 
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.pipeline.core import ScoreOptions, in_shard
+from faithcheck.pipeline.rebuild import read_run, rebuild
 from faithcheck.problems.load import FieldMap, dataset_hash, load_problems, load_rollouts
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash, stage_hashes
 from faithcheck.store.jsonindex import ProblemIndex
-from faithcheck.store.jsonio import atomic_file
-from faithcheck.store.rebuild import read_run, rebuild
+from faithcheck.store.jsonio import atomic_file, parse_line, read_jsonl_lines
 from faithcheck.store.rundir import (
     CALIBRATION_FILE,
     DERIVED_FILES,
@@ -349,8 +349,9 @@ class _Index(ProblemIndex):
         return self._record(line, lineno)[1]
 
     def _record(self, line: bytes, lineno: int) -> tuple[tuple[Any, ...], str]:
-        """The record key and problem id of one line; DataError when it is not a record."""
-        row = _parse_line(line, self.path, lineno)
+        """The record key and problem id of one line; DataError when it is not a record
+        (RunDirError when it is not a JSON object)."""
+        row = parse_line(line, self.path, lineno)
         try:
             key = self._record_key(row)
             hash(key)
@@ -371,28 +372,6 @@ class _Index(ProblemIndex):
                 yield key, line
         except RunDirError as exc:
             raise DataError(str(exc)) from None
-
-
-def _parse_line(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise DataError(f"{path}:{lineno}: not valid JSON") from None
-    if not isinstance(row, dict):
-        raise DataError(f"{path}:{lineno}: not a record")
-    return row
-
-
-def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], bytes]]:
-    """(record, line) pairs of a JSONL file, one at a time, without a torn last line."""
-    if not path.is_file():
-        return
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith(b"\n"):
-                break
-            if line.strip():
-                yield _parse_line(line, path, lineno), line
 
 
 _Lines = Callable[[], Iterator[bytes]]
@@ -427,7 +406,7 @@ def _merge_records(
                 if not who or who[-1] is not s:
                     who.append(s)
         seen: set[tuple[Any, ...]] = set()
-        for row, line in _iter_lines(s.path / CALIBRATION_FILE):
+        for _, row, line in read_jsonl_lines(s.path / CALIBRATION_FILE):
             try:
                 key = _KEYS[CALIBRATION_FILE](row)
                 hash(key)
@@ -463,7 +442,7 @@ def _merge_records(
         files[JUDGE_CALLS_FILE] = lambda: (
             line
             for s in sorted(shards, key=lambda s: s.index)
-            for _, line in _iter_lines(s.path / JUDGE_CALLS_FILE)
+            for _, _, line in read_jsonl_lines(s.path / JUDGE_CALLS_FILE)
         )
     sampled = {pid for index in indexes[SAMPLES_FILE].values() for pid in index}
     return files, sampled

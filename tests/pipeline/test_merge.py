@@ -1,4 +1,4 @@
-"""`faithcheck merge` and `faithcheck.store.rebuild`.
+"""`faithcheck merge` and `faithcheck.pipeline.rebuild`.
 
 Fast tests build shard run directories by hand (records, run.json as `score` writes it,
 report.json by `rebuild`) and check the merged run against an unsharded run built from
@@ -31,17 +31,17 @@ from faithcheck.judge import JudgeConfig, JudgeRecord, JudgeResult
 from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_items
 from faithcheck.metrics import bootstrap, mean_or_nan
 from faithcheck.models import ModelIdentity
+from faithcheck.pipeline import merge
 from faithcheck.pipeline.core import ScoreOptions, _result_config, in_shard
+from faithcheck.pipeline.merge import first_difference, merge_runs
+from faithcheck.pipeline.rebuild import config_hash, rebuild_report
 from faithcheck.probes import ProbeConfig
 from faithcheck.probes.records import ControlRecord, TruncationPoint, TruncationRecord
 from faithcheck.problems.load import dataset_hash, load_problems
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord, SamplingConfig
-from faithcheck.store import merge
 from faithcheck.store.jsonindex import ProblemIndex
-from faithcheck.store.merge import first_difference, merge_runs
-from faithcheck.store.rebuild import config_hash, rebuild_report
 from faithcheck.store.rundir import RunDir, RunInfo
 from tests.conftest import assert_valid_report
 
@@ -580,7 +580,7 @@ def test_failed_merge_leaves_nothing_behind(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr("faithcheck.store.merge.rebuild", broken)
+    monkeypatch.setattr("faithcheck.pipeline.merge.rebuild", broken)
     with pytest.raises(RuntimeError, match="report failed"):
         merge_runs(shards, tmp_path / "new" / "m")
     assert not (tmp_path / "new").exists()
