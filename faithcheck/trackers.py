@@ -196,7 +196,7 @@ def log_wandb(
     """Log to the active wandb run, or to a new one named `name` (see module docs), whose
     `wandb/` goes into `log_dir`, else `$WANDB_DIR`, else `run_dir` (the report's own run
     directory when None)."""
-    from faithcheck.cli.quiet import stdout_to_stderr
+    from faithcheck.quiet import stdout_to_stderr
 
     wandb = _import("wandb")
     values = {**tracker_values(report), f"{PREFIX}/step": step}
@@ -230,7 +230,7 @@ def log_wandb(
 
 def log_trackio(report: Any, *, step: int, name: str, log_dir: Path | None) -> str:
     """Log to the trackio run `name`, created or appended to (see module docs)."""
-    from faithcheck.cli.quiet import stdout_to_stderr
+    from faithcheck.quiet import stdout_to_stderr
 
     if log_dir is not None:
         if "trackio" in sys.modules:

@@ -7,7 +7,11 @@
 - `options`: every shared option declared once, with its help text and default;
 - `summary`, `progress`: what a run prints (the console summary, the progress bars
   or, in a log, progress lines);
-- `quiet`: keeping engine chatter off stdout so that `--json` parses.
+- `multi`: `score --model A --model B ...`, printed (the work is
+  `faithcheck.comparison.multi`).
+
+Keeping engine chatter off stdout (so that `--json` parses) is `faithcheck.quiet`, which
+the trackers use too; nothing outside this package imports it.
 
 `entry` and `main` are imported on first use, so `faithcheck --help` stays instant.
 """

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from faithcheck.cli import options as o
-from faithcheck.cli.quiet import quiet_engines, stdout_to_stderr
 from faithcheck.errors import UsageError
+from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
 
 def calibrate_command(

@@ -24,8 +24,8 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
 except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck.cli import options as o
-from faithcheck.cli.quiet import quiet_engines as _quiet_engines
 from faithcheck.errors import ExitCode, FaithcheckError, UsageError
+from faithcheck.quiet import quiet_engines as _quiet_engines
 
 app = typer.Typer(
     name="faithcheck",
@@ -121,7 +121,7 @@ def score(
     values = {k: v for k, v in given.items() if k in names and k != "model"}
     opts = score_options(model=models[0], **values)
     if len(models) > 1:
-        from faithcheck.comparison.multi import score_many
+        from faithcheck.cli.multi import score_many
 
         code = score_many(opts, models, gate_spec, json_out=json_out, err=err)
         raise typer.Exit(int(code))

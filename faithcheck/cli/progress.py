@@ -18,8 +18,8 @@ from typing import IO, Any, Literal, cast
 
 from rich.console import Console
 
-from faithcheck.cli.quiet import stdout_to_stderr as _stdout_to_stderr
 from faithcheck.errors import UsageError
+from faithcheck.quiet import stdout_to_stderr as _stdout_to_stderr
 
 err = Console(stderr=True)
 

@@ -9,16 +9,18 @@ written next to them as comparison.json.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faithcheck.errors import ExitCode, UsageError
+from faithcheck.errors import UsageError
 from faithcheck.report import Report
 from faithcheck.store.rundir import default_run_name
 from faithcheck.verdict.records import Decision
+
+if TYPE_CHECKING:
+    from faithcheck.comparison.core import Comparison
 
 COMPARISON_FILE = "comparison.json"
 
@@ -45,56 +47,32 @@ def combined_decision(reports: Sequence[Report]) -> Decision | None:
     return max(decisions, key=_SEVERITY.__getitem__)
 
 
-def score_many(
-    opts: Any,
-    models: Sequence[str],
-    gate: Any,
-    *,
-    json_out: bool,
-    err: Any,
-    score_one: Callable[[Any, Any, bool], Report] | None = None,
-) -> ExitCode:
-    """Score every model into `<out>/<name>`, compare the runs, return the exit code.
+def score_models(
+    opts: Any, models: Sequence[str], score_one: Callable[[Any], Report]
+) -> tuple[Path, list[Report], Comparison]:
+    """Score every model into `<out>/<name>` (`score_one` runs one, given its options),
+    compare the runs and write the comparison to `<out>/comparison.json`.
 
-    With `--json`, stdout gets the comparison (the per-run reports are in their run
-    directories).
+    Returns:
+        The output folder, the reports in the order of `models`, and the comparison.
+
+    Raises:
+        UsageError: the same model is given twice (before anything is scored).
     """
-    from faithcheck.cli.compare import print_tables
-    from faithcheck.cli.progress import score_with_progress
-    from faithcheck.cli.summary import print_summary
     from faithcheck.comparison.core import compare_runs
     from faithcheck.comparison.metrics import load_run
-    from faithcheck.store.jsonio import dumps, write_json
+    from faithcheck.store.jsonio import write_json
 
     if len(set(models)) != len(models):
         raise UsageError("the same --model is given twice")
-    run = score_one or score_with_progress
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = Path(opts.out) if opts.out else Path("runs") / f"compare-{stamp}"
     reports: list[Report] = []
     dirs: list[Path] = []
     for spec, name in zip(models, run_names(models), strict=True):
-        err.print(f"[bold]checkpoint {len(dirs) + 1}/{len(models)}: {spec}[/bold]")
         one = opts.model_copy(update={"model": spec, "out": os.fspath(root / name)})
-        report = run(one, gate, json_out)
-        if not json_out:
-            print_summary(report, err)
-        reports.append(report)
+        reports.append(score_one(one))
         dirs.append(root / name)
     comparison = compare_runs([load_run(d) for d in dirs], seed=opts.seed)
     write_json(root / COMPARISON_FILE, comparison)
-    if json_out:
-        sys.stdout.buffer.write(dumps(comparison, indent=True) + b"\n")
-        sys.stdout.flush()
-    else:
-        from rich.console import Console
-
-        print_tables(comparison, Console(stderr=True))
-        err.print(f"comparison: {root / COMPARISON_FILE}", highlight=False)
-    decision = combined_decision(reports)
-    return {
-        None: ExitCode.GO,
-        "GO": ExitCode.GO,
-        "NO_GO": ExitCode.NO_GO,
-        "INCONCLUSIVE": ExitCode.INCONCLUSIVE,
-    }[decision]
+    return root, reports, comparison

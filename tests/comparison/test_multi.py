@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,36 @@ def test_same_weights_under_two_specs_compare_with_zero_deltas(
     values = [d["value"] for per_metric in deltas.values() for d in per_metric.values()]
     assert any(v is not None for v in values)
     assert all(v == pytest.approx(0.0, abs=1e-9) for v in values if v is not None)
+
+
+def test_score_models_scores_each_model_into_its_folder_and_writes_the_comparison(
+    tmp_path: Path,
+) -> None:
+    """The scripted backend stands in for both checkpoints; a repeated model is refused
+    before anything is scored."""
+    import faithcheck
+    from faithcheck.comparison.multi import score_models
+    from faithcheck.errors import UsageError
+    from faithcheck.pipeline.core import score_options
+    from tests.judge.test_jury import _rollouts
+    from tests.probes.test_run import ScriptedBackend
+
+    rollouts = str(_rollouts(tmp_path))
+    scored: list[tuple[str, str]] = []
+
+    def score_one(one: Any) -> Any:
+        scored.append((one.model, one.out))
+        backend = ScriptedBackend(lambda chain: "")
+        kwargs = {"probes": "none", "diversity": False, "judge": False, "out": one.out}
+        return faithcheck.score(backend, from_samples=rollouts, **kwargs)
+
+    opts = score_options(model="a", out=str(tmp_path / "cmp"))
+    with pytest.raises(UsageError, match="given twice"):
+        score_models(opts, ["x/a", "y/a", "x/a"], score_one)
+    assert scored == []
+    root, reports, comparison = score_models(opts, ["x/a", "y/a"], score_one)
+    assert root == tmp_path / "cmp"
+    assert scored == [("x/a", str(root / "a")), ("y/a", str(root / "a-2"))]
+    assert len(reports) == 2
+    written = json.loads((root / "comparison.json").read_text())
+    assert written == json.loads(comparison.model_dump_json())
