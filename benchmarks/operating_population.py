@@ -67,11 +67,12 @@ from faithcheck.checks.derivation import DerivationFinding, analyze, summarize
 from faithcheck.judge.calibration import build_items, load_calibration
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.judge.reliability import JudgeReliability, reliability
+from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge
 from faithcheck.probes.cuts import aoc, grid
 from faithcheck.probes.records import MistakeRecord, TruncationPoint, TruncationRecord
 from faithcheck.probes.summary import summarize_probes
-from faithcheck.report import JudgeReport, Report, Throughput, Timings, summarize_samples
+from faithcheck.report import Report, Throughput, Timings, summarize_samples
 from faithcheck.sampling import SampleRecord
 
 if str(Path(__file__).resolve().parent) not in sys.path:

@@ -193,7 +193,8 @@ def load_report(path: str | Path) -> Report:
 
     Raises:
         UsageError: no such file, or not a valid report (one line saying why: not JSON,
-            written under another `schema_version`, or the first field that does not fit).
+            written by a newer faithcheck (a newer MAJOR `schema_version`), written under
+            another `schema_version`, or the first field that does not fit).
     """
     import orjson
 
@@ -211,8 +212,11 @@ def load_report(path: str | Path) -> Report:
 def _as_report(data: object, where: str) -> Report:
     from pydantic import ValidationError
 
-    from faithcheck.report import SCHEMA_VERSION, Report
+    from faithcheck.report import Report
+    from faithcheck.versions import SCHEMA_VERSION, check_schema_version
 
+    if isinstance(data, Mapping):
+        check_schema_version(data.get("schema_version"), where)
     try:
         return Report.model_validate(data)
     except ValidationError as exc:

@@ -66,6 +66,7 @@ from faithcheck.store.rundir import (
 )
 from faithcheck.verdict.catalog import CATALOG, COMPARE_DEFAULT, Aggregation
 from faithcheck.verdict.paths import metric_value
+from faithcheck.versions import check_schema_version
 
 Source = Literal["report", "records", "missing"]
 Units = dict[str, tuple[float, float]]
@@ -106,7 +107,8 @@ def load_run(path: Path) -> RunData:
     metric, computed from the record files one problem at a time.
 
     Raises:
-        UsageError: the directory or its report.json does not exist.
+        UsageError: the directory or its report.json does not exist, or report.json or
+            run.json was written by a newer faithcheck (a newer MAJOR schema version).
         RunDirError: a file of the run is corrupt.
     """
     if not path.is_dir():
@@ -114,9 +116,12 @@ def load_run(path: Path) -> RunData:
     if not (path / REPORT_FILE).is_file():
         raise UsageError(f"{path}: no report.json (run `faithcheck score` first)")
     report = _read_object(path / REPORT_FILE)
+    check_schema_version(report.get("schema_version"), path / REPORT_FILE)
     if not isinstance(report.get("model"), str):
         raise RunDirError(f"{path / REPORT_FILE}: not a faithcheck report (no model)")
     info = _read_object(path / RUN_FILE) if (path / RUN_FILE).is_file() else None
+    if info is not None:
+        check_schema_version(info.get("schema_version"), path / RUN_FILE)
     try:
         problems, units, has_truncation = _read_units(RunDir(path))
     except (RunDirError, ValueError) as exc:  # a line's own error names file and line

@@ -15,10 +15,10 @@ from faithcheck.judge import JUDGE_PROMPT_HASH, JUDGE_PROMPT_VERSION, JudgeRecor
 from faithcheck.judge.jury import Juror, fold_jury, juror_names
 from faithcheck.judge.plan import JudgePlan, judge_all, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.stage import JudgeOptions, judge_usage, judge_warnings
 from faithcheck.models import ModelIdentity
 from faithcheck.records import Problem
-from faithcheck.report import JudgeReport
 from faithcheck.store.rundir import JUDGE_FILE, RunDir
 
 

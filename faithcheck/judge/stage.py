@@ -32,11 +32,11 @@ from faithcheck.judge.batch import BATCH_MAX_REQUESTS
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
 from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
 from faithcheck.judge.reliability import JudgeReliability, reliability
+from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge_groups
 from faithcheck.judge.usage import JudgeUsageReport, summarize_usage
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.records import Problem, Record
-from faithcheck.report import JudgeReport
 from faithcheck.sampling import SampleRecord
 from faithcheck.store.jsonindex import ProblemIndex
 from faithcheck.store.rundir import (

@@ -18,6 +18,7 @@ from faithcheck.metrics import MetricValue
 from faithcheck.probes.summary import LengthCurve, TruncationSummary
 from faithcheck.render import svg
 from faithcheck.report import Report
+from faithcheck.versions import check_schema_version
 
 HTML_FILE, MD_FILE = "report.html", "report.md"
 Z95 = 1.959964
@@ -54,14 +55,18 @@ def load_checkpoint(run: Path, label: str | None = None) -> Checkpoint:
         label: Display name; the report's run id by default.
 
     Raises:
-        UsageError: There is no report.json there.
+        UsageError: There is no report.json there, or a newer faithcheck wrote it (a
+            newer MAJOR schema version).
         RunDirError: report.json is not valid JSON or not a faithcheck report.
     """
     path = run if run.is_file() else run / "report.json"
     if not path.is_file():
         raise UsageError(f"{run}: no report.json here (run `faithcheck score` first)")
     try:
-        report = Report.model_validate(orjson.loads(path.read_bytes()))
+        data = orjson.loads(path.read_bytes())
+        if isinstance(data, dict):
+            check_schema_version(data.get("schema_version"), path)
+        report = Report.model_validate(data)
     except orjson.JSONDecodeError as exc:
         raise RunDirError(f"{path} is not valid JSON: {exc}") from exc
     except ValidationError as exc:

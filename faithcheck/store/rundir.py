@@ -43,6 +43,7 @@ from faithcheck.store.jsonio import (
     repair_jsonl,
     write_json,
 )
+from faithcheck.versions import check_schema_version
 
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
@@ -273,7 +274,12 @@ class RunDir:
         self._lock = None
 
     def read_run_info(self) -> dict[str, Any] | None:
-        """The existing run.json as a dict, or None when there is none."""
+        """The existing run.json as a dict, or None when there is none.
+
+        Raises:
+            RunDirError: run.json is corrupt, or written under a newer MAJOR schema
+                version (`faithcheck.versions`).
+        """
         path = self.path / RUN_FILE
         if not path.is_file():
             return None
@@ -283,6 +289,7 @@ class RunDir:
             raise RunDirError(f"{path} is corrupt; use another --out or --force") from None
         if not isinstance(data, dict):
             raise RunDirError(f"{path} is corrupt; use another --out or --force")
+        check_schema_version(data.get("schema_version"), path, error=RunDirError)
         return data
 
     def write_run_info(self, info: RunInfo) -> None:

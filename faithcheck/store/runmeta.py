@@ -18,8 +18,8 @@ from faithcheck.backends.http import redact_url
 from faithcheck.models import ModelIdentity
 from faithcheck.problems.load import FieldMap
 from faithcheck.records import Problem
-from faithcheck.report import SCHEMA_VERSION
 from faithcheck.store.rundir import RunInfo
+from faithcheck.versions import SCHEMA_VERSION
 
 
 def run_info(

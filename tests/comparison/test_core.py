@@ -35,6 +35,7 @@ from faithcheck.comparison.metrics import (
 from faithcheck.diversity.core import PER_PROBLEM_METRICS, DiversitySummary, ProblemDiversity
 from faithcheck.errors import UsageError
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
+from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge
 from faithcheck.metrics import MetricValue, bootstrap_mean
 from faithcheck.probes.records import (
@@ -46,7 +47,7 @@ from faithcheck.probes.records import (
     TruncationRecord,
 )
 from faithcheck.probes.summary import summarize_necessity, summarize_probes
-from faithcheck.report import JudgeReport, Report, Throughput, Timings, summarize_samples
+from faithcheck.report import Report, Throughput, Timings, summarize_samples
 from faithcheck.sampling import SampleRecord, SamplingConfig
 from faithcheck.store.jsonio import append_jsonl, write_json
 from faithcheck.store.rundir import RunDir, RunInfo

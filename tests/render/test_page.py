@@ -22,6 +22,7 @@ from faithcheck.judge.reliability import (
     PerturbationReliability,
     ReliabilityThreshold,
 )
+from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import JudgeSummary, LabelShares
 from faithcheck.metrics import MetricValue
 from faithcheck.probes.summary import (
@@ -37,7 +38,7 @@ from faithcheck.render import svg
 from faithcheck.render.markdown import render_markdown
 from faithcheck.render.page import render_html, write_reports
 from faithcheck.render.views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
-from faithcheck.report import JudgeReport, Report, SamplingSummary, Throughput, Timings
+from faithcheck.report import Report, SamplingSummary, Throughput, Timings
 from faithcheck.store.jsonio import write_json
 from faithcheck.verdict.records import Check, Verdict
 from tests.conftest import assert_valid_report, require_chromium
