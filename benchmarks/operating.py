@@ -62,9 +62,9 @@ from operating_population import (
 )
 
 from faithcheck.judge.reliability import JudgeReliability
+from faithcheck.report import Verdict
 from faithcheck.verdict.core import decide
 from faithcheck.verdict.gates import DEFAULT_CHECKS, GateSpec
-from faithcheck.verdict.records import Verdict
 
 SHORT = {
     "probes.truncation.generate.aoc": "aoc",

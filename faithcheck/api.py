@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 from faithcheck.errors import UsageError
 
 if TYPE_CHECKING:
-    from faithcheck.report import Report
-    from faithcheck.verdict.records import Verdict
+    from faithcheck.report import Report, Verdict
 
 OnMessage = Callable[[str], None]
 

@@ -162,8 +162,8 @@ FLIP = "probes.mistakes.flip_rate"  # 0.800, 95% CI [0.750, 0.850] in make_repor
 
 
 def test_decide_takes_a_report_its_dict_or_its_path(tmp_path: Path) -> None:
+    from faithcheck.report import Verdict
     from faithcheck.store.jsonio import write_json
-    from faithcheck.verdict.records import Verdict
     from tests.render.test_page import make_report
 
     report = make_report("a", 0.8)

@@ -52,7 +52,7 @@ from faithcheck.comparison.metrics import (
 from faithcheck.errors import UsageError
 from faithcheck.metrics import MetricValue
 from faithcheck.records import Record
-from faithcheck.verdict.records import Check, Decision
+from faithcheck.report import Check, Decision
 
 SCHEMA_VERSION = "0.1"
 MIN_SHARED = 10

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faithcheck.errors import UsageError
-from faithcheck.report import Report
+from faithcheck.report import Decision, Report
 from faithcheck.store.rundir import default_run_name
-from faithcheck.verdict.records import Decision
 
 if TYPE_CHECKING:
     from faithcheck.comparison.core import Comparison

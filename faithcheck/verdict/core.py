@@ -53,6 +53,7 @@ from pydantic import BaseModel
 
 from faithcheck.errors import ExitCode
 from faithcheck.metrics import MetricValue
+from faithcheck.report import Check, Decision, Op, Outcome, Verdict
 from faithcheck.verdict.catalog import LOWER_IS_BETTER
 from faithcheck.verdict.gates import (
     CONSERVATIVE_BOUND,
@@ -73,7 +74,6 @@ from faithcheck.verdict.paths import (
     read_metric,
     validate_metric,
 )
-from faithcheck.verdict.records import Check, Decision, Op, Outcome, Verdict
 
 if TYPE_CHECKING:
     from faithcheck.report import Report

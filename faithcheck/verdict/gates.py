@@ -120,13 +120,13 @@ from pydantic import Field
 
 from faithcheck.errors import UsageError
 from faithcheck.records import Record
+from faithcheck.report import Op
 from faithcheck.verdict.catalog import BY_PATH, Evidence, bounds
 from faithcheck.verdict.paths import (
     TRUNCATION_AOC,
     TRUNCATION_EARLY,
     validate_metric,
 )
-from faithcheck.verdict.records import Op
 
 Bound = Literal["ci_low", "ci_high", "value"]
 OPS: tuple[Op, ...] = (">=", ">", "<=", "<")

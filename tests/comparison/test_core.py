@@ -47,11 +47,10 @@ from faithcheck.probes.records import (
     TruncationRecord,
 )
 from faithcheck.probes.summary import summarize_necessity, summarize_probes
-from faithcheck.report import Report, Throughput, Timings, summarize_samples
+from faithcheck.report import Report, Throughput, Timings, Verdict, summarize_samples
 from faithcheck.sampling import SampleRecord, SamplingConfig
 from faithcheck.store.jsonio import append_jsonl, write_json
 from faithcheck.store.rundir import RunDir, RunInfo
-from faithcheck.verdict.records import Verdict
 
 K = 4  # samples per problem
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from faithcheck.comparison.multi import combined_decision, run_names
-from faithcheck.verdict.records import Verdict
+from faithcheck.report import Verdict
 
 
 def test_run_names_are_safe_and_unique() -> None:

@@ -168,7 +168,7 @@ def _page_with_check_links(tmp_path: Path) -> Path:
     """report.html of the hand-built run, with two verdict checks that link into it."""
     from faithcheck.render.page import render_html
     from faithcheck.render.views import Checkpoint
-    from faithcheck.verdict.records import Check, Verdict
+    from faithcheck.report import Check, Verdict
     from tests.render.test_page import make_report
 
     checks = [

@@ -38,9 +38,8 @@ from faithcheck.render import svg
 from faithcheck.render.markdown import render_markdown
 from faithcheck.render.page import render_html, write_reports
 from faithcheck.render.views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
-from faithcheck.report import Report, SamplingSummary, Throughput, Timings
+from faithcheck.report import Check, Report, SamplingSummary, Throughput, Timings, Verdict
 from faithcheck.store.jsonio import write_json
-from faithcheck.verdict.records import Check, Verdict
 from tests.conftest import assert_valid_report, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from faithcheck.errors import ExitCode, UsageError
 from faithcheck.metrics import MetricValue
+from faithcheck.report import Op, Verdict
 from faithcheck.verdict.core import (
     DEFAULT_CHECKS,
     GateCheck,
@@ -30,7 +31,6 @@ from faithcheck.verdict.core import (
 )
 from faithcheck.verdict.gates import vacuous
 from faithcheck.verdict.paths import default_readout, read_metric, schema_metric_patterns
-from faithcheck.verdict.records import Op, Verdict
 
 ALIGNED = "judge.summary.aligned_share_of_correct"
 MISALIGNED = "judge.summary.correct_but_misaligned_rate"
