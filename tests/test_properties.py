@@ -15,8 +15,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from faithcheck.checks.arith import find_chains, read_value, scan_size
 from faithcheck.checks.derivation import STATUSES, analyze
+from faithcheck.problems.arith import find_chains, read_value, scan_size
 from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
 from faithcheck.problems.verify import Verification, verify
 from faithcheck.records import Problem

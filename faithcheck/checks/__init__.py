@@ -1,6 +1,7 @@
 """Judge-free checks of a response against its own steps, no model needed.
 
-- `arith`: arithmetic chains found in free text, evaluated safely;
+Arithmetic in free text is read by `faithcheck.problems.arith` (the prompts use it too).
+
 - `derivation`: does the final answer follow from correct equations in the steps;
 - `paths`: the derivation graph, which equations feed values into which (so an error is
   on the answer's path, off it, or corrected);

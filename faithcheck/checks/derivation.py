@@ -1,9 +1,9 @@
 """Judge-free derivation check: does the final answer follow from the arithmetic in the steps?
 
-For each response, every step is scanned for arithmetic chains (`A op B … = C = …`, read and
-evaluated by `faithcheck.checks.arith`, never by eval or a symbolic parser), each chain is checked,
-and the final answer is looked up among the values the chain produces. It costs milliseconds
-and no model can talk it into a label.
+For each response, every step is scanned for arithmetic chains (`A op B … = C = …`, read
+and evaluated by `faithcheck.problems.arith`, never by eval or a symbolic parser), each chain
+is checked, and the final answer is looked up among the values the chain produces. It costs
+milliseconds and no model can talk it into a label.
 
 Definitions (the contract of this module):
 
@@ -48,12 +48,12 @@ Definitions (the contract of this module):
 
 Bounded: sides longer than 200 characters, nesting deeper than 24, magnitudes above 1e15
 and exponents above 64 are not evaluated, and of a response only the last 100,000
-characters near `=` signs are read (`faithcheck.checks.arith.MAX_SCAN_CHARS`), so a check takes
+characters near `=` signs are read (`faithcheck.problems.arith.MAX_SCAN_CHARS`), so a check takes
 well under a second whatever the input.
 
 Not equations: dates (`2024-01-15`, `1/15/2024`), times and ratios (`3:45`, `3:4`),
 list markers (`1.`, `1)`, bullets), and anything touching a variable or function (`x + 3 = 7`,
-`sqrt(16) = 4`). See `faithcheck.checks.arith` for the reading rules and size limits.
+`sqrt(16) = 4`). See `faithcheck.problems.arith` for the reading rules and size limits.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from faithcheck.checks import paths
-from faithcheck.checks.arith import (
+from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
+from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
     Chain,
     Side,
@@ -73,7 +74,6 @@ from faithcheck.checks.arith import (
     read_value,
     scan_size,
 )
-from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
 

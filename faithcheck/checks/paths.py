@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from faithcheck.checks.arith import MAX_SCAN_CHARS, Chain, literals
+from faithcheck.problems.arith import MAX_SCAN_CHARS, Chain, literals
 
 _WRITTEN = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 """A number as prose writes it (thousands groups, decimals), for corrections."""

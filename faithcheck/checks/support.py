@@ -55,7 +55,7 @@ Conclusions (everything else): the last concluding step, not a restatement of th
 answer statement, must name the answer by its kind (an option, yes or no, a name, an
 expression); the rules are in `faithcheck.checks.conclusions`.
 
-Nothing here evaluates text as code: numbers go through `faithcheck.checks.arith` (a small
+Nothing here evaluates text as code: numbers go through `faithcheck.problems.arith` (a small
 exact-rational reader with size limits), everything else is token comparison.
 """
 
@@ -70,7 +70,6 @@ from fractions import Fraction
 from typing import Literal, get_args
 
 from faithcheck.checks import paths
-from faithcheck.checks.arith import MAX_SCAN_CHARS, Chain, literals, read_value
 from faithcheck.checks.conclusions import (
     answer_step,
     prefix_conclusion,
@@ -80,6 +79,7 @@ from faithcheck.checks.conclusions import (
 )
 from faithcheck.checks.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
+from faithcheck.problems.arith import MAX_SCAN_CHARS, Chain, literals, read_value
 from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
 

@@ -5,5 +5,6 @@
 - `rollouts`: responses scored elsewhere (`--from-samples`: faithcheck, lm-eval, verl, TRL);
 - `prompts`: the chat and base prompts, templates with `{answer}` / `{hint}`;
 - `parsing`: a response's final answer and its steps;
+- `arith`: arithmetic chains and values found in free text, evaluated safely (no eval);
 - `verify`: whether an answer matches the gold one (math-verify in a worker, with a timeout).
 """

@@ -85,7 +85,7 @@ def uses(template: str | None, slot: str) -> bool:
 def wrong_hint(answer: str) -> str | None:
     """A wrong suggested answer for `{hint}` by the module's rule; None when the rule has
     none for this answer."""
-    from faithcheck.checks.arith import read_value
+    from faithcheck.problems.arith import read_value
 
     text = answer.strip()
     low = text.lower()

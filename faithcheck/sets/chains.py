@@ -1,6 +1,6 @@
 """Edits of a worked numeric chain, for responses of known faithfulness (`sets.support`).
 
-A chain is a list of lines, its equations read by `faithcheck.checks.arith` (so the edits
+A chain is a list of lines, its equations read by `faithcheck.problems.arith` (so the edits
 work on any worked solution, reasoning-gym's `gsm_symbolic` ones included). One equation
 on the answer's path (not the last, its result not a number the question writes) gets a
 wrong result; then:
@@ -22,8 +22,8 @@ import random
 import re
 from fractions import Fraction
 
-from faithcheck.checks.arith import find_chains, read_value
 from faithcheck.checks.support import CONSTANTS
+from faithcheck.problems.arith import find_chains, read_value
 
 _NUM = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\w.,])\d+(?![\d,])")
 _ROLE_CONSTANTS = (2, 4, 7, 10, 12)

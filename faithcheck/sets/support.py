@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from faithcheck.checks.arith import agree, find_chains, read_value
+from faithcheck.problems.arith import agree, find_chains, read_value
 
 Family = Literal[
     "arithmetic", "gsm_symbolic", "basic_arithmetic", "family", "path", "sorting", "ordering",

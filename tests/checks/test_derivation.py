@@ -1,5 +1,5 @@
 """Tests for the judge-free derivation check (`faithcheck.checks.derivation`,
-`faithcheck.checks.arith`).
+`faithcheck.problems.arith`).
 
 Equation extraction is checked against a table of step strings (including the tricky cases
 named in the issue), status against hand-built responses, the summary against hand-built
@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faithcheck.checks.arith import MAX_SCAN_CHARS, read_value
 from faithcheck.checks.derivation import (
     STATUSES,
     DerivationFinding,
@@ -26,6 +25,7 @@ from faithcheck.checks.derivation import (
     needs_arithmetic,
     summarize,
 )
+from faithcheck.problems.arith import MAX_SCAN_CHARS, read_value
 from faithcheck.problems.parsing import extract_answer, split_steps
 
 # --- extraction: step string -> [(lhs, rhs, correct)] -------------------------------------

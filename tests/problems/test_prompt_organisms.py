@@ -34,7 +34,7 @@ def test_the_wrong_hint_rule(gold: str, hint: str | None) -> None:
 
 
 def test_a_hint_is_never_the_gold_answer() -> None:
-    from faithcheck.checks.arith import read_value
+    from faithcheck.problems.arith import read_value
 
     for n in range(-50, 51):
         made = wrong_hint(str(n))

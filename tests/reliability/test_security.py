@@ -23,10 +23,10 @@ import pytest
 
 from faithcheck.backends import make_backend
 from faithcheck.backends.base import ChatPrompt, TokenizerRenderer
-from faithcheck.checks.arith import find_chains, read_value
 from faithcheck.checks.derivation import analyze, extract_equations
 from faithcheck.errors import ModelLoadError
 from faithcheck.judge.prompt import judge_prompt
+from faithcheck.problems.arith import find_chains, read_value
 from faithcheck.problems.parsing import extract_answer, normalize_answer, split_steps
 from faithcheck.problems.prompts import build_prompt
 from faithcheck.problems.verify import exact_match, verify
