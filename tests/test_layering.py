@@ -1,16 +1,20 @@
-"""The package's import graph: no cycles, and no private name imported across modules.
+"""The package's import graph: no cycles (between modules, and between packages), no private
+name imported across modules, no import of `faithcheck.cli` from the library, and every
+import going down the layers drawn in docs/architecture.md.
 
 Every import counts, module-level or inside a function (a lazy import is still a
-dependency). This is the check behind docs/development.md's layout claims; run it alone with
-`pytest tests/test_layering.py -q`.
+dependency). This is the check behind docs/development.md's layout claims and
+docs/architecture.md's layers; run it alone with `pytest tests/test_layering.py -q`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "faithcheck"
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
 
 
 def _modules() -> dict[str, Path]:
@@ -90,3 +94,83 @@ def test_no_private_names_cross_modules() -> None:
 
 def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+# -- packages and layers ----------------------------------------------------------------------
+
+
+def unit(module: str) -> str:
+    """The package (or top-level module) a module belongs to, as docs/architecture.md names
+    it: `faithcheck.judge.stage` -> `judge`; the package's `__init__` is the API's public
+    face (`api`) and `__main__` is the command (`cli`)."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "api"
+    return "cli" if parts[1] == "__main__" else parts[1]
+
+
+def _unit_graph() -> dict[str, set[str]]:
+    graph, _ = _graph()
+    units: dict[str, set[str]] = {}
+    for source, targets in graph.items():
+        units.setdefault(unit(source), set()).update(
+            unit(t) for t in targets if unit(t) != unit(source)
+        )
+    return units
+
+
+def layers(text: str) -> list[list[str]]:
+    """The numbered list under `## Layers`: each item's units (the code spans before the
+    dash), top layer first."""
+    section = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    found = []
+    for line in section.splitlines():
+        m = re.match(r"\d+\. (.*?) — ", line)
+        if m:
+            found.append(re.findall(r"`([\w.]+)`", m.group(1)))
+    return found
+
+
+def upward(graph: dict[str, set[str]], order: list[list[str]]) -> list[str]:
+    """Every import that does not go to a strictly lower layer, as `a -> b`."""
+    level = {u: i for i, names in enumerate(order) for u in names}
+    return sorted(
+        f"{a} -> {b}" for a, targets in graph.items() for b in targets if level[b] <= level[a]
+    )
+
+
+def test_no_package_cycles() -> None:
+    assert _cycles(_unit_graph()) == []
+
+
+def test_nothing_outside_cli_imports_cli() -> None:
+    graph, _ = _graph()
+    found = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if unit(m) != "cli"
+        for t in targets
+        if unit(t) == "cli"
+    )
+    assert found == []
+
+
+def test_every_unit_has_one_place_in_the_architecture_doc() -> None:
+    order = layers(ARCHITECTURE.read_text())
+    named = [u for names in order for u in names]
+    assert len(named) == len(set(named)), "a unit is named twice"
+    assert sorted(named) == sorted(_unit_graph())
+
+
+def test_imports_go_down_the_layers_of_the_architecture_doc() -> None:
+    assert upward(_unit_graph(), layers(ARCHITECTURE.read_text())) == []
+
+
+def test_the_layer_checker_sees_an_upward_and_a_sideways_import() -> None:
+    doc = "x\n## Layers\n\nintro\n\n1. `a`, `b` — top\n2. `c` — bottom\n\n## More\n3. `d` — no\n"
+    order = layers(doc)
+    assert order == [["a", "b"], ["c"]]
+    assert upward({"a": {"c"}, "b": set(), "c": set()}, order) == []
+    assert upward({"a": {"b"}, "b": set(), "c": {"a"}}, order) == ["a -> b", "c -> a"]
+    assert unit("faithcheck") == "api" and unit("faithcheck.__main__") == "cli"
+    assert unit("faithcheck.judge.stage") == "judge" and unit("faithcheck.report") == "report"
