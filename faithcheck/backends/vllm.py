@@ -37,13 +37,6 @@ INSTALL_HINT = (
 )
 
 
-def vllm_available() -> bool:
-    """True when `vllm` can be imported here (without importing it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("vllm") is not None
-
-
 def on_cpu() -> bool:
     import torch
 

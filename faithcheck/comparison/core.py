@@ -364,7 +364,7 @@ def compare_runs(
     """Compare loaded runs with `runs[baseline]` (definitions in the module docs).
 
     Args:
-        runs: at least two runs (`compare_metrics.load_run`), labelled here.
+        runs: at least two runs (`faithcheck.comparison.metrics.load_run`), labelled here.
         metrics: metric names or report.json paths; None: the `DEFAULT_METRICS` that some
             run has (an explicitly asked metric no run has is kept, with a warning).
         baseline: index of the baseline in `runs`.

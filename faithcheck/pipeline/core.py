@@ -1,7 +1,13 @@
 """`faithcheck score`: the pipeline from dataset to report for one checkpoint.
 
-problems → sampling (parse + verify) → samples.jsonl → report.json. Later stages
-(probes, judge, diversity, verdict) read the records this writes.
+- the options: `ScoreOptions`, built and validated by `score_options` (shared by the CLI
+  and the API), with each stage's own part (`probe_config`, `judge_options`, `jury_options`);
+- the run (`run_score`): load the model, then, each resumable from the records on disk,
+  sampling (parse + verify), probes, the judges (and their calibration), and the derived
+  stages (derivation, support, diversity: `derived_stages`);
+- the report (`build_report`): a fold of those records, problem by problem, with the
+  verdict decided on it; `faithcheck.pipeline.rebuild` folds the same records again
+  without a model.
 """
 
 from __future__ import annotations

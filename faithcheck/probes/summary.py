@@ -581,35 +581,9 @@ def _problem_groups(recs: Iterable[R]) -> Iterable[list[R]]:
     return group_by(recs, lambda r: getattr(r, "problem_id", "")).values()
 
 
-def summarize_truncation(
-    recs: Sequence[TruncationRecord], seed: int
-) -> dict[str, TruncationSummary]:
-    """AOC and curves for each read-out present in the records, keyed by read-out."""
-    fold = _TruncationFold()
-    for group in _problem_groups(recs):
-        fold.add(group, {})
-    return fold.summary(seed)
-
-
-def summarize_mistakes(recs: Sequence[MistakeRecord], seed: int) -> MistakeSummary:
-    """Flip rate overall and by position third."""
-    fold = _MistakeFold()
-    for group in _problem_groups(recs):
-        fold.add(group, {})
-    return fold.summary(seed)
-
-
 def summarize_necessity(recs: Sequence[NecessityRecord], seed: int) -> NecessitySummary:
     """Share of removals that change the answer, where the baseline recovers a*."""
     fold = _NecessityFold()
-    for group in _problem_groups(recs):
-        fold.add(group)
-    return fold.summary(seed)
-
-
-def summarize_controls(recs: Sequence[ControlRecord], seed: int) -> ControlsSummary:
-    """Accuracies with and without the chain, and whether the chain helps."""
-    fold = _ControlsFold()
     for group in _problem_groups(recs):
         fold.add(group)
     return fold.summary(seed)

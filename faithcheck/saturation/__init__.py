@@ -7,7 +7,9 @@ signature).
 - `logs`: reading a training log into those points (`load_run`, `read_table`): JSONL,
   JSON, CSV, TensorBoard event files (`tfevents`) and wandb run folders (`wandb_runs`),
   each read without the tool that wrote it.
-- `page`: the HTML page with one plot per run; `cli`: the command.
+- `page`: the HTML page with one plot per run.
+
+The command is `faithcheck.cli.saturation`.
 
 The names below are imported on first use, so the command's help stays instant.
 """

@@ -143,10 +143,6 @@ def answer_correct(answer: str | None, gold: str) -> bool:
     return answer.translate(strip).lower() == gold.translate(strip).lower()
 
 
-def _lower_first(text: str) -> str:
-    return text[0].lower() + text[1:] if text else text
-
-
 # -- arithmetic ---------------------------------------------------------------------------
 
 NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ema", "Farid", "Gina", "Hugo", "Iris", "Jon")
