@@ -469,31 +469,7 @@ def run_score(
     """
     _validate(opts)
     t_start = time.perf_counter()
-    fields = FieldMap(**opts.fields)
-    rollouts: dict[str, list[str]] | None = None
-    if opts.from_samples:
-        problems, rollouts = load_rollouts(
-            opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
-        )
-    else:
-        problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
-    if opts.limit is not None:
-        problems = problems[: opts.limit]
-    # The hash covers the whole (limited) dataset: every shard records the same one, so a
-    # merged run has the config hash of one unsharded run.
-    data_hash = dataset_hash(problems)
-    if opts.shard is not None:
-        problems = [p for p in problems if in_shard(p.id, *opts.shard)]
-        if not problems:
-            raise UsageError(f"shard {opts.shard[0]}/{opts.shard[1]} holds no problems")
-    template = load_template(Path(opts.prompt_template)) if opts.prompt_template else None
-    if uses(template, "hint"):  # before any model loads: every problem needs a wrong hint
-        bad = next((p for p in problems if wrong_hint(p.answer) is None), None)
-        if bad is not None:
-            raise DataError(
-                f"problem {bad.id!r}: no wrong hint for the answer {bad.answer!r} ({{hint}} "
-                "needs a number, an option letter A-E, yes/no or true/false)"
-            )
+    problems, rollouts, data_hash, fields, template = _input(opts)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()
@@ -623,6 +599,45 @@ def run_score(
         return report
     finally:
         run.release()
+
+
+def _input(
+    opts: ScoreOptions,
+) -> tuple[list[Problem], dict[str, list[str]] | None, str, FieldMap, str | None]:
+    """The problems of this run (limited, then this shard's), the rollouts to re-score
+    (`--from-samples`), the dataset hash, the field map and the prompt template: read and
+    checked before any model loads, so that bad input fails in well under a second.
+
+    Raises:
+        UsageError: the shard holds no problems.
+        DataError: the template asks for a `{hint}` that some problem's answer has none of.
+    """
+    fields = FieldMap(**opts.fields)
+    rollouts: dict[str, list[str]] | None = None
+    if opts.from_samples:
+        problems, rollouts = load_rollouts(
+            opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
+        )
+    else:
+        problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
+    if opts.limit is not None:
+        problems = problems[: opts.limit]
+    # The hash covers the whole (limited) dataset: every shard records the same one, so a
+    # merged run has the config hash of one unsharded run.
+    data_hash = dataset_hash(problems)
+    if opts.shard is not None:
+        problems = [p for p in problems if in_shard(p.id, *opts.shard)]
+        if not problems:
+            raise UsageError(f"shard {opts.shard[0]}/{opts.shard[1]} holds no problems")
+    template = load_template(Path(opts.prompt_template)) if opts.prompt_template else None
+    if uses(template, "hint"):  # before any model loads: every problem needs a wrong hint
+        bad = next((p for p in problems if wrong_hint(p.answer) is None), None)
+        if bad is not None:
+            raise DataError(
+                f"problem {bad.id!r}: no wrong hint for the answer {bad.answer!r} ({{hint}} "
+                "needs a number, an option letter A-E, yes/no or true/false)"
+            )
+    return problems, rollouts, data_hash, fields, template
 
 
 def _identity(opts: ScoreOptions) -> ModelIdentity:
