@@ -3,7 +3,6 @@ and resumable stop before a call that could cross it, and the unjudged count rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,9 @@ from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
 from faithcheck.store.rundir import JUDGE_FILE, RunDir
 from tests.chat_server import FakeChat, Reply, chat_reply, nonce_of
+from tests.judge.conftest import KEY
 
-KEY = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeChat]:
-    server = FakeChat()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("FAITHCHECK_JUDGE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("openai_key")
 
 
 def _ask(text: str, max_tokens: int = 100) -> JudgeAsk:

@@ -28,10 +28,8 @@ from faithcheck.store.rebuild import rebuild_report
 from faithcheck.verdict.core import decide
 from tests.chat_server import FakeChat, Reply, chat_reply, nonce_of
 from tests.conftest import assert_valid_report
+from tests.judge.conftest import KEY
 from tests.probes.test_run import ScriptedBackend
-
-KEY = "sk-test-SECRET-0123456789"
-
 
 # -- options --------------------------------------------------------------------------------
 
