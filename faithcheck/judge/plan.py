@@ -16,7 +16,7 @@ from faithcheck.backends.base import Backend, DType
 from faithcheck.backends.http import redact_url
 from faithcheck.backends.precision import resolve
 from faithcheck.errors import UsageError
-from faithcheck.judge import JudgeConfig
+from faithcheck.judge import JudgeConfig, JudgeResult
 from faithcheck.judge.batch import BATCHES_FILE, BatchJudge, BatchRecord, check_batch_provider
 from faithcheck.judge.budget import Budget, BudgetReached, check_prices, preflight_jury
 from faithcheck.judge.cache import default_cache
@@ -433,3 +433,28 @@ def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -
     plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
     backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
     return plan, backend
+
+
+def calibrate_judge(
+    opts: JudgeOptions,
+    items: list[Any],
+    dtype: Any,
+    seed: int,
+    max_model_len: int,
+    say: Callable[[str], None],
+    advance: Callable[[int], None] | None = None,
+    name: str | None = None,
+) -> tuple[JudgePlan, JudgeReliability, list[JudgeResult], list[JudgeCall]]:
+    """Load one judge on its own, judge the calibration `items` and close it (`calibrate`):
+    its plan, reliability, results (tagged with `name`, a judge of a jury) and calls."""
+    calls: list[JudgeCall] = []
+    results: list[JudgeResult] = []
+    plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
+    plan.name = name
+    try:
+        session = plan.session(judge, None, ledger=calls.extend)
+        calibrate_into(None, session, items, plan.cfg, advance, collect=results, name=name)
+    finally:
+        judge.close()
+    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
+    return plan, rel, results, calls

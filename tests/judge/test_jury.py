@@ -380,3 +380,36 @@ def test_a_jury_of_a_real_local_judge_and_a_hosted_one_runs_end_to_end(
     assert done.returncode == 0, done.stderr
     html = (out / "report.html").read_text()
     assert "openai/o3: aligned" in html and "Fleiss" in html
+
+
+# -- calibrate with a jury ------------------------------------------------------------------
+
+
+def test_calibrate_measures_each_judge_of_a_jury(jury: Jury, tmp_path: Path) -> None:
+    one = faithcheck.calibrate("openai/o3", per_domain=2)
+    assert isinstance(one, JudgeReliability) and one.n_items == 36
+    both = faithcheck.calibrate(["openai/o3", "openai/gpt-4o,concurrency=2"], per_domain=2)
+    assert list(both) == ["openai/o3", "openai/gpt-4o"]
+    assert both["openai/o3"] == one  # the same judge, the same items: the same numbers
+    assert both["openai/o3"].reliable and not both["openai/gpt-4o"].reliable
+    # The command prints each judge's table, or their reliabilities by name as JSON.
+    out = tmp_path / "items.jsonl"
+    cmd = [
+        sys.executable, "-m", "faithcheck", "calibrate", "--per-domain", "2",
+        "--judge-model", "openai/o3", "--judge-model", "openai/gpt-4o",
+    ]  # fmt: skip
+    env = os.environ | {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": jury.fake.url}
+    proc = subprocess.run(
+        [*cmd, "--json", "--out", str(out)], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert {n: JudgeReliability.model_validate(r) for n, r in doc.items()} == both
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["judge"] for r in rows] == ["openai/o3"] * 36 + ["openai/gpt-4o"] * 36
+    assert "openai/gpt-4o: judge usage:" in proc.stderr
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for title in ("openai/o3 (text read-out)", "openai/gpt-4o (text read-out)"):
+        assert title in proc.stdout
+    assert proc.stdout.count("verdict:") == 2
