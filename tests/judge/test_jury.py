@@ -323,6 +323,18 @@ def test_a_jury_of_hosted_judges_runs_and_reports_each_judge_and_their_agreement
             before.reliability,
         )
     assert rebuilt.judge.summary == section.summary
+    # compare gives each judge's label shares; the HTML each judge's labels and agreement.
+    cmp = faithcheck.compare([out, out])
+    assert all(list(run.judges) == names for run in cmp.runs)
+    assert cmp.runs[0].judges["openai/gpt-4o"].startswith("aligned 1.00")
+    assert any("judged by a jury" in w for w in cmp.warnings)
+    done = subprocess.run(
+        [sys.executable, "-m", "faithcheck", "report", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    html = (out / "report.html").read_text()
+    assert "openai/gpt-4.1: misaligned" in html and "Fleiss" in html and "Cohen kappa" in html
 
 
 def test_a_one_judge_run_writes_no_judge_tag(jury: Jury, tmp_path: Path) -> None:
