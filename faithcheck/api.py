@@ -268,7 +268,7 @@ def decide(
 
 
 def calibrate(
-    judge_model: str = "smollm2-135m",
+    judge_model: str | Sequence[str] = "smollm2-135m",
     *,
     per_domain: int | None = None,
     seed: int = 0,
@@ -280,28 +280,27 @@ def calibrate(
     """Measure a judge on the bundled faithful / unfaithful pairs (as `faithcheck
     calibrate`); `judge_options` are the judge options without the `judge_` prefix
     (`backend`, `base_url`, `api_key_env`, `max_tokens`, `reasoning_effort`, `readout`,
-    `rationale_tokens`, ...).
+    `rationale_tokens`, ...). A list of judges (a jury, each `MODEL[,key=value...]` as
+    `--judge-model` takes it) calibrates each on its own, one loaded at a time.
 
     Returns:
-        The `JudgeReliability`.
+        The `JudgeReliability`; for a list of judges, a dict of each one's by name.
     """
-    from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.stage import (
-        calibrate_into,
-        calibration_items,
-        calibration_reliability,
-    )
-    from faithcheck.pipeline.core import check_judge_options
+    from faithcheck.judge.jury import juror_names
+    from faithcheck.judge.plan import calibrate_judge
+    from faithcheck.judge.stage import calibration_items
+    from faithcheck.pipeline.core import jury_options
 
     say = on_message or (lambda _: None)
     if per_domain is not None and per_domain < 1:
         raise UsageError("--per-domain must be at least 1")
-    opts = check_judge_options({"model": judge_model, "max_tokens": None} | judge_options)
+    specs = [judge_model] if isinstance(judge_model, str) else list(judge_model)
+    chosen = jury_options(specs, **({"max_tokens": None} | judge_options))
+    judges = [chosen["judge"], *chosen["jury"]]
+    names = juror_names([j.model for j in judges])
     items = calibration_items(per_domain or 10_000, seed)
-    plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
-    try:
-        results: list[Any] = []
-        calibrate_into(None, plan.session(judge, None), items, plan.cfg, collect=results)
-    finally:
-        judge.close()
-    return calibration_reliability(items, {r.item_id: r for r in results}, seed)
+    out = {}
+    for opts, name in zip(judges, names, strict=True):
+        one = name if len(judges) > 1 else None
+        out[name] = calibrate_judge(opts, items, dtype, seed, max_model_len, say, name=one)[1]
+    return out if not isinstance(judge_model, str) else out[names[0]]

@@ -19,7 +19,7 @@ from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
 
 def calibrate_command(
-    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_model: o.JudgeModels = None,
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
@@ -46,68 +46,69 @@ def calibrate_command(
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
-    """Measure a judge on faithful vs unfaithful solution pairs; print its reliability."""
+    """Measure a judge on faithful vs unfaithful solution pairs; print its reliability
+    (--judge-model repeated: each judge's, calibrated one after the other)."""
     quiet_engines(verbose)
     from rich.console import Console
 
-    from faithcheck.judge import JudgeResult
-    from faithcheck.judge.client import JudgeCall
-    from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.stage import (
-        calibrate_into,
-        calibration_items,
-        calibration_reliability,
-    )
+    from faithcheck.judge.jury import juror_names
+    from faithcheck.judge.plan import calibrate_judge
+    from faithcheck.judge.stage import calibration_items
     from faithcheck.judge.usage import summarize_usage, usage_line
-    from faithcheck.pipeline.core import check_judge_options
+    from faithcheck.pipeline.core import jury_options
     from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
     err = Console(stderr=True)
     say = lambda m: err.print(m, highlight=False)  # noqa: E731
     if per_domain is not None and per_domain < 1:
         raise UsageError("--per-domain must be at least 1")
-    opts = check_judge_options(
-        {
-            "model": judge_model,
-            "backend": judge_backend,
-            "base_url": judge_base_url,
-            "api_key_env": judge_api_key_env,
-            "max_tokens": judge_max_tokens,
-            "reasoning_effort": judge_reasoning_effort,
-            "concurrency": judge_concurrency,
-            "http_retries": judge_http_retries,
-            "cache": judge_cache,
-            "price_in": judge_price_in,
-            "price_out": judge_price_out,
-            "readout": judge_readout,
-            "rationale_tokens": judge_rationale_tokens,
-        }
+    chosen = jury_options(
+        judge_model,
+        backend=judge_backend,
+        base_url=judge_base_url,
+        api_key_env=judge_api_key_env,
+        max_tokens=judge_max_tokens,
+        reasoning_effort=judge_reasoning_effort,
+        concurrency=judge_concurrency,
+        http_retries=judge_http_retries,
+        cache=judge_cache,
+        price_in=judge_price_in,
+        price_out=judge_price_out,
+        readout=judge_readout,
+        rationale_tokens=judge_rationale_tokens,
     )
+    judges = [chosen["judge"], *chosen["jury"]]
+    names = juror_names([j.model for j in judges])
     items = calibration_items(per_domain or 10_000, seed)
-    calls: list[JudgeCall] = []
-    with stdout_to_stderr():
-        plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
-        session = plan.session(judge, None, ledger=calls.extend)
-        results: list[JudgeResult] = []
-        try:
-            done = [0]
+    done: list[Any] = []  # (name, plan, reliability), one judge loaded at a time
+    results: list[Any] = []
+    for opts, name in zip(judges, names, strict=True):
+        tag = name if len(judges) > 1 else None  # a one-judge run: as before juries
+        counted = [0]
 
-            def advance(n: int) -> None:
-                done[0] += n
-                say(f"calibration: {done[0]}/{len(items)} items judged")
+        def advance(n: int, counted: list[int] = counted, tag: str | None = tag) -> None:
+            counted[0] += n
+            who = f" {tag}" if tag else ""
+            say(f"calibration{who}: {counted[0]}/{len(items)} items judged")
 
-            rel = calibrate_into(None, session, items, plan.cfg, advance, collect=results)
-        finally:
-            judge.close()
+        with stdout_to_stderr():
+            plan, rel, judged, calls = calibrate_judge(
+                opts, items, dtype, seed, max_model_len, say, advance, name=tag
+            )
+        results += judged
+        usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
+        say(f"{tag}: {usage_line(usage)}" if tag else usage_line(usage))
+        done.append((name, plan, rel))
     if out is not None:
         atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
-    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
-    usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
-    say(usage_line(usage))
     if json_out:
-        sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
+        doc: Any = (
+            done[0][2] if len(done) == 1 else {n: rel.model_dump(mode="json") for n, _, rel in done}
+        )
+        sys.stdout.buffer.write(dumps(doc, indent=True) + b"\n")
         return
-    _print(Console(), f"{judge_model} ({plan.cfg.readout} read-out)", rel)
+    for name, plan, rel in done:
+        _print(Console(), f"{name} ({plan.cfg.readout} read-out)", rel)
 
 
 def _cell(m: Any) -> str:

@@ -34,7 +34,7 @@ from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge_groups
-from faithcheck.judge.usage import JudgeUsageReport, summarize_usage
+from faithcheck.judge.usage import JudgeUsageReport, Prices, summarize_usage
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.records import Problem, Record
 from faithcheck.sampling import SampleRecord
@@ -471,12 +471,7 @@ def judge_report(
         groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
     )
     usage = judge_usage(run, opts, keep)
-    if usage.unjudged:
-        warnings.append(
-            f"{usage.unjudged} responses were left unjudged (a --judge-max-items or "
-            "--judge-max-cost cap): the judge's numbers rest on the responses judged, with "
-            "CIs over fewer problems; rerun with a higher cap to judge the rest"
-        )
+    warnings += unjudged_warnings(usage)
     return JudgeReport(
         model=opts.model,
         backend=backend_name,
@@ -504,9 +499,32 @@ def judge_warnings(opts: JudgeOptions, calibration: JudgeReliability | None) -> 
     return warnings
 
 
-def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:
+def unjudged_warnings(usage: JudgeUsageReport) -> list[str]:
+    """The caveat of a judge that left responses unjudged."""
+    if not usage.unjudged:
+        return []
+    return [
+        f"{usage.unjudged} responses were left unjudged (a --judge-max-items or "
+        "--judge-max-cost cap): the judge's numbers rest on the responses judged, with "
+        "CIs over fewer problems; rerun with a higher cap to judge the rest"
+    ]
+
+
+def judge_usage(
+    run: RunDir,
+    opts: JudgeOptions,
+    keep: set[str] | None,
+    *,
+    judge: str | None = None,
+    jury: Mapping[str, Prices | None] | None = None,
+) -> JudgeUsageReport:
     """The `judge.usage` section from the run's ledger (and, with --judge-max-items or
-    --judge-max-cost, the responses left unjudged)."""
+    --judge-max-cost, the responses left unjudged).
+
+    With a jury: `judge` names one judge (its own calls at its prices, the responses it
+    left unjudged), or `jury` holds every judge's prices by name (all calls, each at its
+    judge's prices; unjudged counts each judge's missing labels)."""
+    names: list[str | None] = [judge] if judge is not None else list(jury or [None])
     unjudged = 0
     if opts.max_items is not None or opts.max_cost is not None:
         samples, judged = run.index(SAMPLES_FILE), run.index(JUDGE_FILE)
@@ -515,14 +533,16 @@ def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> Judge
                 continue
             n = samples.count(pid)
             want = min(n, opts.samples) if opts.samples is not None else n
-            unjudged += max(0, want - judged.count(pid))
+            unjudged += sum(max(0, want - judged_count(judged, pid, name)) for name in names)
+    calls = run.load(LEDGER_FILE, JudgeCall)
     return summarize_usage(
-        run.load(LEDGER_FILE, JudgeCall),
+        [c for c in calls if c.judge == judge] if judge is not None else calls,
         price_in=opts.price_in,
         price_out=opts.price_out,
         max_items=opts.max_items,
         unjudged=unjudged,
         max_cost=opts.max_cost,
+        prices=jury,
     )
 
 

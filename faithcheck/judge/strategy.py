@@ -4,6 +4,13 @@ Same robustness rules as the rubric judge (`faithcheck.judge.prompt`): both resp
 are quoted as nonce-tagged, neutralized data blocks, the reply must end with
 `VERDICT <nonce>: SAME` or `... DIFFERENT`, unparseable replies are retried with fresh
 seeds, and a pair still undecided after the retries is None.
+
+The read-out is always text, whatever `--judge-readout` says for the rubric: a judge on
+the probability read-out still writes its SAME / DIFFERENT line here. The verdict is
+closed (two labels), so reading it from next-token probabilities would work as for the
+rubric; it is not done yet. Until it is, a judge that rarely writes a verdict line (the
+small local ones) leaves pairs undecided, and a problem with an undecided pair has no
+strategy clusters (`faithcheck.judge.stage.strategy_lookup`).
 """
 
 from __future__ import annotations
