@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from faithcheck.backends import BackendName
 from faithcheck.backends.http import redact_url
@@ -26,7 +26,7 @@ from faithcheck.judge import (
     JudgeResult,
     judge_samples,
     judge_texts,
-    same_strategy_batch,
+    strategy_verdicts,
 )
 from faithcheck.judge.batch import BATCH_MAX_REQUESTS
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
@@ -143,6 +143,20 @@ class JudgeOptions(Record):
     judge writes before the verdict prefix (0: none)."""
 
 
+class StrategyPair(Record):
+    """One comparison the strategy judge made by the probability read-out."""
+
+    a: int
+    """Sample index of the cluster's representative."""
+    b: int
+    """Sample index of the response compared with it."""
+    p_same: float = Field(ge=0.0, le=1.0)
+    """P(SAME), renormalized over SAME and DIFFERENT; the pair was judged the same
+    strategy when it is above 0.5."""
+    label_mass: float = Field(ge=0.0)
+    """The two labels' next-token probability before renormalizing."""
+
+
 class StrategyRecord(Record):
     """A line of strategy.jsonl: one problem's responses clustered by strategy."""
 
@@ -154,6 +168,17 @@ class StrategyRecord(Record):
     """Cluster index per response (0, 1, ... in order of first appearance)."""
     undecided: int = 0
     """Pairs the judge gave no valid verdict for (counted as different strategies)."""
+    pairs: list[StrategyPair] | None = None
+    """Probability read-out: every comparison made, in the order made; None (and absent
+    from the file) for the text read-out."""
+
+    @model_serializer(mode="wrap")
+    def _drop_no_pairs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Text read-out records are written as before the probability read-out existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("pairs", "") is None:
+            del data["pairs"]
+        return data
 
 
 def resolve_readout(readout: str, chat: bool, endpoint: bool = False) -> Literal["text", "probs"]:
@@ -373,9 +398,10 @@ def _cluster_chunk(
     reps: dict[str, list[int]] = {pid: [] for pid in groups}
     labels: dict[str, list[int]] = {pid: [] for pid in groups}
     undecided = dict.fromkeys(groups, 0)
+    pairs: dict[str, list[StrategyPair]] = {pid: [] for pid in groups}
     for r in range(max((len(g) for g in groups.values()), default=0)):
         asks = [(pid, rep) for pid, group in groups.items() if r < len(group) for rep in reps[pid]]
-        verdicts = same_strategy_batch(
+        verdicts = strategy_verdicts(
             backend,
             [
                 (problems[pid].question, groups[pid][rep].completion, groups[pid][r].completion)
@@ -384,8 +410,18 @@ def _cluster_chunk(
             cfg,
         )
         answers: dict[str, list[bool | None]] = {}
-        for (pid, _), verdict in zip(asks, verdicts, strict=True):
-            answers.setdefault(pid, []).append(verdict)
+        for (pid, rep), verdict in zip(asks, verdicts, strict=True):
+            answers.setdefault(pid, []).append(verdict.same)
+            if verdict.p_same is not None and verdict.label_mass is not None:
+                group = groups[pid]
+                pairs[pid].append(
+                    StrategyPair(
+                        a=group[rep].sample_index,
+                        b=group[r].sample_index,
+                        p_same=verdict.p_same,
+                        label_mass=verdict.label_mass,
+                    )
+                )
         for pid, group in groups.items():
             if r >= len(group):
                 continue
@@ -404,6 +440,7 @@ def _cluster_chunk(
                 sample_indices=[s.sample_index for s in group],
                 clusters=labels[pid],
                 undecided=undecided[pid],
+                pairs=pairs[pid] if cfg.readout == "probs" else None,
             )
             for pid, group in groups.items()
         ],
