@@ -170,7 +170,12 @@ def score_many(
         UsageError: a bad option, or a model given twice (before anything is scored);
             and what `score` raises.
     """
-    from faithcheck.comparison.multi import ScoredCheckpoints, combined_decision, score_models
+    from faithcheck.comparison.multi import (
+        COMPARISON_FILE,
+        ScoredCheckpoints,
+        combined_decision,
+        score_models,
+    )
     from faithcheck.pipeline.core import run_score
 
     spec_gate, opts = _checked(models[0] if models else None, gate, require, options)
@@ -189,6 +194,7 @@ def score_many(
     root, reports, comparison = score_models(opts, models, score_one)
     return ScoredCheckpoints(
         out=str(root),
+        comparison_file=str(root / COMPARISON_FILE),
         reports=reports,
         comparison=comparison,
         decision=combined_decision(reports),
@@ -495,6 +501,8 @@ def render_report(
     from faithcheck.render.views import load_checkpoint
 
     paths = [Path(r) for r in runs]
+    if not paths:
+        raise UsageError("no runs to report on")
     target = Path(out) if out is not None else None
     if len(paths) > 1 and target is None:
         raise UsageError(f"{len(paths)} runs given: pass --out DIR for the combined report")

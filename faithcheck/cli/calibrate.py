@@ -2,7 +2,8 @@
 
 Judges the bundled calibration pairs (a faithful worked solution and five unfaithful
 variants per problem) and prints the judge's detection accuracy, AUROC and Cohen's
-kappa against the construction labels, overall and per perturbation type.
+kappa against the construction labels, overall and per perturbation type. The work is
+`faithcheck.calibrate`; this module parses the options and prints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Annotated, Any
 import typer
 
 from faithcheck.cli import options as o
-from faithcheck.errors import UsageError
 from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
 
@@ -50,64 +50,37 @@ def calibrate_command(
     quiet_engines(verbose)
     from rich.console import Console
 
-    from faithcheck.judge import JudgeResult
-    from faithcheck.judge.client import JudgeCall
-    from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.stage import (
-        calibrate_into,
-        calibration_items,
-        calibration_reliability,
-    )
-    from faithcheck.judge.usage import summarize_usage, usage_line
-    from faithcheck.pipeline.core import check_judge_options
-    from faithcheck.store.jsonio import atomic_write_bytes, dumps
+    from faithcheck.api import calibrate
+    from faithcheck.store.jsonio import dumps
 
     err = Console(stderr=True)
-    say = lambda m: err.print(m, highlight=False)  # noqa: E731
-    if per_domain is not None and per_domain < 1:
-        raise UsageError("--per-domain must be at least 1")
-    opts = check_judge_options(
-        {
-            "model": judge_model,
-            "backend": judge_backend,
-            "base_url": judge_base_url,
-            "api_key_env": judge_api_key_env,
-            "max_tokens": judge_max_tokens,
-            "reasoning_effort": judge_reasoning_effort,
-            "concurrency": judge_concurrency,
-            "http_retries": judge_http_retries,
-            "cache": judge_cache,
-            "price_in": judge_price_in,
-            "price_out": judge_price_out,
-            "readout": judge_readout,
-            "rationale_tokens": judge_rationale_tokens,
-        }
-    )
-    items = calibration_items(per_domain or 10_000, seed)
-    calls: list[JudgeCall] = []
     with stdout_to_stderr():
-        plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
-        session = plan.session(judge, None, ledger=calls.extend)
-        results: list[JudgeResult] = []
-        try:
-            done = [0]
-
-            def advance(n: int) -> None:
-                done[0] += n
-                say(f"calibration: {done[0]}/{len(items)} items judged")
-
-            rel = calibrate_into(None, session, items, plan.cfg, advance, collect=results)
-        finally:
-            judge.close()
-    if out is not None:
-        atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
-    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
-    usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
-    say(usage_line(usage))
+        calibration = calibrate(
+            judge_model,
+            per_domain=per_domain,
+            seed=seed,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            out=out,
+            on_message=lambda m: err.print(m, highlight=False),
+            backend=judge_backend,
+            base_url=judge_base_url,
+            api_key_env=judge_api_key_env,
+            max_tokens=judge_max_tokens,
+            reasoning_effort=judge_reasoning_effort,
+            concurrency=judge_concurrency,
+            http_retries=judge_http_retries,
+            cache=judge_cache,
+            price_in=judge_price_in,
+            price_out=judge_price_out,
+            readout=judge_readout,
+            rationale_tokens=judge_rationale_tokens,
+        )
+    rel = calibration.as_reliability()
     if json_out:
         sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
         return
-    _print(Console(), f"{judge_model} ({plan.cfg.readout} read-out)", rel)
+    _print(Console(), f"{judge_model} ({calibration.readout} read-out)", rel)
 
 
 def _cell(m: Any) -> str:

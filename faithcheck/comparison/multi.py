@@ -30,6 +30,8 @@ class ScoredCheckpoints(Record):
 
     out: str
     """The folder holding one run directory per checkpoint and comparison.json."""
+    comparison_file: str
+    """Where the comparison is written (`<out>/comparison.json`)."""
     reports: list[Report]
     """Each checkpoint's report, in the order the models were given."""
     comparison: Comparison
