@@ -31,14 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from faithcheck.errors import UsageError
 
 if TYPE_CHECKING:
     from faithcheck.comparison.core import Comparison
     from faithcheck.comparison.multi import ScoredCheckpoints
+    from faithcheck.judge import JudgeResult
     from faithcheck.judge.reliability import Calibration, JudgeReliability
+    from faithcheck.judge.stage import JudgeOptions
     from faithcheck.pipeline.core import ScoreOptions
     from faithcheck.report import Report, Verdict
     from faithcheck.verdict.gates import GateSpec
@@ -374,8 +376,36 @@ def decide(
     return decide_verdict(report, spec)
 
 
+@overload
 def calibrate(
-    judge_model: str = "smollm2-135m",
+    judge_model: str = ...,
+    *,
+    per_domain: int | None = ...,
+    seed: int = ...,
+    dtype: str = ...,
+    max_model_len: int = ...,
+    out: str | Path | None = ...,
+    on_message: OnMessage | None = ...,
+    **judge_options: Any,
+) -> Calibration: ...
+
+
+@overload
+def calibrate(
+    judge_model: Sequence[str],
+    *,
+    per_domain: int | None = ...,
+    seed: int = ...,
+    dtype: str = ...,
+    max_model_len: int = ...,
+    out: str | Path | None = ...,
+    on_message: OnMessage | None = ...,
+    **judge_options: Any,
+) -> dict[str, Calibration]: ...
+
+
+def calibrate(
+    judge_model: str | Sequence[str] = "smollm2-135m",
     *,
     per_domain: int | None = None,
     seed: int = 0,
@@ -384,58 +414,81 @@ def calibrate(
     out: str | Path | None = None,
     on_message: OnMessage | None = None,
     **judge_options: Any,
-) -> Calibration:
+) -> Calibration | dict[str, Calibration]:
     """Measure a judge on the bundled faithful / unfaithful pairs (as `faithcheck
     calibrate`); `judge_options` are the judge options without the `judge_` prefix
     (`backend`, `base_url`, `api_key_env`, `max_tokens`, `reasoning_effort`, `readout`,
-    `rationale_tokens`, ...).
+    `rationale_tokens`, ...). A list of judges (a jury, each `MODEL[,key=value...]` as
+    `--judge-model` takes it) calibrates each on its own, one loaded at a time.
 
     Args:
-        out: also write every judged item (rationale included) to this JSONL file.
-        on_message: receives the status lines: the judge's precision, progress
-            (`calibration: 6/18 items judged`) and, at the end, its usage.
+        judge_model: one judge, or a list of them (an empty list: the default judge).
+        out: also write every judged item (rationale included) to this JSONL file; of
+            several judges, each item says which judge gave it (`judge`).
+        on_message: receives the status lines: each judge's precision, progress
+            (`calibration: 6/18 items judged`) and, at the end, its usage; of several
+            judges, both name the judge (`calibration openai/o3: 6/18 items judged`,
+            `openai/o3: judge usage: ...`).
 
     Returns:
-        The `Calibration`: the judge's `JudgeReliability`, its read-out and its usage.
+        The `Calibration`: the judge's `JudgeReliability`, its read-out and its usage;
+        for a list of judges, a dict of each one's by name (`faithcheck.judge.jury
+        .juror_names`: its model, `#2` after a model given twice).
     """
-    from faithcheck.judge import JudgeResult
-    from faithcheck.judge.client import JudgeCall
-    from faithcheck.judge.plan import load_judge
-    from faithcheck.judge.reliability import Calibration
-    from faithcheck.judge.stage import (
-        calibrate_into,
-        calibration_items,
-        calibration_reliability,
-    )
-    from faithcheck.judge.usage import summarize_usage, usage_line
-    from faithcheck.pipeline.core import check_judge_options
+    from faithcheck.judge.jury import juror_names
+    from faithcheck.judge.stage import calibration_items
+    from faithcheck.pipeline.core import jury_options
     from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
     say = on_message or _silent
     if per_domain is not None and per_domain < 1:
         raise UsageError("--per-domain must be at least 1")
-    opts = check_judge_options({"model": judge_model, "max_tokens": None} | judge_options)
+    chosen = jury_options(judge_model, **({"max_tokens": None} | judge_options))
+    judges = [chosen["judge"], *chosen["jury"]]
+    names = juror_names([j.model for j in judges])
     items = calibration_items(per_domain or 10_000, seed)
-    calls: list[JudgeCall] = []
-    plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
+    measured: dict[str, Calibration] = {}
     results: list[JudgeResult] = []
-    try:
-        done = 0
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            say(f"calibration: {done}/{len(items)} items judged")
-
-        session = plan.session(judge, None, ledger=calls.extend)
-        calibrate_into(None, session, items, plan.cfg, advance, collect=results)
-    finally:
-        judge.close()
+    for opts, name in zip(judges, names, strict=True):
+        tag = name if len(judges) > 1 else None  # one judge: its lines as before juries
+        measured[name] = _calibrate_one(
+            opts, items, tag, dtype, seed, max_model_len, say, results.extend
+        )
     if out is not None:
         atomic_write_bytes(Path(out), b"".join(dumps(r) + b"\n" for r in results))
-    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
+    return measured[names[0]] if isinstance(judge_model, str) else measured
+
+
+def _calibrate_one(
+    opts: JudgeOptions,
+    items: list[Any],
+    tag: str | None,
+    dtype: str,
+    seed: int,
+    max_model_len: int,
+    say: OnMessage,
+    keep: Callable[[list[JudgeResult]], None],
+) -> Calibration:
+    """One judge of `calibrate`, loaded, judged on `items` and closed; its judged items go
+    to `keep`, its progress and usage lines (named by `tag`, a judge of several) to `say`."""
+    from faithcheck.judge.plan import calibrate_judge
+    from faithcheck.judge.reliability import Calibration
+    from faithcheck.judge.usage import summarize_usage, usage_line
+
+    who = f" {tag}" if tag else ""
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        say(f"calibration{who}: {done}/{len(items)} items judged")
+
+    plan, rel, judged, calls = calibrate_judge(
+        opts, items, dtype, seed, max_model_len, say, advance, name=tag
+    )
+    keep(judged)
     usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
-    say(usage_line(usage))
+    say(f"{tag}: {usage_line(usage)}" if tag else usage_line(usage))
     return Calibration(**dict(rel), readout=plan.cfg.readout, usage=usage)
 
 

@@ -254,6 +254,7 @@ TYPED = textwrap.dedent(
     reveal_type(faithcheck.load_report("a"))
     reveal_type(faithcheck.decide("a"))
     reveal_type(faithcheck.calibrate("x"))
+    reveal_type(faithcheck.calibrate(["x", "y"]))
     reveal_type(faithcheck.merge(["a"], "b"))
     accuracy: float | None = faithcheck.score().sampling.accuracy.value
     """
@@ -283,6 +284,7 @@ def test_mypy_sees_the_records_the_api_returns(
         "faithcheck.report.Report",
         "faithcheck.report.Verdict",
         "faithcheck.judge.reliability.Calibration",
+        "dict[str, faithcheck.judge.reliability.Calibration]",
         "faithcheck.report.Report",
     ], out + err
     assert "error" not in out, out

@@ -166,12 +166,7 @@ class VLLMBackend:
         ]
         results: list[list[Completion]] = []
         for group in self._groups(requests):
-            try:
-                outs = self.llm.generate(
-                    [prompts[i] for i in group], [params[i] for i in group], use_tqdm=False
-                )
-            except Exception as exc:
-                raise BackendError(f"vLLM generation failed: {error_summary(exc)}") from None
+            outs = self._run([prompts[i] for i in group], [params[i] for i in group], "generation")
             for i, out in zip(group, outs, strict=True):
                 served = len(requests[i].prompt_ids)
                 cached = int(getattr(out, "num_cached_tokens", None) or 0)
@@ -179,6 +174,14 @@ class VLLMBackend:
                 done = [self._completion(c) for c in out.outputs]
                 results.append(done * requests[i].n if requests[i].temperature == 0 else done)
         return results
+
+    def _run(self, prompts: Sequence[Any], params: Any, what: str) -> list[Any]:
+        """One engine call; an engine failure becomes a one-line `BackendError` naming
+        `what` was asked (generation, scoring, ...)."""
+        try:
+            return self.llm.generate(prompts, params, use_tqdm=False)
+        except Exception as exc:
+            raise BackendError(f"vLLM {what} failed: {error_summary(exc)}") from None
 
     def kv_capacity_tokens(self) -> int | None:
         """Tokens the engine's KV cache holds, when the engine reports it."""
@@ -234,10 +237,7 @@ class VLLMBackend:
         ]
         # prompt_logprobs=0 returns the actual token's log-prob and vocabulary rank.
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        try:
-            outs = self.llm.generate(prompts, params, use_tqdm=False)
-        except Exception as exc:
-            raise BackendError(f"vLLM scoring failed: {error_summary(exc)}") from None
+        outs = self._run(prompts, params, "scoring")
         results = []
         for req, out in zip(requests, outs, strict=True):
             start = len(req.prefix_ids)
@@ -263,10 +263,7 @@ class VLLMBackend:
             )
             for r in requests
         ]
-        try:
-            outs = self.llm.generate(prompts, params, use_tqdm=False)
-        except Exception as exc:
-            raise BackendError(f"vLLM next-token read failed: {error_summary(exc)}") from None
+        outs = self._run(prompts, params, "next-token read")
         results = []
         for req, out in zip(requests, outs, strict=True):
             cached = int(getattr(out, "num_cached_tokens", None) or 0)

@@ -19,7 +19,7 @@ from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
 
 def calibrate_command(
-    judge_model: o.JudgeModel = o.DEFAULTS["model"],
+    judge_model: o.JudgeModels = None,
     judge_backend: o.JudgeBackend = "auto",
     judge_base_url: o.JudgeBaseUrl = None,
     judge_api_key_env: o.JudgeApiKeyEnv = None,
@@ -46,17 +46,19 @@ def calibrate_command(
     json_out: o.Json = False,
     verbose: o.Verbose = False,
 ) -> None:
-    """Measure a judge on faithful vs unfaithful solution pairs; print its reliability."""
+    """Measure a judge on faithful vs unfaithful solution pairs; print its reliability
+    (--judge-model repeated: each judge's, calibrated one after the other)."""
     quiet_engines(verbose)
     from rich.console import Console
 
     from faithcheck.api import calibrate
+    from faithcheck.models import DEFAULT_MODEL
     from faithcheck.store.jsonio import dumps
 
     err = Console(stderr=True)
     with stdout_to_stderr():
-        calibration = calibrate(
-            judge_model,
+        measured = calibrate(
+            judge_model or [DEFAULT_MODEL],
             per_domain=per_domain,
             seed=seed,
             dtype=dtype,
@@ -76,11 +78,18 @@ def calibrate_command(
             readout=judge_readout,
             rationale_tokens=judge_rationale_tokens,
         )
-    rel = calibration.as_reliability()
     if json_out:
-        sys.stdout.buffer.write(dumps(rel, indent=True) + b"\n")
+        rels = {name: c.as_reliability() for name, c in measured.items()}
+        # One judge: its reliability, as before juries; several: theirs by name.
+        doc: Any = (
+            next(iter(rels.values()))
+            if len(rels) == 1
+            else {n: rel.model_dump(mode="json") for n, rel in rels.items()}
+        )
+        sys.stdout.buffer.write(dumps(doc, indent=True) + b"\n")
         return
-    _print(Console(), f"{judge_model} ({calibration.readout} read-out)", rel)
+    for name, calibration in measured.items():
+        _print(Console(), f"{name} ({calibration.readout} read-out)", calibration)
 
 
 def _cell(m: Any) -> str:

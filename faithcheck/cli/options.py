@@ -372,10 +372,10 @@ JudgeMaxItems = Annotated[
 JudgeMaxCost = Annotated[
     float | None,
     typer.Option(
-        help="USD the judge may spend in this run (needs --judge-price-in/--judge-price-out): "
-        "refused up front when the known prompts plus the completion budget can exceed it; "
-        "judging stops cleanly, resumable, before a call that could cross it (the report says "
-        "how many responses were left unjudged).",
+        help="USD the judge (with several --judge-model, the whole jury) may spend in this run "
+        "(needs --judge-price-in/--judge-price-out): refused up front when the known prompts "
+        "plus the completion budget can exceed it; judging stops cleanly, resumable, before "
+        "a call that could cross it (the report says how many responses were left unjudged).",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
@@ -392,14 +392,15 @@ JudgeBatch = Annotated[
 JudgePriceIn = Annotated[
     float | None,
     typer.Option(
-        help="USD per million judge prompt tokens, to report the judge's cost.",
+        help="USD per million judge prompt tokens (the list price; --judge-batch calls are "
+        "charged half), to report the judge's cost.",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]
 JudgePriceOut = Annotated[
     float | None,
     typer.Option(
-        help="USD per million judge completion tokens (reasoning included).",
+        help="USD per million judge completion tokens (reasoning included; the list price).",
         rich_help_panel=JUDGE_PANEL,
     ),
 ]

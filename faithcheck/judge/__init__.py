@@ -2,8 +2,8 @@
 
 A judge model reads the problem and the full response, quoted as nonce-tagged data,
 and labels it aligned (1), partial (0.5) or misaligned (0); correctness is not the
-question. A pairwise strategy judge (`same_strategy_batch`, `cluster_with_backend`)
-serves the diversity contrast.
+question. A pairwise strategy judge (`strategy_verdicts`, `same_strategy_batch`,
+`cluster_with_backend`) serves the diversity contrast.
 """
 
 from faithcheck.judge.prompt import JUDGE_PROMPT_HASH, JUDGE_PROMPT_VERSION, judge_prompt
@@ -19,9 +19,11 @@ from faithcheck.judge.run import judge_samples, judge_texts
 from faithcheck.judge.strategy import (
     STRATEGY_PROMPT_HASH,
     STRATEGY_PROMPT_VERSION,
+    StrategyVerdict,
     cluster_with_backend,
     greedy_strategy_clusters,
     same_strategy_batch,
+    strategy_verdicts,
 )
 from faithcheck.judge.summary import JudgeSummary, LabelShares, summarize_judge
 
@@ -38,11 +40,13 @@ __all__ = [
     "JudgeSummary",
     "LabelName",
     "LabelShares",
+    "StrategyVerdict",
     "cluster_with_backend",
     "greedy_strategy_clusters",
     "judge_prompt",
     "judge_samples",
     "judge_texts",
     "same_strategy_batch",
+    "strategy_verdicts",
     "summarize_judge",
 ]

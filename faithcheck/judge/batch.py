@@ -290,7 +290,8 @@ class BatchJudge:
     def _reply(self, body: Any) -> JudgeReply:
         from openai.types.chat import ChatCompletion
 
-        return self.chat.reply_of(ChatCompletion.model_validate(body))
+        reply = self.chat.reply_of(ChatCompletion.model_validate(body))
+        return reply.model_copy(update={"batch": True})
 
     def close(self) -> None:
         """Close the chat judge's connection."""

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from faithcheck.backends.base import Backend, ChatPrompt, GenerationRequest, Prompt
 from faithcheck.errors import BackendError
@@ -44,7 +44,12 @@ class SpendGuard(Protocol):
     """What a session needs of a spending cap (`faithcheck.judge.budget.Budget`)."""
 
     def charge(
-        self, prompt: int, completion: int, cached: bool = False, ask: JudgeAsk | None = None
+        self,
+        prompt: int,
+        completion: int,
+        cached: bool = False,
+        ask: JudgeAsk | None = None,
+        batch: bool = False,
     ) -> None: ...
     def check(self, asks: Sequence[JudgeAsk]) -> None: ...
     def preflight(self, asks: Sequence[JudgeAsk], what: str) -> None: ...
@@ -88,10 +93,16 @@ class JudgeReply(Record):
     """The server's `system_fingerprint` (its configuration), where given."""
     cached: bool = False
     """Served from the response cache (nothing was paid for it in this run)."""
+    batch: bool = False
+    """Answered through the provider's batch API (billed at the batch price)."""
     label_logprobs: list[float] | None = None
     """Probability read-outs (`LabelAsk`): the log-probability of each asked label at the
     verdict position, in order (of its first token, or of the whole label where first
     tokens collide); `text` is then the rationale. None for text replies."""
+
+    @model_serializer(mode="wrap")
+    def _drop_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_new_defaults(handler(self))
 
 
 class JudgeCall(Record):
@@ -117,6 +128,24 @@ class JudgeCall(Record):
     """The served model id."""
     system_fingerprint: str | None = None
     """The server's configuration fingerprint."""
+    batch: bool = False
+    """Sent through the provider's batch API (billed at the batch price)."""
+    judge: str | None = None
+    """The judge of a jury that answered (its name); None with one judge."""
+
+    @model_serializer(mode="wrap")
+    def _drop_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_new_defaults(handler(self))
+
+
+def _without_new_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    # Live calls of a one-judge run are written (ledger, response cache) as before batches
+    # and juries existed: no `batch: false`, no `judge: null`.
+    if data.get("batch") is False:
+        del data["batch"]
+    if "judge" in data and data["judge"] is None:
+        del data["judge"]
+    return data
 
 
 OnReply = Callable[[int, JudgeReply], None]
@@ -235,6 +264,7 @@ class JudgeSession:
         ledger: Callable[[list[JudgeCall]], None] | None = None,
         max_tokens_flag: str = "--judge-max-tokens",
         budget: SpendGuard | None = None,
+        name: str | None = None,
     ) -> None:
         """Args:
         client: who answers.
@@ -242,8 +272,10 @@ class JudgeSession:
         ledger: appends call records (the run directory's judge_calls.jsonl), or None.
         max_tokens_flag: the option named when most replies hit the budget.
         budget: the spending cap (checked before each call, charged as replies arrive).
+        name: the judge of a jury this is (its ledger lines say so); None with one judge.
         """
         self.client = client
+        self.name = name
         self.budget = budget
         self.cache = cache if client.identity is not None else None
         self._ledger = ledger
@@ -320,7 +352,9 @@ class JudgeSession:
                 self.cache.put(key, reply)
             if self.budget is not None:
                 with self._lock:
-                    self.budget.charge(reply.prompt_tokens, reply.completion_tokens, ask=asks[i])
+                    self.budget.charge(
+                        reply.prompt_tokens, reply.completion_tokens, ask=asks[i], batch=reply.batch
+                    )
             self._log([self._call(purpose, ids[i], attempt, reply)])
 
         if todo and priced and self.budget is not None:
@@ -358,6 +392,8 @@ class JudgeSession:
             reasoning_tokens=r.reasoning_tokens,
             model=r.model,
             system_fingerprint=r.system_fingerprint,
+            batch=r.batch and not r.cached,
+            judge=self.name,
         )
 
     def _log(self, calls: list[JudgeCall]) -> None:

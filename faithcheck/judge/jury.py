@@ -30,6 +30,7 @@ from faithcheck.judge.agreement import (
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.summary import JudgeFold, JudgeSummary
+from faithcheck.judge.usage import JudgeUsageReport
 from faithcheck.metrics import MetricValue, bootstrap
 from faithcheck.records import Record
 
@@ -43,11 +44,13 @@ JUROR_KEYS: dict[str, type] = {
     "http_retries": int,
     "readout": str,
     "rationale_tokens": int,
+    "price_in": float,
+    "price_out": float,
 }
 """What one judge of a jury may set for itself (`openai/o3,reasoning_effort=high`), as
-`key=value` after its model (dashes or underscores): how to reach and ask that judge.
-The run's settings (samples judged, calibration, cache, caps, prices, strategy) stay
-shared."""
+`key=value` after its model (dashes or underscores): how to reach and ask that judge,
+and its prices (hosted models differ). The run's settings (samples judged, calibration,
+cache, caps, strategy) stay shared: --judge-max-cost caps the whole jury."""
 
 JURY_NAME = "jury"
 """The `judge` of the jury's own labels (computed for the report, never on disk)."""
@@ -105,6 +108,9 @@ class JurorReport(Record):
     """Its own calibration (null with --no-calibrate)."""
     warnings: list[str] = Field(default_factory=list)
     """Caveats about this judge."""
+    usage: JudgeUsageReport | None = None
+    """Its own calls and their cost at its prices, and the responses it left unjudged
+    (a --judge-max-items or --judge-max-cost cap)."""
 
 
 class PairAgreement(Record):
@@ -165,6 +171,7 @@ class Juror(NamedTuple):
     readout: Literal["text", "probs"]
     reliability: JudgeReliability | None
     warnings: list[str]
+    usage: JudgeUsageReport | None = None
 
 
 def _usable(jurors: Sequence[Juror]) -> tuple[list[str], bool, str | None]:
@@ -303,6 +310,7 @@ def fold_jury(
             summary=folds[j.name].summary(seed, prompt_version, j.model),
             reliability=j.reliability,
             warnings=j.warnings,
+            usage=j.usage,
         )
         for j in jurors
     ]

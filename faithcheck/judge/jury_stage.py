@@ -7,16 +7,16 @@ strategies and writes `--mistakes llm`); the others follow it, one loaded at a t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from faithcheck.backends.base import DType
 from faithcheck.judge import JUDGE_PROMPT_HASH, JUDGE_PROMPT_VERSION, JudgeRecord
 from faithcheck.judge.jury import Juror, fold_jury, juror_names
-from faithcheck.judge.plan import JudgePlan, judge_all, plan_judge
+from faithcheck.judge.plan import JudgePlan, judge_all, judge_kind, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.report import JudgeReport
-from faithcheck.judge.stage import JudgeOptions, judge_usage, judge_warnings
+from faithcheck.judge.stage import JudgeOptions, judge_usage, judge_warnings, unjudged_warnings
 from faithcheck.models import ModelIdentity
 from faithcheck.records import Problem
 from faithcheck.store.rundir import JUDGE_FILE, RunDir
@@ -43,7 +43,21 @@ def plan_jury(
         assert plan is not None  # a juror is enabled
         plan.name = name
         plans.append(plan)
+    for plan in (lead, *plans):  # one cap for the whole jury (`faithcheck.judge.budget`)
+        plan.jury = [lead, *plans]
     return plans
+
+
+def juror_prices(opts: JudgeOptions, own: Mapping[str, Any]) -> JudgeOptions:
+    """A judge of a jury at its prices: its own (`price_in=`, `price_out=` in its spec),
+    else --judge-price-in/out when it is reached over HTTP (a hosted chat model, a
+    served one); a judge run in process costs nothing, so it is priced at 0 and never
+    counts against --judge-max-cost."""
+    if "price_in" in own or "price_out" in own or judge_kind(opts) != "local":
+        return opts
+    if opts.price_in is None and opts.price_out is None:
+        return opts
+    return opts.model_copy(update={"price_in": 0.0, "price_out": 0.0})
 
 
 def judge_jurors(
@@ -84,9 +98,11 @@ def jury_judge_report(
             backend=plan.backend_name,
             readout=plan.cfg.readout,
             reliability=rel,
-            warnings=judge_warnings(plan.opts, rel),
+            warnings=judge_warnings(plan.opts, rel) + unjudged_warnings(usage),
+            usage=usage,
         )
         for plan, rel in zip(plans, reliabilities, strict=True)
+        for usage in [judge_usage(run, plan.opts, keep, judge=plan.name or plan.opts.model)]
     ]
     groups = (
         g
@@ -97,6 +113,7 @@ def jury_judge_report(
     warnings = [f"{j.name}: {w}" for j in jurors for w in j.warnings]
     if jury.reason is not None:
         warnings.insert(0, jury.reason)
+    prices = {j.name: p.prices for j, p in zip(jurors, plans, strict=True)}
     return JudgeReport(
         model=" + ".join(j.name for j in jurors),
         backend=" + ".join(j.backend for j in jurors),
@@ -106,6 +123,6 @@ def jury_judge_report(
         summary=summary,
         reliability=None,
         warnings=warnings,
-        usage=judge_usage(run, plans[0].opts, keep),
+        usage=judge_usage(run, plans[0].opts, keep, jury=prices),
         jury=jury,
     )

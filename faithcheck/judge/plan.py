@@ -18,7 +18,7 @@ from faithcheck.backends.precision import resolve
 from faithcheck.errors import UsageError
 from faithcheck.judge import JudgeConfig, JudgeResult
 from faithcheck.judge.batch import BATCHES_FILE, BatchJudge, BatchRecord, check_batch_provider
-from faithcheck.judge.budget import Budget, BudgetReached, check_prices
+from faithcheck.judge.budget import Budget, BudgetReached, check_prices, preflight_jury
 from faithcheck.judge.cache import default_cache
 from faithcheck.judge.chat import (
     CHAT_MAX_TOKENS,
@@ -26,7 +26,7 @@ from faithcheck.judge.chat import (
     ChatJudge,
     is_reasoning_model,
 )
-from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeSession, as_client
+from faithcheck.judge.client import LEDGER_FILE, JudgeAsk, JudgeCall, JudgeSession, as_client
 from faithcheck.judge.mistakes import write_mistakes
 from faithcheck.judge.providers import provider_of, resolve_target
 from faithcheck.judge.reliability import JudgeReliability
@@ -44,11 +44,12 @@ from faithcheck.judge.stage import (
     judged_count,
     strategy_into,
 )
+from faithcheck.judge.usage import Prices
 from faithcheck.models import DEFAULT_MODEL, EMBEDDED, ModelIdentity, resolve_model
 from faithcheck.probes.run import MistakeWriter
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
-from faithcheck.store.rundir import CALIBRATION_FILE, JUDGE_FILE, SAMPLES_FILE, RunDir
+from faithcheck.store.rundir import JUDGE_FILE, SAMPLES_FILE, RunDir
 
 
 class JudgePlan:
@@ -78,6 +79,9 @@ class JudgePlan:
         self.identity = identity
         self.reuse = reuse
         self.cfg = cfg
+        self.jury: list[JudgePlan] = []
+        """Every judge of its jury, itself included (set by `plan_jury`); empty with one
+        judge."""
 
     def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Any:
         """Load the judge: `loader(backend, path)` for local models, else the server
@@ -110,12 +114,42 @@ class JudgePlan:
             client = batch_client(client, run)
         if run is not None:
             ledger = lambda calls: run.append(LEDGER_FILE, calls)  # noqa: E731
-        budget = None
+        return JudgeSession(
+            client, cache=cache, ledger=ledger, budget=self.budget(run), name=self.name
+        )
+
+    def budget(self, run: RunDir | None) -> Budget | None:
+        """Its side of --judge-max-cost (None without a cap): its prices, and what the
+        run has paid so far, every judge of the jury included."""
         o = self.opts
-        if o.max_cost is not None and o.price_in is not None and o.price_out is not None:
-            paid = run.load(LEDGER_FILE, JudgeCall) if run is not None else []
-            budget = Budget.from_ledger(o.max_cost, o.price_in, o.price_out, paid)
-        return JudgeSession(client, cache=cache, ledger=ledger, budget=budget)
+        if o.max_cost is None or o.price_in is None or o.price_out is None:
+            return None
+        paid = run.load(LEDGER_FILE, JudgeCall) if run is not None else []
+        return Budget.from_ledger(
+            o.max_cost, o.price_in, o.price_out, paid, batch=o.batch, jury=self.jury_prices
+        )
+
+    def uncached(self, asks: list[JudgeAsk]) -> list[JudgeAsk]:
+        """The asks its response cache cannot answer (all of them with --no-judge-cache)."""
+        cache = default_cache() if self.opts.cache else None
+        if cache is None:
+            return asks
+        return [a for a in asks if cache.get(cache.key(self.cache_identity, a)) is None]
+
+    @property
+    def prices(self) -> Prices | None:
+        """Its list prices (None without both)."""
+        o = self.opts
+        return (
+            None if o.price_in is None or o.price_out is None else Prices(o.price_in, o.price_out)
+        )
+
+    @property
+    def jury_prices(self) -> dict[str, Prices | None] | None:
+        """Every judge of its jury by name, with its prices (None with one judge)."""
+        if not self.jury:
+            return None
+        return {p.name: p.prices for p in self.jury if p.name is not None}
 
 
 def batch_client(chat: ChatJudge, run: RunDir | None) -> BatchJudge:
@@ -215,21 +249,29 @@ def judge_all(
         for group in run.sample_groups(keys, index):
             yield from group[:per_problem] if per_problem is not None else group
 
-    total = sum(
+    every = sum(
         min(index.count(pid), per_problem) if per_problem is not None else index.count(pid)
         for pid in keys
     )
     session = plan.session(backend, run)
-    cap = plan.opts.max_items
-    if cap is not None:
-        on_disk = run.index(JUDGE_FILE)
-        total = min(total, max(0, cap - sum(judged_count(on_disk, p, plan.name) for p in keys)))
+    total = _room(run, plan, keys, every)
     items = calibration_items(plan.opts.calibration_per_domain, plan.cfg.seed)
-    if session.budget is not None and plan.cfg.readout == "text":
-        _preflight(run, session, by_id, judged(), items if plan.opts.calibrate else [], plan, total)
+    if plan.jury:
+        # The cap is the run's: the first judge checks what every judge already knows.
+        if plan is plan.jury[0] and session.budget is not None:
+            parts = []
+            for p in plan.jury:
+                budget = p.budget(run)
+                if budget is None or p.cfg.readout != "text" or not any(budget.prices):
+                    continue  # free (a judge run in process) or read from probabilities
+                asks, what = _known(run, p, by_id, judged(), items, _room(run, p, keys, every))
+                parts.append((p.name or p.opts.model, budget, p.uncached(asks), what))
+            preflight_jury(parts)
+    elif session.budget is not None and plan.cfg.readout == "text":
+        session.preflight(*_known(run, plan, by_id, judged(), items, total))
     try:
         task = _task(progress, f"judge {plan.name}" if plan.name else "judge", total)
-        judge_into(run, session, by_id, judged(), plan.cfg, task, max_items=cap, name=plan.name)
+        judge_into(run, session, by_id, judged(), plan.cfg, task, plan.opts.max_items, plan.name)
         if plan.opts.strategy:
             strategy_into(run, session, by_id, judged(), plan.cfg)
         if not plan.opts.calibrate:
@@ -256,18 +298,26 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _preflight(
+def _room(run: RunDir, plan: JudgePlan, keys: list[str], total: int) -> int:
+    """Of `total` responses, how many the judge may still judge under --judge-max-items."""
+    cap = plan.opts.max_items
+    if cap is None:
+        return total
+    on_disk = run.index(JUDGE_FILE)
+    return min(total, max(0, cap - sum(judged_count(on_disk, p, plan.name) for p in keys)))
+
+
+def _known(
     run: RunDir,
-    session: JudgeSession,
+    plan: JudgePlan,
     problems: dict[str, Problem],
     samples: Iterator[SampleRecord],
     items: list[Any],
-    plan: JudgePlan,
     limit: int,
-) -> None:
-    """Refuse the judge phase when its known questions can cost more than the cap: the
-    rubric's first attempts on the responses not judged yet (up to `limit`) and the
-    calibration items not on disk (less, in the session, what the cache answers)."""
+) -> tuple[list[JudgeAsk], str]:
+    """The questions the judge phase already knows it will ask, and what they are in
+    words: the rubric's first attempts on the responses the judge has not judged yet (up
+    to `limit`) and its calibration items not on disk (none with --no-calibrate)."""
     on_disk = run.index(JUDGE_FILE)
     pending: list[tuple[str, str, str]] = []
     done: dict[str, set[object]] = {}
@@ -282,10 +332,12 @@ def _preflight(
         if s.sample_index not in done[s.problem_id]:
             item_id = sample_item_id(s.problem_id, s.sample_index)
             pending.append((item_id, problems[s.problem_id].question, s.completion))
-    calibrated = {r.item_id for r in run.load(CALIBRATION_FILE, JudgeResult)}
-    todo = [(i.item_id, i.question, i.response) for i in items if i.item_id not in calibrated]
+    todo = []
+    if plan.opts.calibrate:
+        calibrated = {r.item_id for r in calibration_results(run, plan.name)}
+        todo = [(i.item_id, i.question, i.response) for i in items if i.item_id not in calibrated]
     what = f"{len(pending)} responses + {len(todo)} calibration items"
-    session.preflight(rubric_asks([*pending, *todo], plan.cfg), what)
+    return rubric_asks([*pending, *todo], plan.cfg), what
 
 
 def _task(progress: Any, name: str, total: int) -> Callable[[int], None] | None:
@@ -381,3 +433,28 @@ def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -
     plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
     backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
     return plan, backend
+
+
+def calibrate_judge(
+    opts: JudgeOptions,
+    items: list[Any],
+    dtype: Any,
+    seed: int,
+    max_model_len: int,
+    say: Callable[[str], None],
+    advance: Callable[[int], None] | None = None,
+    name: str | None = None,
+) -> tuple[JudgePlan, JudgeReliability, list[JudgeResult], list[JudgeCall]]:
+    """Load one judge on its own, judge the calibration `items` and close it (`calibrate`):
+    its plan, reliability, results (tagged with `name`, a judge of a jury) and calls."""
+    calls: list[JudgeCall] = []
+    results: list[JudgeResult] = []
+    plan, judge = load_judge(opts, dtype, seed, max_model_len, say)
+    plan.name = name
+    try:
+        session = plan.session(judge, None, ledger=calls.extend)
+        calibrate_into(None, session, items, plan.cfg, advance, collect=results, name=name)
+    finally:
+        judge.close()
+    rel = calibration_reliability(items, {r.item_id: r for r in results}, seed)
+    return plan, rel, results, calls

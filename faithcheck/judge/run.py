@@ -3,8 +3,9 @@
 `ask_with_retries` is the one loop every judge question goes through (the rubric here,
 the strategy comparison in `faithcheck.judge.strategy`); `judge_texts` is the rubric on
 arbitrary items, and `judge_samples` the rubric on a run's sampled responses. With
-`JudgeConfig.readout` `probs` the rubric is read off the label probabilities instead
-(`judge_by_probs`, one read per item, no retries: nothing is parsed).
+`JudgeConfig.readout` `probs` a closed verdict is read off the label probabilities instead
+(`ask_labels`, one read per question, no retries: nothing is parsed): the rubric's in
+`judge_by_probs`, the strategy comparison's in `faithcheck.judge.strategy`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from faithcheck.backends.base import Backend, Prompt
 from faithcheck.errors import DataError
@@ -34,6 +35,7 @@ from faithcheck.judge.records import (
     JudgeRecord,
     JudgeResult,
     JudgeUsage,
+    LabelName,
 )
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
@@ -268,55 +270,114 @@ def judge_by_probs(
 ) -> list[JudgeResult]:
     """The rubric by the probability read-out: every item labelled, none an error.
 
-    Each item is one `LabelAsk` (its rationale seeded as attempt 0 would be); the label
-    is the most probable of aligned / partial / misaligned, and the renormalized
-    probabilities are kept (`p_aligned`, ...). Batches of `cfg.batch_size` items.
+    Each item is one read (`ask_labels`); the label is the most probable of aligned /
+    partial / misaligned, and the renormalized probabilities are kept (`p_aligned`, ...).
 
     Raises:
         BackendError: the judge reads no log-probabilities (a chat API), or failed.
     """
-    session = as_session(backend)
-    results: list[JudgeResult] = []
-    for start in range(0, len(items), cfg.batch_size):
-        chunk = items[start : start + cfg.batch_size]
-        asks, seeds = [], []
-        for item in chunk:
-            nonce = item_nonce(cfg.seed, item.item_id, (item.question, item.response))
-            seeds.append(attempt_seed(cfg.seed, item.item_id, 0))
-            asks.append(
-                LabelAsk(
-                    prompt=judge_prompt(item.question, item.response, nonce, cfg.prompt_format),
-                    seed=seeds[-1],
-                    rationale_tokens=cfg.rationale_tokens,
-                    verdict_prefix=verdict_prefix(nonce),
-                    labels=list(READOUT_LABELS),
-                    stop=BASE_STOP if cfg.prompt_format == "base" else [],
-                )
+    questions = [_rubric_question(item, cfg) for item in items]
+    return [
+        JudgeResult(
+            item_id=item.item_id,
+            label=LABEL_VALUES[cast(LabelName, a.label)],
+            label_name=cast(LabelName, a.label),
+            rationale=a.rationale,
+            raw=a.raw,
+            attempts=1,
+            seeds=[a.seed],
+            usage=a.usage,
+            p_aligned=a.probs[0],
+            p_partial=a.probs[1],
+            p_misaligned=a.probs[2],
+            label_mass=a.mass,
+        )
+        for item, a in zip(
+            items, ask_labels(backend, questions, READOUT_LABELS, cfg, purpose), strict=True
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class LabelAnswer:
+    """What one probability read-out of a `Question` found."""
+
+    label: str
+    """The most probable label (the first of those tied)."""
+    probs: list[float]
+    """Each label's probability at the verdict position, renormalized, in label order."""
+    mass: float
+    """The labels' next-token probability before renormalizing."""
+    rationale: str
+    """The rationale written before the verdict prefix ('' without one)."""
+    raw: str
+    """The judge's turn as read: rationale, verdict prefix, label."""
+    seed: int
+    """Request seed of the rationale (that of attempt 0)."""
+    usage: JudgeUsage | None
+    """Tokens and provenance of the read."""
+
+
+def ask_labels(
+    judge: Backend | JudgeClient | JudgeSession,
+    questions: Sequence[Question],
+    labels: Sequence[str],
+    cfg: JudgeConfig,
+    purpose: str = "rubric",
+) -> list[LabelAnswer]:
+    """Read each question's label off the judge's next-token probabilities.
+
+    The probability counterpart of `ask_with_retries`, for any closed verdict: each
+    question is one `LabelAsk` (its prompt, `cfg.rationale_tokens` of rationale seeded
+    as attempt 0 would be, then `VERDICT <nonce>:`), in batches of `cfg.batch_size`,
+    through the session's cache and ledger. Nothing is parsed, so every question gets a
+    label and nothing is retried.
+
+    Args:
+        judge: the judge (a backend or client is wrapped in a session without cache).
+        questions: prompts and their nonces.
+        labels: the label words, as the prompt asks the judge to write them.
+        cfg: judge settings.
+        purpose: what the questions are for, in the session's ledger.
+
+    Returns:
+        One answer per question, in order.
+
+    Raises:
+        BackendError: the judge reads no log-probabilities (a chat API), or failed.
+    """
+    session = as_session(judge)
+    answers: list[LabelAnswer] = []
+    for start in range(0, len(questions), cfg.batch_size):
+        chunk = questions[start : start + cfg.batch_size]
+        asks = [
+            LabelAsk(
+                prompt=q.prompt,
+                seed=attempt_seed(cfg.seed, q.item_id, 0),
+                rationale_tokens=cfg.rationale_tokens,
+                verdict_prefix=verdict_prefix(q.nonce),
+                labels=list(labels),
+                stop=BASE_STOP if cfg.prompt_format == "base" else [],
             )
-        replies = session.read_labels(asks, purpose, [i.item_id for i in chunk])
-        for item, ask, seed, reply in zip(chunk, asks, seeds, replies, strict=True):
-            results.append(_read_result(item.item_id, ask, seed, reply))
-    return results
+            for q in chunk
+        ]
+        replies = session.read_labels(asks, purpose, [q.item_id for q in chunk])
+        answers.extend(_label_answer(a, r) for a, r in zip(asks, replies, strict=True))
+    return answers
 
 
-def _read_result(item_id: str, ask: LabelAsk, seed: int, reply: JudgeReply) -> JudgeResult:
+def _label_answer(ask: LabelAsk, reply: JudgeReply) -> LabelAnswer:
     assert reply.label_logprobs is not None
     probs, mass = normalize(reply.label_logprobs)
-    best = max(range(len(probs)), key=probs.__getitem__)
-    name = READOUT_LABELS[best]
-    return JudgeResult(
-        item_id=item_id,
-        label=LABEL_VALUES[name],
-        label_name=name,
+    label = ask.labels[max(range(len(probs)), key=probs.__getitem__)]
+    return LabelAnswer(
+        label=label,
+        probs=probs,
+        mass=mass,
         rationale=reply.text.strip(),
-        raw=f"{judge_turn(reply.text, ask.verdict_prefix)} {name}",
-        attempts=1,
-        seeds=[seed],
+        raw=f"{judge_turn(reply.text, ask.verdict_prefix)} {label}",
+        seed=ask.seed,
         usage=usage_of([reply]),
-        p_aligned=probs[0],
-        p_partial=probs[1],
-        p_misaligned=probs[2],
-        label_mass=mass,
     )
 
 

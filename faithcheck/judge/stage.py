@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from faithcheck.backends import BackendName
 from faithcheck.backends.http import redact_url
@@ -26,7 +26,7 @@ from faithcheck.judge import (
     JudgeResult,
     judge_samples,
     judge_texts,
-    same_strategy_batch,
+    strategy_verdicts,
 )
 from faithcheck.judge.batch import BATCH_MAX_REQUESTS
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
@@ -34,7 +34,7 @@ from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge_groups
-from faithcheck.judge.usage import JudgeUsageReport, summarize_usage
+from faithcheck.judge.usage import JudgeUsageReport, Prices, summarize_usage
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.records import Problem, Record
 from faithcheck.sampling import SampleRecord
@@ -143,6 +143,20 @@ class JudgeOptions(Record):
     judge writes before the verdict prefix (0: none)."""
 
 
+class StrategyPair(Record):
+    """One comparison the strategy judge made by the probability read-out."""
+
+    a: int
+    """Sample index of the cluster's representative."""
+    b: int
+    """Sample index of the response compared with it."""
+    p_same: float = Field(ge=0.0, le=1.0)
+    """P(SAME), renormalized over SAME and DIFFERENT; the pair was judged the same
+    strategy when it is above 0.5."""
+    label_mass: float = Field(ge=0.0)
+    """The two labels' next-token probability before renormalizing."""
+
+
 class StrategyRecord(Record):
     """A line of strategy.jsonl: one problem's responses clustered by strategy."""
 
@@ -154,6 +168,17 @@ class StrategyRecord(Record):
     """Cluster index per response (0, 1, ... in order of first appearance)."""
     undecided: int = 0
     """Pairs the judge gave no valid verdict for (counted as different strategies)."""
+    pairs: list[StrategyPair] | None = None
+    """Probability read-out: every comparison made, in the order made; None (and absent
+    from the file) for the text read-out."""
+
+    @model_serializer(mode="wrap")
+    def _drop_no_pairs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Text read-out records are written as before the probability read-out existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("pairs", "") is None:
+            del data["pairs"]
+        return data
 
 
 def resolve_readout(readout: str, chat: bool, endpoint: bool = False) -> Literal["text", "probs"]:
@@ -373,9 +398,10 @@ def _cluster_chunk(
     reps: dict[str, list[int]] = {pid: [] for pid in groups}
     labels: dict[str, list[int]] = {pid: [] for pid in groups}
     undecided = dict.fromkeys(groups, 0)
+    pairs: dict[str, list[StrategyPair]] = {pid: [] for pid in groups}
     for r in range(max((len(g) for g in groups.values()), default=0)):
         asks = [(pid, rep) for pid, group in groups.items() if r < len(group) for rep in reps[pid]]
-        verdicts = same_strategy_batch(
+        verdicts = strategy_verdicts(
             backend,
             [
                 (problems[pid].question, groups[pid][rep].completion, groups[pid][r].completion)
@@ -384,8 +410,18 @@ def _cluster_chunk(
             cfg,
         )
         answers: dict[str, list[bool | None]] = {}
-        for (pid, _), verdict in zip(asks, verdicts, strict=True):
-            answers.setdefault(pid, []).append(verdict)
+        for (pid, rep), verdict in zip(asks, verdicts, strict=True):
+            answers.setdefault(pid, []).append(verdict.same)
+            if verdict.p_same is not None and verdict.label_mass is not None:
+                group = groups[pid]
+                pairs[pid].append(
+                    StrategyPair(
+                        a=group[rep].sample_index,
+                        b=group[r].sample_index,
+                        p_same=verdict.p_same,
+                        label_mass=verdict.label_mass,
+                    )
+                )
         for pid, group in groups.items():
             if r >= len(group):
                 continue
@@ -404,6 +440,7 @@ def _cluster_chunk(
                 sample_indices=[s.sample_index for s in group],
                 clusters=labels[pid],
                 undecided=undecided[pid],
+                pairs=pairs[pid] if cfg.readout == "probs" else None,
             )
             for pid, group in groups.items()
         ],
@@ -471,12 +508,7 @@ def judge_report(
         groups, seed=seed, prompt_version=JUDGE_PROMPT_VERSION, judge_model=opts.model
     )
     usage = judge_usage(run, opts, keep)
-    if usage.unjudged:
-        warnings.append(
-            f"{usage.unjudged} responses were left unjudged (a --judge-max-items or "
-            "--judge-max-cost cap): the judge's numbers rest on the responses judged, with "
-            "CIs over fewer problems; rerun with a higher cap to judge the rest"
-        )
+    warnings += unjudged_warnings(usage)
     return JudgeReport(
         model=opts.model,
         backend=backend_name,
@@ -504,9 +536,32 @@ def judge_warnings(opts: JudgeOptions, calibration: JudgeReliability | None) -> 
     return warnings
 
 
-def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> JudgeUsageReport:
+def unjudged_warnings(usage: JudgeUsageReport) -> list[str]:
+    """The caveat of a judge that left responses unjudged."""
+    if not usage.unjudged:
+        return []
+    return [
+        f"{usage.unjudged} responses were left unjudged (a --judge-max-items or "
+        "--judge-max-cost cap): the judge's numbers rest on the responses judged, with "
+        "CIs over fewer problems; rerun with a higher cap to judge the rest"
+    ]
+
+
+def judge_usage(
+    run: RunDir,
+    opts: JudgeOptions,
+    keep: set[str] | None,
+    *,
+    judge: str | None = None,
+    jury: Mapping[str, Prices | None] | None = None,
+) -> JudgeUsageReport:
     """The `judge.usage` section from the run's ledger (and, with --judge-max-items or
-    --judge-max-cost, the responses left unjudged)."""
+    --judge-max-cost, the responses left unjudged).
+
+    With a jury: `judge` names one judge (its own calls at its prices, the responses it
+    left unjudged), or `jury` holds every judge's prices by name (all calls, each at its
+    judge's prices; unjudged counts each judge's missing labels)."""
+    names: list[str | None] = [judge] if judge is not None else list(jury or [None])
     unjudged = 0
     if opts.max_items is not None or opts.max_cost is not None:
         samples, judged = run.index(SAMPLES_FILE), run.index(JUDGE_FILE)
@@ -515,14 +570,16 @@ def judge_usage(run: RunDir, opts: JudgeOptions, keep: set[str] | None) -> Judge
                 continue
             n = samples.count(pid)
             want = min(n, opts.samples) if opts.samples is not None else n
-            unjudged += max(0, want - judged.count(pid))
+            unjudged += sum(max(0, want - judged_count(judged, pid, name)) for name in names)
+    calls = run.load(LEDGER_FILE, JudgeCall)
     return summarize_usage(
-        run.load(LEDGER_FILE, JudgeCall),
+        [c for c in calls if c.judge == judge] if judge is not None else calls,
         price_in=opts.price_in,
         price_out=opts.price_out,
         max_items=opts.max_items,
         unjudged=unjudged,
         max_cost=opts.max_cost,
+        prices=jury,
     )
 
 

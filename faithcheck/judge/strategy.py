@@ -1,21 +1,32 @@
 """Pairwise strategy judge: do two responses take different approaches?
 
 Same robustness rules as the rubric judge (`faithcheck.judge.prompt`): both responses
-are quoted as nonce-tagged, neutralized data blocks, the reply must end with
-`VERDICT <nonce>: SAME` or `... DIFFERENT`, unparseable replies are retried with fresh
-seeds, and a pair still undecided after the retries is None.
+are quoted as nonce-tagged, neutralized data blocks, and the verdict is SAME or
+DIFFERENT, read one of two ways, as the run's `--judge-readout` resolves
+(`JudgeConfig.readout`), the same way as for the rubric:
+
+- text: the reply must end with `VERDICT <nonce>: SAME` or `... DIFFERENT`,
+  unparseable replies are retried with fresh seeds, and a pair still undecided after
+  the retries is None. A problem with an undecided pair has no strategy clusters
+  (`faithcheck.judge.stage.strategy_lookup`), so a judge that rarely writes a verdict
+  line (the small local ones) leaves problems out.
+- probs: the prompt (and `--judge-rationale-tokens` of rationale), then the fixed
+  prefix `VERDICT <nonce>:` written for the judge, and the label is the more probable
+  of ` SAME` / ` DIFFERENT` at the next token (`faithcheck.judge.run.ask_labels`, the
+  rubric's machinery). Every pair is decided, with its `p_same`; equal probabilities
+  (a judge that put no mass on either) read as DIFFERENT, as an undecided pair counts.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from faithcheck.judge.parse import Verdict, find_verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
-from faithcheck.judge.run import Question, ask_with_retries
+from faithcheck.judge.run import Question, ask_labels, ask_with_retries
 from faithcheck.problems.prompts import template_hash
 
 STRATEGY_PROMPT_VERSION = "judge-strategy-v2"
@@ -66,6 +77,21 @@ STRATEGY_LOOKUP: dict[str, bool] = {
 }
 """Accepted verdict spellings (lower case) -> same strategy?"""
 
+STRATEGY_LABELS = ("DIFFERENT", "SAME")
+"""The probability read-out's labels, as the prompt spells them. DIFFERENT first: the
+first of tied labels wins, and a tie must not merge two strategies."""
+
+
+class StrategyVerdict(NamedTuple):
+    """The judge's verdict on one pair."""
+
+    same: bool | None
+    """True same strategy, False different, None undecided (text read-out only)."""
+    p_same: float | None = None
+    """Probability read-out: P(SAME), renormalized over SAME and DIFFERENT; None (text)."""
+    label_mass: float | None = None
+    """Probability read-out: the two labels' next-token probability before renormalizing."""
+
 
 def parse_strategy(text: str, nonce: str) -> Verdict[bool] | None:
     """SAME (True) / DIFFERENT (False) from a reply's tagged last line, else None."""
@@ -92,6 +118,36 @@ def strategy_question(
     return Question(item_id, to_prompt(system, user, cfg.prompt_format), nonce)
 
 
+def strategy_verdicts(
+    backend: Any, pairs: Sequence[tuple[str, str, str]], cfg: JudgeConfig
+) -> list[StrategyVerdict]:
+    """Judge whether each pair of responses uses the same strategy, by the read-out
+    `cfg.readout` names (see the module doc).
+
+    Args:
+        backend: the judge model (a backend, client or session).
+        pairs: (question, response_a, response_b) triples.
+        cfg: judge settings (read-out, batching, retries, seeds, prompt format).
+
+    Returns:
+        One verdict per pair, in order; `p_same` set by the probability read-out.
+
+    Raises:
+        BackendError: the backend failed (propagated as is), or reads no
+            log-probabilities under the probability read-out.
+    """
+    questions = [strategy_question(q, a, b, cfg) for q, a, b in pairs]
+    if cfg.readout == "probs":
+        return [
+            StrategyVerdict(a.label == "SAME", a.probs[STRATEGY_LABELS.index("SAME")], a.mass)
+            for a in ask_labels(backend, questions, STRATEGY_LABELS, cfg, "strategy")
+        ]
+    return [
+        StrategyVerdict(answer.value)
+        for answer in ask_with_retries(backend, questions, cfg, parse_strategy, "strategy")
+    ]
+
+
 def same_strategy_batch(
     backend: Any, pairs: Sequence[tuple[str, str, str]], cfg: JudgeConfig
 ) -> list[bool | None]:
@@ -100,20 +156,17 @@ def same_strategy_batch(
     Args:
         backend: the judge model.
         pairs: (question, response_a, response_b) triples.
-        cfg: judge settings (batching, retries, seeds, prompt format).
+        cfg: judge settings (read-out, batching, retries, seeds, prompt format).
 
     Returns:
         Per pair: True same strategy, False different, None when the judge gave no
-        valid verdict after its retries.
+        valid verdict after its retries (text read-out; the probability read-out
+        decides every pair).
 
     Raises:
         BackendError: the backend failed (propagated as is).
     """
-    questions = [strategy_question(q, a, b, cfg) for q, a, b in pairs]
-    return [
-        answer.value
-        for answer in ask_with_retries(backend, questions, cfg, parse_strategy, "strategy")
-    ]
+    return [v.same for v in strategy_verdicts(backend, pairs, cfg)]
 
 
 def greedy_strategy_clusters(

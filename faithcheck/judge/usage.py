@@ -8,12 +8,47 @@ of a resumed run, and they survive a kill.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from pydantic import Field
 
 from faithcheck.judge.client import JudgeCall
 from faithcheck.records import Record
+
+BATCH_PRICE_FACTOR = 0.5
+"""What a request sent through the provider's batch API costs, as a share of the list
+price: OpenAI bills its Batch API (/v1/batches) at half the list price of both prompt
+and completion tokens. `--judge-price-in/--judge-price-out` take the list prices; every
+cost faithcheck computes (`judge.usage`, the `--judge-max-cost` cap up front and while
+running) charges a batched call this share of them."""
+
+
+class Prices(NamedTuple):
+    """A judge's list prices, USD per million tokens."""
+
+    price_in: float
+    """Per million prompt tokens."""
+    price_out: float
+    """Per million completion tokens (reasoning included)."""
+
+    def cost(self, prompt: int, completion: int, batch: bool = False) -> float:
+        """USD of so many tokens, at the batch price when `batch`."""
+        usd = (prompt * self.price_in + completion * self.price_out) / 1e6
+        return usd * BATCH_PRICE_FACTOR if batch else usd
+
+
+def calls_cost(
+    calls: Iterable[JudgeCall], prices: Prices, jury: Mapping[str, Prices | None] | None = None
+) -> float:
+    """USD of the paid calls (cached ones cost nothing), each at its judge's prices:
+    `jury` by name for the judges of a jury, `prices` for the rest."""
+    total = 0.0
+    for call in calls:
+        if not call.cached:
+            own = (jury or {}).get(call.judge or "") or prices
+            total += own.cost(call.prompt_tokens, call.completion_tokens, call.batch)
+    return total
 
 
 class TokenCount(Record):
@@ -67,11 +102,13 @@ class JudgeUsageReport(Record):
     system_fingerprints: list[str] = Field(default_factory=list)
     """The servers' configuration fingerprints seen."""
     price_in: float | None = None
-    """USD per million prompt tokens (--judge-price-in)."""
+    """USD per million prompt tokens (--judge-price-in; the list price; with a jury, the
+    first judge's, each judge's own in `jury.judges[].usage`)."""
     price_out: float | None = None
-    """USD per million completion tokens (--judge-price-out)."""
+    """USD per million completion tokens (--judge-price-out; the list price)."""
     cost_usd: float | None = None
-    """Cost of the paid calls at those prices; None without both prices."""
+    """Cost of the paid calls at those prices (batched calls at `BATCH_PRICE_FACTOR` of
+    them; with a jury, each judge's calls at its own); None without both prices."""
     max_items: int | None = None
     """--judge-max-items, when set."""
     max_cost: float | None = None
@@ -88,8 +125,11 @@ def summarize_usage(
     max_items: int | None = None,
     unjudged: int = 0,
     max_cost: float | None = None,
+    prices: Mapping[str, Prices | None] | None = None,
 ) -> JudgeUsageReport:
-    """Aggregate a run's ledger."""
+    """Aggregate a run's ledger (batched calls at the batch price; with a jury, `prices`
+    holds each judge's own by name)."""
+    calls = list(calls)
     total = TokenCount()
     by: dict[str, TokenCount] = {}
     models: dict[str, None] = {}
@@ -116,9 +156,7 @@ def summarize_usage(
     )
     cost = None
     if price_in is not None and price_out is not None:
-        cost = round(
-            (total.prompt_tokens * price_in + total.completion_tokens * price_out) / 1e6, 6
-        )
+        cost = round(calls_cost(calls, Prices(price_in, price_out), prices), 6)
     return JudgeUsageReport(
         total=total,
         by_purpose=dict(sorted(by.items())),

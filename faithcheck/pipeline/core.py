@@ -36,7 +36,7 @@ from faithcheck.checks.support import SupportFinding, SupportTally
 from faithcheck.diversity.core import DiversityTally, ProblemDiversity
 from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
-from faithcheck.judge.jury_stage import judge_jurors, jury_judge_report, plan_jury
+from faithcheck.judge.jury_stage import judge_jurors, juror_prices, jury_judge_report, plan_jury
 from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.stage import (
@@ -363,7 +363,8 @@ def jury_options(specs: str | Sequence[str] | None, **shared: Any) -> dict[str, 
     """`judge` and `jury` of `ScoreOptions` from the --judge-model values (each
     `MODEL[,key=value...]`, `faithcheck.judge.jury.split_judge_spec`; None: the default
     model) and the other --judge-* options, which every judge shares unless its spec sets
-    the key. Only the first judge clusters strategies."""
+    the key (a judge run in process is free: `faithcheck.judge.jury_stage.juror_prices`).
+    Only the first judge clusters strategies."""
     from faithcheck.judge.jury import split_judge_spec
 
     specs = [specs] if isinstance(specs, str) else list(specs or ()) or [DEFAULT_MODEL]
@@ -374,7 +375,8 @@ def jury_options(specs: str | Sequence[str] | None, **shared: Any) -> dict[str, 
         else:
             model, own = spec, {}
         first = {} if n == 0 else {"strategy": False}
-        judges.append(judge_options(**(shared | {"model": model} | own | first)))
+        opts = judge_options(**(shared | {"model": model} | own | first))
+        judges.append(opts if len(specs) == 1 else juror_prices(opts, own))
     return {"judge": judges[0], "jury": judges[1:] if shared.get("enabled", True) else []}
 
 

@@ -1,8 +1,16 @@
-"""One-line summaries of engine failures (`faithcheck.backends.vllm.error_summary`)."""
+"""One-line summaries of engine failures (`faithcheck.backends.vllm.error_summary`), and
+every engine call turning a failure into one."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from faithcheck.backends.base import GenerationRequest, NextTokenRequest, ScoreRequest
 from faithcheck.backends.vllm import error_summary
+from faithcheck.errors import BackendError
+from tests.conftest import skip_if_no_vllm
 
 
 def _chained() -> RuntimeError:
@@ -44,3 +52,29 @@ def test_long_causes_are_cut() -> None:
     top = RuntimeError("failed")
     top.__cause__ = ValueError("x" * 1000)
     assert len(error_summary(top)) <= 300
+
+
+class _FailingEngine:
+    """An engine whose every call fails, as a dead engine core does."""
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("EngineCore died\nstack...")
+
+
+@skip_if_no_vllm
+@pytest.mark.parametrize(
+    ("call", "request_", "what"),
+    [
+        ("generate", GenerationRequest(prompt_ids=[1, 2], n=1, seed=0, temperature=0.0,
+                                        top_p=1.0, max_tokens=4), "generation"),
+        ("score", ScoreRequest(prefix_ids=[1], continuation_ids=[2]), "scoring"),
+        ("next_token_logprobs", NextTokenRequest(prompt_ids=[1], token_ids=[2]), "next-token read"),
+    ],
+)  # fmt: skip
+def test_an_engine_failure_is_one_line_naming_the_call(call: str, request_: Any, what: str) -> None:
+    from faithcheck.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend.__new__(VLLMBackend)  # no engine loaded: a failing one instead
+    backend.llm = _FailingEngine()
+    with pytest.raises(BackendError, match=rf"^vLLM {what} failed: EngineCore died$"):
+        getattr(backend, call)([request_])

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from faithcheck.judge import LABEL_VALUES
 from faithcheck.judge.agreement import (
     Vote,
     disagreement_rate,
@@ -18,7 +19,7 @@ from faithcheck.judge.agreement import (
 )
 from faithcheck.judge.reliability import cohen_kappa
 
-A, P, M = "aligned", "partial", "misaligned"
+A, P, M = LABEL_VALUES  # aligned, partial, misaligned
 
 
 def _wikipedia_items() -> list[Any]:
@@ -60,7 +61,7 @@ def test_pair_kappa_uses_only_items_both_judges_labelled() -> None:
     assert pair_kappa(items, 0, 1) == pair_kappa(items, 1, 0)
 
 
-labels = st.sampled_from([A, P, M, None])
+labels = st.sampled_from([*LABEL_VALUES, None])
 
 
 @given(st.lists(st.tuples(labels, labels, labels), max_size=30))

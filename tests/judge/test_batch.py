@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,26 +20,16 @@ from faithcheck.judge.chat import ChatJudge
 from faithcheck.judge.client import JudgeCall, JudgeSession
 from faithcheck.judge.providers import resolve_target
 from tests.chat_server import BatchPlan, FakeChat, error
+from tests.judge.conftest import KEY
 
-KEY = "sk-test-SECRET-0123456789"
+pytestmark = pytest.mark.usefixtures("openai_key")
+
 ITEMS = [
     ("p1#0", "What is 2 + 3?", "2 + 3 = 5.\nThe answer is \\boxed{5}."),
     ("p2#0", "What is 4 * 2?", "4 * 2 = 8.\nThe answer is \\boxed{8}."),
     ("p3#0", "What is 9 - 1?", "9 - 1 = 8.\nThe answer is \\boxed{8}."),
 ]
 CFG = JudgeConfig(max_tokens=256, max_retries=1, seed=0, prompt_format="chat", batch_size=100)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeChat]:
-    server = FakeChat()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
 
 class Store:

@@ -3,7 +3,6 @@ and resumable stop before a call that could cross it, and the unjudged count rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +13,19 @@ from faithcheck.errors import UsageError
 from faithcheck.judge import JudgeRecord
 from faithcheck.judge.budget import Budget, BudgetReached, check_prices, prompt_tokens
 from faithcheck.judge.client import LEDGER_FILE, JudgeAsk, JudgeCall
+from faithcheck.judge.jury import split_judge_spec
+from faithcheck.judge.jury_stage import juror_prices, jury_judge_report
 from faithcheck.judge.plan import JudgePlan, judge_all, open_chat_judge, plan_judge
+from faithcheck.judge.run import rubric_asks
 from faithcheck.judge.stage import JudgeOptions, judge_config, judge_usage
+from faithcheck.judge.usage import BATCH_PRICE_FACTOR, summarize_usage
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord
 from faithcheck.store.rundir import JUDGE_FILE, RunDir
 from tests.chat_server import FakeChat, Reply, chat_reply, nonce_of
+from tests.judge.conftest import KEY
 
-KEY = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeChat]:
-    server = FakeChat()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("FAITHCHECK_JUDGE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("openai_key")
 
 
 def _ask(text: str, max_tokens: int = 100) -> JudgeAsk:
@@ -156,3 +147,140 @@ def test_a_cap_refuses_up_front_and_stops_cleanly_then_resumes(
     calls = run.load(LEDGER_FILE, JudgeCall)
     assert len(calls) == 4 and not any(c.cached for c in calls)
     run.release()
+
+
+# -- the batch price ------------------------------------------------------------------------
+
+
+def test_a_batched_call_costs_half_the_list_price_everywhere() -> None:
+    assert BATCH_PRICE_FACTOR == 0.5  # OpenAI's published Batch API discount
+    ask = _ask("x" * 300, max_tokens=100)  # 108 prompt + 100 completion tokens at most
+    live = Budget(max_cost=1.0, price_in=1000.0, price_out=1000.0)
+    batched = Budget(max_cost=1.0, price_in=1000.0, price_out=1000.0, batch=True)
+    assert batched.worst([ask]) == pytest.approx(live.worst([ask]) / 2)
+    batched.charge(500, 100, batch=True)
+    assert batched.spent == pytest.approx(0.3)
+    paid = JudgeCall(
+        purpose="rubric", item_id="a#0", attempt=0, cached=False, finish_reason="stop",
+        prompt_tokens=1000, completion_tokens=500,
+    )  # fmt: skip
+    both = [paid, paid.model_copy(update={"batch": True})]
+    assert Budget.from_ledger(5.0, 2.0, 8.0, both).spent == pytest.approx(0.006 * 1.5)
+    usage = summarize_usage(both, price_in=2.0, price_out=8.0)
+    assert usage.cost_usd == pytest.approx(0.006 * 1.5)
+
+
+def test_a_batch_run_is_charged_the_batch_price(fake: FakeChat, tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    run.open()
+    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
+    opts = JudgeOptions(
+        model="openai/gpt-4.1", base_url=fake.url, max_tokens=100, readout="text",
+        strategy=False, calibrate=False, batch=True, max_cost=1.0, price_in=10.0, price_out=10.0,
+    )  # fmt: skip
+    plan = plan_judge(opts, 0, None, "hf", print)  # type: ignore[arg-type]
+    assert plan is not None and plan.client is not None
+    judge_all(run, plan.client, plan, PROBLEMS, None)
+    calls = run.load(LEDGER_FILE, JudgeCall)
+    assert len(calls) == 4 and all(c.batch for c in calls) and len(fake.batch_submissions()) == 1
+    tokens = sum(c.prompt_tokens + c.completion_tokens for c in calls)
+    usage = judge_usage(run, plan.opts, None)
+    assert usage.cost_usd == pytest.approx(tokens * 10.0 / 1e6 / 2)
+    run.release()
+
+
+# -- one cap for the whole jury -------------------------------------------------------------
+
+
+def _jury(fake: FakeChat, cap: float) -> list[JudgePlan]:
+    plans = []
+    for model in ("openai/o3", "openai/gpt-4.1"):
+        opts = JudgeOptions(
+            model=model, base_url=fake.url, max_tokens=100, concurrency=1, readout="text",
+            strategy=False, calibrate=False, max_cost=cap, price_in=10.0, price_out=10.0,
+        )  # fmt: skip
+        plan = plan_judge(opts, 0, None, "hf", print)  # type: ignore[arg-type]
+        assert plan is not None
+        plan.name = model
+        plans.append(plan)
+    for plan in plans:
+        plan.jury = plans
+    return plans
+
+
+def _judge_with(run: RunDir, plans: list[JudgePlan], said: list[str]) -> None:
+    for plan in plans:
+        judge_all(run, plan.client, plan, PROBLEMS, None, say=said.append)
+
+
+def test_the_cap_refuses_a_jury_whose_judges_together_can_cost_more(
+    fake: FakeChat, tmp_path: Path
+) -> None:
+    run = RunDir(tmp_path / "run")
+    run.open()
+    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
+    plans = _jury(fake, 1.0)
+    asks = rubric_asks(
+        [(f"{p}#{i}", "q", "r") for p in ("p1", "p2") for i in range(2)], plans[0].cfg
+    )
+    one = Budget(1.0, 10.0, 10.0).worst(asks)  # about what one judge's 4 requests can cost
+    plans = _jury(fake, one * 1.5)
+    with pytest.raises(
+        UsageError, match=r"caps the whole jury.*openai/o3: 4 requests.*openai/gpt-4\.1: 4"
+    ):
+        _judge_with(run, plans, [])
+    assert not fake.chats()  # refused before either judge paid for anything
+    # Each judge alone would have fitted: the cap used to be checked judge by judge.
+    alone = _jury(fake, one * 1.5)[0]
+    alone.jury = []
+    judge_all(run, alone.client, alone, PROBLEMS, None)
+    assert len(fake.chats()) == 4
+    run.release()
+
+
+def test_a_jury_spends_from_one_cap_and_says_what_each_judge_left(
+    fake: FakeChat, tmp_path: Path
+) -> None:
+    run = RunDir(tmp_path / "run")
+    run.open()
+    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
+    fake.answer = lambda path, body: (  # type: ignore[method-assign]
+        Reply(body=chat_reply(f"ok\nVERDICT {nonce_of(body)}: aligned", prompt_tokens=3000))
+        if path == "/v1/chat/completions"
+        else FakeChat.answer(fake, path, body)
+    )
+    said: list[str] = []
+    plans = _jury(fake, 0.1)  # both fit the estimate; the server bills 3000 prompt tokens
+    _judge_with(run, plans, said)
+    calls = run.load(LEDGER_FILE, JudgeCall)
+    assert {c.judge for c in calls} == {"openai/o3", "openai/gpt-4.1"}  # each call tagged
+    spent = sum(c.prompt_tokens + c.completion_tokens for c in calls) * 10.0 / 1e6
+    # The cap holds over the whole jury, up to the estimate's error on each judge's first
+    # call (one request here, at most 3100 tokens): per judge, it would allow $0.2.
+    assert spent <= 0.1 + 3100 * 10.0 / 1e6
+    report = jury_judge_report(run, plans, [None, None], None, 0)
+    assert report.jury is not None and report.usage is not None
+    left = {j.name: j.usage.unjudged for j in report.jury.judges if j.usage is not None}
+    judged = {
+        name: sum(r.judge == name for r in run.load(JUDGE_FILE, JudgeRecord)) for name in left
+    }
+    assert left == {name: 4 - n for name, n in judged.items()} and left["openai/gpt-4.1"] > 0
+    assert report.usage.unjudged == sum(left.values())
+    assert report.usage.cost_usd == pytest.approx(spent)
+    assert any("openai/gpt-4.1: " in w and "left unjudged" in w for w in report.warnings)
+    assert sum("--judge-max-cost $0.1 reached" in line for line in said) >= 1
+    run.release()
+
+
+def test_a_judge_run_in_process_is_free_in_a_jury() -> None:
+    shared = {"price_in": 2.0, "price_out": 8.0, "max_cost": 1.0}
+    local = juror_prices(JudgeOptions(model="smollm2-135m", **shared), {})
+    assert (local.price_in, local.price_out) == (0.0, 0.0)
+    hosted = juror_prices(JudgeOptions(model="openai/o3", **shared), {})
+    assert (hosted.price_in, hosted.price_out) == (2.0, 8.0)
+    own = juror_prices(JudgeOptions(model="smollm2-135m", **shared), {"price_in": 2.0})
+    assert (own.price_in, own.price_out) == (2.0, 8.0)
+    assert split_judge_spec("anthropic/claude-sonnet-4-5,price_in=3,price-out=15")[1] == {
+        "price_in": 3.0,
+        "price_out": 15.0,
+    }

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,10 @@ from faithcheck.judge.providers import PROVIDERS, resolve_target
 from faithcheck.judge.usage import summarize_usage
 from tests.chat_server import FakeChat, Reply, chat_reply, error, nonce_of
 from tests.conftest import assert_valid_report
+from tests.judge.conftest import KEY
 
-KEY = "sk-test-SECRET-0123456789"
+pytestmark = pytest.mark.usefixtures("openai_key")
+
 STANDARD = {
     "model",
     "messages",
@@ -40,19 +41,6 @@ ITEMS = [
     ("p2#0", "What is 4 * 2?", "4 * 2 = 8.\nThe answer is \\boxed{8}."),
 ]
 CFG = JudgeConfig(max_tokens=256, max_retries=1, seed=0, prompt_format="chat")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeChat]:
-    server = FakeChat()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("TEST_JUDGE_KEY", KEY)
 
 
 def judge(fake: FakeChat, model: str = "openai/o3", **kw: object) -> ChatJudge:
