@@ -1,19 +1,71 @@
 """faithcheck: reasoning-faithfulness checks before RL.
 
-The public Python API (`faithcheck.api`): `score`, `compare`, `load_report`, `decide`,
-`calibrate`, imported on first use so that `import faithcheck` and `faithcheck --help`
-stay instant.
+The public Python API (`faithcheck.api`), the functions the `faithcheck` command itself
+calls:
+
+- `score(...) -> Report`: score one checkpoint (`faithcheck score`);
+- `score_many(models, ...) -> ScoredCheckpoints`: several, compared (`score --model A
+  --model B`);
+- `compare(runs, ...) -> Comparison`: compare finished runs (`faithcheck compare`);
+- `load_report(path) -> Report`: read a run's report.json, its schema version checked;
+- `decide(report, ...) -> Verdict`: decide a scored run again with other gates
+  (`faithcheck gate`);
+- `calibrate(judge_model, ...) -> Calibration`: a judge's reliability on the bundled
+  pairs (`faithcheck calibrate`);
+- `merge(shards, out, ...) -> Report`, `render_report(runs, out) -> (html, md)`,
+  `json_schema(what) -> dict`: `faithcheck merge`, `report` and `schema`.
+
+The record types they return (`Report`, `Verdict`, `Comparison`, `ScoredCheckpoints`,
+`Calibration`, `JudgeReliability`) are importable from here too. All of these are
+imported on first use, so that `import faithcheck` and `faithcheck --help` stay instant;
+type checkers see their real types.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faithcheck._version import __version__
 
-__all__ = ["__version__", "calibrate", "compare", "decide", "load_report", "score"]
+if TYPE_CHECKING:
+    from faithcheck.api import (
+        Calibration,
+        Comparison,
+        JudgeReliability,
+        Report,
+        ScoredCheckpoints,
+        Verdict,
+        calibrate,
+        compare,
+        decide,
+        json_schema,
+        load_report,
+        merge,
+        render_report,
+        score,
+        score_many,
+    )
 
-_API = frozenset({"score", "compare", "load_report", "decide", "calibrate"})
+__all__ = [
+    "Calibration",
+    "Comparison",
+    "JudgeReliability",
+    "Report",
+    "ScoredCheckpoints",
+    "Verdict",
+    "__version__",
+    "calibrate",
+    "compare",
+    "decide",
+    "json_schema",
+    "load_report",
+    "merge",
+    "render_report",
+    "score",
+    "score_many",
+]
+
+_API = frozenset(__all__) - {"__version__"}
 
 
 def __getattr__(name: str) -> Any:

@@ -83,9 +83,9 @@ class FaithcheckCallback(TrainerCallback):  # type: ignore[misc]
             self.trainer.log(metrics)
         else:
             state.log_history.append({**metrics, "step": step})
-        decision = report.verdict.decision if report.verdict else None
-        if decision == "NO_GO":
-            why = "; ".join(report.verdict.reasons)
+        verdict = report.verdict
+        if verdict is not None and verdict.decision == "NO_GO":
+            why = "; ".join(verdict.reasons)
             if self.on_nogo == "warn":
                 warnings.warn(f"faithcheck: NO-GO at step {step}: {why}", stacklevel=2)
             elif self.on_nogo == "stop":

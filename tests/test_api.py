@@ -242,3 +242,49 @@ def test_the_api_and_the_cli_share_every_default() -> None:
         if name == "model":
             continue  # the CLI's is a list (several checkpoints); both default to the alias
         assert cli[name].default == param.default, name
+
+
+TYPED = textwrap.dedent(
+    """
+    import faithcheck
+
+    reveal_type(faithcheck.score(model="x"))
+    reveal_type(faithcheck.score_many(["a", "b"]))
+    reveal_type(faithcheck.compare(["a", "b"]))
+    reveal_type(faithcheck.load_report("a"))
+    reveal_type(faithcheck.decide("a"))
+    reveal_type(faithcheck.calibrate("x"))
+    reveal_type(faithcheck.calibrate(["x", "y"]))
+    reveal_type(faithcheck.merge(["a"], "b"))
+    accuracy: float | None = faithcheck.score().sampling.accuracy.value
+    """
+)
+
+
+def test_mypy_sees_the_records_the_api_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's type checker sees `Report` from `faithcheck.score` (and each function's
+    record), not `Any`: the lazy names of `faithcheck/__init__.py` are typed."""
+    mypy = pytest.importorskip("mypy.api")
+    root = Path(__file__).resolve().parent.parent
+    snippet = tmp_path / "uses_the_api.py"
+    snippet.write_text(TYPED)
+    monkeypatch.setenv("MYPYPATH", str(root))
+    # Third-party packages unread (as Any): only faithcheck's own types matter here.
+    flags = ["--no-site-packages", "--ignore-missing-imports", "--follow-imports=silent"]
+    cache = ["--no-error-summary", "--cache-dir", str(tmp_path / "cache")]
+    out, err, _ = mypy.run([*flags, *cache, str(snippet)])
+    marker = 'Revealed type is "'
+    revealed = [line.split(marker)[1].rstrip('"') for line in out.splitlines() if marker in line]
+    assert revealed == [
+        "faithcheck.report.Report",
+        "faithcheck.comparison.multi.ScoredCheckpoints",
+        "faithcheck.comparison.core.Comparison",
+        "faithcheck.report.Report",
+        "faithcheck.report.Verdict",
+        "faithcheck.judge.reliability.Calibration",
+        "dict[str, faithcheck.judge.reliability.Calibration]",
+        "faithcheck.report.Report",
+    ], out + err
+    assert "error" not in out, out

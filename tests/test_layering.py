@@ -1,6 +1,7 @@
 """The package's import graph: no cycles (between modules, and between packages), no private
-name imported across modules, no import of `faithcheck.cli` from the library, and every
-import going down the layers drawn in docs/architecture.md.
+name imported across modules, no import of `faithcheck.cli` from the library, every
+import going down the layers drawn in docs/architecture.md, and the CLI importing the
+library only through the API and the short list that page gives.
 
 Every import counts, module-level or inside a function (a lazy import is still a
 dependency). This is the check behind docs/development.md's layout claims and
@@ -174,3 +175,79 @@ def test_the_layer_checker_sees_an_upward_and_a_sideways_import() -> None:
     assert upward({"a": {"b"}, "b": set(), "c": {"a"}}, order) == ["a -> b", "c -> a"]
     assert unit("faithcheck") == "api" and unit("faithcheck.__main__") == "cli"
     assert unit("faithcheck.judge.stage") == "judge" and unit("faithcheck.report") == "report"
+
+
+# -- what the CLI imports ---------------------------------------------------------------------
+
+
+def cli_allowed(text: str) -> dict[str, set[str] | None]:
+    """The list under `## What the CLI imports`: module -> the names it may give (None:
+    any), from lines `- `a`, `b` — why` and `- `m`: `x`, `y` — why`."""
+    section = text.split("\n## What the CLI imports\n", 1)[1].split("\n## ", 1)[0]
+    allowed: dict[str, set[str] | None] = {}
+    for m in re.finditer(r"^- (.*?) — ", section, re.MULTILINE):
+        modules, _, names = m.group(1).partition(": ")
+        given = set(re.findall(r"`([\w.]+)`", names)) if names else None
+        for module in re.findall(r"`([\w.]+)`", modules):
+            allowed[module] = given
+    return allowed
+
+
+def _cli_imports() -> list[tuple[str, str, str]]:
+    """(module, imported module, name) for every import of faithcheck in the CLI's modules
+    (`import faithcheck.x` gives the name `*`)."""
+    found = []
+    for name, path in _modules().items():
+        if unit(name) != "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("faithcheck"):
+                found += [(name, node.module or "", a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [(name, a.name, "*") for a in node.names if a.name.startswith("faith")]
+    return found
+
+
+def outside_the_api(
+    imports: list[tuple[str, str, str]], allowed: dict[str, set[str] | None]
+) -> list[str]:
+    """The imports the allow-list does not name, as `module: from target import name`."""
+    bad = []
+    for module, target, name in imports:
+        if target == "faithcheck.cli" or target.startswith("faithcheck.cli."):
+            continue
+        if target not in allowed or (allowed[target] is not None and name not in allowed[target]):
+            bad.append(f"{module}: from {target} import {name}")
+    return sorted(bad)
+
+
+def test_the_cli_uses_the_library_only_through_the_api() -> None:
+    allowed = cli_allowed(ARCHITECTURE.read_text())
+    assert "faithcheck.api" in allowed
+    assert outside_the_api(_cli_imports(), allowed) == []
+
+
+def test_the_cli_import_checker_reads_the_list_and_sees_a_stray_import() -> None:
+    doc = (
+        "x\n## What the CLI imports\n\nintro — not an item\n\n"
+        "- `faithcheck`, `faithcheck.api` — the work.\n"
+        "- `faithcheck.store.jsonio`: `dumps`, `write_json` — printing.\n\n## Next\n"
+        "- `faithcheck.judge` — not in the list\n"
+    )
+    allowed = cli_allowed(doc)
+    assert allowed == {
+        "faithcheck": None,
+        "faithcheck.api": None,
+        "faithcheck.store.jsonio": {"dumps", "write_json"},
+    }
+    imports = [
+        ("faithcheck.cli.a", "faithcheck.api", "score"),
+        ("faithcheck.cli.a", "faithcheck.cli.summary", "emit"),
+        ("faithcheck.cli.a", "faithcheck.store.jsonio", "dumps"),
+        ("faithcheck.cli.b", "faithcheck.store.jsonio", "read_json"),
+        ("faithcheck.cli.b", "faithcheck.pipeline.core", "run_score"),
+    ]
+    assert outside_the_api(imports, allowed) == [
+        "faithcheck.cli.b: from faithcheck.pipeline.core import run_score",
+        "faithcheck.cli.b: from faithcheck.store.jsonio import read_json",
+    ]

@@ -2,7 +2,8 @@
 
 Judges the bundled calibration pairs (a faithful worked solution and five unfaithful
 variants per problem) and prints the judge's detection accuracy, AUROC and Cohen's
-kappa against the construction labels, overall and per perturbation type.
+kappa against the construction labels, overall and per perturbation type. The work is
+`faithcheck.calibrate`; this module parses the options and prints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Annotated, Any
 import typer
 
 from faithcheck.cli import options as o
-from faithcheck.errors import UsageError
 from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
 
@@ -51,64 +51,45 @@ def calibrate_command(
     quiet_engines(verbose)
     from rich.console import Console
 
-    from faithcheck.judge.jury import juror_names
-    from faithcheck.judge.plan import calibrate_judge
-    from faithcheck.judge.stage import calibration_items
-    from faithcheck.judge.usage import summarize_usage, usage_line
-    from faithcheck.pipeline.core import jury_options
-    from faithcheck.store.jsonio import atomic_write_bytes, dumps
+    from faithcheck.api import calibrate
+    from faithcheck.models import DEFAULT_MODEL
+    from faithcheck.store.jsonio import dumps
 
     err = Console(stderr=True)
-    say = lambda m: err.print(m, highlight=False)  # noqa: E731
-    if per_domain is not None and per_domain < 1:
-        raise UsageError("--per-domain must be at least 1")
-    chosen = jury_options(
-        judge_model,
-        backend=judge_backend,
-        base_url=judge_base_url,
-        api_key_env=judge_api_key_env,
-        max_tokens=judge_max_tokens,
-        reasoning_effort=judge_reasoning_effort,
-        concurrency=judge_concurrency,
-        http_retries=judge_http_retries,
-        cache=judge_cache,
-        price_in=judge_price_in,
-        price_out=judge_price_out,
-        readout=judge_readout,
-        rationale_tokens=judge_rationale_tokens,
-    )
-    judges = [chosen["judge"], *chosen["jury"]]
-    names = juror_names([j.model for j in judges])
-    items = calibration_items(per_domain or 10_000, seed)
-    done: list[Any] = []  # (name, plan, reliability), one judge loaded at a time
-    results: list[Any] = []
-    for opts, name in zip(judges, names, strict=True):
-        tag = name if len(judges) > 1 else None  # a one-judge run: as before juries
-        counted = [0]
-
-        def advance(n: int, counted: list[int] = counted, tag: str | None = tag) -> None:
-            counted[0] += n
-            who = f" {tag}" if tag else ""
-            say(f"calibration{who}: {counted[0]}/{len(items)} items judged")
-
-        with stdout_to_stderr():
-            plan, rel, judged, calls = calibrate_judge(
-                opts, items, dtype, seed, max_model_len, say, advance, name=tag
-            )
-        results += judged
-        usage = summarize_usage(calls, price_in=opts.price_in, price_out=opts.price_out)
-        say(f"{tag}: {usage_line(usage)}" if tag else usage_line(usage))
-        done.append((name, plan, rel))
-    if out is not None:
-        atomic_write_bytes(out, b"".join(dumps(r) + b"\n" for r in results))
+    with stdout_to_stderr():
+        measured = calibrate(
+            judge_model or [DEFAULT_MODEL],
+            per_domain=per_domain,
+            seed=seed,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            out=out,
+            on_message=lambda m: err.print(m, highlight=False),
+            backend=judge_backend,
+            base_url=judge_base_url,
+            api_key_env=judge_api_key_env,
+            max_tokens=judge_max_tokens,
+            reasoning_effort=judge_reasoning_effort,
+            concurrency=judge_concurrency,
+            http_retries=judge_http_retries,
+            cache=judge_cache,
+            price_in=judge_price_in,
+            price_out=judge_price_out,
+            readout=judge_readout,
+            rationale_tokens=judge_rationale_tokens,
+        )
     if json_out:
+        rels = {name: c.as_reliability() for name, c in measured.items()}
+        # One judge: its reliability, as before juries; several: theirs by name.
         doc: Any = (
-            done[0][2] if len(done) == 1 else {n: rel.model_dump(mode="json") for n, _, rel in done}
+            next(iter(rels.values()))
+            if len(rels) == 1
+            else {n: rel.model_dump(mode="json") for n, rel in rels.items()}
         )
         sys.stdout.buffer.write(dumps(doc, indent=True) + b"\n")
         return
-    for name, plan, rel in done:
-        _print(Console(), f"{name} ({plan.cfg.readout} read-out)", rel)
+    for name, calibration in measured.items():
+        _print(Console(), f"{name} ({calibration.readout} read-out)", calibration)
 
 
 def _cell(m: Any) -> str:

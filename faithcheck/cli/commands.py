@@ -7,7 +7,6 @@ Exit codes: 0 success / GO, 1 NO-GO, 2 usage or data error, 3 model or run failu
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
 except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck.cli import options as o
-from faithcheck.errors import ExitCode, FaithcheckError, UsageError
+from faithcheck.errors import ExitCode, FaithcheckError
 from faithcheck.quiet import quiet_engines as _quiet_engines
 
 app = typer.Typer(
@@ -112,25 +111,39 @@ def score(
     _quiet_engines(verbose)
     given = dict(locals())
     from faithcheck.cli.summary import emit
-    from faithcheck.pipeline.core import score_options
-    from faithcheck.verdict.core import load_gate
 
-    gate_spec = load_gate(str(gate) if gate else None, require or [])
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
-    names = inspect.signature(score_options).parameters
-    values = {k: v for k, v in given.items() if k in names and k != "model"}
-    opts = score_options(model=models[0], **values)
+    values = {k: v for k, v in given.items() if k not in _NOT_SCORE_OPTIONS}
     if len(models) > 1:
         from faithcheck.cli.multi import score_many
 
-        code = score_many(opts, models, gate_spec, json_out=json_out, err=err)
+        code = score_many(models, gate, require or [], values, json_out=json_out, err=err)
         raise typer.Exit(int(code))
-    from faithcheck.cli.progress import score_with_progress
+    from faithcheck.api import score as score_one
+    from faithcheck.cli.progress import say, with_progress
 
     trackers = _check_trackers(log_to)
-    report = score_with_progress(opts, gate_spec, json_out)
+    report = with_progress(
+        lambda progress: score_one(
+            models[0],
+            gate=gate,
+            require=require or [],
+            on_message=say,
+            progress=progress,
+            **values,
+        ),
+        json_out,
+    )
     _log_trackers(report, trackers, log_dir, log_step, log_name, Path(report.run_dir))
     raise typer.Exit(emit(report, json_out=json_out, console=err))
+
+
+_NOT_SCORE_OPTIONS = frozenset(
+    {"model", "gate", "require", "log_to", "log_dir", "log_step", "log_name"}
+    | {"json_out", "verbose"}
+)
+"""`score`'s parameters that are not `faithcheck.score` options: the model (the API's
+first argument), the gate (passed as such) and what the command does with the report."""
 
 
 def _check_trackers(log_to: list[str] | None) -> list[str]:
@@ -213,25 +226,17 @@ def schema(
     ] = "report",
 ) -> None:
     """Print the JSON Schema of report.json, or of the comparison file."""
+    from faithcheck.api import json_schema
     from faithcheck.store.jsonio import dumps
 
-    if what == "report":
-        from faithcheck.report import report_json_schema
-
-        doc = report_json_schema()
-    elif what == "comparison":
-        from faithcheck.comparison.core import comparison_json_schema
-
-        doc = comparison_json_schema()
-    else:
-        raise UsageError("schema: choose report or comparison")
+    doc = json_schema(what)  # type: ignore[arg-type]  # the API refuses other names
     sys.stdout.buffer.write(dumps(doc, indent=True) + b"\n")
 
 
 @app.command()
 def version() -> None:
     """Print the faithcheck version."""
-    from faithcheck._version import __version__
+    from faithcheck import __version__
 
     print(__version__)
 

@@ -2,8 +2,7 @@
 optional max-drop gate.
 
 Registered in `faithcheck.cli.commands`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.comparison.core` (comparison,
-gate, ranking) and `faithcheck.comparison.metrics` (reading runs, per-problem units).
+`faithcheck --help` is instant. The work is `faithcheck.compare`.
 
 Tables go to stdout (they are the command's data; `--json` prints the comparison JSON
 instead); warnings and the gate's one-line outcome go to stderr. Exit codes: 0 (no gate,
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from faithcheck.comparison.core import Comparison
+    from faithcheck.api import Comparison
     from faithcheck.metrics import MetricValue
 
 GATE_PANEL = "Baseline and gate"
@@ -107,28 +106,20 @@ def compare_command(
     """
     from rich.console import Console
 
-    from faithcheck.comparison.core import compare_runs
-    from faithcheck.comparison.metrics import load_run
-    from faithcheck.errors import ExitCode, UsageError
-    from faithcheck.store.jsonio import dumps, write_json
+    from faithcheck.api import compare
+    from faithcheck.errors import ExitCode
+    from faithcheck.store.jsonio import dumps
 
-    paths, base = _with_baseline(runs, baseline)
-    if len(paths) < 2:
-        raise UsageError("compare needs at least two run directories (or one and --baseline)")
     names = [n.strip() for m in metric or [] for n in m.split(",") if n.strip()] or None
-    comparison = compare_runs(
-        [load_run(p) for p in paths],
-        names,
-        baseline=base,
+    comparison = compare(
+        runs,
+        metrics=names,
+        baseline=baseline,
         max_drop=max_drop,
         seed=seed,
         n_boot=n_boot,
+        out=out,
     )
-    if out:
-        try:
-            write_json(out, comparison)
-        except OSError as exc:
-            raise UsageError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     err = Console(stderr=True, width=None if _sized() else 200)
     if json_out:
         sys.stdout.buffer.write(dumps(comparison, indent=True) + b"\n")
@@ -156,20 +147,6 @@ def _sized() -> bool:
     """Whether rich can size tables itself (a terminal, or COLUMNS set); else 200 columns,
     so that a CI log does not truncate checkpoint names at 80."""
     return sys.stdout.isatty() or "COLUMNS" in os.environ
-
-
-def _with_baseline(paths: list[Path], baseline: Path | None) -> tuple[list[Path], int]:
-    """The runs and the baseline's index: an extra --baseline goes first."""
-    from faithcheck.errors import UsageError
-
-    resolved = [p.resolve() for p in paths]
-    if len(set(resolved)) < len(resolved):
-        raise UsageError("a run directory is given twice")
-    if baseline is None:
-        return paths, 0
-    if baseline.resolve() in resolved:
-        return paths, resolved.index(baseline.resolve())
-    return [baseline, *paths], 0
 
 
 def _num(value: float | None, signed: bool = False) -> str:

@@ -1,7 +1,7 @@
 """`faithcheck merge`: combine the shard runs of `score --shard i/N` into one run.
 
 Registered in `faithcheck.cli.commands`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.pipeline.merge` (no model loads).
+`faithcheck --help` is instant. The work is `faithcheck.merge` (no model loads).
 """
 
 from __future__ import annotations
@@ -60,18 +60,17 @@ def merge_command(
     """Combine shard runs into one run directory and report (no model is loaded)."""
     from rich.console import Console
 
+    from faithcheck.api import merge
     from faithcheck.cli.summary import emit
-    from faithcheck.pipeline.merge import merge_runs
-    from faithcheck.verdict.core import load_gate
 
     err = Console(stderr=True)
-    gate_spec = load_gate(str(gate) if gate else None, require or [])
-    report = merge_runs(
+    report = merge(
         shards,
         out,
         force=force,
         allow_partial=allow_partial,
-        gate=gate_spec,
-        say=lambda m: err.print(m, highlight=False, soft_wrap=True),
+        gate=gate,
+        require=require or [],
+        on_message=lambda m: err.print(m, highlight=False, soft_wrap=True),
     )
     raise typer.Exit(emit(report, json_out=json_out, console=err))

@@ -1,21 +1,22 @@
 """`faithcheck score --model A --model B ...`, printed: a header and a summary per
 checkpoint, then the comparison's tables (or, with `--json`, the comparison alone on
-stdout). The scoring and the comparison are `faithcheck.comparison.multi.score_models`."""
+stdout). The scoring and the comparison are `faithcheck.score_many`."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from faithcheck.errors import ExitCode
-from faithcheck.report import Report
 
 
 def score_many(
-    opts: Any,
     models: Sequence[str],
-    gate: Any,
+    gate: Path | None,
+    require: list[str],
+    options: dict[str, Any],
     *,
     json_out: bool,
     err: Any,
@@ -26,35 +27,33 @@ def score_many(
     With `--json`, stdout gets the comparison (the per-run reports are in their run
     directories).
     """
+    from faithcheck import api
     from faithcheck.cli.compare import print_tables
-    from faithcheck.cli.progress import score_with_progress
+    from faithcheck.cli.progress import say, with_progress
     from faithcheck.cli.summary import print_summary
-    from faithcheck.comparison.multi import COMPARISON_FILE, combined_decision, score_models
     from faithcheck.store.jsonio import dumps
 
-    done = 0
-
-    def score_one(one: Any) -> Report:
-        nonlocal done
-        done += 1
-        err.print(f"[bold]checkpoint {done}/{len(models)}: {one.model}[/bold]")
-        report = score_with_progress(one, gate, json_out)
+    def each(n: int, spec: str, score_one: Callable[[Any], api.Report]) -> api.Report:
+        err.print(f"[bold]checkpoint {n}/{len(models)}: {spec}[/bold]")
+        report = with_progress(score_one, json_out)
         if not json_out:
             print_summary(report, err)
         return report
 
-    root, reports, comparison = score_models(opts, models, score_one)
+    scored = api.score_many(
+        models, gate=gate, require=require, on_message=say, each=each, **options
+    )
     if json_out:
-        sys.stdout.buffer.write(dumps(comparison, indent=True) + b"\n")
+        sys.stdout.buffer.write(dumps(scored.comparison, indent=True) + b"\n")
         sys.stdout.flush()
     else:
         from rich.console import Console
 
-        print_tables(comparison, Console(stderr=True))
-        err.print(f"comparison: {root / COMPARISON_FILE}", highlight=False)
+        print_tables(scored.comparison, Console(stderr=True))
+        err.print(f"comparison: {scored.comparison_file}", highlight=False)
     return {
         None: ExitCode.GO,
         "GO": ExitCode.GO,
         "NO_GO": ExitCode.NO_GO,
         "INCONCLUSIVE": ExitCode.INCONCLUSIVE,
-    }[combined_decision(reports)]
+    }[scored.decision]

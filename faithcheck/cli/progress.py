@@ -1,5 +1,5 @@
-"""One checkpoint through the pipeline with a progress display on stderr (the CLI's way
-of running `run_score`, shared by `score` and `score --model A --model B`).
+"""One checkpoint scored with a progress display on stderr (the CLI's way of running
+`faithcheck.score`, shared by `score` and `score --model A --model B`).
 
 On a terminal the display is rich's progress bars. In a log (stderr a file or a pipe: CI,
 nohup, `2> file`) rich draws nothing until the end, so a long run would look hung there:
@@ -14,12 +14,15 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from rich.console import Console
 
 from faithcheck.errors import UsageError
 from faithcheck.quiet import stdout_to_stderr as _stdout_to_stderr
+
+if TYPE_CHECKING:
+    from faithcheck.api import Report
 
 err = Console(stderr=True)
 
@@ -33,16 +36,18 @@ LINE_INTERVAL_S = 30.0
 _UNITS = {"sampling": "problems", "probes": "problems", "judge": "responses"}
 
 
-def score_with_progress(opts: Any, gate_spec: Any, json_out: bool) -> Any:
-    """One checkpoint through the pipeline, with a progress display on stderr."""
-    from faithcheck.pipeline.core import run_score
+def say(message: str) -> None:
+    """A status line of the run (`precision: ...`, `resuming run in ...`), on stderr."""
+    err.print(message, highlight=False)
 
+
+def with_progress(score: Callable[[Any], Report], json_out: bool) -> Report:
+    """One checkpoint scored by `score(progress)` (`faithcheck.score`), with a progress
+    display on stderr, stopped afterwards, and engine chatter kept off stdout."""
     progress = make_progress(progress_mode(err), json_out)
     with _stdout_to_stderr():
         try:
-            return run_score(
-                opts, say=lambda m: err.print(m, highlight=False), progress=progress, gate=gate_spec
-            )
+            return score(progress)
         finally:
             if progress is not None:
                 progress.stop()

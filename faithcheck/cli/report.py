@@ -1,7 +1,7 @@
 """`faithcheck report`: report.html and report.md from the report.json of one or more runs.
 
 Registered in `faithcheck.cli.commands`; this module stays import-light (typer only) so that
-`faithcheck --help` is instant. The work happens in `faithcheck.render.page`.
+`faithcheck --help` is instant. The work is `faithcheck.render_report`.
 """
 
 from __future__ import annotations
@@ -44,17 +44,7 @@ ExploreMax = Annotated[
 
 def report_command(runs: Runs, out: Out = None, explore_max: ExploreMax = 50) -> None:
     """Write report.html (tables, plots) and report.md (for a pull request) from scored runs."""
-    from faithcheck.errors import UsageError
-    from faithcheck.render.page import write_reports
-    from faithcheck.render.views import load_checkpoint
+    from faithcheck.api import render_report
 
-    if len(runs) > 1 and out is None:
-        raise UsageError(f"{len(runs)} runs given: pass --out DIR for the combined report")
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a folder")
-    checkpoints = [load_checkpoint(run) for run in runs]
-    target = out or (runs[0] if runs[0].is_dir() else runs[0].parent)
-    if explore_max < 0:
-        raise UsageError("--explore-max must be at least 0")
-    html_path, md_path = write_reports(checkpoints, target, explore_max)
+    html_path, md_path = render_report(runs, out, explore_max=explore_max)
     sys.stderr.write(f"wrote HTML: {html_path}\nwrote Markdown: {md_path}\n")

@@ -17,7 +17,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from faithcheck.saturation.core import SaturationReport
+    from faithcheck.saturation import SaturationReport
 
 COLUMNS_PANEL = "Columns"
 DEF_PANEL = "Definition"
@@ -166,8 +166,7 @@ def saturation_command(
     from rich.console import Console
 
     from faithcheck.errors import UsageError
-    from faithcheck.saturation.core import SaturationSettings, analyze_run, build_report
-    from faithcheck.saturation.logs import load_run
+    from faithcheck.saturation import SaturationSettings, analyze_run, build_report, load_run
     from faithcheck.store.jsonio import atomic_write_bytes, dumps, write_json
 
     if no_eval and eval_col:
@@ -200,7 +199,7 @@ def saturation_command(
     if out_json:
         write_json(out_json, report)
     if html:
-        from faithcheck.saturation.page import render_html
+        from faithcheck.saturation import render_html
 
         atomic_write_bytes(html, render_html(report, [c for _, c in results]).encode())
     if json_out:

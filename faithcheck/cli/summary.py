@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from faithcheck.api import Report
 from faithcheck.judge.jury import JuryReport
 from faithcheck.metrics import MetricValue
-from faithcheck.report import Report
 
 
 def _fmt(m: MetricValue) -> str:
@@ -29,11 +29,7 @@ def emit(report: Report, *, json_out: bool, console: Console) -> int:
         sys.stdout.flush()
     else:
         print_summary(report, console)
-    if report.verdict is None:
-        return 0
-    from faithcheck.verdict.core import exit_code
-
-    return int(exit_code(report.verdict))
+    return 0 if report.verdict is None else report.verdict.exit_code
 
 
 def print_summary(report: Report, console: Console) -> None:

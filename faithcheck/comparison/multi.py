@@ -12,18 +12,32 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from faithcheck.comparison.core import Comparison
 from faithcheck.errors import UsageError
+from faithcheck.records import Record
 from faithcheck.report import Decision, Report
 from faithcheck.store.rundir import default_run_name
-
-if TYPE_CHECKING:
-    from faithcheck.comparison.core import Comparison
 
 COMPARISON_FILE = "comparison.json"
 
 _SEVERITY: dict[Decision, int] = {"GO": 0, "INCONCLUSIVE": 1, "NO_GO": 2}
+
+
+class ScoredCheckpoints(Record):
+    """Several checkpoints scored in one go (`faithcheck.score_many`)."""
+
+    out: str
+    """The folder holding one run directory per checkpoint and comparison.json."""
+    comparison_file: str
+    """Where the comparison is written (`<out>/comparison.json`)."""
+    reports: list[Report]
+    """Each checkpoint's report, in the order the models were given."""
+    comparison: Comparison
+    """The runs compared with the first one (as `faithcheck compare`)."""
+    decision: Decision | None
+    """The worst decision among the checkpoints (`combined_decision`); None: none decided."""
 
 
 def run_names(models: Sequence[str]) -> list[str]:

@@ -40,6 +40,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from faithcheck.judge.calibration import PERTURBATIONS, CalibrationItem
+from faithcheck.judge.usage import JudgeUsageReport
 from faithcheck.metrics import MetricValue, bootstrap, group_by
 from faithcheck.records import Record
 
@@ -136,6 +137,21 @@ class JudgeReliability(Record):
     error rate above its ceiling, or no labels at all); undecided: none missed but some
     CI straddles its floor, or fewer than `threshold.min_problems` problems (whatever
     the CIs say), so more calibration problems would tell."""
+
+
+class Calibration(JudgeReliability):
+    """What `faithcheck.calibrate` measured: the judge's `JudgeReliability` (every field of
+    it, so it reads as one), with how the judge gave its labels and what judging cost."""
+
+    readout: Literal["text", "probs"]
+    """How the judge's labels were read: `text` (parsed from its reply) or `probs` (from the
+    label tokens' probabilities)."""
+    usage: JudgeUsageReport
+    """Calls, tokens and, with prices given, the cost of judging the calibration items."""
+
+    def as_reliability(self) -> JudgeReliability:
+        """The `JudgeReliability` alone (what `calibrate --json` prints)."""
+        return JudgeReliability(**{k: getattr(self, k) for k in JudgeReliability.model_fields})
 
 
 def auroc(pos_scores: Sequence[float], neg_scores: Sequence[float]) -> float | None:

@@ -5,7 +5,8 @@
 - `stages`: the sampling and probe stages, writing their records problem by problem, and
   the check (derivation, support) and diversity stages that the report then folds;
 - `rebuild`: report.json again from the records and run.json, no model loaded;
-- `merge`: the shard runs of one `score --shard i/N` job as one run.
+- `merge`: the shard runs of one `score --shard i/N` job as one run;
+- `preloaded`: a model the caller already holds (`score(model=...)`), scored in place.
 
 Data flows one way: CLI -> API -> pipeline -> stages -> store.
 """

@@ -468,144 +468,261 @@ def run_score(
     Cheap checks (options, dataset, template, run directory) come before anything
     that loads a model, so bad input fails in well under a second. With `preloaded`,
     its backend is scored instead of loading `opts.model`, and left open.
+
+    The steps: the input (`_input`), the model to score and its precision (`_model`), the
+    judges and the run directory prepared for this config (`_prepare`), the engines'
+    stages (`_run_engines`), then the model-free stages and the report (`_report`).
     """
     _validate(opts)
     t_start = time.perf_counter()
-    problems, rollouts, data_hash, fields, template = _input(opts)
+    given = _input(opts)
+    problems, data_hash = given.problems, given.data_hash
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()
     try:
-        if preloaded is not None:
-            identity, backend_name = preloaded.identity, preloaded.backend.name
-        else:
-            identity = _identity(opts)
-            backend_name = choose_backend(opts.backend, say)
-        fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
-        cfg = _sampling_config(opts, fmt, template)
-        if opts.probes.readout == "auto" and opts.probes.probes:
-            say(
-                f"probes: the {PRIMARY_READOUT} read-out (auto: the one that separates "
-                "post-hoc from faithful chains)"
-            )
-        if opts.probes.readout == "auto":
-            opts = opts.model_copy(
-                update={"probes": opts.probes.model_copy(update={"readout": PRIMARY_READOUT})}
-            )
-        if preloaded is not None:
-            precision = preloaded.precision
-            precision_lines = [f"precision: {precision.dtype} ({precision.reason})"]
-        else:
-            precision, precision_lines = _precision(opts.dtype, backend_name)
-        if precision.dtype is not None:
-            # The config hash takes the resolved dtype: a run resumed on a machine that
-            # resolves `auto` otherwise is refused, never silently mixed.
-            opts = opts.model_copy(update={"dtype": precision.dtype})
-        judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say, dtype=opts.dtype)
-        jury = plan_jury(judge, opts.jury, opts.seed, identity, backend_name, say, dtype=opts.dtype)
-        config = _result_config(opts, backend_name, identity, cfg, data_hash, judge, jury)
-        digest, stages = config_hash(config), stage_hashes(config)
-        if not opts.force:
-            _refuse_other_precision(run, precision, digest)
-        if run.prepare(digest, force=opts.force, stages=stages):
-            say(f"resuming run in {run.path}")
-        else:
-            if run.kept:
-                say(f"keeping the {run.kept_records()} of the run in {run.path}")
-            info = run_info(opts, config, digest, identity, problems, data_hash, fields, stages)
-            run.write_run_info(info.model_copy(update={"precision": precision}))
+        opts, model = _model(opts, say, preloaded)
+        cfg = _sampling_config(opts, model.fmt, given.template)
+        judge, jury, digest = _prepare(run, opts, model, cfg, given, say)
         phases = Phases(t_start)
-        judge_backend: Any = None
-        reliabilities: list[JudgeReliability | None] = []
-
-        def loader(name: str, path: str) -> Backend:  # the judge: no engine args of the model
-            return _load(name, path, opts.model_copy(update={"engine_args": {}}))
-
-        backend = preloaded.backend if preloaded else _load(backend_name, identity.path, opts)
-        owned = preloaded is None
-        for line in precision_lines:  # once the engine has loaded in it
-            say(line)
-        phases.mark("model_load_s")
-        try:
-            chunk = opts.chunk_size or (16 if backend_name == "vllm" else 1)
-            tokens = sample_into(run, backend, problems, cfg, chunk, progress, rollouts)
-            rollouts = None  # on disk now; later stages read samples.jsonl
-            phases.mark("sampling_s")
-            if (
-                judge is not None
-                and opts.probes.mistakes == "llm"
-                and "mistakes" in opts.probes.probes
-            ):
-                # The judge writes the mistakes: it must be loaded next to the scored model.
-                judge_backend = backend if judge.reuse else judge.load(opts, loader)
-            if opts.probes.probes:
-                # hf packs the chains of a chunk into one sequence: 4 problems per call.
-                probe_chunk = opts.chunk_size or (4 if backend_name == "hf" else chunk)
-                writer = None
-                if judge is not None and judge_backend is not None:
-                    writer = mistake_writer(judge_backend, judge, run)
-                probe_into(
-                    run,
-                    backend,
-                    problems,
-                    cfg,
-                    opts.probes,
-                    progress,
-                    probe_chunk,
-                    writer,
-                )
-            phases.mark("probes_s")
-            reliability = None
-            if judge is not None:
-                if judge_backend is None:
-                    if judge.reuse:
-                        judge_backend = backend
-                    else:
-                        if owned:  # a borrowed model stays where it is
-                            backend.close()
-                        judge_backend = judge.load(opts, loader)
-                reliability = judge_all(run, judge_backend, judge, problems, progress, say=say)
-            if jury:  # one judge loaded at a time: the scored model and the first go first
-                if owned:
-                    backend.close()
-                if judge_backend is not None and judge_backend is not backend:
-                    judge_backend.close()
-                judge_backend = None
-                reliabilities = judge_jurors(
-                    run, jury, lambda plan: plan.load(opts, loader), problems, progress, say
-                )
-            phases.mark("judge_s")
-        finally:
-            if owned:
-                backend.close()
-            if judge_backend is not None and judge_backend is not backend:
-                judge_backend.close()
+        tokens, reliabilities = _run_engines(
+            run, opts, model, given, cfg, judge, jury, progress, say, phases
+        )
         keep = {p.id for p in problems}
         derived_stages(run, opts, keep, judge, {p.id: p.question for p in problems})
         report = build_report(
             run,
             opts,
-            identity,
-            backend_name,
+            model.identity,
+            model.backend_name,
             data_hash,
             digest,
             keep,
             tokens,
             judge,
-            reliability,
+            reliabilities[0] if reliabilities else None,
             phases,
-            jury=list(zip(jury, reliabilities, strict=True)),
+            jury=list(zip(jury, reliabilities[1:], strict=True)),
         )
-        report = report.model_copy(update={"verdict": decide(report, gate), "precision": precision})
+        verdict = decide(report, gate)
+        report = report.model_copy(update={"verdict": verdict, "precision": model.precision})
         run.write_report(report)
         return report
     finally:
         run.release()
 
 
-def _input(
+@dataclass(frozen=True)
+class _Model:
+    """The model a run scores, resolved before anything loads (`_model`)."""
+
+    identity: ModelIdentity
+    backend_name: str
+    fmt: Literal["chat", "base"]
+    precision: Precision
+    precision_lines: list[str]
+    """What to say about the precision once the engine has loaded in it."""
+    preloaded: Preloaded | None
+
+
+def _model(
+    opts: ScoreOptions, say: Callable[[str], None], preloaded: Preloaded | None
+) -> tuple[ScoreOptions, _Model]:
+    """The model to score (its identity, backend, prompt format and precision) and the
+    options with `auto` resolved: the probes' read-out, and the dtype (the config hash
+    takes the resolved dtype: a run resumed on a machine that resolves `auto` otherwise
+    is refused, never silently mixed)."""
+    if preloaded is not None:
+        identity, backend_name = preloaded.identity, preloaded.backend.name
+    else:
+        identity = _identity(opts)
+        backend_name = choose_backend(opts.backend, say)
+    fmt = resolve_format(opts.prompt_format, identity.has_chat_template)
+    if opts.probes.readout == "auto" and opts.probes.probes:
+        say(
+            f"probes: the {PRIMARY_READOUT} read-out (auto: the one that separates "
+            "post-hoc from faithful chains)"
+        )
+    if opts.probes.readout == "auto":
+        opts = opts.model_copy(
+            update={"probes": opts.probes.model_copy(update={"readout": PRIMARY_READOUT})}
+        )
+    if preloaded is not None:
+        precision = preloaded.precision
+        precision_lines = [f"precision: {precision.dtype} ({precision.reason})"]
+    else:
+        precision, precision_lines = _precision(opts.dtype, backend_name)
+    if precision.dtype is not None:
+        opts = opts.model_copy(update={"dtype": precision.dtype})
+    model = _Model(identity, backend_name, fmt, precision, precision_lines, preloaded)
+    return opts, model
+
+
+def _prepare(
+    run: RunDir,
     opts: ScoreOptions,
-) -> tuple[list[Problem], dict[str, list[str]] | None, str, FieldMap, str | None]:
+    model: _Model,
+    cfg: SamplingConfig,
+    given: _Input,
+    say: Callable[[str], None],
+) -> tuple[JudgePlan | None, list[JudgePlan], str]:
+    """The judge and the jury's other judges, planned (nothing loads), and the run
+    directory prepared for this config: resumed, kept in part, or started with its
+    run.json. Returns the judge, the jury and the config hash."""
+    identity, backend_name = model.identity, model.backend_name
+    judge = plan_judge(opts.judge, opts.seed, identity, backend_name, say, dtype=opts.dtype)
+    jury = plan_jury(judge, opts.jury, opts.seed, identity, backend_name, say, dtype=opts.dtype)
+    config = _result_config(opts, backend_name, identity, cfg, given.data_hash, judge, jury)
+    digest, stages = config_hash(config), stage_hashes(config)
+    if not opts.force:
+        _refuse_other_precision(run, model.precision, digest)
+    if run.prepare(digest, force=opts.force, stages=stages):
+        say(f"resuming run in {run.path}")
+    else:
+        if run.kept:
+            say(f"keeping the {run.kept_records()} of the run in {run.path}")
+        info = run_info(
+            opts, config, digest, identity, given.problems, given.data_hash, given.fields, stages
+        )
+        run.write_run_info(info.model_copy(update={"precision": model.precision}))
+    return judge, list(jury), digest
+
+
+@dataclass
+class _Engines:
+    """The engines loaded during a run: the scored model and the judge in use (the same
+    object when the judge reuses the model's engine)."""
+
+    model: Backend
+    owned: bool
+    """Whether the run loaded the model (a borrowed one is never closed here)."""
+    judge: Any = None
+
+    def close_model(self) -> None:
+        if self.owned:
+            self.model.close()
+
+    def close_judge(self) -> None:
+        if self.judge is not None and self.judge is not self.model:
+            self.judge.close()
+
+
+def _run_engines(
+    run: RunDir,
+    opts: ScoreOptions,
+    model: _Model,
+    given: _Input,
+    cfg: SamplingConfig,
+    judge: JudgePlan | None,
+    jury: Sequence[JudgePlan],
+    progress: Any,
+    say: Callable[[str], None],
+    phases: Phases,
+) -> tuple[int, list[JudgeReliability | None]]:
+    """The stages that need an engine, in order: load the model, sample, probe, judge
+    (and the jury's other judges, one engine loaded at a time); every engine loaded here
+    is closed before returning. Returns the completion tokens sampled and the judges'
+    reliabilities (the judge's first; empty when no judge ran)."""
+
+    def loader(name: str, path: str) -> Backend:  # the judge: no engine args of the model
+        return _load(name, path, opts.model_copy(update={"engine_args": {}}))
+
+    pre = model.preloaded
+    engines = _Engines(
+        pre.backend if pre else _load(model.backend_name, model.identity.path, opts),
+        owned=pre is None,
+    )
+    for line in model.precision_lines:  # once the engine has loaded in it
+        say(line)
+    phases.mark("model_load_s")
+    problems = given.problems
+    try:
+        chunk = opts.chunk_size or (16 if model.backend_name == "vllm" else 1)
+        tokens = sample_into(run, engines.model, problems, cfg, chunk, progress, given.rollouts)
+        given.rollouts = None  # on disk now; later stages read samples.jsonl
+        phases.mark("sampling_s")
+        _probes(run, opts, model, engines, problems, cfg, judge, loader, chunk, progress)
+        phases.mark("probes_s")
+        reliabilities = _judges(run, opts, engines, problems, judge, jury, loader, progress, say)
+        phases.mark("judge_s")
+    finally:
+        engines.close_model()
+        engines.close_judge()
+    return tokens, reliabilities
+
+
+def _probes(
+    run: RunDir,
+    opts: ScoreOptions,
+    model: _Model,
+    engines: _Engines,
+    problems: list[Problem],
+    cfg: SamplingConfig,
+    judge: JudgePlan | None,
+    loader: Callable[[str, str], Backend],
+    chunk: int,
+    progress: Any,
+) -> None:
+    """The probes on the scored model; with `--mistakes llm` the judge writes the
+    mistakes, so it is loaded here, next to the scored model."""
+    if judge is not None and opts.probes.mistakes == "llm" and "mistakes" in opts.probes.probes:
+        engines.judge = engines.model if judge.reuse else judge.load(opts, loader)
+    if not opts.probes.probes:
+        return
+    # hf packs the chains of a chunk into one sequence: 4 problems per call.
+    probe_chunk = opts.chunk_size or (4 if model.backend_name == "hf" else chunk)
+    writer = None
+    if judge is not None and engines.judge is not None:
+        writer = mistake_writer(engines.judge, judge, run)
+    probe_into(run, engines.model, problems, cfg, opts.probes, progress, probe_chunk, writer)
+
+
+def _judges(
+    run: RunDir,
+    opts: ScoreOptions,
+    engines: _Engines,
+    problems: list[Problem],
+    judge: JudgePlan | None,
+    jury: Sequence[JudgePlan],
+    loader: Callable[[str, str], Backend],
+    progress: Any,
+    say: Callable[[str], None],
+) -> list[JudgeReliability | None]:
+    """The judge (on the scored model's engine when it reuses it, else loaded once the
+    scored model is closed), then the jury's other judges one at a time. Returns the
+    reliabilities, the judge's first; empty when no judge runs."""
+    if judge is None:
+        return []
+    if engines.judge is None:
+        if judge.reuse:
+            engines.judge = engines.model
+        else:
+            engines.close_model()  # a borrowed model stays where it is
+            engines.judge = judge.load(opts, loader)
+    reliability = judge_all(run, engines.judge, judge, problems, progress, say=say)
+    if not jury:
+        return [reliability]
+    # One judge loaded at a time: the scored model and the first go first.
+    engines.close_model()
+    engines.close_judge()
+    engines.judge = None
+    jurors = judge_jurors(run, jury, lambda plan: plan.load(opts, loader), problems, progress, say)
+    return [reliability, *jurors]
+
+
+@dataclass
+class _Input:
+    """What a run reads before any model loads (`_input`)."""
+
+    problems: list[Problem]
+    rollouts: dict[str, list[str]] | None
+    """The responses to re-score (`--from-samples`), dropped once sampled to disk."""
+    data_hash: str
+    fields: FieldMap
+    template: str | None
+
+
+def _input(opts: ScoreOptions) -> _Input:
     """The problems of this run (limited, then this shard's), the rollouts to re-score
     (`--from-samples`), the dataset hash, the field map and the prompt template: read and
     checked before any model loads, so that bad input fails in well under a second.
@@ -639,7 +756,7 @@ def _input(
                 f"problem {bad.id!r}: no wrong hint for the answer {bad.answer!r} ({{hint}} "
                 "needs a number, an option letter A-E, yes/no or true/false)"
             )
-    return problems, rollouts, data_hash, fields, template
+    return _Input(problems, rollouts, data_hash, fields, template)
 
 
 def _identity(opts: ScoreOptions) -> ModelIdentity:

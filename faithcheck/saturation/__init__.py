@@ -9,14 +9,25 @@ signature).
   each read without the tool that wrote it.
 - `page`: the HTML page with one plot per run.
 
-The command is `faithcheck.cli.saturation`.
+The command (`faithcheck.cli.saturation`) uses only the names below.
 
 The names below are imported on first use, so the command's help stays instant.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faithcheck.saturation.core import (
+        RunInput,
+        SaturationReport,
+        SaturationSettings,
+        analyze_run,
+        build_report,
+    )
+    from faithcheck.saturation.logs import load_run, read_table
+    from faithcheck.saturation.page import render_html
 
 __all__ = [
     "RunInput",
@@ -26,6 +37,7 @@ __all__ = [
     "build_report",
     "load_run",
     "read_table",
+    "render_html",
 ]
 
 _WHERE = {
@@ -36,6 +48,7 @@ _WHERE = {
     "build_report": "core",
     "load_run": "logs",
     "read_table": "logs",
+    "render_html": "page",
 }
 
 

@@ -199,11 +199,10 @@ def test_make_progress_gives_each_mode_its_object() -> None:
 def test_score_writes_lines_to_a_stderr_that_is_not_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The wiring without a model: `run_score` replaced by the stages' calls."""
-    import faithcheck.pipeline.core as core
+    """The wiring without a model: `faithcheck.score` replaced by the stages' calls."""
 
-    def fake_run_score(opts: Any, *, say: Any, progress: Any, gate: Any) -> str:
-        say("precision: float32")
+    def fake_score(progress: Any) -> Any:
+        progress_module.say("precision: float32")
         progress.start()
         task = progress.add_task("sampling", total=2)
         progress.update(task, completed=0)
@@ -213,8 +212,7 @@ def test_score_writes_lines_to_a_stderr_that_is_not_a_terminal(
     monkeypatch.delenv("FAITHCHECK_PROGRESS", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
-    monkeypatch.setattr(core, "run_score", fake_run_score)
-    assert progress_module.score_with_progress(None, None, json_out=True) == "report"
+    assert progress_module.with_progress(fake_score, json_out=True) == "report"
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.splitlines()

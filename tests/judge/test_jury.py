@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -324,7 +325,9 @@ def test_a_jury_of_hosted_judges_runs_and_reports_each_judge_and_their_agreement
         )
     assert rebuilt.judge.summary == section.summary
     # compare gives each judge's label shares; the HTML each judge's labels and agreement.
-    cmp = faithcheck.compare([out, out])
+    # (Against a copy of itself: the API refuses one run directory given twice.)
+    twin = shutil.copytree(out, tmp_path / "twin")
+    cmp = faithcheck.compare([out, twin])
     assert all(list(run.judges) == names for run in cmp.runs)
     assert cmp.runs[0].judges["openai/gpt-4o"].startswith("aligned 1.00")
     assert any("judged by a jury" in w for w in cmp.warnings)
@@ -398,11 +401,18 @@ def test_a_jury_of_a_real_local_judge_and_a_hosted_one_runs_end_to_end(
 
 
 def test_calibrate_measures_each_judge_of_a_jury(jury: Jury, tmp_path: Path) -> None:
-    one = faithcheck.calibrate("openai/o3", per_domain=2)
+    said: list[str] = []
+    one = faithcheck.calibrate("openai/o3", per_domain=2, on_message=said.append)
+    # One judge: its lines as before juries, no name in them.
+    assert "calibration: 36/36 items judged" in said
+    assert any(m.startswith("judge usage:") for m in said)
     assert isinstance(one, JudgeReliability) and one.n_items == 36
     both = faithcheck.calibrate(["openai/o3", "openai/gpt-4o,concurrency=2"], per_domain=2)
     assert list(both) == ["openai/o3", "openai/gpt-4o"]
-    assert both["openai/o3"] == one  # the same judge, the same items: the same numbers
+    # The same judge, the same items: the same numbers (its usage is the cache's business).
+    assert both["openai/o3"].as_reliability() == one.as_reliability()
+    assert both["openai/o3"].readout == one.readout == "text"
+    assert both["openai/o3"].usage.total.cached_calls == 36  # judged again from the cache
     assert both["openai/o3"].reliable and not both["openai/gpt-4o"].reliable
     # The command prints each judge's table, or their reliabilities by name as JSON.
     out = tmp_path / "items.jsonl"
@@ -416,10 +426,13 @@ def test_calibrate_measures_each_judge_of_a_jury(jury: Jury, tmp_path: Path) -> 
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
-    assert {n: JudgeReliability.model_validate(r) for n, r in doc.items()} == both
+    assert {n: JudgeReliability.model_validate(r) for n, r in doc.items()} == {
+        n: c.as_reliability() for n, c in both.items()
+    }
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["judge"] for r in rows] == ["openai/o3"] * 36 + ["openai/gpt-4o"] * 36
     assert "openai/gpt-4o: judge usage:" in proc.stderr
+    assert "calibration openai/gpt-4o: 36/36 items judged" in proc.stderr
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for title in ("openai/o3 (text read-out)", "openai/gpt-4o (text read-out)"):
