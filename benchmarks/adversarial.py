@@ -104,6 +104,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups")
     args = parser.parse_args()
+    from faithcheck.backends.precision import describe_machine
+
+    print(describe_machine())
     over = 0
     print(f"{'group':<11} {'input':<34} {'seconds':>9} {'bound':>7}")
     for group in args.only.split(","):
