@@ -53,8 +53,8 @@ from faithcheck.probes.summary import (
 )
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
-from faithcheck.verdict.core import decide
 from faithcheck.sampling import SampleRecord
+from faithcheck.verdict.core import decide
 
 R = TypeVar("R", ControlRecord, MistakeRecord)
 Policy = Callable[[str], str]
