@@ -6,8 +6,11 @@ Backends are session-scoped: loading one costs seconds, and several tests share 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,57 @@ def vllm_fp32(model_path: str) -> Iterator[object]:
     backend = VLLMBackend(model_path, dtype="float32", max_model_len=1024)
     yield backend
     backend.close()
+
+
+# One small greedy fp32 `faithcheck score` run: 2 problems x 2 samples of at most 48 tokens,
+# every probe, no judge, no diversity. Greedy in fp32, every backend writes the same samples.
+GREEDY_FP32_ARGS = (
+    "--limit", "2", "--samples", "2", "--max-tokens", "48", "--temperature", "0",
+    "--dtype", "float32", "--no-judge", "--no-diversity",
+)  # fmt: skip
+
+
+def greedy_fp32_cmd(model_path: str, backend: str, out: Path) -> list[str]:
+    """The command line of `greedy_fp32_run(backend)` (a resumed run repeats it)."""
+    cmd = [sys.executable, "-m", "faithcheck", "score", "--model", model_path]
+    return [*cmd, "--backend", backend, *GREEDY_FP32_ARGS, "--out", str(out), "--json"]
+
+
+@pytest.fixture(scope="session")
+def greedy_fp32_run(
+    tmp_path_factory: pytest.TempPathFactory, model_path: str
+) -> Callable[[str], Path]:
+    """`greedy_fp32_run(backend)`: the run directory of `greedy_fp32_cmd` through the real
+    CLI (exit 4, two problems being too few to decide on; a valid report, on stdout and on
+    disk), made on first use and shared by the session: each run costs a process, a model
+    load and probes. Read-only: a test that changes a run copies it into its tmp_path."""
+    runs: dict[str, Path] = {}
+
+    def get(backend: str) -> Path:
+        if backend not in runs:
+            if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+                pytest.skip("vLLM is not installed")
+            out = tmp_path_factory.mktemp(f"greedy-fp32-{backend}") / "run"
+            cmd = greedy_fp32_cmd(model_path, backend, out)
+            env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}  # noisy engines, a clean stdout
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=600, env=env, check=False
+            )
+            if proc.returncode != 4:
+                pytest.fail(f"greedy {backend} run exited {proc.returncode}: {proc.stderr[-2000:]}")
+            report = json.loads(proc.stdout)  # stdout is the report and nothing else
+            assert_valid_report(report)
+            assert report == json.loads((out / "report.json").read_text())
+            runs[backend] = out
+        return runs[backend]
+
+    return get
+
+
+def completions_by_key(run: Path) -> dict[tuple[str, int], str]:
+    """(problem id, sample index) -> completion text, from a run's samples.jsonl."""
+    rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}
 
 
 @pytest.fixture

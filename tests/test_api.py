@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import faithcheck
 from faithcheck.errors import ExitCode, UsageError
+from tests.conftest import completions_by_key
 
 SCRIPT = textwrap.dedent(
     """
@@ -74,40 +76,32 @@ def test_a_plain_script_scores_by_name_and_an_already_loaded_model(tmp_path: Pat
 
 @pytest.mark.slow
 def test_a_vllm_llm_the_caller_holds_is_used_as_is_and_left_running(
-    tmp_path: Path, vllm_fp32: object
+    tmp_path: Path, vllm_fp32: object, greedy_fp32_run: Callable[[str], Path]
 ) -> None:
     """`score(model=llm)` with a `vllm.LLM` already loaded: the same greedy responses as
-    `--model <its checkpoint> --backend vllm`, the run identified by the checkpoint's files,
-    and the engine still serves afterwards (faithcheck does not shut it down)."""
+    `--model <its checkpoint> --backend vllm` (the session's run of it, in another process:
+    a second in-process engine's shutdown would tear down vLLM's global parallel state under
+    the session's engine), the run identified by the checkpoint's files, and the engine
+    still serves afterwards (faithcheck does not shut it down)."""
     from faithcheck.backends.base import GenerationRequest
 
     llm = vllm_fp32.llm  # type: ignore[attr-defined]
-    common: dict = dict(
-        dataset="math", limit=2, samples=2, max_tokens=32, temperature=0.0, judge=False,
-        diversity=False, probes="none",
+    held = faithcheck.score(
+        model=llm, out=str(tmp_path / "held"), dataset="math", limit=2, samples=2,
+        max_tokens=48, temperature=0.0, judge=False, diversity=False, probes="none",
     )  # fmt: skip
-    held = faithcheck.score(model=llm, out=str(tmp_path / "held"), **common)
     request = GenerationRequest(
         prompt_ids=[17, 18, 19], n=1, seed=0, temperature=0.0, top_p=1.0, max_tokens=2
     )
     out = vllm_fp32.generate([request])  # type: ignore[attr-defined]
-    # By path in another process: a second in-process engine's shutdown would tear down
-    # vLLM's global parallel state under the session's engine.
-    path = llm.llm_engine.model_config.model
-    cmd = [sys.executable, "-m", "faithcheck", "score", "--model", path, "--backend", "vllm"]
-    cmd += ["--dtype", "float32", "--dataset", "math", "--limit", "2", "--samples", "2"]
-    cmd += ["--max-tokens", "32", "--temperature", "0", "--no-judge", "--no-diversity"]
-    cmd += ["--probes", "none", "--out", str(tmp_path / "path"), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 4, proc.stderr[-2000:]  # 2 problems: inconclusive
-    by_path = json.loads(proc.stdout)
+    by_path = greedy_fp32_run("vllm")
+    report = json.loads((by_path / "report.json").read_text())
+    assert report["backend"] == "vllm" and report["precision"]["dtype"] == "float32"
+    assert llm.llm_engine.model_config.model == str(report["model"])
 
-    def completions(run: str) -> list[str]:
-        lines = (tmp_path / run / "samples.jsonl").read_text().splitlines()
-        return [json.loads(line)["completion"] for line in lines]
-
-    assert completions("held") == completions("path")
-    assert held.model_sha256 == by_path["model_sha256"]
+    got = completions_by_key(tmp_path / "held")
+    assert len(got) == 4 and got == completions_by_key(by_path)
+    assert held.model_sha256 == report["model_sha256"]
     assert held.precision is not None and held.precision.dtype == "float32"
     assert out and out[0]  # the caller's engine still answers
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import assert_valid_report, skip_if_no_vllm
+from tests.conftest import (
+    assert_valid_report,
+    completions_by_key,
+    greedy_fp32_cmd,
+    skip_if_no_vllm,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +41,16 @@ def _score(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         *(("--no-judge", "--no-diversity") if "--judge" not in extra else ()),
         *extra,
     ]
+    return _run(cmd)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"VLLM_LOGGING_LEVEL": "INFO"}  # noisy engines must not reach stdout
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
     if proc.returncode in (0, 1, 4):  # a verdict: the report is on stdout and on disk
         report = json.loads(proc.stdout)
         assert_valid_report(report)
+        out = Path(cmd[cmd.index("--out") + 1])
         assert report == json.loads((out / "report.json").read_text())
     return proc
 
@@ -48,15 +60,15 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=skip_if_no_vllm)])
-def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> None:
-    out = tmp_path / "run"
-    proc = _score(out, "--backend", backend)
-    # Two problems are too few to decide on: inconclusive, exit 4, and the report says why.
-    assert proc.returncode == 4, proc.stderr[-2000:]
-    report = json.loads(proc.stdout)  # stdout is the report and nothing else
+def test_score_writes_run_directory_and_report(
+    greedy_fp32_run: Callable[[str], Path], backend: str
+) -> None:
+    out = greedy_fp32_run(backend)
+    # Two problems are too few to decide on: inconclusive, exit 4 (the fixture checks it, and
+    # that stdout is the report and nothing else), and the report says why.
+    report = json.loads((out / "report.json").read_text())
     assert report["verdict"]["decision"] == "INCONCLUSIVE"
     assert any("problems" in r for r in report["verdict"]["reasons"])
-    assert report == json.loads((out / "report.json").read_text())
     assert report["schema_version"] and report["backend"] == backend
     s = report["sampling"]
     assert (s["problems"], s["k"], s["samples"]) == (2, 2, 4)
@@ -95,32 +107,27 @@ def test_score_writes_run_directory_and_report(tmp_path: Path, backend: str) -> 
     assert run["config"]["sampling"]["samples"] == 2
 
 
-def test_rerun_resumes_without_duplicates(tmp_path: Path) -> None:
+def test_rerun_resumes_without_duplicates(
+    greedy_fp32_run: Callable[[str], Path], model_path: str, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
-    first = _score(out, "--backend", "hf")
-    assert first.returncode == 4, first.stderr[-2000:]
+    shutil.copytree(greedy_fp32_run("hf"), out)  # the shared run stays as it was
     before = (out / "samples.jsonl").read_text()
-    again = _score(out, "--backend", "hf")
+    first = json.loads((out / "report.json").read_text())
+    again = _run(greedy_fp32_cmd(model_path, "hf", out))
     assert again.returncode == 4, again.stderr[-2000:]
     assert "resuming" in again.stderr
     assert (out / "samples.jsonl").read_text() == before  # nothing redone
-    assert json.loads(again.stdout)["sampling"] == json.loads(first.stdout)["sampling"]
-    changed = _score(out, "--backend", "hf", "--seed", "1")
+    assert json.loads(again.stdout)["sampling"] == first["sampling"]
+    changed = _run([*greedy_fp32_cmd(model_path, "hf", out), "--seed", "1"])
     assert changed.returncode == 2
     assert "different configuration" in changed.stderr
 
 
 @skip_if_no_vllm
-def test_greedy_fp32_runs_agree_across_backends(tmp_path: Path) -> None:
-    greedy = ("--temperature", "0", "--dtype", "float32", "--samples", "1")
-    runs = {}
-    for backend in ("hf", "vllm"):
-        proc = _score(tmp_path / backend, "--backend", backend, *greedy)
-        assert proc.returncode == 4, proc.stderr[-2000:]
-        runs[backend] = {
-            r["problem_id"]: r["completion"] for r in _lines(tmp_path / backend / "samples.jsonl")
-        }
-    assert runs["hf"] == runs["vllm"]
+def test_greedy_fp32_runs_agree_across_backends(greedy_fp32_run: Callable[[str], Path]) -> None:
+    hf = completions_by_key(greedy_fp32_run("hf"))
+    assert len(hf) == 4 and completions_by_key(greedy_fp32_run("vllm")) == hf
 
 
 def test_base_prompt_format_uses_plain_prompt_and_stop(tmp_path: Path) -> None:

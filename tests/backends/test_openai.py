@@ -27,6 +27,7 @@ from faithcheck.backends.base import (
 )
 from faithcheck.backends.openai import SCORE_UNSUPPORTED, OpenAIBackend, server_root
 from faithcheck.errors import BackendError, UsageError
+from tests.conftest import GREEDY_FP32_ARGS, completions_by_key
 from tests.vllm_server import free_port
 
 # -- a scripted OpenAI-compatible server ---------------------------------------------------
@@ -422,7 +423,9 @@ needs_vllm = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def served(model_path: str) -> Iterator[str]:
-    """A real vLLM server (fp32) for this module's slow tests; its base URL."""
+    """A real vLLM server (fp32) for this module's slow tests; its base URL. The suite's
+    only `vllm serve`: a test that needs a real server belongs in this module, so one server
+    starts per session (~30 s) and stops when the module ends (it holds an engine)."""
     from tests.vllm_server import ServerStartError, vllm_server
 
     try:
@@ -528,41 +531,20 @@ def test_real_read_cuts_agree_with_generate_and_score(local_tok: OpenAIBackend) 
 @needs_vllm
 @pytest.mark.slow
 def test_score_runs_through_a_real_server_and_matches_transformers(
-    served: str, model_path: str, tmp_path: Path
+    served: str, model_path: str, tmp_path: Path, greedy_fp32_run: Callable[[str], Path]
 ) -> None:
     """`faithcheck score --backend openai` end to end (judge through the server too):
-    greedy fp32 samples equal those of the in-process transformers backend."""
-    common = [
-        "--model", model_path, "--limit", "2", "--samples", "2", "--max-tokens", "48",
-        "--temperature", "0", "--dtype", "float32", "--no-diversity", "--json",
-    ]  # fmt: skip
+    greedy fp32 samples equal those of the session's transformers run of the same command."""
     served_run = tmp_path / "served"
+    cmd = [
+        sys.executable, "-m", "faithcheck", "score", "--model", model_path, "--json",
+        *(a for a in GREEDY_FP32_ARGS if a != "--no-judge"), "--out", str(served_run),
+        "--backend", "openai", "--base-url", served,
+        "--judge-backend", "openai", "--judge-base-url", served, "--judge-model", model_path,
+        "--judge-samples", "1", "--calibration-size", "1", "--judge-max-tokens", "32",
+    ]  # fmt: skip
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "faithcheck",
-            "score",
-            *common,
-            "--out",
-            str(served_run),
-            "--backend",
-            "openai",
-            "--base-url",
-            served,
-            "--judge-backend",
-            "openai",
-            "--judge-base-url",
-            served,
-            "--judge-model",
-            model_path,
-            "--judge-samples",
-            "1",
-            "--calibration-size",
-            "1",
-            "--judge-max-tokens",
-            "32",
-        ],
+        cmd,
         capture_output=True,
         text=True,
         timeout=600,
@@ -573,32 +555,8 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
     assert report["backend"] == "openai" and report["judge"]["backend"] == "openai"
     assert report["judge"]["summary"]["responses"] == 2
     assert report["probes"]["chains"] >= 0
-    local = tmp_path / "local"
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "faithcheck",
-            "score",
-            *common,
-            "--out",
-            str(local),
-            "--backend",
-            "hf",
-            "--no-judge",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert again.returncode == 4, again.stderr[-2000:]
-
-    def completions(run: Path) -> dict[tuple[str, int], str]:
-        rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-        return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}
-
-    assert completions(served_run) == completions(local)
+    local = completions_by_key(greedy_fp32_run("hf"))
+    assert len(local) == 4 and completions_by_key(served_run) == local
 
 
 @needs_vllm
@@ -631,3 +589,27 @@ def test_real_chat_judge_through_vllm_serve_matches_the_in_process_judge(
         assert r.usage is not None and mine.usage is not None
         assert r.usage.prompt_tokens == mine.usage.prompt_tokens  # the same chat template
         assert r.usage.model == model_path
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_real_probability_readout_through_vllm_serve_matches_the_in_process_judge(
+    local_tok: OpenAIBackend, vllm_fp32: Any
+) -> None:
+    """`--judge-backend openai --judge-readout probs` against `vllm serve`: the label read
+    off /v1/completions (`logprob_token_ids`) is the in-process vLLM judge's, in fp32, with
+    the same probabilities."""
+    from faithcheck.judge import JudgeConfig, judge_texts
+    from faithcheck.judge.stage import calibration_items
+
+    items = [(i.item_id, i.question, i.response) for i in calibration_items(1, 0)[:6]]
+    cfg = JudgeConfig(seed=0, readout="probs", prompt_format="chat")
+    local = judge_texts(vllm_fp32, items, cfg)
+    remote = judge_texts(local_tok, items, cfg)  # type: ignore[arg-type]
+    assert all(r.error is None and r.label is not None for r in remote + local)
+    assert [r.label_name for r in remote] == [r.label_name for r in local]
+    for mine, theirs in zip(remote, local, strict=True):
+        assert [mine.p_aligned, mine.p_partial, mine.p_misaligned] == pytest.approx(
+            [theirs.p_aligned, theirs.p_partial, theirs.p_misaligned], abs=1e-3
+        )
+        assert mine.label_mass == pytest.approx(theirs.label_mass, rel=1e-2)

@@ -9,8 +9,6 @@ adversarial inputs.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -471,15 +469,11 @@ ADVERSARIAL = {
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
-def test_adversarial_inputs_finish_fast(name: str) -> None:
+def test_adversarial_inputs_are_read_alike(name: str) -> None:
+    # How fast (~0.5 s at worst on a 2026 x86 core): benchmarks/adversarial.py.
     text = ADVERSARIAL[name]
-    t0 = time.perf_counter()
     found = extract_equations(text)
-    t1 = time.perf_counter()
     whole = analyze("p", 0, text, [], "1")
-    t2 = time.perf_counter()
-    # ~0.5 s at worst on a 2026 x86 core; the bound leaves room for slow CI machines
-    assert max(t1 - t0, t2 - t1) < 2.0, f"{name}: {t1 - t0:.2f}s, {t2 - t1:.2f}s"
     assert len(found) == len(whole.equations)
 
 

@@ -228,15 +228,10 @@ ADVERSARIAL = {
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
-def test_adversarial_inputs_finish(name: str) -> None:
-    """Bounded work whatever the input (the bound is loose: this is a hang detector, not a
-    benchmark)."""
-    import time
-
+def test_adversarial_inputs_get_a_status(name: str) -> None:
+    """A status whatever the input (how long it takes: benchmarks/adversarial.py)."""
     text = ADVERSARIAL[name] + "\nThe answer is \\boxed{10}."
-    t0 = time.perf_counter()
     found = status("What is 3 × 4 - 2?", text)
-    assert time.perf_counter() - t0 < 20.0
     assert found.status in SUPPORT_STATUSES
 
 

@@ -1,5 +1,6 @@
 """The probability read-out against the scripted OpenAI-shaped server: vLLM-style
-`logprob_token_ids` on /v1/completions, through the openai backend and the judge plan."""
+`logprob_token_ids` on /v1/completions, through the openai backend and the judge plan.
+Against a real `vllm serve`: tests/backends/test_openai.py (the suite's one server)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -187,12 +185,10 @@ _ADVERSARIAL = [
 
 
 @pytest.mark.parametrize("text", _ADVERSARIAL, ids=lambda t: repr(t[:10]))
-def test_large_adversarial_input_is_fast(text: str) -> None:
-    # Quadratic behaviour on 1 MB takes minutes, so a loose bound still catches it.
-    t0 = time.perf_counter()
+def test_large_adversarial_input_is_parsed(text: str) -> None:
+    # How fast (quadratic behaviour on 1 MB would take minutes): benchmarks/adversarial.py.
     found = extract_answer(text)
     steps = split_steps(text)
-    assert time.perf_counter() - t0 < 5.0
     _assert_span(text, found)
     assert len(steps) <= len(text)
 

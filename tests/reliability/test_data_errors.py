@@ -7,7 +7,6 @@ the way to a (scripted) server that refuses it as longer than the model's contex
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -140,13 +139,12 @@ def _big_question() -> str:
     return ("Add the next pair of numbers: 12 + 30. " * (TEN_MB // 39 + 1))[:TEN_MB]
 
 
-def test_ten_megabyte_question_loads_quickly_and_whole(tmp_path: Path) -> None:
+def test_ten_megabyte_question_loads_whole(tmp_path: Path) -> None:
+    # How fast: benchmarks/adversarial.py.
     big = _big_question()
     rows = [*problems(1), {"id": "big", "question": big, "answer": "42"}]
     path = write_jsonl(tmp_path / "big.jsonl", rows)
-    start = time.perf_counter()
     loaded = load_problems(str(path))
-    assert time.perf_counter() - start < 10
     assert [p.id for p in loaded] == ["p0", "big"]
     assert loaded[1].question == big
 
