@@ -181,7 +181,9 @@ class Ruling(NamedTuple):
 
     @property
     def hint(self) -> str:
-        return f"; about {self.more} more problems would decide it" if self.more else ""
+        """The estimate in words, to two significant figures (it is a rough estimate:
+        "about 9100", not "about 9142")."""
+        return f"; about {_rough(self.more)} more problems would decide it" if self.more else ""
 
     def fields(self) -> dict[str, Any]:
         passed = {"pass": True, "fail": False}.get(self.outcome)
@@ -269,6 +271,12 @@ def _run_problems(report: Mapping[str, Any]) -> int | None:
     sampling = report.get("sampling")
     problems = finite(sampling.get("problems")) if isinstance(sampling, Mapping) else None
     return int(problems) if problems else None
+
+
+def _rough(n: int) -> str:
+    """`n` to two significant figures, with thousands separators (7 -> "7", 9142 -> "9,100")."""
+    digits = len(str(n))
+    return f"{round(n, 2 - digits) if digits > 2 else n:,}"
 
 
 def _num(x: float | None) -> str:

@@ -21,6 +21,7 @@ from faithcheck.verdict.core import (
     DEFAULT_CHECKS,
     GateCheck,
     GateSpec,
+    Ruling,
     decide,
     evaluate,
     exit_code,
@@ -1020,3 +1021,20 @@ def test_responses_a_judge_cap_left_unjudged_are_named_in_the_notes() -> None:
     assert capped.decision == full.decision
     assert any("7 responses were left unjudged" in r for r in capped.reasons)
     assert not any("unjudged" in r for r in full.reasons)
+
+
+@pytest.mark.parametrize(
+    ("more", "said"),
+    [
+        (7, "about 7 more"),
+        (43, "about 43 more"),
+        (149, "about 150 more"),
+        (9142, "about 9,100 more"),
+    ],
+)
+def test_the_more_problems_estimate_is_said_roughly(more: int, said: str) -> None:
+    """The estimate is rough (a CI half-width scaled by 1/sqrt(n)): its words keep two
+    significant figures; the report's `more_problems` keeps the number."""
+    ruling = Ruling("undecided", "the CI straddles 0.3", more)
+    assert ruling.hint == f"; {said} problems would decide it"
+    assert ruling.fields()["more_problems"] == more
