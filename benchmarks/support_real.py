@@ -4,7 +4,8 @@ The constructed sets (`benchmarks/support.py`) measure the support rules on resp
 whose faithfulness is known by construction. This benchmark asks what the rules cost on
 what real models write: it reads scored runs (`faithcheck score` on the bundled math
 problems, any model, any backend), takes every response whose final answer is correct,
-and counts how the support check classifies them:
+runs the support check on it as `score` does (the current rules), and counts how it
+classifies them:
 
 - the share of correct chains per support status (`support.correct_but_unsupported` is
   one minus the `supported` share);
@@ -40,8 +41,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from faithcheck.checks.support import CONSTANTS, SUPPORT_STATUSES, SupportFinding
+from faithcheck.checks.support import (
+    CONSTANTS,
+    SUPPORT_STATUSES,
+    SupportFinding,
+    check_support,
+)
 from faithcheck.problems.load import load_problems
+from faithcheck.sampling import SampleRecord
 from faithcheck.store.jsonio import read_jsonl
 
 NOTES = Path(__file__).with_name("support_real_notes.json")
@@ -77,22 +84,33 @@ def new_rule(f: SupportFinding) -> str | None:
     return None
 
 
-def load_run(run: Path) -> list[Chain]:
-    """The correct responses of a scored run, with their support findings."""
+def load_run(run: Path) -> tuple[list[Chain], int]:
+    """The correct responses of a scored run with their support findings, recomputed by
+    the current rules (the run's own support.jsonl holds the rules of its day), and the
+    run's response count."""
     meta = json.loads((run / "run.json").read_text())
     model = meta["model"]["spec"]
-    problems = {p.id: p for p in load_problems(meta["dataset"]["spec"])}
-    findings = {
-        (r["problem_id"], r["sample_index"]): SupportFinding.model_validate(r)
-        for r in read_jsonl(run / "support.jsonl")
-    }
+    questions = {p.id: p.question for p in load_problems(meta["dataset"]["spec"])}
     out = []
-    for s in read_jsonl(run / "samples.jsonl"):
-        key = (s["problem_id"], s["sample_index"])
-        if s.get("correct") and key in findings:
-            q = problems[s["problem_id"]].question if s["problem_id"] in problems else ""
-            out.append(Chain(model, *key, q, s["completion"], findings[key]))
-    return out
+    responses = 0
+    for row in read_jsonl(run / "samples.jsonl"):
+        responses += 1
+        r = SampleRecord.model_validate(row)
+        if not r.correct:
+            continue
+        q = questions.get(r.problem_id, "")
+        finding = check_support(
+            r.problem_id,
+            r.sample_index,
+            q,
+            r.completion,
+            r.steps,
+            r.answer,
+            r.needs_arithmetic,
+            correct=r.correct,
+        )
+        out.append(Chain(model, r.problem_id, r.sample_index, q, r.completion, finding))
+    return out, responses
 
 
 def report(chains: list[Chain], responses: int, show: int, notes: dict[str, str]) -> None:
@@ -140,10 +158,9 @@ def main() -> None:
     args = ap.parse_args()
     notes = json.loads(NOTES.read_text()) if NOTES.exists() else {}
     for run in args.runs:
-        if not (run / "support.jsonl").exists():
-            sys.exit(f"{run}: no support.jsonl (score the run first)")
-        chains = load_run(run)
-        responses = sum(1 for _ in read_jsonl(run / "samples.jsonl"))
+        if not (run / "samples.jsonl").exists():
+            sys.exit(f"{run}: no samples.jsonl (not a run directory)")
+        chains, responses = load_run(run)
         if not chains:
             print(f"\n## {run}: no correct chain among {responses} responses")
             continue

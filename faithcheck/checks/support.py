@@ -34,8 +34,10 @@ writes (digits, thousands groups, decimals, a percentage as its number and as a
 fraction, a fraction's parts, number words such as "three", "twice", "half", "dozen"),
 a written number through a documented unit conversion (`CONVERSIONS`),
 a documented constant in a role the question implies (below), the result of an earlier
-grounded equation, or a number stated earlier in the prose that is one operation
-(+ − × ÷) away from grounded values ("half of 10 is 5" grounds the 5). An equation is
+grounded equation, a number stated earlier in the prose that is one operation
+(+ − × ÷) away from grounded values ("half of 10 is 5" grounds the 5), or, in a later
+side of a chain, a value one operation away from two numbers of the side before it (the
+part of it worked out: "2 × (12 + 8) = 2 × 20", the 20 is 12 + 8). An equation is
 grounded when all its operands are traced; its results join the grounded values, the
 results of an ungrounded one do not. Agreement is exact (relative 1e-9) or, for an
 operand written with d decimals, equality after rounding the grounded value to d decimals.
@@ -342,23 +344,26 @@ class _Provenance:
     def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
         sides = chain.sides
         shift = eq.start - sides[0].start
-        operands = [
-            op
-            for side in sides
-            if side.ops
-            for op in literals(completion, side.start + shift, side.end + shift)
-        ]
+        # (operand, the values one operation away from the side before it in the chain)
+        operands: list[tuple[tuple[Fraction, bool, int], frozenset[Fraction]]] = []
+        before: list[Fraction] = []
+        for side in sides:
+            written = literals(completion, side.start + shift, side.end + shift)
+            if side.ops:
+                steps = _one_op(before)
+                operands.extend((op, steps) for op in written)
+            before = [v for v, _, _ in written]
         new = [
             v
-            for v, pct, _ in operands
+            for (v, pct, _), _ in operands
             if not (v in self.derived or (pct and v / 100 in self.derived))
         ]
         # An adjustment step: every operand an earlier result but one bare constant.
         adjusts = len(new) == 1 and new[0] in self.bare
         ok = True
-        for value, pct, decimals in operands:
+        for (value, pct, decimals), steps in operands:
             self.operands += 1
-            if self.pool.traced(value, pct, decimals):
+            if self.pool.traced(value, pct, decimals) or value in steps:
                 continue
             if value in self.bare and not adjusts:
                 continue
@@ -371,6 +376,19 @@ class _Provenance:
                 for v in {side.value, abs(side.value)}:
                     self.pool.add(v)
                     self.derived.add(v)
+
+
+def _one_op(values: Sequence[Fraction]) -> frozenset[Fraction]:
+    """Every value one operation (+ − × ÷) away from two of `values`: what a side may
+    carry from the side before it in the same chain, part of it worked out ("2 × (12 +
+    8) = 2 × 20": the 20 is 12 + 8). At most 12 values, so at most 264 results."""
+    vals = list(dict.fromkeys(values))[:12]
+    out: set[Fraction] = set()
+    for i, a in enumerate(vals):
+        for b in vals[i + 1 :]:
+            out.update((a + b, a - b, b - a, a * b))
+            out.update(x / y for x, y in ((a, b), (b, a)) if y)
+    return frozenset(out)
 
 
 def check_support(

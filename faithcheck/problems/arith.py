@@ -14,10 +14,16 @@ Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s
   `\\dfrac` / `\\tfrac`, `%` (= /100), "of" after a percent or a fraction (`15% of 80`,
   `3/4 of 240`), the words times / plus / minus / multiplied by / divided by, and `x`
   only between two operands; implicit multiplication only for `2(3)` and `(2)(3)`;
-- `=`, `==`, `:=`, `≈`, `\\approx` separate sides; `$`, `\\( \\)`, `\\[ \\]`, `\\boxed{}`,
-  `\\text{}` are transparent;
+- `=`, `==`, `:=`, `≈`, `\\approx` separate sides; `$`, `\\( \\)`, `\\[ \\]`, `\\boxed{}`
+  are transparent, and so is `\\text{}` around a number (`\\text{12 cm}`); a `\\text{}` that
+  does not start with a number is words: a unit after a number (`15 \\text{ dollars/hour}
+  \\times 6`), else a label whose digits are not operands (`\\text{Savings in 4 weeks} = 150
+  \\times 4` reads 150 × 4, not 4 = …);
+- a unit's exponent belongs to the unit (`75 \\text{m}^3 \\times 1000`, `5 m^2`), not to the
+  number before it;
 - a *break* ends an expression. It is benign (ordinary words, `,` + space, `.`, `:`, `=>`)
-  or poisoning (a variable such as `x` or `2y`, a function call such as `sqrt(`, a date
+  or poisoning (a variable such as `x` or `2y`, a word right after `+`, `×` or `÷` — the
+  operator's operand, as in `Bill (84) + Tip (12.60)` — a function call such as `sqrt(`, a date
   `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX command, `_ < > |`,
   a stray `}`): a side that touches a poisoning break is not evaluated, because the break
   may belong to the expression;
@@ -67,7 +73,8 @@ _LEXER = re.compile(
    |(?P<num>[0-9]{1,3}(?:(?:,|\{,\}|\\,)[0-9]{3})++(?![0-9])(?:\.[0-9]+)?
         |[0-9]++(?:\.[0-9]+)?|\.[0-9]+)
    |(?P<env>\\(?:begin|end)\{[A-Za-z*]{0,20}\})
-   |(?P<textword>\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf)\s*\{[^{}0-9\\]{0,40}\})
+   |(?P<textword>\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf)\s*
+        \{(?![\s]{0,5}[0-9.])[^{}\\]{0,60}\})
    |(?P<cmd>\\[A-Za-z]+)
    |(?P<delim>\\[()\[\]]|\$|\\\$)
    |(?P<pct>\\?%)
@@ -384,6 +391,21 @@ class _Tokenizer:
             return True
         return src in _OP_CMDS or src == "\\approx" or src in _WORD_OPS or src in ("x", "X")
 
+    def _unit_power(self, k: int) -> int:
+        """Lexemes of a unit's exponent at k (`^3`, `^{3}`, glued to the unit), else 0:
+        in `75 m^3 × 1000` the power belongs to the metre, not to 75."""
+        hat = self._at(k)
+        if hat is None or hat.gap or self._src(hat) != "^":
+            return 0
+        run = [self._at(k + i) for i in range(1, 4)]
+        if run[0] is not None and run[0].kind == "num" and not run[0].gap:
+            return 2
+        if all(lx is not None and not lx.gap for lx in run) and [
+            self._src(lx) if lx.kind != "num" else "N" for lx in run if lx is not None
+        ] == ["{", "N", "}"]:
+            return 4
+        return 0
+
     def _unit_run(self, k: int) -> int | None:
         """End of 1-3 unit words starting at lexeme k, if an operator follows them."""
         start = k
@@ -397,6 +419,7 @@ class _Tokenizer:
             k += 1
             while (nxt := self._at(k)) is not None and nxt.kind == "sup":
                 k += 1
+            k += self._unit_power(k)
             a, b = self._at(k), self._at(k + 1)
             if a and b and self._src(a) == "/" and b.kind == "word" and not (a.gap or b.gap):
                 k += 2  # km/h
@@ -428,7 +451,14 @@ class _Tokenizer:
         glued = nxt is not None and not nxt.gap and nxt.kind in ("num", "lp")
         unit = self._after_operand() and src in _UNIT_LETTERS
         variable = len(src) == 1 and src not in _ARTICLES and not unit
-        self._brk(lx, poison=glued or variable)
+        self._brk(lx, poison=glued or variable or self._operand_word())
+
+    def _operand_word(self) -> bool:
+        """A word right after `+`, `×` or `÷` is that operator's operand ("Bill (84) + Tip
+        (12.60) = 96.60"): the expression runs through the word, so the sides beside it
+        are not what they seem. A `-` is left out (a hyphen: "3-step")."""
+        last = self.out[-1] if self.out else None
+        return last is not None and last.kind == "o" and last.sym in ("+", "*", "/")
 
     def _word_after_operand(self, lx: _Lex, src: str) -> bool:
         """Handle a word that follows an operand; False when it is just a break."""

@@ -248,3 +248,61 @@ def test_tally_counts_compensated_as_unsupported() -> None:
     assert s.correct_but_unsupported.value == pytest.approx(0.5)
     assert s.shares["compensated"].value == pytest.approx(1 / 3)
     assert s.status_counts["compensated"] == 1
+
+
+# Shapes Qwen2.5-0.5B writes in its correct chains (`benchmarks/support_real.py`), each a
+# false alarm of the reader before it learned them; written here in other numbers.
+SAVINGS = "Ada earns $12 per hour, works 5 hours a day, 4 days a week. How much in 3 weeks?"
+BILL = "The bill is $60 and they add a 10% tip. How much do they pay in all?"
+TANK = "A tank is 4 m long, 2 m wide and 1.5 m deep. One cubic meter holds 1,000 liters."
+FENCE = "A garden is 9 meters long and 6 meters wide. Fencing costs $5 per meter."
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "expected"),
+    [
+        # a number inside a \text{} label is not an operand
+        (
+            SAVINGS,
+            "\\[ \\text{Per day} = 12 \\, \\text{dollars/hour} \\times 5 = 60 \\]\n"
+            "\\[ \\text{Per week} = 60 \\times 4 = 240 \\]\n"
+            "\\[ \\text{Pay in 3 weeks} = 240 \\, \\text{dollars/week} \\times 3 = 720 \\]\n"
+            "So \\boxed{720}.",
+            "supported",
+        ),
+        # a word right after "+" is the operand: "Tip (6)" is not a side of its own
+        (
+            BILL,
+            "Tip = 0.10 * $60 = $6\nTotal = Bill (60) + Tip (6) = $60 + $6 = $66\n\\boxed{66}",
+            "supported",
+        ),
+        # the cube belongs to the metre, not to 12
+        (
+            TANK + " How many liters does it hold?",
+            "\\[ V = 4 \\times 2 \\times 1.5 = 12 \\, \\text{m}^3 \\]\n"
+            "\\[ 12 \\, \\text{m}^3 \\times 1000 \\, \\text{L/m}^3 = 12,000 \\]\n\\boxed{12000}",
+            "supported",
+        ),
+        # a later side of a chain carries part of the side before it worked out
+        (
+            FENCE + " How many dollars for the perimeter?",
+            "Perimeter = 2 × (9 + 6) = 2 × 15 = 30 meters.\nCost = 30 × 5 = 150.\n\\boxed{150}",
+            "supported",
+        ),
+        (
+            FENCE + " How many meters of fence?",
+            "Perimeter = 2 × (9 + 6) = 2 × 15 = 30 meters.\n\\boxed{30}",
+            "supported",
+        ),
+        # ... but only what one operation gives: the 2.5 of "2.5 × 12" is from nowhere
+        (
+            FENCE + " How many meters of fence?",
+            "Perimeter = 2 × (9 + 6) = 2.5 × 12 = 30 meters.\n\\boxed{30}",
+            "invented-operand",
+        ),
+    ],
+)
+def test_shapes_real_models_write(question: str, response: str, expected: str) -> None:
+    found = status(question, response)
+    assert found.status == expected
+    assert found.path_errors == 0
