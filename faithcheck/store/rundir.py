@@ -10,8 +10,12 @@ runs/<name>/
   derivation.jsonl   the judge-free derivation check (its stage, from the samples)
   support.jsonl      the judge-free support check (its stage, from the samples)
   diversity.jsonl    each problem's diversity metrics (its stage; only with diversity on)
+  judge_calls.jsonl  the judge's call ledger; judge_batches.jsonl: its submitted batches
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
+
+Which stage writes which file, and which files a changed config discards, is declared in
+`faithcheck.store.stages`.
 """
 
 from __future__ import annotations
