@@ -47,19 +47,15 @@ from faithcheck.store.confighash import config_hash, stage_hashes
 from faithcheck.store.jsonindex import ProblemIndex
 from faithcheck.store.jsonio import atomic_file, parse_line, read_jsonl_lines
 from faithcheck.store.rundir import (
-    CALIBRATION_FILE,
     DERIVED_FILES,
-    JUDGE_CALLS_FILE,
-    JUDGE_FILE,
-    PROBES_FILE,
     REPORT_FILE,
     RUN_FILE,
     SAMPLES_FILE,
-    STRATEGY_FILE,
     RunDir,
     RunInfo,
 )
 from faithcheck.store.runmeta import file_hash
+from faithcheck.store.stages import FILES
 from faithcheck.verdict.core import GateSpec
 
 # Options that say where and how a shard ran, not what it computed: they may differ.
@@ -81,16 +77,11 @@ _OPERATIONAL = frozenset(
 # Differ between shards by construction (checked against the dataset instead).
 _PER_SHARD = frozenset({"shard", "dataset_sha256"})
 
-_Key = Callable[[dict[str, Any]], tuple[Any, ...]]
-# The key that identifies a record in each merged file (duplicates keep the first).
-_KEYS: dict[str, _Key] = {
-    SAMPLES_FILE: lambda r: (r["problem_id"], r["sample_index"]),
-    PROBES_FILE: lambda r: (r["probe"], r["problem_id"], r["sample_index"], r.get("step_index")),
-    JUDGE_FILE: lambda r: (r["problem_id"], r["sample_index"], r.get("judge")),
-    STRATEGY_FILE: lambda r: (r["problem_id"],),
-    CALIBRATION_FILE: lambda r: (r["item_id"], r.get("judge")),
-}
-_PER_PROBLEM = (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, STRATEGY_FILE)
+# How each file is merged, keyed and ordered is declared with its stage
+# (`faithcheck.store.stages`).
+_PER_PROBLEM = tuple(f.name for f in FILES.values() if f.merge == "problem")
+_PER_ITEM = tuple(f.name for f in FILES.values() if f.merge == "item")
+_LEDGERS = tuple(f.name for f in FILES.values() if f.merge == "ledger")
 
 
 @dataclass(frozen=True)
@@ -338,7 +329,7 @@ class _Index(ProblemIndex):
     def __init__(self, shard: Shard, name: str) -> None:
         self.shard = shard
         self.name = name
-        self._record_key = _KEYS[name]
+        self._record_key = FILES[name].record_key
         super().__init__(shard.path / name)
 
     def _scan(self) -> None:
@@ -395,9 +386,7 @@ def _merge_records(
     """
     indexes: dict[str, dict[int, _Index]] = {name: {} for name in _PER_PROBLEM}
     holders: dict[str, list[Shard]] = {}
-    calibration: dict[tuple[Any, ...], dict[str, Any]] = {}
-    calibration_lines: list[bytes] = []
-    differing = 0
+    items: dict[str, _Items] = {name: _Items(name) for name in _PER_ITEM}
     for s in shards:
         for name in _PER_PROBLEM:
             index = indexes[name][s.index] = _Index(s, name)
@@ -405,47 +394,71 @@ def _merge_records(
                 who = holders.setdefault(pid, [])
                 if not who or who[-1] is not s:
                     who.append(s)
-        seen: set[tuple[Any, ...]] = set()
-        for _, row, line in read_jsonl_lines(s.path / CALIBRATION_FILE):
-            try:
-                key = _KEYS[CALIBRATION_FILE](row)
-                hash(key)
-            except (KeyError, TypeError):
-                raise DataError(
-                    f"{s.path / CALIBRATION_FILE}: a line is not a {CALIBRATION_FILE} record"
-                ) from None
-            if key in seen:
-                continue
-            seen.add(key)
-            if key in calibration:
-                differing += calibration[key] != row
-                continue
-            calibration[key] = row
-            calibration_lines.append(line)
+        for merged in items.values():
+            merged.add(s)
     _check_owners(holders, owner)
     del holders
-    if differing:
-        say(
-            f"warning: {differing} calibration labels differ between shards; "
-            f"calibration.jsonl keeps those of shard {shards[0].index}"
-        )
+    for merged in items.values():
+        if merged.differing:
+            say(
+                f"warning: {merged.differing} calibration labels differ between shards; "
+                f"{merged.name} keeps those of shard {shards[0].index}"
+            )
     files: dict[str, _Lines] = {}
     for name, held in indexes.items():
         problems = _problems_in_order(name, held.values(), position)
         if problems:
             files[name] = functools.partial(_problem_lines, name, problems, held, owner, position)
-    if calibration_lines:
-        files[CALIBRATION_FILE] = lambda: iter(calibration_lines)
-    if any((s.path / JUDGE_CALLS_FILE).is_file() for s in shards):
-        # The ledger is every call each shard paid for (or took from the cache): all of
-        # them, shard by shard, nothing deduplicated.
-        files[JUDGE_CALLS_FILE] = lambda: (
-            line
-            for s in sorted(shards, key=lambda s: s.index)
-            for _, _, line in read_jsonl_lines(s.path / JUDGE_CALLS_FILE)
-        )
+    for name, merged in items.items():
+        if merged.lines:
+            files[name] = functools.partial(iter, merged.lines)
+    for name in _LEDGERS:
+        if any((s.path / name).is_file() for s in shards):
+            # A ledger is every call each shard paid for (or took from the cache): all of
+            # them, shard by shard, nothing deduplicated.
+            files[name] = functools.partial(_ledger_lines, name, shards)
     sampled = {pid for index in indexes[SAMPLES_FILE].values() for pid in index}
     return files, sampled
+
+
+class _Items:
+    """One file of items every shard writes alike (the calibration labels: a fixed, small
+    number, keyed by item, not problem), merged in memory: one copy of each."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.lines: list[bytes] = []
+        self.differing = 0
+        """Items whose record differs from the first shard's."""
+
+    def add(self, shard: Shard) -> None:
+        """Take the items of one more shard (its first copy of each)."""
+        seen: set[tuple[Any, ...]] = set()
+        for _, row, line in read_jsonl_lines(shard.path / self.name):
+            try:
+                key = FILES[self.name].record_key(row)
+                hash(key)
+            except (KeyError, TypeError):
+                raise DataError(
+                    f"{shard.path / self.name}: a line is not a {self.name} record"
+                ) from None
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in self.rows:
+                self.differing += self.rows[key] != row
+                continue
+            self.rows[key] = row
+            self.lines.append(line)
+
+
+def _ledger_lines(name: str, shards: Sequence[Shard]) -> Iterator[bytes]:
+    return (
+        line
+        for s in sorted(shards, key=lambda s: s.index)
+        for _, _, line in read_jsonl_lines(s.path / name)
+    )
 
 
 def _problems_in_order(
@@ -455,7 +468,7 @@ def _problems_in_order(
     problem part of `_order`): dataset position for samples and probes, problem id for
     judge labels and strategy clusters."""
     pids = {pid for index in held for pid in index}
-    if name in (SAMPLES_FILE, PROBES_FILE):
+    if FILES[name].order == "dataset":
         return sorted(pids, key=position.__getitem__)
     return sorted(pids)
 
@@ -503,11 +516,10 @@ def _order(name: str, key: tuple[Any, ...], position: Mapping[str, int]) -> tupl
     and strategy clusters in (problem id, sample index) order (`judged_subset`);
     calibration items in their construction order, which every shard shares.
     """
-    if name == SAMPLES_FILE:
-        return (position[key[0]],)
-    if name == PROBES_FILE:
-        return (position[key[1]],)
-    if name in (JUDGE_FILE, STRATEGY_FILE):
+    spec = FILES[name]
+    if spec.order == "dataset":
+        return (position[key[spec.key.index("problem_id")]],)
+    if spec.order == "key":
         return key
     return ()
 

@@ -1,7 +1,9 @@
 """The run directory on disk: the files a run writes, and reading them back.
 
+- `stages`: each stage of a run declared once: its files, what its hash covers, the
+  stage it comes after, how merge keys its records;
 - `rundir`: the run directory (its lock, the record files appended problem by problem,
-  atomic whole-file writes) and the names of its files;
+  atomic whole-file writes, what resume and `--force` keep);
 - `runmeta`: run.json (the config, the model and data identities, the host);
 - `confighash`: the config hash a resume is checked against, whole and per stage;
 - `jsonio`: strict, atomic JSON and JSONL I/O;

@@ -4,7 +4,8 @@ A run directory resumes only under the same config hash. The stage hashes say wh
 records a changed config leaves valid: samples depend on the model, data and sampling
 settings; probe records on those plus the probe settings (and the judge's, when it
 writes the mistakes); judge records (labels, calibration, strategy clusters) on the
-samples plus the judge settings. `faithcheck score --force` on a run whose samples still
+samples plus the judge settings. What each stage covers is declared in
+`faithcheck.store.stages`. `faithcheck score --force` on a run whose samples still
 match keeps them and redoes only the stages whose hash changed.
 """
 
@@ -16,23 +17,11 @@ from typing import Any
 
 import orjson
 
+from faithcheck.store.stages import BY_NAME, HASHED, Stage
+
 UNHASHED_KEYS = ("options", "merged_from")
 """Keys of run.json `config` that are not part of the config hash: the raw options (which
 hold paths such as --out) and the shard directories a merged run came from."""
-
-SAMPLE_KEYS = (
-    "model_sha256",
-    "backend",
-    "dtype",
-    "max_model_len",
-    "dataset_sha256",
-    "from_samples",
-    "limit",
-    "shard",
-    "sampling",
-    "merged_shards",
-)
-"""Config keys the samples depend on (`merged_shards`: a merge of only some shards)."""
 
 
 def _digest(value: Any) -> str:
@@ -45,12 +34,23 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def stage_hashes(config: Mapping[str, Any]) -> dict[str, str]:
-    """Hash of what each stage's records depend on: `samples`, `probes`, `judge`."""
-    samples = {k: config.get(k) for k in SAMPLE_KEYS}
-    probes = config.get("probes") or {}
-    llm_mistakes = probes.get("mistakes") == "llm" and "mistakes" in probes.get("probes", [])
-    return {
-        "samples": _digest(samples),
-        "probes": _digest([samples, probes, config.get("judge") if llm_mistakes else None]),
-        "judge": _digest([samples, config.get("judge")]),
+    """Hash of what each stage's records depend on, for every stage with a hash of its own
+    (`faithcheck.store.stages.HASHED`: `samples`, `probes`, `judge`)."""
+    return {s.name: _digest(_inputs(s, config)) for s in HASHED}
+
+
+def _inputs(stage: Stage, config: Mapping[str, Any]) -> Any:
+    """What a stage's records depend on: the first stage's covered keys as a mapping;
+    a later stage's, the inputs of the stage it comes after followed by its own keys
+    (a conditional key as None while its condition does not hold)."""
+    own = {
+        k: config.get(k) if stage.covers_when.get(k, _always)(config) else None
+        for k in stage.covers
     }
+    if stage.after is None:
+        return own
+    return [_inputs(BY_NAME[stage.after], config), *own.values()]
+
+
+def _always(config: Mapping[str, Any]) -> bool:
+    return True

@@ -10,8 +10,12 @@ runs/<name>/
   derivation.jsonl   the judge-free derivation check (its stage, from the samples)
   support.jsonl      the judge-free support check (its stage, from the samples)
   diversity.jsonl    each problem's diversity metrics (its stage; only with diversity on)
+  judge_calls.jsonl  the judge's call ledger; judge_batches.jsonl: its submitted batches
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
+
+Which stage writes which file, and which files a changed config discards, is declared in
+`faithcheck.store.stages`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,36 @@ from faithcheck.store.jsonio import (
     repair_jsonl,
     write_json,
 )
+from faithcheck.store.stages import (
+    APPENDED_FILES,
+    BY_NAME,
+    DERIVATION_FILE,
+    DERIVED_FILES,
+    DIVERSITY_FILE,
+    LATER,
+    PROBES_FILE,
+    ROOT,
+    SAMPLES_FILE,
+    files_of,
+)
+from faithcheck.store.stages import (
+    CALIBRATION_FILE as CALIBRATION_FILE,
+)
+from faithcheck.store.stages import (
+    JUDGE_BATCHES_FILE as JUDGE_BATCHES_FILE,
+)
+from faithcheck.store.stages import (
+    JUDGE_CALLS_FILE as JUDGE_CALLS_FILE,
+)
+from faithcheck.store.stages import (
+    JUDGE_FILE as JUDGE_FILE,
+)
+from faithcheck.store.stages import (
+    STRATEGY_FILE as STRATEGY_FILE,
+)
+from faithcheck.store.stages import (
+    SUPPORT_FILE as SUPPORT_FILE,
+)
 from faithcheck.versions import check_schema_version
 
 R = TypeVar("R", bound=Record)
@@ -55,41 +89,12 @@ validate_probe = _PROBE_ADAPTER.validate_python
 """A probes.jsonl row as its probe record (the `probe` field picks the kind)."""
 
 RUN_FILE = "run.json"
-SAMPLES_FILE = "samples.jsonl"
-PROBES_FILE = "probes.jsonl"
-JUDGE_FILE = "judge.jsonl"
-CALIBRATION_FILE = "calibration.jsonl"
-STRATEGY_FILE = "strategy.jsonl"
-DERIVATION_FILE = "derivation.jsonl"
-DIVERSITY_FILE = "diversity.jsonl"
-SUPPORT_FILE = "support.jsonl"
-DERIVED_FILES = (DERIVATION_FILE, SUPPORT_FILE, DIVERSITY_FILE)
-"""Files the stages after the judge compute from the records (written whole, atomically;
-removed with the records they derive from, computed again when missing)."""
 REPORT_FILE = "report.json"
-# Appended record files: repaired (torn tail cut) on resume, removed by --force.
-JUDGE_CALLS_FILE = "judge_calls.jsonl"
-"""The judge's call ledger (`faithcheck.judge.client.LEDGER_FILE`)."""
-JUDGE_BATCHES_FILE = "judge_batches.jsonl"
-"""The judge's submitted batches (`faithcheck.judge.batch.BATCHES_FILE`)."""
-JSONL_FILES = (
-    SAMPLES_FILE,
-    PROBES_FILE,
-    JUDGE_FILE,
-    CALIBRATION_FILE,
-    STRATEGY_FILE,
-    JUDGE_CALLS_FILE,
-    JUDGE_BATCHES_FILE,
-)
-LATER_STAGES = ("probes", "judge")
-"""Stages whose records depend on the samples (see `faithcheck.store.confighash.stage_hashes`)."""
-STAGE_FILES = {
-    "probes": (PROBES_FILE,),
-    "judge": (JUDGE_FILE, CALIBRATION_FILE, STRATEGY_FILE, JUDGE_CALLS_FILE, JUDGE_BATCHES_FILE),
-}
-"""The record files of each later stage."""
-_STAGE_NAMES = {"probes": "probe", "judge": "judge"}
-_STAGE_RECORDS = {"samples": "samples", "probes": "probe records", "judge": "judge labels"}
+# The stage files' names are declared in `faithcheck.store.stages`; imported from here too
+# by the modules that read and write the run directory.
+JSONL_FILES = APPENDED_FILES
+"""Appended record files: repaired (torn tail cut) on resume, removed by --force (every
+stage's, as declared in `faithcheck.store.stages`)."""
 _DISCARD_HINT = "use another --out, or --force to discard the run"
 
 
@@ -206,21 +211,19 @@ class RunDir:
         if (
             existing.get("config_hash") != config_hash
             and stages is not None
-            and old.get("samples") == stages["samples"]
+            and old.get(ROOT.name) == stages[ROOT.name]
         ):
-            redo = [s for s in LATER_STAGES if old.get(s) != stages[s]]
+            redo = [s for s in LATER if old.get(s.name) != stages[s.name]]
+            kept = [ROOT, *(s for s in LATER if s not in redo)]
             if not force:
-                what = _and([_STAGE_NAMES[s] for s in redo]) or "report"
-                kept = _and(
-                    ["samples", *(_STAGE_RECORDS[s] for s in LATER_STAGES if s not in redo)]
-                )
+                what = _and([s.settings for s in redo]) or "report"
                 raise RunDirError(
                     f"--out {self.path} holds a run with different {what} settings; use "
-                    f"another --out, or --force to redo the {what} (its {kept} match and "
-                    "are kept)"
+                    f"another --out, or --force to redo the {what} (its "
+                    f"{_and([s.records for s in kept])} match and are kept)"
                 )
-            self.kept = ["samples", *(s for s in LATER_STAGES if s not in redo)]
-            self._discard([name for s in redo for name in STAGE_FILES[s]])
+            self.kept = [s.name for s in kept]
+            self._discard([name for s in redo for name in files_of(s)])
             for name in JSONL_FILES:
                 repair_jsonl(self.path / name)
             return False
@@ -234,7 +237,7 @@ class RunDir:
 
     def kept_records(self) -> str:
         """What `prepare` kept, in words ('samples and probe records')."""
-        return _and([_STAGE_RECORDS.get(s, s) for s in self.kept])
+        return _and([BY_NAME[s].records if s in BY_NAME else s for s in self.kept])
 
     def _discard(self, names: Sequence[str]) -> None:
         """Remove record files, and every file derived from the records."""

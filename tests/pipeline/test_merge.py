@@ -597,6 +597,21 @@ def test_differing_calibration_keeps_the_first_shard(tmp_path: Path, dataset: Pa
     assert _lines(tmp_path / "m" / "calibration.jsonl") == _lines(shards[0] / "calibration.jsonl")
 
 
+def test_ledgers_are_concatenated_and_batches_dropped(tmp_path: Path, dataset: Path) -> None:
+    """judge_calls.jsonl is every call of every shard, shard by shard, nothing
+    deduplicated; judge_batches.jsonl (a shard's provider batch ids) is not merged."""
+    shards = [make_run(tmp_path / f"s{i}", dataset, (i, 2), judge=True) for i in range(2)]
+    call = {"purpose": "rubric", "attempt": 0, "cached": False, "finish_reason": "stop"}
+    for i, s in enumerate(shards):
+        rows = [call | {"item_id": f"s{i}#0"}, call | {"item_id": f"s{i}#0"}]
+        (s / "judge_calls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (s / "judge_batches.jsonl").write_text('{"batch_id": "b", "custom_ids": []}\n')
+    merge_runs(shards[::-1], tmp_path / "m")
+    got = [r["item_id"] for r in _lines(tmp_path / "m" / "judge_calls.jsonl")]
+    assert got == ["s0#0", "s0#0", "s1#0", "s1#0"]
+    assert not (tmp_path / "m" / "judge_batches.jsonl").exists()
+
+
 @pytest.fixture
 def cli_main() -> Iterator[Any]:
     """`faithcheck.cli.commands` with `merge` registered (as cli.py registers it)."""
