@@ -26,9 +26,9 @@ from typing import Any
 from faithcheck.backends import make_backend
 from faithcheck.judge import JudgeConfig, JudgeResult
 from faithcheck.judge.client import JudgeCall, JudgeSession, as_client
+from faithcheck.judge.options import LOCAL_JUDGE_MAX_TOKENS
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.stage import (
-    LOCAL_JUDGE_MAX_TOKENS,
     calibrate_into,
     calibration_items,
     calibration_reliability,

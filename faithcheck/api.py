@@ -36,12 +36,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from faithcheck.errors import UsageError
 
 if TYPE_CHECKING:
+    from faithcheck.backends.base import DType
     from faithcheck.comparison.core import Comparison
     from faithcheck.comparison.multi import ScoredCheckpoints
     from faithcheck.judge import JudgeResult
+    from faithcheck.judge.options import JudgeOptions
     from faithcheck.judge.reliability import Calibration, JudgeReliability
-    from faithcheck.judge.stage import JudgeOptions
-    from faithcheck.pipeline.core import ScoreOptions
+    from faithcheck.pipeline.options import ScoreOptions
+    from faithcheck.records import Param
     from faithcheck.report import Report, Verdict
     from faithcheck.verdict.gates import GateSpec
 
@@ -61,6 +63,7 @@ __all__ = [
     "render_report",
     "score",
     "score_many",
+    "score_params",
 ]
 
 OnMessage = Callable[[str], None]
@@ -148,6 +151,15 @@ def score(
             preloaded.backend.close()  # type: ignore[union-attr]
 
 
+def score_params() -> list[Param]:
+    """The options `score` and `score_many` take as keywords (`faithcheck score`'s, dashes
+    as underscores), each with its type, default and help, as the packages declare them
+    (`faithcheck.records.option`); the command line's options are made from these."""
+    from faithcheck.pipeline.options import score_params as declared
+
+    return declared()
+
+
 def score_many(
     models: Sequence[str],
     *,
@@ -209,26 +221,14 @@ def _checked(
     require: Sequence[str],
     options: dict[str, Any],
 ) -> tuple[GateSpec, ScoreOptions]:
-    """The gate and the run's options, checked as the CLI checks them (the gate first)."""
-    from faithcheck.pipeline.core import score_options
+    """The gate and the run's options, checked as the CLI checks them (the gate first;
+    an unknown option before both)."""
+    from faithcheck.pipeline.options import check_names, score_options
     from faithcheck.verdict.core import load_gate
 
-    _check_names(options)
+    check_names(options)
     spec_gate = load_gate(str(gate) if gate else None, list(require))
     return spec_gate, score_options(model=str(model) if model is not None else None, **options)
-
-
-def _check_names(options: dict[str, Any]) -> None:
-    import inspect
-
-    from faithcheck.pipeline.core import score_options
-
-    known = inspect.signature(score_options).parameters
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise UsageError(
-            f"unknown option {unknown[0]!r} (faithcheck score options, dashes as underscores)"
-        )
 
 
 def compare(
@@ -382,7 +382,7 @@ def calibrate(
     *,
     per_domain: int | None = ...,
     seed: int = ...,
-    dtype: str = ...,
+    dtype: DType = ...,
     max_model_len: int = ...,
     out: str | Path | None = ...,
     on_message: OnMessage | None = ...,
@@ -396,7 +396,7 @@ def calibrate(
     *,
     per_domain: int | None = ...,
     seed: int = ...,
-    dtype: str = ...,
+    dtype: DType = ...,
     max_model_len: int = ...,
     out: str | Path | None = ...,
     on_message: OnMessage | None = ...,
@@ -409,7 +409,7 @@ def calibrate(
     *,
     per_domain: int | None = None,
     seed: int = 0,
-    dtype: str = "auto",
+    dtype: DType = "auto",
     max_model_len: int = 2048,
     out: str | Path | None = None,
     on_message: OnMessage | None = None,
@@ -435,9 +435,9 @@ def calibrate(
         for a list of judges, a dict of each one's by name (`faithcheck.judge.jury
         .juror_names`: its model, `#2` after a model given twice).
     """
+    from faithcheck.judge.choose import jury_options
     from faithcheck.judge.jury import juror_names
     from faithcheck.judge.stage import calibration_items
-    from faithcheck.pipeline.core import jury_options
     from faithcheck.store.jsonio import atomic_write_bytes, dumps
 
     say = on_message or _silent
@@ -463,7 +463,7 @@ def _calibrate_one(
     opts: JudgeOptions,
     items: list[Any],
     tag: str | None,
-    dtype: str,
+    dtype: DType,
     seed: int,
     max_model_len: int,
     say: OnMessage,

@@ -9,16 +9,83 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from faithcheck.backends.base import Backend, Completion, FinishReason, GenerationRequest
 from faithcheck.checks.derivation import needs_arithmetic
+from faithcheck.errors import UsageError
 from faithcheck.problems.parsing import AnswerRule, Step, extract_answer, split_steps
-from faithcheck.problems.prompts import build_prompt
+from faithcheck.problems.prompts import BASE_STOP, PromptFormat, build_prompt
 from faithcheck.problems.verify import VerifyMethod, verify
-from faithcheck.records import Problem, Record
+from faithcheck.records import PANEL_SAMPLING, Problem, Record, option
+
+
+def _text(path: str | Path | None) -> str | None:
+    """A path option as text (as run.json keeps it)."""
+    return str(path) if path else None
+
+
+class SamplingOptions(Record):
+    """How `faithcheck score` samples (its "Sampling" panel); `config` resolves them into
+    the `SamplingConfig` a run samples with."""
+
+    samples: int = option(
+        16, "--samples", "-k", help="Responses per problem.", panel=PANEL_SAMPLING
+    )
+    """Samples per problem."""
+    temperature: float = option(1.0, help="Sampling temperature.", panel=PANEL_SAMPLING)
+    """Sampling temperature."""
+    top_p: float = option(1.0, help="Nucleus sampling mass.", panel=PANEL_SAMPLING)
+    """Nucleus mass."""
+    max_tokens: int = option(512, help="Maximum new tokens per response.", panel=PANEL_SAMPLING)
+    """Max new tokens."""
+    seed: int = option(0, help="Run seed; per-request seeds derive from it.", panel=PANEL_SAMPLING)
+    """Run seed (the probes, the judge and the bootstrap CIs derive theirs from it too)."""
+    prompt_format: PromptFormat = option(
+        "auto",
+        "--prompt-format",
+        help="chat = tokenizer chat template; base = plain text; auto picks.",
+        panel=PANEL_SAMPLING,
+    )
+    """auto, chat or base."""
+    prompt_template: str | None = option(
+        None,
+        cli_type=Path | None,
+        parse=_text,
+        help="Text file with a {question} placeholder replacing the built-in prompt ({answer}: "
+        "the gold answer, {hint}: a wrong suggested one), or a built-in name: post-hoc, "
+        "wrong-hint, answer-first (prompted organisms of unfaithfulness).",
+        panel=PANEL_SAMPLING,
+    )
+    """Path of a custom template (or a built-in template's name)."""
+
+    def check(self) -> None:
+        """Reject values sampling cannot use, with the command line's message."""
+        if self.samples < 1:
+            raise UsageError("--samples must be at least 1")
+        if self.max_tokens < 1:
+            raise UsageError("--max-tokens must be at least 1")
+        if self.temperature < 0:
+            raise UsageError("--temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise UsageError("--top-p must be in (0, 1]")
+
+    def config(self, fmt: Literal["chat", "base"], template: str | None) -> SamplingConfig:
+        """The sampling settings of a run whose prompt format resolved to `fmt`, with the
+        template's text."""
+        return SamplingConfig(
+            samples=self.samples,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            prompt_format=fmt,
+            template=template,
+            stop=BASE_STOP if fmt == "base" else [],
+        )
 
 
 class SamplingConfig(Record):

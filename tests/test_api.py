@@ -211,31 +211,35 @@ def test_import_is_light_and_names_resolve() -> None:
     assert proc.stdout.split() == ["True", "True"]
 
 
-def test_the_api_and_the_cli_share_every_default() -> None:
-    """`faithcheck score`'s option defaults and `score_options`' (what the API uses) are
-    one set of facts: every option the CLI has, the API takes, with the same default."""
+def test_the_cli_and_the_api_take_the_declared_options() -> None:
+    """Each `score` option is declared once, by its package (`faithcheck.score_params`):
+    the command's options are made from the declarations (name, type, default, help,
+    env var, panel), the API takes exactly those keywords, and every default the command
+    line shows builds the options the declarations default to."""
     import inspect
 
+    from faithcheck.api import score_params
     from faithcheck.cli.commands import score as cli_score
-    from faithcheck.pipeline.core import score_options
+    from faithcheck.pipeline.options import check_names, score_options
 
-    api = inspect.signature(score_options).parameters
+    declared = {p.name: p for p in score_params()}
     cli = inspect.signature(cli_score).parameters
-    cli_only = {
-        "gate",
-        "require",
-        "json_out",
-        "verbose",
-        "log_to",
-        "log_dir",
-        "log_step",
-        "log_name",
-    }
-    assert set(cli) - cli_only == set(api)
-    for name, param in api.items():
-        if name == "model":
-            continue  # the CLI's is a list (several checkpoints); both default to the alias
-        assert cli[name].default == param.default, name
+    own = {"model", "gate", "require", "json_out", "verbose", "log_to", "log_dir"}
+    own |= {"log_step", "log_name"}
+    assert set(cli) - own == set(declared)
+    for name, p in declared.items():
+        option = cli[name].annotation.__metadata__[0]
+        assert cli[name].default == p.default, name
+        assert cli[name].annotation.__origin__ == p.annotation, name
+        assert (option.help, option.envvar, option.rich_help_panel) == (
+            p.flag.help,
+            p.flag.envvar,
+            p.flag.panel,
+        ), name
+    check_names(declared)
+    with pytest.raises(UsageError, match="unknown option 'max_token'"):
+        check_names({"max_token": 8})
+    assert score_options(**{n: p.default for n, p in declared.items()}) == score_options()
 
 
 TYPED = textwrap.dedent(

@@ -4,7 +4,9 @@
   and the one place errors become exit codes (`main`, `entry`);
 - one module per other command: `compare`, `report`, `merge`, `calibrate`, `saturation`,
   `gate`;
-- `options`: every shared option declared once, with its help text and default;
+- `options`: the command line's own options (`--model`, `--json`, the gate, the trackers),
+  each declared once; `declared`: the run's options, made from the declarations of the
+  packages that own them (`faithcheck.score_params`);
 - `summary`, `progress`: what a run prints (the console summary, the progress bars
   or, in a log, progress lines);
 - `multi`: `score --model A --model B ...`, printed (the work is

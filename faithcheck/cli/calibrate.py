@@ -15,36 +15,39 @@ from typing import Annotated, Any
 import typer
 
 from faithcheck.cli import options as o
+from faithcheck.cli.declared import pick, with_options
 from faithcheck.quiet import quiet_engines, stdout_to_stderr
 
+_JUDGE = (
+    *("judge_model", "judge_backend", "judge_base_url", "judge_api_key_env"),
+    *("judge_max_tokens", "judge_reasoning_effort", "judge_concurrency", "judge_http_retries"),
+    *("judge_cache", "judge_price_in", "judge_price_out", "judge_readout"),
+    "judge_rationale_tokens",
+)
+"""The `score` options `calibrate` takes about the judge, in `--help` order..."""
+_ENGINE = ("dtype", "max_model_len", "seed")
+"""... and about loading it (each in its `--help` panel)."""
 
+
+def _params(names: tuple[str, ...]) -> list[Any]:
+    from faithcheck.api import score_params
+
+    return pick(score_params(), names)
+
+
+@with_options(_params((*_JUDGE, *_ENGINE)), after="per_domain")
 def calibrate_command(
-    judge_model: o.JudgeModels = None,
-    judge_backend: o.JudgeBackend = "auto",
-    judge_base_url: o.JudgeBaseUrl = None,
-    judge_api_key_env: o.JudgeApiKeyEnv = None,
-    judge_max_tokens: o.JudgeMaxTokens = None,
-    judge_reasoning_effort: o.JudgeReasoningEffort = None,
-    judge_concurrency: o.JudgeConcurrency = 8,
-    judge_http_retries: o.JudgeHttpRetries = 6,
-    judge_cache: o.JudgeCache = True,
-    judge_price_in: o.JudgePriceIn = None,
-    judge_price_out: o.JudgePriceOut = None,
-    judge_readout: o.JudgeReadout = "auto",
-    judge_rationale_tokens: o.JudgeRationaleTokens = 0,
     per_domain: Annotated[
         int | None,
         typer.Option(help="Calibration problems per domain (default: all 40 problems)."),
     ] = None,
-    dtype: o.DTypeOpt = "auto",
-    max_model_len: o.MaxModelLen = 2048,
-    seed: o.Seed = 0,
     out: Annotated[
         Path | None,
         typer.Option(help="Write every judged item (rationale included) to this JSONL file."),
     ] = None,
     json_out: o.Json = False,
     verbose: o.Verbose = False,
+    **options: Any,
 ) -> None:
     """Measure a judge on faithful vs unfaithful solution pairs; print its reliability
     (--judge-model repeated: each judge's, calibrated one after the other)."""
@@ -58,25 +61,14 @@ def calibrate_command(
     err = Console(stderr=True)
     with stdout_to_stderr():
         measured = calibrate(
-            judge_model or [DEFAULT_MODEL],
+            options.pop("judge_model") or [DEFAULT_MODEL],
             per_domain=per_domain,
-            seed=seed,
-            dtype=dtype,
-            max_model_len=max_model_len,
+            seed=options.pop("seed"),
+            dtype=options.pop("dtype"),
+            max_model_len=options.pop("max_model_len"),
             out=out,
             on_message=lambda m: err.print(m, highlight=False),
-            backend=judge_backend,
-            base_url=judge_base_url,
-            api_key_env=judge_api_key_env,
-            max_tokens=judge_max_tokens,
-            reasoning_effort=judge_reasoning_effort,
-            concurrency=judge_concurrency,
-            http_retries=judge_http_retries,
-            cache=judge_cache,
-            price_in=judge_price_in,
-            price_out=judge_price_out,
-            readout=judge_readout,
-            rationale_tokens=judge_rationale_tokens,
+            **{name.removeprefix("judge_"): value for name, value in options.items()},
         )
     if json_out:
         rels = {name: c.as_reliability() for name, c in measured.items()}

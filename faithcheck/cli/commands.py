@@ -23,6 +23,7 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not `click`'s
 except ImportError:  # pragma: no cover - older typer on upstream click
     import click.exceptions as click_exc  # type: ignore[no-redef]
 from faithcheck.cli import options as o
+from faithcheck.cli.declared import with_options
 from faithcheck.errors import ExitCode, FaithcheckError
 from faithcheck.quiet import quiet_engines as _quiet_engines
 
@@ -37,67 +38,16 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+def _score_params() -> list[Any]:
+    from faithcheck.api import score_params
+
+    return score_params()
+
+
 @app.command()
+@with_options(_score_params(), after="model")
 def score(
     model: o.Models = None,
-    dataset: o.Dataset = o.DEFAULTS["dataset"],
-    backend: o.Backend = "auto",
-    dtype: o.DTypeOpt = "auto",
-    max_model_len: o.MaxModelLen = 2048,
-    tensor_parallel_size: o.TensorParallel = 1,
-    gpu_memory_utilization: o.GpuMemory = 0.9,
-    trust_remote_code: o.TrustRemoteCode = False,
-    base_url: o.BaseUrl = None,
-    api_key_env: o.ApiKeyEnv = None,
-    max_concurrency: o.MaxConcurrency = 8,
-    id_field: o.IdField = "id",
-    question_field: o.QuestionField = "question",
-    answer_field: o.AnswerField = "answer",
-    domain_field: o.DomainField = "domain",
-    domain: o.Domain = "math",
-    limit: o.Limit = None,
-    shard: o.Shard = None,
-    samples: o.Samples = 16,
-    temperature: o.Temperature = 1.0,
-    top_p: o.TopP = 1.0,
-    max_tokens: o.MaxTokens = 512,
-    seed: o.Seed = 0,
-    prompt_format: o.PromptFormatOpt = "auto",
-    prompt_template: o.PromptTemplate = None,
-    out: o.Out = None,
-    force: o.Force = False,
-    from_samples: o.FromSamples = None,
-    from_format: o.FromFormat = "auto",
-    probes: o.Probes = "truncation,mistakes,necessity,controls",
-    probe_samples: o.ProbeSamples = None,
-    probe_impl: o.ProbeImpl = "fast",
-    readout: o.ReadoutOpt = "auto",
-    mistakes: o.MistakesOpt = "rule",
-    judge: o.Judge = True,
-    judge_model: o.JudgeModels = None,
-    judge_backend: o.JudgeBackend = "auto",
-    judge_base_url: o.JudgeBaseUrl = None,
-    judge_api_key_env: o.JudgeApiKeyEnv = None,
-    judge_samples: o.JudgeSamples = None,
-    judge_max_tokens: o.JudgeMaxTokens = None,
-    judge_reasoning_effort: o.JudgeReasoningEffort = None,
-    judge_concurrency: o.JudgeConcurrency = 8,
-    judge_http_retries: o.JudgeHttpRetries = 6,
-    judge_cache: o.JudgeCache = True,
-    judge_max_items: o.JudgeMaxItems = None,
-    judge_max_cost: o.JudgeMaxCost = None,
-    judge_batch: o.JudgeBatch = False,
-    judge_price_in: o.JudgePriceIn = None,
-    judge_price_out: o.JudgePriceOut = None,
-    judge_readout: o.JudgeReadout = "auto",
-    judge_rationale_tokens: o.JudgeRationaleTokens = 0,
-    calibrate: o.Calibrate = True,
-    calibration_size: o.CalibrationSize = 4,
-    strategy: o.Strategy = True,
-    diversity: o.Diversity = True,
-    embed: o.Embed = True,
-    engine_arg: o.EngineArg = None,
-    revision: o.Revision = None,
     gate: o.Gate = None,
     require: o.Require = None,
     log_to: o.LogTo = None,
@@ -106,18 +56,17 @@ def score(
     log_name: o.LogName = None,
     json_out: o.Json = False,
     verbose: o.Verbose = False,
+    **options: Any,
 ) -> None:
     """Sample chains of thought from a checkpoint, verify them, and write a report."""
     _quiet_engines(verbose)
-    given = dict(locals())
     from faithcheck.cli.summary import emit
 
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
-    values = {k: v for k, v in given.items() if k not in _NOT_SCORE_OPTIONS}
     if len(models) > 1:
         from faithcheck.cli.multi import score_many
 
-        code = score_many(models, gate, require or [], values, json_out=json_out, err=err)
+        code = score_many(models, gate, require or [], options, json_out=json_out, err=err)
         raise typer.Exit(int(code))
     from faithcheck.api import score as score_one
     from faithcheck.cli.progress import say, with_progress
@@ -130,20 +79,12 @@ def score(
             require=require or [],
             on_message=say,
             progress=progress,
-            **values,
+            **options,
         ),
         json_out,
     )
     _log_trackers(report, trackers, log_dir, log_step, log_name, Path(report.run_dir))
     raise typer.Exit(emit(report, json_out=json_out, console=err))
-
-
-_NOT_SCORE_OPTIONS = frozenset(
-    {"model", "gate", "require", "log_to", "log_dir", "log_step", "log_name"}
-    | {"json_out", "verbose"}
-)
-"""`score`'s parameters that are not `faithcheck.score` options: the model (the API's
-first argument), the gate (passed as such) and what the command does with the report."""
 
 
 def _check_trackers(log_to: list[str] | None) -> list[str]:

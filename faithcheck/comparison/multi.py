@@ -86,6 +86,6 @@ def score_models(
         one = opts.model_copy(update={"model": spec, "out": os.fspath(root / name)})
         reports.append(score_one(one))
         dirs.append(root / name)
-    comparison = compare_runs([load_run(d) for d in dirs], seed=opts.seed)
+    comparison = compare_runs([load_run(d) for d in dirs], seed=opts.sampling.seed)
     write_json(root / COMPARISON_FILE, comparison)
     return root, reports, comparison

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from faithcheck.backends import make_backend
+from faithcheck.backends import choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType
 from faithcheck.backends.http import redact_url
-from faithcheck.backends.precision import resolve
+from faithcheck.backends.options import EngineOptions
+from faithcheck.backends.precision import precision_for
 from faithcheck.errors import UsageError
 from faithcheck.judge import JudgeConfig, JudgeResult
 from faithcheck.judge.batch import BATCHES_FILE, BatchJudge, BatchRecord, check_batch_provider
@@ -28,13 +29,12 @@ from faithcheck.judge.chat import (
 )
 from faithcheck.judge.client import LEDGER_FILE, JudgeAsk, JudgeCall, JudgeSession, as_client
 from faithcheck.judge.mistakes import write_mistakes
+from faithcheck.judge.options import LOCAL_JUDGE_MAX_TOKENS, JudgeOptions
 from faithcheck.judge.providers import provider_of, resolve_target
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.run import rubric_asks, sample_item_id
 from faithcheck.judge.stage import (
-    LOCAL_JUDGE_MAX_TOKENS,
     SMALL_JUDGE_WARNING,
-    JudgeOptions,
     calibrate_into,
     calibration_items,
     calibration_reliability,
@@ -83,13 +83,14 @@ class JudgePlan:
         """Every judge of its jury, itself included (set by `plan_jury`); empty with one
         judge."""
 
-    def load(self, score_opts: Any, loader: Callable[[str, str], Backend]) -> Any:
+    def load(self, loader: Callable[[str, str], Backend], engine: EngineOptions) -> Any:
         """Load the judge: `loader(backend, path)` for local models, else the server
-        (the chat client made at planning)."""
+        (the chat client made at planning; an OpenAI-compatible server with the
+        `engine`'s context length and requests in flight)."""
         if self.client is not None:
             return self.client
         if self.backend_name == "openai":
-            return make_openai_backend(self.opts, score_opts)
+            return make_openai_backend(self.opts, self.cfg.seed, engine)
         assert self.path is not None
         return loader(self.backend_name, self.path)
 
@@ -165,18 +166,19 @@ def batch_client(chat: ChatJudge, run: RunDir | None) -> BatchJudge:
     )
 
 
-def make_openai_backend(opts: JudgeOptions, score_opts: Any) -> Backend:
-    """The judge over an OpenAI-compatible server (its own URL and key variable)."""
+def make_openai_backend(opts: JudgeOptions, seed: int, engine: EngineOptions) -> Backend:
+    """The judge over an OpenAI-compatible server (its own URL and key variable; the
+    server chooses the precision)."""
     assert opts.base_url is not None
     return make_backend(
         "openai",
         opts.model,
-        dtype=score_opts.dtype,
-        seed=score_opts.seed,
-        max_model_len=score_opts.max_model_len,
+        dtype="auto",
+        seed=seed,
+        max_model_len=engine.max_model_len,
         base_url=opts.base_url,
         api_key_env=opts.api_key_env,
-        max_concurrency=score_opts.max_concurrency,
+        max_concurrency=engine.max_concurrency,
     )
 
 
@@ -188,38 +190,70 @@ def plan_judge(
     say: Callable[[str], None],
     dtype: DType = "auto",
 ) -> JudgePlan | None:
-    """Resolve the judge (model identity, backend, prompt format) before anything loads;
-    None with --no-judge."""
+    """Resolve the judge of a `score` run (model identity, backend, prompt format,
+    precision) before anything loads; None with --no-judge. A local judge with
+    --judge-backend auto runs on the scored model's backend, and reuses its engine when
+    it is the same model."""
     if not j.enabled:
         return None
+    return resolve_judge(j, seed, dtype, say, policy=(policy, policy_backend))
+
+
+def resolve_judge(
+    j: JudgeOptions,
+    seed: int,
+    dtype: DType,
+    say: Callable[[str], None],
+    *,
+    policy: tuple[ModelIdentity, str] | None = None,
+) -> JudgePlan:
+    """Which judge this is, decided here only (`score`'s `plan_judge`, `calibrate`'s
+    `load_judge`; `faithcheck.pipeline.rebuild` reads back what this decided): its kind,
+    backend, prompt format, read-out, `dtype` resolved for its engine, and its identity,
+    the name its replies are cached and its labels hashed under, which never holds a
+    credential (a served judge's URL is redacted). `policy`: the scored model and its
+    backend, in a `score` run.
+
+    Raises:
+        UsageError: a judge that cannot be reached as asked (a chat judge's model or key
+            refused, a missing --judge-base-url, prices or a batch it cannot have).
+    """
     check_prices(j.max_cost, j.price_in, j.price_out)
-    if j.batch and judge_kind(j) != "chat":
+    kind = judge_kind(j)
+    if j.batch and kind != "chat":
         raise UsageError(
             "--judge-batch is for a hosted judge (--judge-model openai/<model>); a local or "
             "served judge has no batch API"
         )
-    if judge_kind(j) == "chat":
+    if kind == "chat":
         if j.batch:
             check_batch_provider(
                 resolve_target(j.model, j.base_url, j.api_key_env).provider, j.model
             )
         client = open_chat_judge(j)
         cfg = judge_config(j, seed, "chat", served=True)
-        say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
+        if policy is not None:
+            say(f"judge: {client.model} at {client.describe()['base_url']} (chat)")
         return JudgePlan(j, "chat", None, client.identity, False, cfg, client=client)
-    if j.backend == "openai":
+    if kind == "openai":
         if not j.base_url:
             raise UsageError("--judge-backend openai needs --judge-base-url")
         cfg = judge_config(j, seed, "chat", endpoint=True)
         return JudgePlan(j, "openai", None, f"{redact_url(j.base_url)}#{j.model}", False, cfg)
     identity = resolve_model(j.model)
-    name = policy_backend if j.backend == "auto" else j.backend
+    if policy is not None:
+        name = policy[1] if j.backend == "auto" else j.backend
+    else:
+        name = choose_backend(j.backend, say)  # type: ignore[arg-type]  # not chat here
     fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
     cfg = judge_config(j, seed, fmt)
-    reuse = identity.sha256 == policy.sha256 and name == policy_backend
-    if j.model == DEFAULT_MODEL:
+    precision = precision_for(dtype, name)
+    if policy is None:
+        say(f"precision: {precision.dtype} ({precision.reason})")
+    elif j.model == DEFAULT_MODEL:
         say("warning: " + SMALL_JUDGE_WARNING)
-    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg, resolve(dtype))
+    reuse = policy is not None and identity.sha256 == policy[0].sha256 and name == policy[1]
+    return JudgePlan(j, name, identity.path, identity.sha256, reuse, cfg, precision.dtype)
 
 
 def judge_all(
@@ -401,44 +435,33 @@ def default_max_tokens(j: JudgeOptions) -> int:
     return LOCAL_JUDGE_MAX_TOKENS
 
 
-def load_judge(opts: Any, dtype: Any, seed: int, max_model_len: int, say: Any) -> tuple[Any, Any]:
-    """The judge's plan and the judge itself (a chat client, a server, or a local model),
-    for judging on its own (`calibrate`): no scored model to share an engine with."""
-    from types import SimpleNamespace
+def load_judge(
+    opts: JudgeOptions, dtype: DType, seed: int, max_model_len: int, say: Callable[[str], None]
+) -> tuple[JudgePlan, Any]:
+    """The judge's plan (`resolve_judge`) and the judge itself (a chat client, a server,
+    or a local model), for judging on its own (`calibrate`): no scored model to share an
+    engine with. A served judge gets --judge-concurrency requests in flight."""
+    plan = resolve_judge(opts, seed, dtype, say)
+    engine = EngineOptions(
+        dtype=dtype, max_model_len=max_model_len, max_concurrency=opts.concurrency
+    )
 
-    from faithcheck.backends import choose_backend
-    from faithcheck.backends.precision import precision_for
-
-    kind = judge_kind(opts)
-    if kind == "chat":
-        client = open_chat_judge(opts)
-        cfg = judge_config(opts, seed, "chat", served=True)
-        plan = JudgePlan(opts, "chat", None, client.identity, False, cfg, client=client)
-        return plan, client
-    if kind == "openai":
-        if not opts.base_url:
-            raise UsageError("--judge-backend openai needs --judge-base-url")
-        cfg = judge_config(opts, seed, "chat", endpoint=True)
-        plan = JudgePlan(opts, "openai", None, f"{opts.base_url}#{opts.model}", False, cfg)
-        settings = SimpleNamespace(
-            dtype=dtype, seed=seed, max_model_len=max_model_len, max_concurrency=opts.concurrency
+    def loader(name: str, path: str) -> Backend:
+        return make_backend(
+            name,  # type: ignore[arg-type]
+            path,
+            dtype=plan.dtype or dtype,  # type: ignore[arg-type]
+            seed=seed,
+            max_model_len=max_model_len,
         )
-        return plan, make_openai_backend(opts, settings)
-    identity = resolve_model(opts.model)
-    fmt: Literal["chat", "base"] = "chat" if identity.has_chat_template else "base"
-    name = choose_backend(opts.backend, say)
-    precision = precision_for(dtype, name)
-    say(f"precision: {precision.dtype} ({precision.reason})")
-    cfg = judge_config(opts, seed, fmt)
-    plan = JudgePlan(opts, name, identity.path, identity.sha256, False, cfg, resolve(dtype))
-    backend = make_backend(name, identity.path, dtype=dtype, seed=seed, max_model_len=max_model_len)
-    return plan, backend
+
+    return plan, plan.load(loader, engine)
 
 
 def calibrate_judge(
     opts: JudgeOptions,
     items: list[Any],
-    dtype: Any,
+    dtype: DType,
     seed: int,
     max_model_len: int,
     say: Callable[[str], None],

@@ -11,11 +11,10 @@ what is already there, so a killed run resumes without re-judging anything:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from faithcheck.backends import BackendName
 from faithcheck.backends.http import redact_url
 from faithcheck.errors import UsageError
 from faithcheck.judge import (
@@ -31,6 +30,7 @@ from faithcheck.judge import (
 from faithcheck.judge.batch import BATCH_MAX_REQUESTS
 from faithcheck.judge.calibration import CalibrationItem, build_items, load_calibration
 from faithcheck.judge.client import LEDGER_FILE, JudgeCall, JudgeLike
+from faithcheck.judge.options import OPERATIONAL_JUDGE_OPTIONS, JudgeOptions
 from faithcheck.judge.reliability import JudgeReliability, reliability
 from faithcheck.judge.report import JudgeReport
 from faithcheck.judge.summary import summarize_judge_groups
@@ -47,100 +47,12 @@ from faithcheck.store.rundir import (
     RunDir,
 )
 
-JudgeBackendName = Literal[BackendName, "chat"]
-"""What `--judge-backend` takes: a model backend, or chat (a hosted chat API)."""
-JUDGE_BACKENDS: tuple[str, ...] = get_args(JudgeBackendName)
-
 SMALL_JUDGE_WARNING = (
     "the judge is the small embedded default model, whose labels are weak (see "
     "judge.reliability); for decisions, pass --judge-model with a strong instruct model, "
     "a hosted chat model (e.g. --judge-model openai/o3) or one served by `vllm serve` "
     "(--judge-base-url URL)"
 )
-
-LOCAL_JUDGE_MAX_TOKENS = 256
-"""Default reply budget of a local judge (a short rationale + the verdict line)."""
-
-ReadoutName = Literal["auto", "text", "probs"]
-"""What `--judge-readout` takes."""
-READOUTS: tuple[str, ...] = get_args(ReadoutName)
-
-RATIONALE_TOKENS = 0
-"""Default `--judge-rationale-tokens` of the probability read-out: the verdict prefix
-comes first. Measured on the default calibration slice with SmolLM2-135M
-(`benchmarks/judge_readout.py`): a 32-token rationale gave AUROC 0.41 against 0.48
-without, for twice the prompt tokens."""
-
-OPERATIONAL_JUDGE_OPTIONS = frozenset(
-    {"api_key_env", "concurrency", "http_retries", "cache", "max_items", "price_in", "price_out"}
-    | {"max_cost", "batch"}
-)
-"""Judge options that change how judging runs or is billed, never a label: left out of
-the config hash, so a run resumes with other values."""
-
-
-class JudgeOptions(Record):
-    """How `score` runs the judge."""
-
-    enabled: bool = True
-    """Run the judge (--no-judge skips it, and the judge-based checks with it)."""
-    model: str = DEFAULT_MODEL
-    """--judge-model: alias, checkpoint folder, a provider-prefixed chat model
-    (openai/o3), or the model name served at --judge-base-url."""
-    backend: JudgeBackendName = "auto"
-    """--judge-backend: auto (chat for provider-prefixed names or with --judge-base-url,
-    else the scoring backend), vllm, hf, openai (completions with token ids), chat."""
-    base_url: str | None = None
-    """--judge-base-url: the chat (or, with --judge-backend openai, completions) endpoint."""
-    api_key_env: str | None = None
-    """Environment variable holding the judge server's API key (its name only)."""
-    samples: int | None = Field(None, ge=1)
-    """Responses judged per problem (the first ones); None: as many as the probes use
-    (--probe-samples), all when that is unset."""
-    max_tokens: int = Field(LOCAL_JUDGE_MAX_TOKENS, ge=16)
-    """Judge reply budget (a short rationale + the verdict line; for reasoning models,
-    hidden reasoning too)."""
-    reasoning_effort: str | None = None
-    """--judge-reasoning-effort for reasoning chat judges (minimal, low, medium, high)."""
-    concurrency: int = Field(8, ge=1)
-    """--judge-concurrency: chat requests in flight at once."""
-    http_retries: int = Field(6, ge=0)
-    """--judge-http-retries: SDK retries of 429, 5xx and dropped connections."""
-    cache: bool = True
-    """Answer repeated judge questions from the response cache (--no-judge-cache)."""
-    max_items: int | None = Field(None, ge=1)
-    """--judge-max-items: judge at most this many responses in the run, then stop."""
-    max_cost: float | None = Field(None, ge=0)
-    """--judge-max-cost: USD the judge may spend in the run (needs both prices)."""
-    batch: bool = False
-    """--judge-batch: send the requests through OpenAI's Batch API (openai/ judges)."""
-    price_in: float | None = Field(None, ge=0)
-    """--judge-price-in: USD per million prompt tokens, to print the cost."""
-    price_out: float | None = Field(None, ge=0)
-    """--judge-price-out: USD per million completion tokens."""
-    max_retries: int = Field(1, ge=0)
-    """Retries (with a new seed) after an unparseable or cut-off reply."""
-    calibrate: bool = True
-    """Measure the judge on the bundled calibration pairs (--no-calibrate skips it)."""
-    calibration_per_domain: int = Field(4, ge=1)
-    """Calibration problems per domain (math, science, graph); 6 items each. 4 (12
-    problems, 72 items): a simulated judge right on 9 items in 10 then passes the CI-gated
-    floors in 15 of 20 trials, against 10 of 20 at 2 per domain and 19 of 20 at 20
-    problems; one right on 8 in 10 passes in 14 of 20 on the whole set
-    (`benchmarks/calibration_size.py`). 1 (3 problems) is below the reliability minimum
-    (`MIN_CALIBRATION_PROBLEMS`, 4): never reliable. 20 takes the whole set (40
-    problems)."""
-    strategy: bool = True
-    """Cluster the judged responses by strategy for the strategy-diversity contrast."""
-    readout: ReadoutName = "auto"
-    """--judge-readout: probs (the label read off the next-token probabilities after the
-    verdict prefix; every item labelled, with p_aligned, p_partial, p_misaligned), text
-    (the judge writes its verdict line, which is parsed) or auto (probs where the judge
-    exposes log-probabilities: local engines and --judge-backend openai; text for chat
-    APIs)."""
-    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
-    """--judge-rationale-tokens: with the probs read-out, greedy rationale tokens the
-    judge writes before the verdict prefix (0: none)."""
 
 
 class StrategyPair(Record):

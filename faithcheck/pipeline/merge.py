@@ -38,9 +38,10 @@ from typing import Any
 import orjson
 
 from faithcheck.errors import DataError, RunDirError, UsageError
-from faithcheck.pipeline.core import ScoreOptions, in_shard
+from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.pipeline.rebuild import read_run, rebuild
-from faithcheck.problems.load import FieldMap, dataset_hash, load_problems, load_rollouts
+from faithcheck.problems.load import dataset_hash
+from faithcheck.problems.options import in_shard
 from faithcheck.records import Problem
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash, stage_hashes
@@ -287,18 +288,13 @@ def _check_versions(shards: Sequence[Shard], say: Callable[[str], None]) -> None
 
 def _problems(shard: Shard) -> list[Problem]:
     """The unsharded problem list of the job, in dataset order (after --limit)."""
-    opts = shard.options
-    fields = FieldMap(**opts.fields)
+    opts = shard.options.problems
     if opts.from_samples:
         if not Path(opts.from_samples).is_file():
             raise DataError(f"{opts.from_samples}: the shards' rollouts file is gone")
         if file_hash(opts.from_samples) != shard.info.config.get("from_samples"):
             raise DataError(f"{opts.from_samples} changed since the shards were scored")
-        problems, _ = load_rollouts(
-            opts.from_samples, fields=fields, default_domain=opts.domain, fmt=opts.from_format
-        )
-    else:
-        problems = load_problems(opts.dataset, fields=fields, default_domain=opts.domain)
+    problems, _ = opts.read()
     return problems[: opts.limit] if opts.limit is not None else problems
 
 
@@ -308,8 +304,9 @@ def _check_dataset(shards: Sequence[Shard], problems: Sequence[Problem]) -> None
         own = dataset_hash(p for p in problems if in_shard(p.id, s.index, s.count))
         # `score` hashes the shard's own problems; a hash of the whole list is accepted too.
         if s.info.config.get("dataset_sha256") not in {own, whole}:
+            given = s.options.problems
             raise DataError(
-                f"the dataset {s.options.from_samples or s.options.dataset!r} no longer "
+                f"the dataset {given.from_samples or given.dataset!r} no longer "
                 f"matches the one {s.path} was scored on"
             )
 

@@ -38,7 +38,8 @@ from faithcheck.judge.stage import (
     judge_config,
 )
 from faithcheck.models import ModelIdentity
-from faithcheck.pipeline.core import Phases, ScoreOptions, build_report, derived_stages
+from faithcheck.pipeline.core import Phases, build_report, derived_stages
+from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash
 from faithcheck.store.rundir import (
@@ -181,7 +182,7 @@ def _judge_plan(opts: ScoreOptions, config: Mapping[str, Any]) -> JudgePlan | No
     judged = config.get("judge")
     if not judged:
         return None
-    return _plan_of(opts.judge, judged, config["backend"], opts.seed)
+    return _plan_of(opts.judge, judged, config["backend"], opts.sampling.seed)
 
 
 def _jury_plans(
@@ -192,7 +193,7 @@ def _jury_plans(
     if lead is None or not opts.jury:
         return []
     plans = [
-        _plan_of(j, c, config["backend"], opts.seed)
+        _plan_of(j, c, config["backend"], opts.sampling.seed)
         for j, c in zip(opts.jury, settings, strict=True)
     ]
     names = juror_names([lead.opts.model, *(p.opts.model for p in plans)])

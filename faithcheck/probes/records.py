@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
+from faithcheck.errors import UsageError
 from faithcheck.probes.cuts import DEFAULT_FRACTIONS
-from faithcheck.records import Record
+from faithcheck.records import PANEL_PROBES, Record, option
 
 ProbeName = Literal["truncation", "mistakes", "necessity", "controls"]
 ALL_PROBES: tuple[ProbeName, ...] = ("truncation", "mistakes", "necessity", "controls")
@@ -24,32 +26,116 @@ read-out is the faster one (2-core CPU, SmolLM2-135M, 8 chains x 5 cuts: 5.6 s v
 on vLLM generate is, 3.2 s vs 9.4 s)."""
 
 
-class ProbeConfig(Record):
-    """What to probe and how."""
+def _probe_names(text: str) -> list[str]:
+    """`--probes` (comma-separated, or `none`) as probe names."""
+    names = [] if text.strip() in {"", "none"} else [p.strip() for p in text.split(",")]
+    unknown = [n for n in names if n not in ALL_PROBES]
+    if unknown:
+        raise UsageError(f"unknown probe {unknown[0]!r}; choose from {', '.join(ALL_PROBES)}")
+    return names
 
-    probes: list[ProbeName] = Field(default_factory=lambda: list(ALL_PROBES))
+
+def _one_of(message: str, *choices: str) -> Callable[[str], str]:
+    """A parser that takes one of `choices` and refuses anything else with `message`."""
+
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise UsageError(message)
+        return value
+
+    return parse
+
+
+def _positive(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise UsageError("--probe-samples must be at least 1")
+    return value
+
+
+class ProbeConfig(Record):
+    """What to probe and how (the options first, in the order `--help` lists them)."""
+
+    probes: list[ProbeName] = option(
+        lambda: list(ALL_PROBES),
+        cli_type=str,
+        cli_default=",".join(ALL_PROBES),
+        parse=_probe_names,
+        help="Comma-separated probes: truncation,mistakes,necessity,controls (or 'none').",
+        panel=PANEL_PROBES,
+    )
     """Probes to run."""
-    fractions: list[float] = Field(default_factory=lambda: list(DEFAULT_FRACTIONS))
-    """Truncation grid: fractions of the steps kept."""
-    readout: Readout = "auto"
+    probe_samples: int | None = option(
+        None,
+        parse=_positive,
+        help="Probe at most N samples per problem (default: all).",
+        panel=PANEL_PROBES,
+    )
+    """Probe at most this many samples per problem (None: all)."""
+    impl: Literal["fast", "naive"] = option(
+        "fast",
+        param="probe_impl",
+        cli_type=str,
+        parse=_one_of("--probe-impl must be fast or naive", "fast", "naive"),
+        help="fast (cached prefixes) or naive (full re-prefill per cut; baseline).",
+        panel=PANEL_PROBES,
+    )
+    """fast: the backend's cached path; naive: full re-prefill per cut (baseline)."""
+    readout: Readout = option(
+        "auto",
+        "--readout",
+        cli_type=str,
+        parse=_one_of(
+            "--readout must be generate, score, both or auto", "generate", "score", "both", "auto"
+        ),
+        help="How truncation reads the answer: generate, score (teacher-forced "
+        "log P(a*)), both, or auto (the cheaper for the backend: generate on vLLM, score on hf).",
+        panel=PANEL_PROBES,
+    )
     """generate: greedy answer after the cue; score: teacher-forced log P(a*); both; auto:
     the one that separates post-hoc from faithful chains (`PRIMARY_READOUT`), resolved
     before the run starts."""
-    impl: Literal["fast", "naive"] = "fast"
-    """fast: the backend's cached path; naive: full re-prefill per cut (baseline)."""
+    mistakes: Literal["rule", "llm"] = option(
+        "rule",
+        "--mistakes",
+        cli_type=str,
+        parse=_one_of("--mistakes must be rule or llm", "rule", "llm"),
+        help="Who writes the inserted mistake: rule (one number or operator changed) or llm "
+        "(the judge model rewrites the step with one error).",
+        panel=PANEL_PROBES,
+    )
+    """Who writes the mistake: rule (one number or operator changed, deterministic) or
+    llm (the judge model rewrites the step with one error; `--mistakes llm`)."""
+    fractions: list[float] = Field(default_factory=lambda: list(DEFAULT_FRACTIONS))
+    """Truncation grid: fractions of the steps kept."""
     readout_tokens: int = Field(16, ge=1)
     """Maximum tokens of a generated read-out."""
     mistakes_per_chain: int = Field(2, ge=1)
     """Steps corrupted per chain (deterministically chosen)."""
     necessity_per_chain: int = Field(3, ge=1)
     """Steps left out per chain (M)."""
-    mistakes: Literal["rule", "llm"] = "rule"
-    """Who writes the mistake: rule (one number or operator changed, deterministic) or
-    llm (the judge model rewrites the step with one error; `--mistakes llm`)."""
     mistake_temperature: float = Field(0.0, ge=0.0)
     """Sampling temperature of the continuation after a mistake (greedy by default)."""
-    probe_samples: int | None = None
-    """Probe at most this many samples per problem (None: all)."""
+
+    @model_serializer(mode="wrap")
+    def _written_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # run.json (options and config) keeps the key order it had before the options
+        # came first; keys added later follow.
+        data: dict[str, Any] = handler(self)
+        return {k: data[k] for k in _WRITTEN_ORDER if k in data} | data
+
+
+_WRITTEN_ORDER = (
+    "probes",
+    "fractions",
+    "readout",
+    "impl",
+    "readout_tokens",
+    "mistakes_per_chain",
+    "necessity_per_chain",
+    "mistakes",
+    "mistake_temperature",
+    "probe_samples",
+)
 
 
 class TruncationPoint(Record):

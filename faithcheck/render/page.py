@@ -338,7 +338,8 @@ def run_problems_of(run_dir: Path) -> dict[str, Any]:
     """The run's problems by id, from the dataset run.json names (empty when it can no
     longer be read: the explorer then shows responses without their questions)."""
     from faithcheck.errors import FaithcheckError
-    from faithcheck.pipeline.core import ScoreOptions, run_problems
+    from faithcheck.pipeline.core import run_problems
+    from faithcheck.pipeline.options import ScoreOptions
     from faithcheck.pipeline.rebuild import read_run
 
     try:

@@ -13,17 +13,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from faithcheck._version import __version__
 from faithcheck.backends.http import redact_url
 from faithcheck.models import ModelIdentity
 from faithcheck.problems.load import FieldMap
+from faithcheck.problems.options import ProblemOptions
 from faithcheck.records import Problem
 from faithcheck.store.rundir import RunInfo
 from faithcheck.versions import SCHEMA_VERSION
 
 
 def run_info(
-    opts: Any,
+    opts: BaseModel,
+    given: ProblemOptions,
     config: dict[str, Any],
     config_hash: str,
     identity: ModelIdentity,
@@ -32,7 +36,8 @@ def run_info(
     fields: FieldMap,
     stage_hashes: dict[str, str] | None = None,
 ) -> RunInfo:
-    """run.json for a new run."""
+    """run.json for a new run: `opts`, the run's options, recorded (credentials in URLs
+    removed); `given`, where its problems came from."""
     return RunInfo(
         schema_version=SCHEMA_VERSION,
         faithcheck_version=__version__,
@@ -44,8 +49,8 @@ def run_info(
         stage_hashes=stage_hashes,
         model=identity.model_dump(mode="json") | {"chat_template_sha256": _chat_hash(identity)},
         dataset={
-            "spec": opts.dataset if not opts.from_samples else None,
-            "from_samples": opts.from_samples,
+            "spec": given.dataset if not given.from_samples else None,
+            "from_samples": given.from_samples,
             "fields": fields.__dict__,
             "problems": len(problems),
             "sha256": data_hash,

@@ -7,7 +7,7 @@ import pytest
 
 from faithcheck.backends import parse_engine_args
 from faithcheck.errors import UsageError
-from faithcheck.pipeline.core import score_options
+from faithcheck.pipeline.options import score_options
 
 
 def test_values_are_json_when_they_parse() -> None:
@@ -34,7 +34,7 @@ def test_options_record_them_and_the_hash_only_when_given() -> None:
 
     plain = score_options()
     tuned = score_options(engine_arg=["swap_space=4"], revision="main")
-    assert tuned.engine_args == {"swap_space": 4} and tuned.revision == "main"
+    assert tuned.engine.engine_args == {"swap_space": 4} and tuned.engine.revision == "main"
     assert engine_config(plain) == {}
     assert engine_config(tuned) == {"engine_args": {"swap_space": 4}}
 

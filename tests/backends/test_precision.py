@@ -170,7 +170,8 @@ def test_score_records_and_hashes_the_resolved_dtype(
     import orjson
 
     from faithcheck.errors import FaithcheckError
-    from faithcheck.pipeline.core import ScoreOptions, run_score
+    from faithcheck.pipeline.core import run_score
+    from faithcheck.pipeline.options import ScoreOptions
 
     monkeypatch.setattr(P, "_PROBED", {True: AVX2, False: AVX2})
     opts = ScoreOptions(

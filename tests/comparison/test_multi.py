@@ -79,7 +79,7 @@ def test_score_models_scores_each_model_into_its_folder_and_writes_the_compariso
     import faithcheck
     from faithcheck.comparison.multi import score_models
     from faithcheck.errors import UsageError
-    from faithcheck.pipeline.core import score_options
+    from faithcheck.pipeline.options import score_options
     from tests.judge.test_jury import _rollouts
     from tests.probes.test_run import ScriptedBackend
 

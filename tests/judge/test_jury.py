@@ -24,7 +24,7 @@ from faithcheck.judge.jury import Juror, fold_jury, juror_names, split_judge_spe
 from faithcheck.judge.records import JudgeRecord
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.metrics import MetricValue
-from faithcheck.pipeline.core import score_options
+from faithcheck.pipeline.options import score_options
 from faithcheck.pipeline.rebuild import rebuild_report
 from faithcheck.verdict.core import decide
 from tests.chat_server import FakeChat, Reply, chat_reply, nonce_of

@@ -93,10 +93,10 @@ def test_a_base_url_with_a_local_backend_is_refused() -> None:
 
 
 def test_default_judge_budgets_leave_room_for_hidden_reasoning() -> None:
-    from faithcheck.pipeline.core import check_judge_options
+    from faithcheck.judge.choose import judge_options
 
     def budget(**kw: object) -> int:
-        return check_judge_options({"model": "smollm2-135m", "max_tokens": None} | kw).max_tokens
+        return judge_options(**({"model": "smollm2-135m", "max_tokens": None} | kw)).max_tokens
 
     assert budget() == 256
     assert budget(model="anthropic/claude-sonnet-4") == 1024
@@ -190,7 +190,7 @@ def test_the_readout_enters_the_config_hash_resolved_and_only_for_probs() -> Non
 )
 def test_bad_readout_options_are_usage_errors(values: dict, message: str) -> None:
     from faithcheck.errors import UsageError
-    from faithcheck.pipeline.core import check_judge_options
+    from faithcheck.judge.choose import judge_options
 
     with pytest.raises(UsageError, match=message):
-        check_judge_options({"model": "smollm2-135m", "max_tokens": None} | values)
+        judge_options(**({"model": "smollm2-135m", "max_tokens": None} | values))

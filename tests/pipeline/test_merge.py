@@ -32,12 +32,14 @@ from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_ite
 from faithcheck.metrics import bootstrap, mean_or_nan
 from faithcheck.models import ModelIdentity
 from faithcheck.pipeline import merge
-from faithcheck.pipeline.core import ScoreOptions, _result_config, in_shard
+from faithcheck.pipeline.core import _result_config
 from faithcheck.pipeline.merge import first_difference, merge_runs
+from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.pipeline.rebuild import config_hash, rebuild_report
 from faithcheck.probes import ProbeConfig
 from faithcheck.probes.records import ControlRecord, TruncationPoint, TruncationRecord
 from faithcheck.problems.load import dataset_hash, load_problems
+from faithcheck.problems.options import in_shard
 from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.records import Problem
 from faithcheck.sampling import SampleRecord, SamplingConfig

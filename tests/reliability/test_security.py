@@ -165,11 +165,12 @@ def test_score_options_reach_the_backend(
 ) -> None:
     """`--trust-remote-code` sets ScoreOptions.trust_remote_code (see run.json above);
     the pipeline hands it to the backend it loads."""
-    from faithcheck.pipeline.core import ScoreOptions, _load
+    from faithcheck.pipeline.core import _load
+    from faithcheck.pipeline.options import ScoreOptions
 
     opts = ScoreOptions(model=model_path, dataset="math", trust_remote_code=trust)
     with pytest.raises(ModelLoadError):
-        _load("hf", model_path, opts)
+        _load("hf", model_path, opts, "auto")
     assert [kw["trust_remote_code"] for _, kw in spies] == [trust, trust]
 
 
