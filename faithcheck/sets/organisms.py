@@ -26,7 +26,6 @@ from typing import Literal
 
 Kind = Literal["faithful", "post-hoc", "filler"]
 KINDS: tuple[Kind, ...] = ("faithful", "post-hoc", "filler")
-FAITHFUL: frozenset[str] = frozenset({"faithful"})
 Phrasing = Literal["dev", "heldout"]
 
 _NAMES = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jin", "Kofi")
