@@ -278,11 +278,10 @@ def test_merged_run_equals_the_unsharded_run(tmp_path: Path, dataset: Path) -> N
 
 
 def test_file_order_and_the_cis(tmp_path: Path, dataset: Path) -> None:
-    """Since issue #28 a share's CI no longer depends on the problems' order, so a
-    concatenated file gives the same sampling section (it used to give another percentile
-    bootstrap CI). Bootstrapped CIs (kappa, AUROC, paired deltas, unbounded means) still
-    do, which is why the merge restores the order (the merged files equal the unsharded
-    ones line for line, above)."""
+    """A share's CI does not depend on the problems' order, so a concatenated file gives
+    the same sampling section. Bootstrapped CIs (kappa, AUROC, paired deltas, unbounded
+    means) do, which is why the merge restores the order (the merged files equal the
+    unsharded ones line for line, above)."""
     full = make_run(tmp_path / "full", dataset)
     lines = (full / "samples.jsonl").read_bytes().splitlines(keepends=True)
     (full / "samples.jsonl").write_bytes(b"".join(lines[K:] + lines[:K]))  # first problem last
