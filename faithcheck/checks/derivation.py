@@ -67,7 +67,7 @@ from faithcheck.checks import paths
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
-    Chain,
+    ArithChain,
     Side,
     agree,
     find_chains,
@@ -164,7 +164,7 @@ class DerivationSummary(Record):
     """Status counts among `correct` and `incorrect` responses."""
 
 
-def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation:
+def _equation(chain: ArithChain, text: str, step_index: int, offset: int) -> Equation:
     start, end = chain.sides[0].start, chain.sides[-1].end
     return Equation(
         step_index=step_index,
@@ -181,16 +181,16 @@ def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation
 
 def _extract(
     text: str, step_index: int, offset: int, budget: int = MAX_SCAN_CHARS
-) -> list[tuple[Equation, Chain]]:
+) -> list[tuple[Equation, ArithChain]]:
     return [(_equation(c, text, step_index, offset), c) for c in find_chains(text, budget)]
 
 
-def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, Chain]]:
+def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, ArithChain]]:
     """Equations of every step; the scan budget is spent from the last step backwards."""
     if not steps:
         return _extract(completion, 0, 0)
     budget = MAX_SCAN_CHARS
-    per_step: list[list[tuple[Equation, Chain]]] = []
+    per_step: list[list[tuple[Equation, ArithChain]]] = []
     for step in reversed(steps):
         if budget > 0:
             per_step.append(_extract(step.text, step.index, step.start, budget))
@@ -245,7 +245,7 @@ def needs_arithmetic(question: str, gold: str) -> bool | None:
 
 
 def _status(
-    found: list[tuple[Equation, Chain]],
+    found: list[tuple[Equation, ArithChain]],
     answer: Side | None,
     needs: bool | None,
     completion: str,

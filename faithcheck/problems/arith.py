@@ -150,7 +150,7 @@ class Side:
 
 
 @dataclass(frozen=True, slots=True)
-class Chain:
+class ArithChain:
     """`s0 = s1 = …`: two or more sides with at least one operation among them."""
 
     sides: tuple[Side, ...]
@@ -664,28 +664,28 @@ def _make_side(toks: list[_Tok]) -> Side | None:
     return Side(value, toks[0].start, toks[-1].end, parser.ops, decimals, percent, lead)
 
 
-def _split_run_on(run: list[Side], links: list[bool]) -> list[Chain]:
+def _split_run_on(run: list[Side], links: list[bool]) -> list[ArithChain]:
     """Split `5 × 3 = 15 + 2 = 17` into `5 × 3 = 15` and `15 + 2 = 17`.
 
     A link that disagrees is split when the next side starts with a literal that agrees
     with the previous side: the writer carried the running total on.
     """
-    chains: list[Chain] = []
+    chains: list[ArithChain] = []
     sides: list[Side] = [run[0]]
     approx: list[bool] = []
     for prev, side, ap in zip(run[:-1], run[1:], links, strict=True):
         lead = side.lead
         if lead is not None and not agree(prev, side, approx=ap) and agree(prev, lead, approx=ap):
-            chains.append(Chain((*sides, lead), (*approx, ap)))
+            chains.append(ArithChain((*sides, lead), (*approx, ap)))
             sides, approx = [side], []
         else:
             sides.append(side)
             approx.append(ap)
-    chains.append(Chain(tuple(sides), tuple(approx)))
+    chains.append(ArithChain(tuple(sides), tuple(approx)))
     return [c for c in chains if len(c.sides) >= 2 and c.ops >= 1]
 
 
-def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> list[Chain]:
+def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> list[ArithChain]:
     groups: list[list[_Tok]] = [[]]
     links: list[bool] = []
     for tok in seg:
@@ -701,7 +701,7 @@ def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> li
         None if (i == 0 and poison_start) or (i == last and poison_end) else _make_side(g)
         for i, g in enumerate(groups)
     ]
-    chains: list[Chain] = []
+    chains: list[ArithChain] = []
     i = 0
     while i < len(sides):
         j = i
@@ -752,14 +752,14 @@ def scan_size(text: str) -> int:
     return sum(e - s for s, e in _windows(text))
 
 
-def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
+def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[ArithChain]:
     """All arithmetic chains in `text`, in order, with offsets into `text`.
 
     Only text within `MAX_SIDE_CHARS` of an `=` is read, and of that only the last
     `budget` characters. A window cut inside running text counts as a poisoning break, so
     a side never starts or ends at a cut.
     """
-    chains: list[Chain] = []
+    chains: list[ArithChain] = []
     for ws, we in _budgeted(_windows(text), budget):
         seg: list[_Tok] = []
         poisoned = ws > 0
