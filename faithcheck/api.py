@@ -57,6 +57,7 @@ __all__ = [
     "calibrate",
     "compare",
     "decide",
+    "gate_params",
     "json_schema",
     "load_report",
     "merge",
@@ -156,6 +157,14 @@ def score_params() -> list[Param]:
     as underscores), each with its type, default and help, as the packages declare them
     (`faithcheck.records.option`); the command line's options are made from these."""
     from faithcheck.pipeline.options import score_params as declared
+
+    return declared()
+
+
+def gate_params() -> list[Param]:
+    """The gate options `score`, `score_many`, `merge` and `decide` take (`gate`,
+    `require`; `--gate`, `--require`), as the verdict declares them."""
+    from faithcheck.verdict.options import gate_params as declared
 
     return declared()
 

@@ -212,34 +212,36 @@ def test_import_is_light_and_names_resolve() -> None:
 
 
 def test_the_cli_and_the_api_take_the_declared_options() -> None:
-    """Each `score` option is declared once, by its package (`faithcheck.score_params`):
-    the command's options are made from the declarations (name, type, default, help,
-    env var, panel), the API takes exactly those keywords, and every default the command
-    line shows builds the options the declarations default to."""
+    """Each `score` option is declared once, by its package (`faithcheck.api.score_params`,
+    `gate_params`): the command's options are made from the declarations (name, type,
+    default, help, env var, panel), the API takes exactly those keywords, and every
+    default the command line shows builds the options the declarations default to."""
     import inspect
 
-    from faithcheck.api import score_params
+    import faithcheck
+    from faithcheck.api import gate_params, score_params
     from faithcheck.cli.commands import score as cli_score
     from faithcheck.pipeline.options import check_names, score_options
 
-    declared = {p.name: p for p in score_params()}
+    declared = {p.name: p for p in [*score_params(), *gate_params()]}
     cli = inspect.signature(cli_score).parameters
-    own = {"model", "gate", "require", "json_out", "verbose", "log_to", "log_dir"}
-    own |= {"log_step", "log_name"}
+    own = {"model", "json_out", "verbose", "log_to", "log_dir", "log_step", "log_name"}
     assert set(cli) - own == set(declared)
     for name, p in declared.items():
         option = cli[name].annotation.__metadata__[0]
         assert cli[name].default == p.default, name
         assert cli[name].annotation.__origin__ == p.annotation, name
-        assert (option.help, option.envvar, option.rich_help_panel) == (
-            p.flag.help,
-            p.flag.envvar,
-            p.flag.panel,
-        ), name
-    check_names(declared)
+        flag = (option.help, option.envvar, option.rich_help_panel)
+        assert flag == (p.flag.help, p.flag.envvar, p.flag.panel), name
+    check_names({p.name: p.default for p in score_params()})
     with pytest.raises(UsageError, match="unknown option 'max_token'"):
         check_names({"max_token": 8})
-    assert score_options(**{n: p.default for n, p in declared.items()}) == score_options()
+    defaults = {p.name: p.default for p in score_params()}
+    assert score_options(**defaults) == score_options()
+    for function in (faithcheck.score, faithcheck.score_many, faithcheck.merge):
+        api = inspect.signature(function).parameters
+        for p in gate_params():  # explicit keywords, for type checkers
+            assert not api[p.name].default, (function.__name__, p.name)
 
 
 TYPED = textwrap.dedent(

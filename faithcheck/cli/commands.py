@@ -44,12 +44,17 @@ def _score_params() -> list[Any]:
     return score_params()
 
 
+def _gate_params() -> list[Any]:
+    from faithcheck.api import gate_params
+
+    return gate_params()
+
+
 @app.command()
 @with_options(_score_params(), after="model")
+@with_options(_gate_params(), after="model")
 def score(
     model: o.Models = None,
-    gate: o.Gate = None,
-    require: o.Require = None,
     log_to: o.LogTo = None,
     log_dir: o.LogDir = None,
     log_step: o.LogStep = 0,
@@ -63,6 +68,7 @@ def score(
     from faithcheck.cli.summary import emit
 
     models = model or [os.environ.get("FAITHCHECK_MODEL") or o.DEFAULTS["model"]]
+    gate, require = options.pop("gate"), options.pop("require")
     if len(models) > 1:
         from faithcheck.cli.multi import score_many
 

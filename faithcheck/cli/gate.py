@@ -18,11 +18,12 @@ a missing or invalid report, a bad gate file or `--require`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from faithcheck.cli import options as o
+from faithcheck.cli.declared import with_options
 
 Run = Annotated[
     Path,
@@ -35,11 +36,17 @@ Run = Annotated[
 ]
 
 
+def _gate_params() -> list[Any]:
+    from faithcheck.api import gate_params
+
+    return gate_params()
+
+
+@with_options(_gate_params(), after="run")
 def gate_command(
     run: Run,
-    gate: o.Gate = None,
-    require: o.Require = None,
     json_out: o.Json = False,
+    **options: Any,
 ) -> None:
     """Decide a scored run again with other gates (--gate, --require), from its report.json
     alone: no model loads, report.json is left as it is. --json prints the report with the
@@ -51,7 +58,7 @@ def gate_command(
 
     err = Console(stderr=True)
     report = load_report(run)
-    verdict = decide(report, gate=gate, require=require or [])
+    verdict = decide(report, gate=options["gate"], require=options["require"] or [])
     if not json_out:
         stored = report.verdict
         was = f"{stored.decision.replace('_', '-')} (gates: {stored.gate})" if stored else "none"

@@ -7,11 +7,12 @@ Registered in `faithcheck.cli.commands`; this module stays import-light (typer o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from faithcheck.cli import options as o
+from faithcheck.cli.declared import with_options
 
 OUTPUT_PANEL = "Output"
 
@@ -48,14 +49,20 @@ AllowPartial = Annotated[
 ]
 
 
+def _gate_params() -> list[Any]:
+    from faithcheck.api import gate_params
+
+    return gate_params()
+
+
+@with_options(_gate_params(), after="allow_partial")
 def merge_command(
     shards: ShardDirs,
     out: MergeOut,
     force: MergeForce = False,
     allow_partial: AllowPartial = False,
-    gate: o.Gate = None,
-    require: o.Require = None,
     json_out: o.Json = False,
+    **options: Any,
 ) -> None:
     """Combine shard runs into one run directory and report (no model is loaded)."""
     from rich.console import Console
@@ -69,8 +76,8 @@ def merge_command(
         out,
         force=force,
         allow_partial=allow_partial,
-        gate=gate,
-        require=require or [],
+        gate=options["gate"],
+        require=options["require"] or [],
         on_message=lambda m: err.print(m, highlight=False, soft_wrap=True),
     )
     raise typer.Exit(emit(report, json_out=json_out, console=err))

@@ -1,6 +1,6 @@
 """The command line's own options (typer `Annotated` style), each defined once and reused
 by every command that takes it: `--model` (one or several checkpoints), `--json`,
-`--verbose`, the gate and the trackers. The options of a run (`--samples`, `--dtype`,
+`--verbose` and the trackers. The options of a run (`--samples`, `--dtype`,
 `--judge-model`, ...) are declared by the packages that use them and made into options
 by `faithcheck.cli.declared`."""
 
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from faithcheck.models import DEFAULT_MODEL
-from faithcheck.records import PANEL_MODEL, PANEL_OUTPUT, PANEL_VERDICT
+from faithcheck.records import PANEL_MODEL, PANEL_OUTPUT
 
 Models = Annotated[
     list[str] | None,
@@ -35,22 +35,6 @@ Json = Annotated[
 ]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show engine logs.", rich_help_panel=PANEL_OUTPUT)
-]
-
-Gate = Annotated[
-    Path | None,
-    typer.Option(
-        help="Gate file (TOML) with the verdict's checks; see docs/gates.md.",
-        rich_help_panel=PANEL_VERDICT,
-    ),
-]
-Require = Annotated[
-    list[str] | None,
-    typer.Option(
-        help="Extra check, repeatable: 'metric>=value' (dotted path into report.json; "
-        "a check on a default metric replaces it).",
-        rich_help_panel=PANEL_VERDICT,
-    ),
 ]
 
 DEFAULTS = {"model": DEFAULT_MODEL}

@@ -149,5 +149,13 @@ def test_gate_loads_no_engine_and_stdout_is_only_json(run: Path) -> None:
 
 @pytest.mark.parametrize("command", [score, merge_command, gate_command])
 def test_gate_require_and_json_are_the_options_declared_once(command: object) -> None:
+    """--json is the CLI's own option; --gate and --require are the verdict's
+    (`faithcheck.verdict.options.GateOptions`), made into each command's options."""
+    from faithcheck.api import gate_params
+
     hints = typing.get_type_hints(command, include_extras=True)
-    assert (hints["gate"], hints["require"], hints["json_out"]) == (o.Gate, o.Require, o.Json)
+    assert hints["json_out"] == o.Json
+    for p in gate_params():
+        option = hints[p.name].__metadata__[0]
+        made = (hints[p.name].__origin__, option.help, option.rich_help_panel)
+        assert made == (p.annotation, p.flag.help, p.flag.panel)
