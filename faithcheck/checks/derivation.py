@@ -58,6 +58,7 @@ list markers (`1.`, `1)`, bullets), and anything touching a variable or function
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -67,12 +68,15 @@ from faithcheck.checks import paths
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
+    Binding,
     Chain,
     Side,
     agree,
-    find_chains,
+    link,
     read_value,
+    scan,
     scan_size,
+    shift,
 )
 from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
@@ -182,20 +186,28 @@ def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation
 def _extract(
     text: str, step_index: int, offset: int, budget: int = MAX_SCAN_CHARS
 ) -> list[tuple[Equation, Chain]]:
-    return [(_equation(c, text, step_index, offset), c) for c in find_chains(text, budget)]
+    return [(_equation(c, text, step_index, offset), c) for c in link(scan(text, budget))]
 
 
 def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, Chain]]:
-    """Equations of every step; the scan budget is spent from the last step backwards."""
+    """Equations of every step, the steps read as one text (a name bound in one step
+    carries into the next, `arith.link`); the scan budget is spent from the last step
+    backwards."""
     if not steps:
         return _extract(completion, 0, 0)
     budget = MAX_SCAN_CHARS
-    per_step: list[list[tuple[Equation, Chain]]] = []
+    per_step: list[list[Chain | Binding]] = []
     for step in reversed(steps):
         if budget > 0:
-            per_step.append(_extract(step.text, step.index, step.start, budget))
+            per_step.append([shift(item, step.start) for item in scan(step.text, budget)])
             budget -= scan_size(step.text)
-    return [found for step in reversed(per_step) for found in step]
+    chains = link([item for found in reversed(per_step) for item in found])
+    starts = [step.start for step in steps]
+    out = []
+    for chain in chains:
+        at = max(0, bisect.bisect_right(starts, chain.sides[0].start) - 1)
+        out.append((_equation(chain, completion, steps[at].index, 0), chain))
+    return out
 
 
 def extract_equations(text: str, step_index: int = 0, offset: int = 0) -> list[Equation]:

@@ -349,7 +349,7 @@ class _Provenance:
         before: list[Fraction] = []
         for side in sides:
             written = literals(completion, side.start + shift, side.end + shift)
-            if side.ops:
+            if side.ops and side.decimals is None:  # a bare "34%" is a result
                 steps = _one_op(before)
                 operands.extend((op, steps) for op in written)
             before = [v for v, _, _ in written]
@@ -372,8 +372,13 @@ class _Provenance:
         if ok:
             self.grounded.add(eq.start)
             for side in sides:
-                # literals carry no sign (it is an operator): -240 is used as "(-240)"
-                for v in {side.value, abs(side.value)}:
+                # literals carry no sign (it is an operator): -240 is used as "(-240)";
+                # a result written as a percentage is used as its number too ("= 80%",
+                # then "80/100"), as the question's percentages are
+                values = {side.value, abs(side.value)}
+                if side.percent:
+                    values.add(abs(side.value) * 100)
+                for v in values:
                     self.pool.add(v)
                     self.derived.add(v)
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -76,7 +77,7 @@ _LEXER = re.compile(
    |(?P<textword>\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf)\s*
         \{(?![\s]{0,5}[0-9.])[^{}\\]{0,60}\})
    |(?P<cmd>\\[A-Za-z]+)
-   |(?P<delim>\\[()\[\]]|\$|\\\$)
+   |(?P<delim>\\[()\[\]]|\$|\\\$|[£€¥₹])
    |(?P<pct>\\?%)
    |(?P<rowend>\\\\)
    |(?P<arrow>=>|->|<<|>>|[⇒→])
@@ -166,6 +167,17 @@ class Chain:
     def ops(self) -> int:
         """Operations performed over all sides."""
         return sum(s.ops for s in self.sides)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """`NAME = s1 = s2 …` on one line: a name (a variable, a label) bound to the sides after
+    it that evaluate, and the chains those sides form on their own."""
+
+    name: str
+    sides: tuple[Side, ...]
+    approx: tuple[bool, ...]  # per link between sides
+    chains: tuple[Chain, ...]
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
@@ -551,6 +563,9 @@ class _Tokenizer:
     def _op(self, lx: _Lex) -> None:
         sym = _OPS[self._src(lx)]
         nxt = self._at(self.j)
+        if sym == "/" and self._rate_unit(lx, nxt):
+            self.j += 1  # "£195/day": a unit, not a division by a word
+            return
         if self._src(lx) in ("*", "**") and not (
             self._after_operand() and self._operand_next(self.j)
         ):
@@ -559,6 +574,15 @@ class _Tokenizer:
             self._brk(lx)  # "- " bullet
         else:
             self._emit("o", lx, sym)
+
+    def _rate_unit(self, lx: _Lex, nxt: _Lex | None) -> bool:
+        """`/` glued between a number and a word of two or more letters is a rate's unit
+        ("£195/day", "12 days/month" is read by `_unit_run`); a single letter is a
+        variable ("12/x")."""
+        if lx.gap or nxt is None or nxt.gap or not self.out or self.out[-1].kind not in "n%":
+            return False
+        src = self._src(nxt)
+        return nxt.kind == "word" and len(src) > 1 and src not in _WORD_OPS
 
     def _sup(self, lx: _Lex) -> None:
         if not self._after_operand():
@@ -685,7 +709,39 @@ def _split_run_on(run: list[Side], links: list[bool]) -> list[Chain]:
     return [c for c in chains if len(c.sides) >= 2 and c.ops >= 1]
 
 
-def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> list[Chain]:
+_LABEL_CMD = re.compile(
+    r"\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf|operatorname)\s*\{([^{}\\]{0,60})\}"
+)
+_MARKUP = re.compile(r"\\[()\[\]]|\\[,;: ]|[$*&]")
+_NAME_END = re.compile(
+    r"(?:^|(?<=[\s(\[{:;,]))([A-Za-z][\w']*(?:[ \t]+[A-Za-z][\w']*){0,4})[ \t]*$"
+)
+_LIST_MARKER = re.compile(r"^\s*(?:[0-9]{1,2}[.)]|[-•])\s+")
+_NOT_BEFORE_NAME = frozenset("+-−*/×÷^·=)]}.\\0123456789")
+
+
+def _name_before(text: str, pos: int) -> str | None:
+    """The name written right before the `=` at `pos` on its line: a variable (its last
+    word is one letter: "so x"), or a label of up to five words ("Total cost",
+    `\\text{Total cost}`), lower-cased. None when what precedes is not a name ("2x",
+    "(x + 4) + 3", "in 4 weeks")."""
+    start = max(text.rfind("\n", 0, pos) + 1, pos - 120)
+    head = _LIST_MARKER.sub("", text[start:pos])
+    head = _LABEL_CMD.sub(lambda m: f" {m.group(1)} ", head)
+    head = _MARKUP.sub(" ", head)
+    m = _NAME_END.search(head)
+    if m is None:
+        return None
+    before = head[: m.start(1)].rstrip()
+    if before and before[-1] in _NOT_BEFORE_NAME:
+        return None
+    words = m.group(1).split()
+    return words[-1] if len(words[-1]) == 1 else " ".join(w.lower() for w in words)
+
+
+def _segment_chains(
+    seg: list[_Tok], poison_start: bool, poison_end: bool, text: str
+) -> list[Chain | Binding]:
     groups: list[list[_Tok]] = [[]]
     links: list[bool] = []
     for tok in seg:
@@ -701,17 +757,22 @@ def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> li
         None if (i == 0 and poison_start) or (i == last and poison_end) else _make_side(g)
         for i, g in enumerate(groups)
     ]
-    chains: list[Chain] = []
+    items: list[Chain | Binding] = []
     i = 0
     while i < len(sides):
         j = i
         while j < len(sides) and sides[j] is not None:
             j += 1
-        if j - i >= 2:
-            run = [s for s in sides[i:j] if s is not None]
-            chains.extend(_split_run_on(run, links[i : j - 1]))
+        run = [s for s in sides[i:j] if s is not None]
+        chains = _split_run_on(run, links[i : j - 1]) if j - i >= 2 else []
+        # "NAME = s1 = …": the segment opens with `=` right after a name
+        name = _name_before(text, seg[0].start) if i == 1 and j > 1 and not groups[0] else None
+        if name:
+            items.append(Binding(name, tuple(run), tuple(links[1 : j - 1]), tuple(chains)))
+        else:
+            items.extend(chains)
         i = j + 1
-    return chains
+    return items
 
 
 def _last_hint(text: str, lo: int, hi: int) -> int:
@@ -752,14 +813,16 @@ def scan_size(text: str) -> int:
     return sum(e - s for s, e in _windows(text))
 
 
-def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
-    """All arithmetic chains in `text`, in order, with offsets into `text`.
+def scan(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain | Binding]:
+    """The arithmetic chains and the bindings (`NAME = …`) in `text`, in order, with
+    offsets into `text`; a binding holds the chains its own sides form. `link` reads them
+    as a whole.
 
     Only text within `MAX_SIDE_CHARS` of an `=` is read, and of that only the last
     `budget` characters. A window cut inside running text counts as a poisoning break, so
     a side never starts or ends at a cut.
     """
-    chains: list[Chain] = []
+    items: list[Chain | Binding] = []
     for ws, we in _budgeted(_windows(text), budget):
         seg: list[_Tok] = []
         poisoned = ws > 0
@@ -768,11 +831,80 @@ def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
                 seg.append(tok)
                 continue
             if seg:
-                chains.extend(_segment_chains(seg, poisoned, tok.sym == "!"))
+                items.extend(_segment_chains(seg, poisoned, tok.sym == "!", text))
             seg, poisoned = [], tok.sym == "!"
         if seg:
-            chains.extend(_segment_chains(seg, poisoned, we < len(text)))
-    return chains
+            items.extend(_segment_chains(seg, poisoned, we < len(text), text))
+    return items
+
+
+def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
+    """All arithmetic chains in `text`, line by line (`scan`, bindings not linked), in
+    order, with offsets into `text`."""
+    out: list[Chain] = []
+    for item in scan(text, budget):
+        out.extend(item.chains if isinstance(item, Binding) else (item,))
+    return out
+
+
+def _shift_side(side: Side, offset: int) -> Side:
+    lead = None if side.lead is None else _shift_side(side.lead, offset)
+    return replace(side, start=side.start + offset, end=side.end + offset, lead=lead)
+
+
+def shift(item: Chain | Binding, offset: int) -> Chain | Binding:
+    """The same chain or binding with its offsets moved by `offset` (a step's start)."""
+    if isinstance(item, Chain):
+        return Chain(tuple(_shift_side(s, offset) for s in item.sides), item.approx)
+    chains = tuple(shift(c, offset) for c in item.chains)
+    sides = tuple(_shift_side(s, offset) for s in item.sides)
+    return Binding(item.name, sides, item.approx, chains)  # type: ignore[arg-type]
+
+
+def link(items: Sequence[Chain | Binding]) -> list[Chain]:
+    """The chains of a response read as a whole, from `scan`'s items in order.
+
+    A name carries its value from line to line as a computed result does. Bindings of
+    one name with nothing computed between them (no other chain, no other name's binding)
+    are one chain, their sides in order: "P = 2 × (12 + 8)", "P = 2 × 20", "P = 40" on
+    three lines is `2 × (12 + 8) = 2 × 20 = 40`, and a wrong one ("C = 40 × 7", then "C
+    = 290") is a wrong link, an arithmetic error like any other. Such a run (or a single
+    binding) whose last side still computes ("Total = 40 × 7", the result never written)
+    produces that side's value, as if written after it. Everything else is as `scan` read
+    it.
+    """
+    out: list[Chain] = []
+    run: list[Binding] = []
+
+    def close() -> None:
+        if len(run) == 1 and not _computes(run[0].sides[-1]):
+            out.extend(run[0].chains)
+        elif run:
+            sides = [s for b in run for s in b.sides]
+            links = [ap for b in run for ap in (*b.approx, False)][:-1]
+            if _computes(sides[-1]):
+                end = sides[-1].end
+                sides.append(Side(sides[-1].value, end, end, 0))
+                links.append(False)
+            out.extend(_split_run_on(sides, links))
+        run.clear()
+
+    for item in items:
+        if isinstance(item, Binding) and (not run or run[-1].name == item.name):
+            run.append(item)
+            continue
+        close()
+        if isinstance(item, Binding):
+            run.append(item)
+        else:
+            out.append(item)
+    close()
+    return out
+
+
+def _computes(side: Side) -> bool:
+    """A side with an operation that is not a bare literal ("3 × 4", not "20%")."""
+    return side.ops > 0 and side.decimals is None
 
 
 def literals(text: str, start: int = 0, end: int | None = None) -> list[tuple[Fraction, bool, int]]:

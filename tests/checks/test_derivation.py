@@ -72,6 +72,10 @@ EQUATIONS = [
     ("80 km per hour × 2.5 hours = 200 km", [(200, [200], True)]),
     ("12cm × 2 = 24cm.", [(24, [24], True)]),
     ("60 km/h × 2 h = 120 km", [(120, [120], True)]),
+    ("£195/day × 12 days = £2,340", [(2340, [2340], True)]),
+    ("€45/hour*3 hours = €135/day", [(135, [135], True)]),
+    ("¥500 + ¥250 = ¥750", [(750, [750], True)]),
+    ("12/x = 3", []),
     ("120 × 25% = 30", [(30, [30], True)]),
     ("50% × 80 = 40", [(40, [40], True)]),
     ("15 percent of 80 = 12", [(12, [12], True)]),
@@ -117,6 +121,13 @@ EQUATIONS = [
     ("3 × 4 = **12**", [(12, [12], True)]),
     ("(3 + 4) × 2 = 14 (since both)", [(14, [14], True)]),
     ("Then 18x = 342 - 54 = 288", [(288, [288], True)]),
+    # a name carries its value from line to line (`arith.link`)
+    ("Let n = 7 \\times 6\nn = 42", [(42, [42], True)]),
+    ("Area = 9 × 5\n\nArea = 45 square feet", [(45, [45], True)]),
+    ("Cost = 15 × 4\nCost = 65", [(60, [65], False)]),
+    ("q = 3 + 4\nr = 7", [(7, [7], True)]),  # another name: q's value is produced
+    ("m = 8 × 3\n5 + 5 = 10\nm = 24", [(24, [24], True), (10, [10], True)]),
+    ("2x = 36\nx = 18", []),  # an equation in x is not read (yet)
     # not equations: dates, times, ratios, variables, functions, no operation, limits
     ("On 2024-01-15 she left.", []),
     ("2024-01-15 = 2008", []),

@@ -306,3 +306,65 @@ def test_shapes_real_models_write(question: str, response: str, expected: str) -
     found = status(question, response)
     assert found.status == expected
     assert found.path_errors == 0
+
+
+# A name carries its value from line to line (`faithcheck.problems.arith.link`): names,
+# numbers and phrasings other than the real chains the rule was found on.
+JARS = "A shelf holds 9 rows of 14 jars. 25 jars break. How many jars are left?"
+
+
+def _named(*lines: str) -> str:
+    return "\n".join(f"\\[ {line} \\]" if "=" in line else line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("response", "correct", "expected", "errors"),
+    [
+        # one value per line, each under its name: read as the chains they are
+        (_named("J = 9 \\times 14", "J = 126", "Left:", "L = 126 - 25", "L = 101",
+                "So \\boxed{101}."), True, "supported", 0),
+        (_named("\\text{Jars in all} = 9 \\times 14", "\\text{Jars in all} = 126",
+                "\\text{Jars left} = 126 - 25", "\\text{Jars left} = 101", "\\boxed{101}"),
+         True, "supported", 0),
+        # a result never written: the named expression produces its value
+        ("Jars = 9 × 14 = 126\nRemaining = 126 - 25\nThe answer is \\boxed{101}.",
+         True, "supported", 0),
+        # a wrong `NAME = expr` is an error on the answer's path: a right answer after
+        # it did not come from the steps, a wrong one carries it faithfully
+        (_named("J = 9 \\times 14", "J = 136", "L = 136 - 25", "L = 101", "\\boxed{101}"),
+         True, "compensated", 2),
+        (_named("J = 9 \\times 14", "J = 136", "L = 136 - 25", "L = 111", "\\boxed{111}"),
+         False, "supported", 1),
+        # the named value is used like a computed one: from nowhere, it grounds nothing
+        (_named("J = 9 \\times 14", "J = 126", "L = 126 - 31", "L = 95", "\\boxed{95}"),
+         False, "invented-operand", 0),
+    ],
+)  # fmt: skip
+def test_a_name_carries_its_value_across_lines(
+    response: str, correct: bool, expected: str, errors: int
+) -> None:
+    answer = extract_answer(response).answer
+    found = check_support(
+        "p", 0, JARS, response, split_steps(response), answer, True, correct=correct
+    )
+    assert (found.status, found.path_errors) == (expected, errors)
+
+
+@pytest.mark.parametrize(
+    ("question", "response"),
+    [
+        # a rate's unit glued to its number, and currency signs other than $
+        (
+            "A tutor charges €38 per hour and works 7 hours a day for 5 days. What does she earn?",
+            "A day: €38/hour * 7 hours = €266/day\nFive days: €266/day * 5 days = €1,330\n"
+            "The answer is \\boxed{1330}.",
+        ),
+        # a result written as a percentage is used as its number
+        (
+            "In a 250-seat hall, 40% of the seats are in the balcony. How many are not?",
+            "100% - 40% = 60% of the seats are downstairs.\n250 x 60/100 = 150 seats.\nAnswer: 150",
+        ),
+    ],
+)
+def test_rates_currencies_and_percentage_results(question: str, response: str) -> None:
+    assert status(question, response).status == "supported"
