@@ -70,6 +70,7 @@ from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
     Binding,
     Chain,
+    Names,
     Side,
     agree,
     link,
@@ -196,12 +197,17 @@ def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equatio
     if not steps:
         return _extract(completion, 0, 0)
     budget = MAX_SCAN_CHARS
-    per_step: list[list[Chain | Binding]] = []
+    budgets: list[int] = []
     for step in reversed(steps):
-        if budget > 0:
-            per_step.append([shift(item, step.start) for item in scan(step.text, budget)])
-            budget -= scan_size(step.text)
-    chains = link([item for found in reversed(per_step) for item in found])
+        budgets.append(budget)
+        budget -= scan_size(step.text) if budget > 0 else 0
+    names = Names()
+    items: list[Chain | Binding] = []
+    for step, left in zip(steps, reversed(budgets), strict=True):
+        if left > 0:
+            found = scan(step.text, left, names, step.start)
+            items.extend(shift(item, step.start) for item in found)
+    chains = link(items)
     starts = [step.start for step in steps]
     out = []
     for chain in chains:

@@ -96,6 +96,7 @@ def _operands(completion: str, eq_start: int, chain: Chain) -> list[tuple[Fracti
     for side in chain.sides:
         if side.ops and side.decimals is None:  # "= 34%" is a result, not a sum
             out.extend(literals(completion, side.start + shift, side.end + shift))
+            out.extend((v, False, 0) for v in side.names)  # "x + 5", x bound
     return out
 
 

@@ -344,15 +344,20 @@ class _Provenance:
     def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
         sides = chain.sides
         shift = eq.start - sides[0].start
-        # (operand, the values one operation away from the side before it in the chain)
-        operands: list[tuple[tuple[Fraction, bool, int], frozenset[Fraction]]] = []
-        before: list[Fraction] = []
+        # (operand, the literals of the side before it in the chain)
+        operands: list[tuple[tuple[Fraction, bool, int], tuple[Fraction, ...]]] = []
+        before: tuple[Fraction, ...] = ()
+        follows_pin = False
         for side in sides:
             written = literals(completion, side.start + shift, side.end + shift)
-            if side.ops and side.decimals is None:  # a bare "34%" is a result
-                steps = _one_op(before)
-                operands.extend((op, steps) for op in written)
-            before = [v for v, _, _ in written]
+            written += [(v, False, 0) for v in side.names]  # "x + 5", x bound
+            # a bare "34%" is a result; an equation in a name that pins the same value as
+            # the one before it is that equation rewritten ("2 × 3w = 54" after "2(2w + w)
+            # = 54"): the agreement of the two is its check, its coefficients need no source
+            if side.ops and side.decimals is None and not (side.pin and follows_pin):
+                operands.extend((op, before) for op in written)
+            before = tuple(v for v, _, _ in written)
+            follows_pin = side.pin
         new = [
             v
             for (v, pct, _), _ in operands
@@ -361,9 +366,14 @@ class _Provenance:
         # An adjustment step: every operand an earlier result but one bare constant.
         adjusts = len(new) == 1 and new[0] in self.bare
         ok = True
-        for (value, pct, decimals), steps in operands:
+        steps: dict[tuple[Fraction, ...], frozenset[Fraction]] = {}  # computed when needed
+        for (value, pct, decimals), prior in operands:
             self.operands += 1
-            if self.pool.traced(value, pct, decimals) or value in steps:
+            if self.pool.traced(value, pct, decimals):
+                continue
+            if prior not in steps:
+                steps[prior] = _one_op(prior)
+            if value in steps[prior]:
                 continue
             if value in self.bare and not adjusts:
                 continue
@@ -384,11 +394,12 @@ class _Provenance:
 
 
 def _one_op(values: Sequence[Fraction]) -> frozenset[Fraction]:
-    """Every value one operation (+ − × ÷) away from two of `values`: what a side may
-    carry from the side before it in the same chain, part of it worked out ("2 × (12 +
-    8) = 2 × 20": the 20 is 12 + 8). At most 12 values, so at most 264 results."""
+    """`values` and every value one operation (+ − × ÷) away from two of them: what a side
+    may carry from the side before it in the same chain, as written or part of it worked
+    out ("2 × (12 + 8) = 2 × 20": the 20 is 12 + 8; "6w = 54, w = 54 / 6": the 6 and the
+    54). At most 12 values, so at most 276 results."""
     vals = list(dict.fromkeys(values))[:12]
-    out: set[Fraction] = set()
+    out: set[Fraction] = set(vals)
     for i, a in enumerate(vals):
         for b in vals[i + 1 :]:
             out.update((a + b, a - b, b - a, a * b))

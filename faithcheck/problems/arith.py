@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -144,6 +144,8 @@ class Side:
     decimals: int | None = None  # written decimals when the side is a bare literal
     percent: bool = False  # bare percentage literal ("20%")
     lead: Side | None = None  # leading literal of a compound side ("15" in "15 + 2")
+    names: tuple[Fraction, ...] = ()  # values of the names in the side ("x + 5", x bound)
+    pin: bool = False  # an equation in one unbound name, read as the value it pins down
 
     def scaled(self, factor: int) -> Side:
         """The same literal read in other units (a percent as its number: 0.2 -> 20)."""
@@ -393,6 +395,11 @@ class _Tokenizer:
         src = self._src(lx)
         return lx.kind in ("num", "lp") or src in _FRAC_CMDS or src in ("-", "−")
 
+    def _line_ends(self, k: int) -> bool:
+        """A line break comes before the operand at lexeme k ("3x \\]" then "\\[ 54 …"
+        on the next line: the x is a name, not "times")."""
+        return any(lx.bol for lx in self.lx[k : self._skip_delims(k) + 1])
+
     def _continues(self, k: int) -> bool:
         """Lexeme k carries an expression on (an operator, `=` or a closing paren)."""
         lx = self._at(self._skip_delims(k))
@@ -463,7 +470,20 @@ class _Tokenizer:
         glued = nxt is not None and not nxt.gap and nxt.kind in ("num", "lp")
         unit = self._after_operand() and src in _UNIT_LETTERS
         variable = len(src) == 1 and src not in _ARTICLES and not unit
+        if variable and not glued and self._name(lx, src):
+            return
         self._brk(lx, poison=glued or variable or self._operand_word())
+
+    def _name(self, lx: _Lex, src: str) -> bool:
+        """A one-letter name: an operand whose value is looked up when its side is
+        evaluated (`Names`), alone or glued after a number ("2x" is 2 × x)."""
+        if self._after_operand():
+            last = self.out[-1]
+            if lx.gap or last.kind not in "n)" or last.sym:
+                return False
+            self._emit("o", lx, "*", end=lx.start)
+        self._emit("n", lx, src)
+        return True
 
     def _operand_word(self) -> bool:
         """A word right after `+`, `×` or `÷` is that operator's operand ("Bill (84) + Tip
@@ -475,7 +495,7 @@ class _Tokenizer:
     def _word_after_operand(self, lx: _Lex, src: str) -> bool:
         """Handle a word that follows an operand; False when it is just a break."""
         last = self.out[-1]
-        if src in ("x", "X") and self._operand_next(self.j):
+        if src in ("x", "X") and self._operand_next(self.j) and not self._line_ends(self.j):
             self._emit("o", lx, "*")
         elif src == "percent" and last.kind == "n":
             self._emit("%", lx)
@@ -664,12 +684,22 @@ def _literal(toks: list[_Tok]) -> tuple[int, bool] | None:
     return None
 
 
-def _make_side(toks: list[_Tok]) -> Side | None:
-    """Evaluate one side; None when it is empty, malformed or outside the limits."""
+def _make_side(toks: list[_Tok], bound: Mapping[str, Fraction] | None = None) -> Side | None:
+    """Evaluate one side, its names (`_Tok.sym` on a number token) by their `bound`
+    values; None when it is empty, malformed, outside the limits or uses an unbound name."""
     stripped = _strip_unmatched(toks) if toks else None
     if not stripped or len(stripped) > MAX_SIDE_TOKENS:
         return None
     toks = stripped
+    names: list[Fraction] = []
+    if any(t.kind == "n" and t.sym for t in toks):
+        toks = [replace(t) for t in toks]
+        for tok in toks:
+            if tok.kind == "n" and tok.sym:
+                if bound is None or tok.sym not in bound:
+                    return None
+                tok.value = bound[tok.sym]
+                names.append(tok.value)
     if toks[-1].end - toks[0].start > MAX_SIDE_CHARS:
         return None
     if toks[0].kind == "o" and (len(toks) < 2 or toks[1].gap):
@@ -682,10 +712,11 @@ def _make_side(toks: list[_Tok]) -> Side | None:
     lit = _literal(toks)
     first = toks[0]
     lead = None
-    if lit is None and first.kind == "n" and first.value is not None:
+    if lit is None and first.kind == "n" and first.value is not None and not first.sym:
         lead = Side(first.value, first.start, first.end, 0, first.decimals)
-    decimals, percent = lit if lit else (None, False)
-    return Side(value, toks[0].start, toks[-1].end, parser.ops, decimals, percent, lead)
+    decimals, percent = lit if lit and not names else (None, False)
+    start, end = toks[0].start, toks[-1].end
+    return Side(value, start, end, parser.ops, decimals, percent, lead, tuple(names))
 
 
 def _split_run_on(run: list[Side], links: list[bool]) -> list[Chain]:
@@ -739,8 +770,71 @@ def _name_before(text: str, pos: int) -> str | None:
     return words[-1] if len(words[-1]) == 1 else " ".join(w.lower() for w in words)
 
 
+class Names:
+    """What a response has said about its one-letter names so far, in reading order: the
+    value each is bound to, and the equations in a name not yet bound, each read as the
+    value it pins down ("2x + 140 = 198" pins x to 29), waiting for the name's binding."""
+
+    def __init__(self) -> None:
+        self.bound: dict[str, Fraction] = {}
+        self.open: dict[str, list[Side]] = {}  # offsets from the start of the first text
+        self.offset = 0
+        """Where the text being read starts (`scan`'s caller reads one text after another)."""
+
+    def pin(self, seg: list[_Tok], groups: list[list[_Tok]]) -> None:
+        """Read `L = R` in one unbound name as the value it pins down (`_solve`)."""
+        solved = _solve(groups, self.bound)
+        if solved is not None:
+            name, value = solved
+            pins = self.open.setdefault(name, [])
+            offset = self.offset
+            pins.append(Side(value, seg[0].start + offset, seg[-1].end + offset, 1, pin=True))
+            del pins[:-_MAX_PINS]
+
+    def bind(self, name: str, sides: list[Side]) -> list[Side]:
+        """Bind `name` to the last side's value; the equations that pinned it come first."""
+        self.bound[name] = sides[-1].value
+        return [_shift_side(pin, -self.offset) for pin in self.open.pop(name, [])]
+
+
+_MAX_PINS = 8
+"""Equations in one unbound name kept for its binding (the latest)."""
+
+
+def _solve(groups: list[list[_Tok]], bound: Mapping[str, Fraction]) -> tuple[str, Fraction] | None:
+    """(name, value) when `L = R` is linear in one unbound name with one solution.
+
+    Evaluated at name = 1, 2, 3 with the same exact arithmetic as any side: L − R must
+    change by the same nonzero step each time, and the solution is where it is zero.
+    """
+    free = {t.sym for g in groups for t in g if t.kind == "n" and t.sym and t.sym not in bound}
+    if len(free) != 1:
+        return None
+    name = free.pop()
+    diffs = []
+    for trial in (1, 2, 3):
+        values = {**bound, name: Fraction(trial)}
+        lhs, rhs = _make_side(groups[0], values), _make_side(groups[1], values)
+        if lhs is None or rhs is None:
+            return None
+        diffs.append(lhs.value - rhs.value)
+    step = diffs[1] - diffs[0]
+    if step == 0 or diffs[2] - diffs[1] != step:
+        return None
+    return name, 1 - diffs[0] / step
+
+
+def _head(groups: list[list[_Tok]], seg: list[_Tok], text: str) -> str | None:
+    """The name a segment binds: a lone one-letter name before its first `=` ("x = …"),
+    or, when it opens with `=`, the name written before it (`_name_before`)."""
+    first = groups[0]
+    if len(first) == 1 and first[0].kind == "n" and first[0].sym:
+        return first[0].sym
+    return None if first else _name_before(text, seg[0].start)
+
+
 def _segment_chains(
-    seg: list[_Tok], poison_start: bool, poison_end: bool, text: str
+    seg: list[_Tok], poison_start: bool, poison_end: bool, text: str, names: Names
 ) -> list[Chain | Binding]:
     groups: list[list[_Tok]] = [[]]
     links: list[bool] = []
@@ -752,11 +846,16 @@ def _segment_chains(
             groups[-1].append(tok)
     if not links:
         return []
+    head = _head(groups, seg, text)
     last = len(groups) - 1
     sides = [
-        None if (i == 0 and poison_start) or (i == last and poison_end) else _make_side(g)
+        None
+        if (i == 0 and (poison_start or head)) or (i == last and poison_end)
+        else _make_side(g, names.bound)
         for i, g in enumerate(groups)
     ]
+    if last == 1 and head is None and None in sides and not (poison_start or poison_end):
+        names.pin(seg, groups)
     items: list[Chain | Binding] = []
     i = 0
     while i < len(sides):
@@ -765,10 +864,10 @@ def _segment_chains(
             j += 1
         run = [s for s in sides[i:j] if s is not None]
         chains = _split_run_on(run, links[i : j - 1]) if j - i >= 2 else []
-        # "NAME = s1 = …": the segment opens with `=` right after a name
-        name = _name_before(text, seg[0].start) if i == 1 and j > 1 and not groups[0] else None
-        if name:
-            items.append(Binding(name, tuple(run), tuple(links[1 : j - 1]), tuple(chains)))
+        if head and i == 1 and run:  # "NAME = s1 = …"
+            pins = names.bind(head, run) if len(head) == 1 else []
+            approx = (False,) * len(pins) + tuple(links[1 : j - 1])
+            items.append(Binding(head, (*pins, *run), approx, tuple(chains)))
         else:
             items.extend(chains)
         i = j + 1
@@ -813,15 +912,20 @@ def scan_size(text: str) -> int:
     return sum(e - s for s, e in _windows(text))
 
 
-def scan(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain | Binding]:
+def scan(
+    text: str, budget: int = MAX_SCAN_CHARS, names: Names | None = None, offset: int = 0
+) -> list[Chain | Binding]:
     """The arithmetic chains and the bindings (`NAME = …`) in `text`, in order, with
     offsets into `text`; a binding holds the chains its own sides form. `link` reads them
-    as a whole.
+    as a whole. `names` carries what earlier text bound (updated as `text` is read), and
+    `offset` says where `text` starts in the whole that `names` has read.
 
     Only text within `MAX_SIDE_CHARS` of an `=` is read, and of that only the last
     `budget` characters. A window cut inside running text counts as a poisoning break, so
     a side never starts or ends at a cut.
     """
+    names = Names() if names is None else names
+    names.offset = offset
     items: list[Chain | Binding] = []
     for ws, we in _budgeted(_windows(text), budget):
         seg: list[_Tok] = []
@@ -831,10 +935,10 @@ def scan(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain | Binding]:
                 seg.append(tok)
                 continue
             if seg:
-                items.extend(_segment_chains(seg, poisoned, tok.sym == "!", text))
+                items.extend(_segment_chains(seg, poisoned, tok.sym == "!", text, names))
             seg, poisoned = [], tok.sym == "!"
         if seg:
-            items.extend(_segment_chains(seg, poisoned, we < len(text), text))
+            items.extend(_segment_chains(seg, poisoned, we < len(text), text, names))
     return items
 
 
@@ -877,9 +981,7 @@ def link(items: Sequence[Chain | Binding]) -> list[Chain]:
     run: list[Binding] = []
 
     def close() -> None:
-        if len(run) == 1 and not _computes(run[0].sides[-1]):
-            out.extend(run[0].chains)
-        elif run:
+        if run:
             sides = [s for b in run for s in b.sides]
             links = [ap for b in run for ap in (*b.approx, False)][:-1]
             if _computes(sides[-1]):

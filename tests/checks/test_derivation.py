@@ -127,7 +127,15 @@ EQUATIONS = [
     ("Cost = 15 × 4\nCost = 65", [(60, [65], False)]),
     ("q = 3 + 4\nr = 7", [(7, [7], True)]),  # another name: q's value is produced
     ("m = 8 × 3\n5 + 5 = 10\nm = 24", [(24, [24], True), (10, [10], True)]),
-    ("2x = 36\nx = 18", []),  # an equation in x is not read (yet)
+    ("x = 3 * 4\ntotal = x + 5 = 17", [(12, [12], True), (17, [17], True)]),
+    ("n = 2 + 5\n3n = 21", [(7, [7], True), (21, [21], True)]),  # 3n is 3 × n
+    # an equation in an unbound name pins its value; the name's binding closes the run
+    ("2x = 36\nx = 18", [(18, [18], True)]),
+    ("5y - 4 = 26\n5y = 30\ny = 6", [(6, [6, 6], True)]),
+    ("3t + 9 = 45\n3t = 35\nt = 35/3", [(12, [35 / 3] * 3, False)]),  # 45 - 9 is 36
+    ("2x = 36", []),  # nothing concludes it
+    ("a + b = 10\na = 4", []),  # two unknowns
+    ("x * x = 49\nx = 7", []),  # not linear
     # not equations: dates, times, ratios, variables, functions, no operation, limits
     ("On 2024-01-15 she left.", []),
     ("2024-01-15 = 2008", []),

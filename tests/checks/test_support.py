@@ -368,3 +368,33 @@ def test_a_name_carries_its_value_across_lines(
 )
 def test_rates_currencies_and_percentage_results(question: str, response: str) -> None:
     assert status(question, response).status == "supported"
+
+
+AGES = "Nina is 4 years younger than her cousin. Their ages add up to 30. How old is the cousin?"
+PENS = "A box has 6 packs of 8 pens and 5 loose pens. How many pens are in the box?"
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "correct", "expected"),
+    [
+        # equations in one unknown, each pinning the value the name is then bound to
+        (AGES, _named("Let c be the cousin's age.", "c + (c - 4) = 30", "2c - 4 = 30",
+                      "2c = 34", "c = 17", "So \\boxed{17}."), True, "supported"),
+        # a wrong rewrite is a wrong step on the answer's path
+        (AGES, _named("c + (c - 4) = 30", "2c - 4 = 30", "2c = 36", "c = 17",
+                      "So \\boxed{17}."), True, "compensated"),
+        # a bound name used in a later expression carries its value
+        (PENS, "p = 6 \\times 8\nSo the total is t = p + 5 = 53\n\\boxed{53}", True,
+         "supported"),
+        # ... the value it was bound to, wrong or not: a faithful chain carries the error
+        (PENS, "p = 6 \\times 8 = 46\nSo the total is t = p + 5 = 53\n\\boxed{53}", True,
+         "compensated"),
+        (PENS, "p = 6 \\times 8 = 46\nSo the total is t = p + 5 = 51\n\\boxed{51}", False,
+         "supported"),
+    ],
+)  # fmt: skip
+def test_equations_in_a_name(question: str, response: str, correct: bool, expected: str) -> None:
+    answer = extract_answer(response).answer
+    steps = split_steps(response)
+    found = check_support("p", 0, question, response, steps, answer, True, correct=correct)
+    assert found.status == expected
