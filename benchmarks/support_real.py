@@ -45,7 +45,7 @@ from faithcheck.checks.support import (
     CONSTANTS,
     SUPPORT_STATUSES,
     SupportFinding,
-    check_support,
+    check_response,
 )
 from faithcheck.problems.load import load_problems
 from faithcheck.sampling import SampleRecord
@@ -99,16 +99,7 @@ def load_run(run: Path) -> tuple[list[Chain], int]:
         if not r.correct:
             continue
         q = questions.get(r.problem_id, "")
-        finding = check_support(
-            r.problem_id,
-            r.sample_index,
-            q,
-            r.completion,
-            r.steps,
-            r.answer,
-            r.needs_arithmetic,
-            correct=r.correct,
-        )
+        finding = check_response(r, q)
         out.append(Chain(model, r.problem_id, r.sample_index, q, r.completion, finding))
     return out, responses
 

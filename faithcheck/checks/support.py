@@ -69,7 +69,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from faithcheck.checks import paths
 from faithcheck.checks.conclusions import (
@@ -405,6 +405,46 @@ def _one_op(values: Sequence[Fraction]) -> frozenset[Fraction]:
             out.update((a + b, a - b, b - a, a * b))
             out.update(x / y for x, y in ((a, b), (b, a)) if y)
     return frozenset(out)
+
+
+class Response(Protocol):
+    """A sampled response as the checks read it (`faithcheck.sampling.SampleRecord` is one;
+    the checks sit below sampling, so they name what they read, not the record)."""
+
+    @property
+    def problem_id(self) -> str: ...
+    @property
+    def sample_index(self) -> int: ...
+    @property
+    def completion(self) -> str: ...
+    @property
+    def steps(self) -> Sequence[Step]: ...
+    @property
+    def answer(self) -> str | None: ...
+    @property
+    def needs_arithmetic(self) -> bool | None: ...
+    @property
+    def correct(self) -> bool: ...
+
+
+def check_response(response: Response, question: str) -> SupportFinding:
+    """`check_support` on one sampled response, given all that `score` gives it.
+
+    Args:
+        response: the sampled response (its parse and verification included).
+        question: the problem text.
+    """
+    r = response
+    return check_support(
+        r.problem_id,
+        r.sample_index,
+        question,
+        r.completion,
+        r.steps,
+        r.answer,
+        r.needs_arithmetic,
+        correct=r.correct,
+    )
 
 
 def check_support(

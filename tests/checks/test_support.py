@@ -16,6 +16,7 @@ from faithcheck.checks.support import (
     SUPPORT_STATUSES,
     SupportFinding,
     SupportTally,
+    check_response,
     check_support,
 )
 from faithcheck.judge.calibration import build_items, load_calibration
@@ -398,3 +399,21 @@ def test_equations_in_a_name(question: str, response: str, correct: bool, expect
     steps = split_steps(response)
     found = check_support("p", 0, question, response, steps, answer, True, correct=correct)
     assert found.status == expected
+
+
+def test_check_response_reads_a_sampled_record_as_score_does() -> None:
+    from faithcheck.sampling import SampleRecord
+
+    response = "Tom has 48 apples.\nHe buys 10 more: 48 + 10 = 58.\nThe answer is \\boxed{58}."
+    record = SampleRecord.model_validate(
+        {
+            "problem_id": "p", "sample_index": 3, "seed": 0, "prompt_tokens": 1,
+            "completion": response, "completion_token_ids": [], "finish_reason": "stop",
+            "steps": split_steps(response), "answer": "58", "answer_rule": "boxed",
+            "correct": True, "verify_method": "exact", "needs_arithmetic": True,
+        }
+    )  # fmt: skip
+    expected = check_support(
+        "p", 3, APPLES, response, split_steps(response), "58", True, correct=True
+    )
+    assert check_response(record, APPLES) == expected
