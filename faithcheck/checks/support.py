@@ -37,10 +37,21 @@ a documented constant in a role the question implies (below), the result of an e
 grounded equation, a number stated earlier in the prose that is one operation
 (+ − × ÷) away from grounded values ("half of 10 is 5" grounds the 5), or, in a later
 side of a chain, a value one operation away from two numbers of the side before it (the
-part of it worked out: "2 × (12 + 8) = 2 × 20", the 20 is 12 + 8). An equation is
-grounded when all its operands are traced; its results join the grounded values, the
-results of an ungrounded one do not. Agreement is exact (relative 1e-9) or, for an
-operand written with d decimals, equality after rounding the grounded value to d decimals.
+part of it worked out: "2 × (12 + 8) = 2 × 20", the 20 is 12 + 8, or a number of that
+side as written). An equation is grounded when all its operands are traced; its results
+join the grounded values, the results of an ungrounded one do not. Agreement is exact
+(relative 1e-9) or, for an operand written with d decimals, equality after rounding the
+grounded value to d decimals.
+
+Names (`faithcheck.problems.arith`, *Names*). A value bound by `NAME = expr` carries into
+later lines like a computed result: lines binding one name are one chain (`P = 2 × 20`,
+`P = 40`), a named expression with no written result produces its value, and a bound
+one-letter name in a later expression (`x + 5`, `2x`) is an operand traced like the result
+it stands for (a wrong binding carries its error onto the answer's path). An equation in
+one unbound name pins its solution, and `NAME = value` closes the run; only the first of
+the run's equations needs its numbers traced: a rewrite ("2 × 3w = 54" after "2(2w + w) =
+54") is checked by pinning the same value, so its coefficients need no source. A result
+written as a percentage ("= 80%") grounds its number (80) too.
 
 Constants by role, not by value. A documented constant (`CONSTANTS`) traces an operand
 where its role is plausible: 0 and 1 anywhere; every other one where the question uses

@@ -8,8 +8,10 @@ equation exactly with `Fraction`. Every limit below makes a candidate side fail 
 Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s docstring):
 
 - numbers: `1,200` (comma groups of exactly three; also `1{,}200`, `1\\,200`), `3.5`,
-  `.5`, `-3` (a minus glued to its operand), `$12`, `12 cm`; up to three unit words after
-  a number are skipped when an operator follows them (`80 km per hour × 2`);
+  `.5`, `-3` (a minus glued to its operand), `$12` (and `£ € ¥ ₹`), `12 cm`; up to three
+  unit words after a number are skipped when an operator follows them (`80 km per hour ×
+  2`), and so is a rate's unit glued to it by `/` (`£195/day × 12`: a word of two or more
+  letters, not a variable);
 - operators: `+ - − × x * · \\times \\cdot / ÷ \\div ^ ** ² ³`, `\\frac{a}{b}` /
   `\\dfrac` / `\\tfrac`, `%` (= /100), "of" after a percent or a fraction (`15% of 80`,
   `3/4 of 240`), the words times / plus / minus / multiplied by / divided by, and `x`
@@ -21,16 +23,35 @@ Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s
   \\times 4` reads 150 × 4, not 4 = …);
 - a unit's exponent belongs to the unit (`75 \\text{m}^3 \\times 1000`, `5 m^2`), not to the
   number before it;
+- names: a one-letter name (not `a`, `A` or `I`), alone or glued after a number (`2y` is
+  2 × y), is an operand whose value is looked up when its side is evaluated: bound by an
+  earlier binding it is that value, unbound the side is not evaluated (see *Names* below);
 - a *break* ends an expression. It is benign (ordinary words, `,` + space, `.`, `:`, `=>`)
-  or poisoning (a variable such as `x` or `2y`, a word right after `+`, `×` or `÷` — the
-  operator's operand, as in `Bill (84) + Tip (12.60)` — a function call such as `sqrt(`, a date
-  `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX command, `_ < > |`,
-  a stray `}`): a side that touches a poisoning break is not evaluated, because the break
-  may belong to the expression;
+  or poisoning (a one-letter name glued to what follows, `x2`, a word right after `+`, `×`
+  or `÷` — the operator's operand, as in `Bill (84) + Tip (12.60)` — a function call such
+  as `sqrt(`, a date `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX
+  command, `_ < > |`, a stray `}`): a side that touches a poisoning break is not
+  evaluated, because the break may belong to the expression;
 - a line break (or a LaTeX row end `\\\\`) is a benign break unless the expression carries
   on across it (the line ends with an operator or `=`, or the next starts with `=` / `&=`);
 - list markers (`1.` / `1)` at a line start, `- ` bullets) are breaks; `*` and `**` that are
   not between two operands (markdown emphasis, bullets) are ignored.
+
+Names. A value bound to a name carries into later lines like a computed result (`scan`
+reads, `link` joins, `Names` remembers, in reading order):
+
+- a *binding* is `NAME = s1 = …` where NAME is a one-letter name or a label of up to five
+  words written right before the `=` (`Total cost`, `\\text{Total cost}`); the name is
+  bound to its last side's value;
+- bindings of one name with nothing computed between them are one chain, their sides in
+  order (`P = 2 × 20`, then `P = 40` on the next line is `2 × 20 = 40`; a wrong one is a
+  wrong link), and a run whose last side still computes (`Total = 40 × 7`, no result
+  written) produces that side's value;
+- an equation `L = R` in one unbound one-letter name that is linear in it (L − R
+  evaluated at 1, 2, 3 changes by one nonzero step) *pins* the name to its solution; the
+  pins wait for the name's binding, which closes them into one chain (`2x + 2 = 38`,
+  `2x = 36`, `x = 18`: three sides of 18; a wrong rewrite pins another value, a wrong
+  link). Two unknowns, non-linear equations and chains of three sides are not pinned.
 """
 
 from __future__ import annotations
