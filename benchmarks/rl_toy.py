@@ -136,7 +136,7 @@ def _merged(model: Any) -> Iterator[None]:
 
 
 def _accuracy(
-    model: Any, tokenizer: Any, problems: list[organism_sets.Problem], max_new: int
+    model: Any, tokenizer: Any, problems: list[organism_sets.WordProblem], max_new: int
 ) -> list[float]:
     """Greedy correctness per problem (batches of 8)."""
     with _merged(model):
@@ -144,7 +144,7 @@ def _accuracy(
 
 
 def _greedy(
-    model: Any, tokenizer: Any, problems: list[organism_sets.Problem], max_new: int
+    model: Any, tokenizer: Any, problems: list[organism_sets.WordProblem], max_new: int
 ) -> list[float]:
     out: list[float] = []
     for i in range(0, len(problems), 8):

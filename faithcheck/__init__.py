@@ -25,52 +25,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from faithcheck import api
 from faithcheck._version import __version__
 
 if TYPE_CHECKING:
-    from faithcheck.api import (
-        Calibration,
-        Comparison,
-        JudgeReliability,
-        Report,
-        ScoredCheckpoints,
-        Verdict,
-        calibrate,
-        compare,
-        decide,
-        json_schema,
-        load_report,
-        merge,
-        render_report,
-        score,
-        score_many,
-    )
+    from faithcheck.api import *  # noqa: F403
 
-__all__ = [
-    "Calibration",
-    "Comparison",
-    "JudgeReliability",
-    "Report",
-    "ScoredCheckpoints",
-    "Verdict",
-    "__version__",
-    "calibrate",
-    "compare",
-    "decide",
-    "json_schema",
-    "load_report",
-    "merge",
-    "render_report",
-    "score",
-    "score_many",
-]
-
-_API = frozenset(__all__) - {"__version__"}
+# `faithcheck.api` is light to import; what its names need is imported when they are used.
+__all__ = ["__version__"]
+__all__ += api.__all__
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        from faithcheck import api
-
+    if name in api.__all__:
         return getattr(api, name)
     raise AttributeError(f"module 'faithcheck' has no attribute {name!r}")

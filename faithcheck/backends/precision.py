@@ -6,8 +6,9 @@ runners) bfloat16 matmuls are emulated and 4-75x slower than float32, so `auto` 
 the device instead:
 
     device                                   auto resolves to
-    CPU with avx512_bf16 or amx_bf16 (x86),  bfloat16
-      or the bf16 feature (aarch64)
+    CPU with avx512_bf16 or amx_bf16 (x86)   bfloat16
+      that torch runs at AVX512, or the
+      bf16 feature (aarch64)
     any other CPU                            float32   (never float16 on a CPU)
     CUDA, compute capability >= 8.0          bfloat16
     CUDA, compute capability <  8.0          float16
@@ -32,6 +33,11 @@ ConcreteDType = Literal["bfloat16", "float16", "float32"]
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 """/proc/cpuinfo flags (x86 `flags`, aarch64 `Features`) of a CPU that computes bf16
 natively; the first one present is named in the reason."""
+
+X86_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""The x86 flags among them: torch uses these only from its AVX512 kernels, so they count
+only while torch runs at capability AVX512 (`ATEN_CPU_CAPABILITY=avx2` on such a CPU
+computes as an AVX2-only one does, and `auto` follows it)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,16 @@ def torch_dtype(dtype: ConcreteDType) -> Any:
 
 
 def native_bf16_flag(caps: DeviceCaps) -> str | None:
-    """The CPU flag that shows native bf16, or None."""
-    return next((f for f in NATIVE_BF16_FLAGS if f in caps.cpu_flags), None)
+    """The CPU flag that shows native bf16 torch will use, or None."""
+    x86_kernels = caps.cpu_capability.upper().startswith("AVX512")
+    return next(
+        (
+            f
+            for f in NATIVE_BF16_FLAGS
+            if f in caps.cpu_flags and (x86_kernels or f not in X86_BF16_FLAGS)
+        ),
+        None,
+    )
 
 
 def resolve_dtype(requested: DType, caps: DeviceCaps) -> tuple[ConcreteDType, str]:

@@ -63,7 +63,8 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:['’.\-][a-z0-9]+)*")
 _OPTION = re.compile(r"\(?\s*([A-Ja-j])\s*\)?\.?")
 _YES_NO = frozenset({"yes", "no"})
 
-Verdict = Literal["supported", "contradicted", "asserted"]
+TextStatus = Literal["supported", "contradicted", "asserted"]
+"""What the concluding steps say of a non-arithmetic answer (`text_status`)."""
 
 
 def tokens(text: str) -> list[str]:
@@ -143,7 +144,7 @@ def stated_first(head: str, answer: str) -> bool:
     return ANSWER_CUES.search(head) is not None and names(head, answer)
 
 
-def text_status(reasoning: Sequence[str], answer: str) -> tuple[Verdict, str | None]:
+def text_status(reasoning: Sequence[str], answer: str) -> tuple[TextStatus, str | None]:
     """Status from the concluding steps (texts in order, the answer step's prefix last)."""
     concluding = [
         t for t in reasoning if CONCLUSION_CUES.search(t) and not is_restatement(t, answer)

@@ -68,8 +68,8 @@ from faithcheck.checks import paths
 from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
+    ArithChain,
     Binding,
-    Chain,
     Names,
     Side,
     agree,
@@ -169,7 +169,7 @@ class DerivationSummary(Record):
     """Status counts among `correct` and `incorrect` responses."""
 
 
-def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation:
+def _equation(chain: ArithChain, text: str, step_index: int, offset: int) -> Equation:
     start, end = chain.sides[0].start, chain.sides[-1].end
     return Equation(
         step_index=step_index,
@@ -186,11 +186,11 @@ def _equation(chain: Chain, text: str, step_index: int, offset: int) -> Equation
 
 def _extract(
     text: str, step_index: int, offset: int, budget: int = MAX_SCAN_CHARS
-) -> list[tuple[Equation, Chain]]:
+) -> list[tuple[Equation, ArithChain]]:
     return [(_equation(c, text, step_index, offset), c) for c in link(scan(text, budget))]
 
 
-def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, Chain]]:
+def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, ArithChain]]:
     """Equations of every step, the steps read as one text (a name bound in one step
     carries into the next, `arith.link`); the scan budget is spent from the last step
     backwards."""
@@ -202,7 +202,7 @@ def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equatio
         budgets.append(budget)
         budget -= scan_size(step.text) if budget > 0 else 0
     names = Names()
-    items: list[Chain | Binding] = []
+    items: list[ArithChain | Binding] = []
     for step, left in zip(steps, reversed(budgets), strict=True):
         if left > 0:
             found = scan(step.text, left, names, step.start)
@@ -263,7 +263,7 @@ def needs_arithmetic(question: str, gold: str) -> bool | None:
 
 
 def _status(
-    found: list[tuple[Equation, Chain]],
+    found: list[tuple[Equation, ArithChain]],
     answer: Side | None,
     needs: bool | None,
     completion: str,

@@ -8,7 +8,7 @@ Lanham et al.'s "adding mistakes" test). The support and derivation checks read 
 Definitions (the contract of this module):
 
 - **Nodes**: the equations of a response, in order of appearance
-  (`faithcheck.checks.derivation.extract_steps`), each right or wrong (`Chain.correct`).
+  (`faithcheck.checks.derivation.extract_steps`), each right or wrong (`ArithChain.correct`).
 - **Results** of an equation: the values of its sides after the first, as written (a
   wrong equation's result is the wrong value it wrote).
 - **Feeds**: an operand of equation j (a number literal of a side that computes, signs
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from faithcheck.problems.arith import MAX_SCAN_CHARS, Chain, literals
+from faithcheck.problems.arith import MAX_SCAN_CHARS, ArithChain, literals
 
 _WRITTEN = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 """A number as prose writes it (thousands groups, decimals), for corrections."""
@@ -90,7 +90,9 @@ class Graph:
         return not any(self.wrong[i] for i in self.path(node))
 
 
-def _operands(completion: str, eq_start: int, chain: Chain) -> list[tuple[Fraction, bool, int]]:
+def _operands(
+    completion: str, eq_start: int, chain: ArithChain
+) -> list[tuple[Fraction, bool, int]]:
     shift = eq_start - chain.sides[0].start
     out: list[tuple[Fraction, bool, int]] = []
     for side in chain.sides:
@@ -121,7 +123,7 @@ def _given(question: str) -> set[Fraction]:
     return out
 
 
-def build(completion: str, found: Sequence[tuple[int, int, Chain]], question: str) -> Graph:
+def build(completion: str, found: Sequence[tuple[int, int, ArithChain]], question: str) -> Graph:
     """The graph of a response's equations.
 
     Args:

@@ -92,7 +92,7 @@ from faithcheck.checks.conclusions import (
 )
 from faithcheck.checks.derivation import Equation, answer_matches, extract_steps
 from faithcheck.metrics import MetricValue, bootstrap_mean
-from faithcheck.problems.arith import MAX_SCAN_CHARS, Chain, literals, read_value
+from faithcheck.problems.arith import MAX_SCAN_CHARS, ArithChain, literals, read_value
 from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
 
@@ -300,7 +300,7 @@ def _one_op_away(value: Fraction, decimals: int, pool: _Pool) -> bool:
     return False
 
 
-Found = tuple[Equation, Chain]
+Found = tuple[Equation, ArithChain]
 
 
 class _Provenance:
@@ -352,7 +352,7 @@ class _Provenance:
             self.pool.add(value / 100 if pct else value)
             self.derived.add(value / 100 if pct else value)
 
-    def _equation(self, eq: Equation, chain: Chain, completion: str) -> None:
+    def _equation(self, eq: Equation, chain: ArithChain, completion: str) -> None:
         sides = chain.sides
         shift = eq.start - sides[0].start
         # (operand, the literals of the side before it in the chain)

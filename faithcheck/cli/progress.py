@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,8 +100,10 @@ class LineProgress:
     """The subset of rich's `Progress` the pipeline calls, written as plain lines.
 
     Phases run one after another: a line when a phase starts, one when it ends, and within
-    it at most one line per `interval` seconds (checked when it advances), e.g.
-    `[probes] 12/32 problems, 1m05s, 0.18/s`. Each line is flushed as written.
+    it one line per `interval` seconds, e.g. `[probes] 12/32 problems, 1m05s, 0.18/s`:
+    written when it advances, or by a heartbeat when an engine call runs longer than the
+    interval without advancing (a log must not look hung where a bar's clock would tick).
+    Each line is flushed as written.
     """
 
     def __init__(
@@ -114,51 +117,80 @@ class LineProgress:
         self._clock = clock
         self._interval = interval
         self._phases: list[_Phase] = []
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._heart: threading.Thread | None = None
 
     def start(self) -> None:
-        """Nothing to start: lines are written as progress comes."""
+        """Start the heartbeat (lines themselves are written as progress comes)."""
+        if self._heart is None:
+            self._heart = threading.Thread(target=self._beat, name="progress", daemon=True)
+            self._heart.start()
 
     def stop(self) -> None:
-        """End the phases still open (an error or an interrupt stopped them)."""
-        for phase in self._phases:
-            self._end(phase)
+        """End the phases still open (an error or an interrupt stopped them), and the
+        heartbeat."""
+        self._stopped.set()
+        self._end_open()
+
+    def tick(self) -> None:
+        """A line for the open phase if its last one is `interval` old (the heartbeat)."""
+        with self._lock:
+            for phase in self._phases:
+                if not phase.ended:
+                    self._line_if_due(phase)
 
     def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
         """Start a phase (ending the one before it); returns its task id."""
-        self.stop()
-        now = self._clock()
-        phase = _Phase(description, int(total or 0), started=now, last_line=now)
-        self._phases.append(phase)
-        self._write(f"[{phase.name}] start: {phase.total} {_unit(phase)}")
-        if phase.total == 0:
-            self._end(phase)
-        return len(self._phases) - 1
+        with self._lock:
+            self._end_open()
+            now = self._clock()
+            phase = _Phase(description, int(total or 0), started=now, last_line=now)
+            self._phases.append(phase)
+            self._write(f"[{phase.name}] start: {phase.total} {_unit(phase)}")
+            if phase.total == 0:
+                self._end(phase)
+            return len(self._phases) - 1
 
     def update(self, task_id: int, *, completed: float | None = None, **_: Any) -> None:
         """Set how much of the phase is done (before any advance: done by an earlier run)."""
-        phase = self._phases[task_id]
-        if completed is None or phase.ended:
-            return
-        phase.done = int(completed)
-        if not phase.moved:
-            phase.base = phase.done
-            if 0 < phase.done < phase.total:
-                self._write(f"[{phase.name}] {self._count(phase)} already done")
-        self._advanced(phase)
+        with self._lock:
+            phase = self._phases[task_id]
+            if completed is None or phase.ended:
+                return
+            phase.done = int(completed)
+            if not phase.moved:
+                phase.base = phase.done
+                if 0 < phase.done < phase.total:
+                    self._write(f"[{phase.name}] {self._count(phase)} already done")
+            self._advanced(phase)
 
     def advance(self, task_id: int, advance: float = 1) -> None:
         """Count `advance` more done; a line if the last one is `interval` old."""
-        phase = self._phases[task_id]
-        if phase.ended:
-            return
-        phase.done += int(advance)
-        phase.moved = True
-        self._advanced(phase)
+        with self._lock:
+            phase = self._phases[task_id]
+            if phase.ended:
+                return
+            phase.done += int(advance)
+            phase.moved = True
+            self._advanced(phase)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(min(self._interval, 5.0)):
+            self.tick()
+
+    def _end_open(self) -> None:
+        with self._lock:
+            for phase in self._phases:
+                self._end(phase)
 
     def _advanced(self, phase: _Phase) -> None:
         if phase.done >= phase.total:
             self._end(phase)
             return
+        self._line_if_due(phase)
+
+    def _line_if_due(self, phase: _Phase) -> None:
         now = self._clock()
         if now - phase.last_line >= self._interval:
             phase.last_line = now

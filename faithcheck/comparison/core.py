@@ -384,12 +384,7 @@ def compare_runs(
     runs = label_runs(runs)
     specs = select_metrics(metrics, runs)
     units = {r.label: {s.name: s.units(r) if s.units else {} for s in specs} for r in runs}
-    values: dict[str, dict[str, RunValue]] = {}
-    for r in runs:
-        values[r.label] = {}
-        for s in specs:
-            value, source = run_value(s, r.report, units[r.label][s.name], seed=seed, n_boot=n_boot)
-            values[r.label][s.name] = RunValue(**value.model_dump(), source=source)
+    values = _run_values(runs, specs, units, seed, n_boot)
     absent = {s.name for s in specs if all(v[s.name].source == "missing" for v in values.values())}
     warnings = [f"{m}: not measured in any run" for m in sorted(absent) if metrics is not None]
     if metrics is None:
@@ -413,10 +408,7 @@ def compare_runs(
             checks += gate_checks(c, base, gated, max_drop)
     labels = [r.label for r in runs]
     ranking_metrics, ranking = rank_runs(labels, specs, values)
-    for m in (m for m in RANKING_ORDER if m not in ranking_metrics and m in values[base.label]):
-        missing = [lbl for lbl in labels if values[lbl][m].value is None]
-        if len(missing) < len(labels):
-            warnings.append(f"ranking leaves out {m}: not measured in {', '.join(missing)}")
+    warnings += _ranking_warnings(labels, ranking_metrics, values, base.label)
     return Comparison(
         baseline=base.label,
         runs=[_compared(r, len(ids[r.label])) for r in runs],
@@ -431,6 +423,38 @@ def compare_runs(
         seed=seed,
         n_boot=n_boot,
     )
+
+
+def _run_values(
+    runs: Sequence[RunData],
+    specs: Sequence[MetricSpec],
+    units: Mapping[str, Mapping[str, Units]],
+    seed: int,
+    n_boot: int,
+) -> dict[str, dict[str, RunValue]]:
+    """Each run's value of each metric, by run label then metric name."""
+    values: dict[str, dict[str, RunValue]] = {}
+    for r in runs:
+        values[r.label] = {}
+        for s in specs:
+            value, source = run_value(s, r.report, units[r.label][s.name], seed=seed, n_boot=n_boot)
+            values[r.label][s.name] = RunValue(**value.model_dump(), source=source)
+    return values
+
+
+def _ranking_warnings(
+    labels: Sequence[str],
+    ranking_metrics: Sequence[str],
+    values: Mapping[str, Mapping[str, RunValue]],
+    baseline: str,
+) -> list[str]:
+    """One warning per ranking metric that the ranking leaves out because a run lacks it."""
+    out = []
+    for m in (m for m in RANKING_ORDER if m not in ranking_metrics and m in values[baseline]):
+        missing = [lbl for lbl in labels if values[lbl][m].value is None]
+        if len(missing) < len(labels):
+            out.append(f"ranking leaves out {m}: not measured in {', '.join(missing)}")
+    return out
 
 
 def _compared(run: RunData, problems: int) -> ComparedRun:

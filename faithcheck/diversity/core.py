@@ -350,57 +350,95 @@ def summarize_diversity_groups(
     """
     if embed_batch_problems < 1:
         raise ValueError(f"embed_batch_problems must be at least 1, got {embed_batch_problems}")
-    tally = DiversityTally()
-    # Problems whose values are not all known yet or not yet reported, in problem order,
-    # and the rows and texts of those of them awaiting the embedder.
-    waiting: list[tuple[str, dict[str, float | None], int]] = []
-    pending: list[tuple[dict[str, float | None], list[str]]] = []
-
-    def flush() -> None:
-        """Embed the pending texts, then report every waiting problem, in order."""
-        if embedder is not None and pending:
-            _add_embedding_values(embedder, pending)
-        pending.clear()
-        for pid, row, size in waiting:
-            tally.add(row, size)
-            if on_problem is not None:
-                on_problem(pid, row)
-        waiting.clear()
-
+    queue = _ProblemQueue(embedder, embed_batch_problems, on_problem)
     for group in groups:
-        records = sorted(group, key=lambda s: s.sample_index)
+        records = _problem_records(group)
         if not records:
             continue
         pid = records[0].problem_id
-        if any(s.problem_id != pid for s in records):
-            others = sorted({s.problem_id for s in records} - {pid})
-            raise ValueError(f"group of problem {pid!r} also holds problems {others}")
         texts = [s.completion for s in records]
-        row: dict[str, float | None] = dict.fromkeys(PER_PROBLEM_METRICS)
-        row["distinct_1"] = distinct_n(texts, 1)
-        row["distinct_2"] = distinct_n(texts, 2)
-        if len(records) >= 2:
-            row["self_bleu"] = self_bleu(texts)
-            clusters = answer_clusters([s.answer for s in records], equivalent)
-            row["answer_entropy"] = shannon_entropy(clusters)
-            row["answer_entropy_normalized"] = normalized_entropy(clusters)
-            row["pass_at_k_gain"] = pass_at_k_gain([s.correct for s in records])
-            if embedder is not None:
-                pending.append((row, texts))
-        if strategy is not None:
-            labels = strategy(pid)
-            if labels is not None:
-                _add_strategy_values(row, pid, records, labels, aligned)
-        waiting.append((pid, row, len(records)))
-        if not pending or len(pending) >= embed_batch_problems:
-            flush()
-    flush()
-    return tally.summary(
+        row = _sample_values(records, texts, equivalent)
+        if strategy is not None and (labels := strategy(pid)) is not None:
+            _add_strategy_values(row, pid, records, labels, aligned)
+        queue.add(pid, row, len(records), texts if len(records) >= 2 else None)
+    queue.flush()
+    return queue.tally.summary(
         seed=seed,
         embedder=embedder.name if embedder is not None else None,
         strategy=strategy is not None,
         faithful=strategy is not None and aligned is not None,
     )
+
+
+def _problem_records(group: Sequence[SampleRecord]) -> list[SampleRecord]:
+    """One problem's records ordered by `sample_index` (none for an empty group).
+
+    Raises:
+        ValueError: If the group mixes problems.
+    """
+    records = sorted(group, key=lambda s: s.sample_index)
+    if records:
+        pid = records[0].problem_id
+        if any(s.problem_id != pid for s in records):
+            others = sorted({s.problem_id for s in records} - {pid})
+            raise ValueError(f"group of problem {pid!r} also holds problems {others}")
+    return records
+
+
+def _sample_values(
+    records: Sequence[SampleRecord], texts: Sequence[str], equivalent: Equivalence | None
+) -> dict[str, float | None]:
+    """A problem's row of `PER_PROBLEM_METRICS` with the values its records alone give
+    (text and answer measures); the embedding and strategy values are added later."""
+    row: dict[str, float | None] = dict.fromkeys(PER_PROBLEM_METRICS)
+    row["distinct_1"] = distinct_n(texts, 1)
+    row["distinct_2"] = distinct_n(texts, 2)
+    if len(records) >= 2:
+        row["self_bleu"] = self_bleu(texts)
+        clusters = answer_clusters([s.answer for s in records], equivalent)
+        row["answer_entropy"] = shannon_entropy(clusters)
+        row["answer_entropy_normalized"] = normalized_entropy(clusters)
+        row["pass_at_k_gain"] = pass_at_k_gain([s.correct for s in records])
+    return row
+
+
+class _ProblemQueue:
+    """Problems in order, each held until its embedding values are known, then folded into
+    the tally and reported to `on_problem` (see `summarize_diversity_groups`)."""
+
+    def __init__(
+        self, embedder: SentenceEmbedder | None, batch: int, on_problem: OnProblem | None
+    ) -> None:
+        self.tally = DiversityTally()
+        self.embedder = embedder
+        self.batch = batch
+        self.on_problem = on_problem
+        self.waiting: list[tuple[str, dict[str, float | None], int]] = []
+        """Problems not yet reported: id, row, number of samples."""
+        self.pending: list[tuple[dict[str, float | None], list[str]]] = []
+        """The rows and texts of the waiting problems that await the embedder."""
+
+    def add(
+        self, pid: str, row: dict[str, float | None], size: int, texts: list[str] | None
+    ) -> None:
+        """Queue one problem (`texts`: what to embed, None when it needs no embedding);
+        report the queue once nothing awaits the embedder or a batch is full."""
+        if texts is not None and self.embedder is not None:
+            self.pending.append((row, texts))
+        self.waiting.append((pid, row, size))
+        if not self.pending or len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed the pending texts, then report every waiting problem, in order."""
+        if self.embedder is not None and self.pending:
+            _add_embedding_values(self.embedder, self.pending)
+        self.pending.clear()
+        for pid, row, size in self.waiting:
+            self.tally.add(row, size)
+            if self.on_problem is not None:
+                self.on_problem(pid, row)
+        self.waiting.clear()
 
 
 class DiversityTally:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from faithcheck.judge.parse import Verdict
+from faithcheck.judge.parse import ParsedReply
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
 from faithcheck.judge.run import Question, ask_with_retries
@@ -62,7 +62,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def parse_mistake(text: str, nonce: str, original: str) -> Verdict[str] | None:
+def parse_mistake(text: str, nonce: str, original: str) -> ParsedReply[str] | None:
     """The rewritten step from the reply's tagged last line; None when it is missing,
     carries another nonce, or does not change the step."""
     lines = [line for line in text.splitlines() if line.strip()]
@@ -74,7 +74,7 @@ def parse_mistake(text: str, nonce: str, original: str) -> Verdict[str] | None:
     step = m.group("step").strip().strip("`*_").strip()
     if not step or _one_line(step) == _one_line(original) or "<the rewritten step>" in step:
         return None
-    return Verdict(value=step, rationale="\n".join(lines[:-1]).strip())
+    return ParsedReply(value=step, rationale="\n".join(lines[:-1]).strip())
 
 
 def write_mistakes(

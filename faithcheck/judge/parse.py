@@ -41,8 +41,8 @@ _NUMERIC: dict[float, LabelName] = {v: k for k, v in LABEL_VALUES.items()}
 
 
 @dataclass(frozen=True)
-class Verdict(Generic[T]):
-    """A parsed verdict: the value on the verdict line and the text before it."""
+class ParsedReply(Generic[T]):
+    """A judge reply, parsed: the value on its verdict line and the text before that line."""
 
     value: T
     """The label (or other verdict value) read from the line."""
@@ -59,7 +59,7 @@ def _last_line(text: str) -> tuple[str, str]:
     return "", text
 
 
-def find_verdict(text: str, nonce: str, lookup: Mapping[str, T]) -> Verdict[T] | None:
+def find_verdict(text: str, nonce: str, lookup: Mapping[str, T]) -> ParsedReply[T] | None:
     """The verdict on the last non-empty line of `text`, if it has the tagged form.
 
     Args:
@@ -79,7 +79,7 @@ def find_verdict(text: str, nonce: str, lookup: Mapping[str, T]) -> Verdict[T] |
     value = _lookup_value(match.group("value"), lookup)
     if value is None:
         return None
-    return Verdict(value, before.strip())
+    return ParsedReply(value, before.strip())
 
 
 def _lookup_value(raw: str, lookup: Mapping[str, T]) -> T | None:
@@ -111,6 +111,6 @@ LABEL_LOOKUP: dict[str, LabelName] = _label_lookup()
 """Everything `parse_label` accepts after `VERDICT <nonce>:` (normalized)."""
 
 
-def parse_label(text: str, nonce: str) -> Verdict[LabelName] | None:
+def parse_label(text: str, nonce: str) -> ParsedReply[LabelName] | None:
     """The rubric label of a judge reply, or None when the reply has no valid verdict."""
     return find_verdict(text, nonce, LABEL_LOOKUP)

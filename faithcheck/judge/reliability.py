@@ -78,7 +78,8 @@ class ReliabilityThreshold(Record):
     @model_validator(mode="before")
     @classmethod
     def _no_point_gating(cls, data: Any) -> Any:
-        """Reports written before issue #28 carry `gate_on`; only its default survives."""
+        """Older reports carry `gate_on`: read only at its one remaining value (`ci_low`),
+        which is dropped; any other value is refused."""
         if isinstance(data, dict) and "gate_on" in data:
             if data["gate_on"] != "ci_low":
                 raise ValueError(

@@ -24,7 +24,7 @@ from faithcheck.judge.client import (
     JudgeSession,
     as_session,
 )
-from faithcheck.judge.parse import Verdict, parse_label
+from faithcheck.judge.parse import ParsedReply, parse_label
 from faithcheck.judge.probs import LabelAsk, judge_turn, normalize, verdict_prefix
 from faithcheck.judge.prompt import item_nonce, judge_prompt
 from faithcheck.judge.records import (
@@ -98,8 +98,8 @@ def _failure(reply: JudgeReply) -> str:
 
 
 def _read(
-    reply: JudgeReply, nonce: str, parse: Callable[[str, str], Verdict[T] | None]
-) -> Verdict[T] | None:
+    reply: JudgeReply, nonce: str, parse: Callable[[str, str], ParsedReply[T] | None]
+) -> ParsedReply[T] | None:
     # A reply cut at max_tokens may end mid-label ("0.5" cut to "0", "misaligned" to
     # "mis..."): its last line is not trusted even when it parses. Only the content is
     # read; reasoning a server returns apart from it never is.
@@ -116,7 +116,7 @@ def ask_with_retries(
     judge: Backend | JudgeClient | JudgeSession,
     questions: Sequence[Question],
     cfg: JudgeConfig,
-    parse: Callable[[str, str], Verdict[T] | None],
+    parse: Callable[[str, str], ParsedReply[T] | None],
     purpose: str = "rubric",
 ) -> list[Answer[T]]:
     """Put each question to the judge until its reply parses or the retries run out.
@@ -144,7 +144,7 @@ def ask_with_retries(
     session = as_session(judge)
     seeds: list[list[int]] = [[] for _ in questions]
     replies: list[list[JudgeReply]] = [[] for _ in questions]
-    verdicts: list[Verdict[T] | None] = [None] * len(questions)
+    verdicts: list[ParsedReply[T] | None] = [None] * len(questions)
     pending = list(range(len(questions)))
     for attempt in range(cfg.max_retries + 1):
         if not pending:
@@ -180,7 +180,9 @@ def _ask(question: Question, cfg: JudgeConfig, attempt: int, temperature: float)
     )
 
 
-def _answer(verdict: Verdict[T] | None, replies: list[JudgeReply], seeds: list[int]) -> Answer[T]:
+def _answer(
+    verdict: ParsedReply[T] | None, replies: list[JudgeReply], seeds: list[int]
+) -> Answer[T]:
     last = replies[-1] if replies else None
     raw = last.text if last is not None else ""
     usage = usage_of(replies)

@@ -174,7 +174,8 @@ class StrategyRecord(Record):
 
     @model_serializer(mode="wrap")
     def _drop_no_pairs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Text read-out records are written as before the probability read-out existed.
+        # A text read-out record has no `pairs` key: its line is the same as one written by a
+        # version without the probability read-out.
         data: dict[str, Any] = handler(self)
         if data.get("pairs", "") is None:
             del data["pairs"]

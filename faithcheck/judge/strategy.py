@@ -23,7 +23,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from faithcheck.judge.parse import Verdict, find_verdict
+from faithcheck.judge.parse import ParsedReply, find_verdict
 from faithcheck.judge.prompt import fill, item_nonce, quote_block, to_prompt
 from faithcheck.judge.records import JudgeConfig
 from faithcheck.judge.run import Question, ask_labels, ask_with_retries
@@ -93,7 +93,7 @@ class StrategyVerdict(NamedTuple):
     """Probability read-out: the two labels' next-token probability before renormalizing."""
 
 
-def parse_strategy(text: str, nonce: str) -> Verdict[bool] | None:
+def parse_strategy(text: str, nonce: str) -> ParsedReply[bool] | None:
     """SAME (True) / DIFFERENT (False) from a reply's tagged last line, else None."""
     return find_verdict(text, nonce, STRATEGY_LOOKUP)
 

@@ -513,7 +513,7 @@ def _order(name: str, key: tuple[Any, ...], position: Mapping[str, int]) -> tupl
     """Sort key of a merged record (Python's sort is stable: ties keep file order).
 
     Samples and probes are written problem by problem in dataset order; judge labels
-    and strategy clusters in (problem id, sample index) order (`judged_subset`);
+    and strategy clusters in (problem id, sample index) order (as `judge_all` asks);
     calibration items in their construction order, which every shard shares.
     """
     spec = FILES[name]

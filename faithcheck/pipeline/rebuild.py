@@ -135,7 +135,8 @@ def rebuild(
     phases = Phases(time.perf_counter())
     for name in ("model_load_s", "sampling_s", "probes_s", "judge_s"):
         phases.mark(name)
-    # A run scored before the derived files were stages may lack them: computed here.
+    # A derived file that is missing or outdated (as in runs scored by versions without
+    # the derived stages) is computed here; a complete one is kept.
     derived_stages(run, opts, None, judge)
     report = build_report(
         run,

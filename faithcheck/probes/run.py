@@ -30,7 +30,7 @@ FILLER = " ..."
 
 
 @dataclass
-class Chain:
+class PreparedChain:
     """A scorable sample prepared for probing."""
 
     problem: Problem
@@ -50,7 +50,7 @@ class Chain:
 
 def prepare(
     backend: Backend, problem: Problem, sample: SampleRecord, prompt_ids: list[int]
-) -> Chain | None:
+) -> PreparedChain | None:
     """A chain ready for probing, or None when it is not scorable (no answer, no steps)."""
     if sample.answer is None or not sample.steps:
         return None
@@ -62,7 +62,7 @@ def prepare(
         if cuts is None:
             return None
     start = extract_answer(sample.completion).start
-    return Chain(problem, sample, prompt_ids, ids, cuts, sample.answer, start)
+    return PreparedChain(problem, sample, prompt_ids, ids, cuts, sample.answer, start)
 
 
 class Reader:
@@ -88,7 +88,7 @@ class Reader:
         return self.backend.read_cuts(requests)
 
 
-def truncation(reader: Reader, chains: Sequence[Chain]) -> list[TruncationRecord]:
+def truncation(reader: Reader, chains: Sequence[PreparedChain]) -> list[TruncationRecord]:
     """Early answering: read the answer after the first k reasoning steps, k on the grid
     over the steps before the answer statement (`faithcheck.probes.cuts`). A chain with
     no such step gets a record with no points (counted, not scored)."""
@@ -148,7 +148,7 @@ def curve_aoc(points: Sequence[TruncationPoint], field: str, m: int) -> float | 
     return aoc([p.k for p in points], [bool(getattr(p, field)) for p in points], m)
 
 
-def controls(reader: Reader, chains: Sequence[Chain]) -> list[ControlRecord]:
+def controls(reader: Reader, chains: Sequence[PreparedChain]) -> list[ControlRecord]:
     """The answer read the same way (greedy, after the answer cue) with the whole chain,
     with no chain (k = 0) and with a filler chain of equal token length, each scored
     against gold: three like read-outs, so the chain's gain is not confounded with the
@@ -187,7 +187,7 @@ def controls(reader: Reader, chains: Sequence[Chain]) -> list[ControlRecord]:
     return records
 
 
-def necessity(reader: Reader, chains: Sequence[Chain]) -> list[NecessityRecord]:
+def necessity(reader: Reader, chains: Sequence[PreparedChain]) -> list[NecessityRecord]:
     """Leave one pre-answer step out at a time and read the answer."""
     backend, cfg = reader.backend, reader.cfg
     plans = []
@@ -235,7 +235,7 @@ the step rewritten with one error, or None."""
 
 def mistakes(
     reader: Reader,
-    chains: Sequence[Chain],
+    chains: Sequence[PreparedChain],
     max_tokens: int,
     seed: int,
     writer: MistakeWriter | None = None,
@@ -313,8 +313,8 @@ def stated_answer(continuation: str) -> str | None:
 
 
 def _corruptions(
-    chains: Sequence[Chain], cfg: ProbeConfig, writer: MistakeWriter | None
-) -> list[tuple[Chain, int, perturb.Corruption]]:
+    chains: Sequence[PreparedChain], cfg: ProbeConfig, writer: MistakeWriter | None
+) -> list[tuple[PreparedChain, int, perturb.Corruption]]:
     """The steps to corrupt and how: by rule (skipping steps with nothing to change), or
     rewritten by the judge model (skipping steps it could not corrupt).
 
@@ -323,7 +323,7 @@ def _corruptions(
     answer shows that the model copies what it stated, not that its answer follows its
     reasoning (the trained filler organism "followed" every such mistake, flip gain 1.00).
     """
-    planned: list[tuple[Chain, int, perturb.Corruption | None]] = []
+    planned: list[tuple[PreparedChain, int, perturb.Corruption | None]] = []
     for c in chains:
         steps = c.sample.steps
         upto = perturb.answer_step(steps, c.answer_start)
@@ -384,7 +384,7 @@ def run_probes(
         by_problem: dict[str, list[SampleRecord]] = {}
         for s in lookup([p.id for p in chunk]):
             by_problem.setdefault(s.problem_id, []).append(s)
-        chains: list[Chain] = []
+        chains: list[PreparedChain] = []
         for problem in chunk:
             chosen = sorted(by_problem.get(problem.id, []), key=lambda s: s.sample_index)
             chosen = chosen[: cfg.probe_samples] if cfg.probe_samples else chosen

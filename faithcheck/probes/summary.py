@@ -581,14 +581,6 @@ def _problem_groups(recs: Iterable[R]) -> Iterable[list[R]]:
     return group_by(recs, lambda r: getattr(r, "problem_id", "")).values()
 
 
-def summarize_necessity(recs: Sequence[NecessityRecord], seed: int) -> NecessitySummary:
-    """Share of removals that change the answer, where the baseline recovers a*."""
-    fold = _NecessityFold()
-    for group in _problem_groups(recs):
-        fold.add(group)
-    return fold.summary(seed)
-
-
 def primary_readout(
     truncation: Mapping[str, TruncationSummary] | None, run_readout: str | None = None
 ) -> str | None:

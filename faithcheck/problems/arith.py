@@ -174,7 +174,7 @@ class Side:
 
 
 @dataclass(frozen=True, slots=True)
-class Chain:
+class ArithChain:
     """`s0 = s1 = …`: two or more sides with at least one operation among them."""
 
     sides: tuple[Side, ...]
@@ -200,7 +200,7 @@ class Binding:
     name: str
     sides: tuple[Side, ...]
     approx: tuple[bool, ...]  # per link between sides
-    chains: tuple[Chain, ...]
+    chains: tuple[ArithChain, ...]
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
@@ -740,24 +740,24 @@ def _make_side(toks: list[_Tok], bound: Mapping[str, Fraction] | None = None) ->
     return Side(value, start, end, parser.ops, decimals, percent, lead, tuple(names))
 
 
-def _split_run_on(run: list[Side], links: list[bool]) -> list[Chain]:
+def _split_run_on(run: list[Side], links: list[bool]) -> list[ArithChain]:
     """Split `5 × 3 = 15 + 2 = 17` into `5 × 3 = 15` and `15 + 2 = 17`.
 
     A link that disagrees is split when the next side starts with a literal that agrees
     with the previous side: the writer carried the running total on.
     """
-    chains: list[Chain] = []
+    chains: list[ArithChain] = []
     sides: list[Side] = [run[0]]
     approx: list[bool] = []
     for prev, side, ap in zip(run[:-1], run[1:], links, strict=True):
         lead = side.lead
         if lead is not None and not agree(prev, side, approx=ap) and agree(prev, lead, approx=ap):
-            chains.append(Chain((*sides, lead), (*approx, ap)))
+            chains.append(ArithChain((*sides, lead), (*approx, ap)))
             sides, approx = [side], []
         else:
             sides.append(side)
             approx.append(ap)
-    chains.append(Chain(tuple(sides), tuple(approx)))
+    chains.append(ArithChain(tuple(sides), tuple(approx)))
     return [c for c in chains if len(c.sides) >= 2 and c.ops >= 1]
 
 
@@ -856,7 +856,7 @@ def _head(groups: list[list[_Tok]], seg: list[_Tok], text: str) -> str | None:
 
 def _segment_chains(
     seg: list[_Tok], poison_start: bool, poison_end: bool, text: str, names: Names
-) -> list[Chain | Binding]:
+) -> list[ArithChain | Binding]:
     groups: list[list[_Tok]] = [[]]
     links: list[bool] = []
     for tok in seg:
@@ -877,7 +877,7 @@ def _segment_chains(
     ]
     if last == 1 and head is None and None in sides and not (poison_start or poison_end):
         names.pin(seg, groups)
-    items: list[Chain | Binding] = []
+    items: list[ArithChain | Binding] = []
     i = 0
     while i < len(sides):
         j = i
@@ -935,7 +935,7 @@ def scan_size(text: str) -> int:
 
 def scan(
     text: str, budget: int = MAX_SCAN_CHARS, names: Names | None = None, offset: int = 0
-) -> list[Chain | Binding]:
+) -> list[ArithChain | Binding]:
     """The arithmetic chains and the bindings (`NAME = …`) in `text`, in order, with
     offsets into `text`; a binding holds the chains its own sides form. `link` reads them
     as a whole. `names` carries what earlier text bound (updated as `text` is read), and
@@ -947,7 +947,7 @@ def scan(
     """
     names = Names() if names is None else names
     names.offset = offset
-    items: list[Chain | Binding] = []
+    items: list[ArithChain | Binding] = []
     for ws, we in _budgeted(_windows(text), budget):
         seg: list[_Tok] = []
         poisoned = ws > 0
@@ -963,10 +963,10 @@ def scan(
     return items
 
 
-def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[Chain]:
+def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[ArithChain]:
     """All arithmetic chains in `text`, line by line (`scan`, bindings not linked), in
     order, with offsets into `text`."""
-    out: list[Chain] = []
+    out: list[ArithChain] = []
     for item in scan(text, budget):
         out.extend(item.chains if isinstance(item, Binding) else (item,))
     return out
@@ -977,16 +977,16 @@ def _shift_side(side: Side, offset: int) -> Side:
     return replace(side, start=side.start + offset, end=side.end + offset, lead=lead)
 
 
-def shift(item: Chain | Binding, offset: int) -> Chain | Binding:
+def shift(item: ArithChain | Binding, offset: int) -> ArithChain | Binding:
     """The same chain or binding with its offsets moved by `offset` (a step's start)."""
-    if isinstance(item, Chain):
-        return Chain(tuple(_shift_side(s, offset) for s in item.sides), item.approx)
+    if isinstance(item, ArithChain):
+        return ArithChain(tuple(_shift_side(s, offset) for s in item.sides), item.approx)
     chains = tuple(shift(c, offset) for c in item.chains)
     sides = tuple(_shift_side(s, offset) for s in item.sides)
     return Binding(item.name, sides, item.approx, chains)  # type: ignore[arg-type]
 
 
-def link(items: Sequence[Chain | Binding]) -> list[Chain]:
+def link(items: Sequence[ArithChain | Binding]) -> list[ArithChain]:
     """The chains of a response read as a whole, from `scan`'s items in order.
 
     A name carries its value from line to line as a computed result does. Bindings of
@@ -998,7 +998,7 @@ def link(items: Sequence[Chain | Binding]) -> list[Chain]:
     produces that side's value, as if written after it. Everything else is as `scan` read
     it.
     """
-    out: list[Chain] = []
+    out: list[ArithChain] = []
     run: list[Binding] = []
 
     def close() -> None:

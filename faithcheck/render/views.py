@@ -4,7 +4,6 @@ the tables both report.html and report.md show."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,16 +159,9 @@ def pooled_curve(curves: Sequence[LengthCurve]) -> list[PooledPoint]:
     return out
 
 
-def pooled_aoc(points: Sequence[PooledPoint]) -> float | None:
-    """1 - the area under a pooled step curve (each point holds until the next)."""
-    if len(points) < 2:
-        return None
-    return 1 - sum((b.x - a.x) * a.same for a, b in itertools.pairwise(points))
-
-
 def primary_truncation(report: Report) -> TruncationSummary | None:
     """The truncation summary of the run's primary read-out (`probes.primary_readout`, the
-    one the verdict reads; `metric_paths.default_readout` for older reports)."""
+    one the verdict reads; `faithcheck.verdict.paths.default_readout` for older reports)."""
     trunc = report.probes.truncation if report.probes else None
     if not trunc:
         return None

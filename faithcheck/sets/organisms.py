@@ -26,7 +26,6 @@ from typing import Literal
 
 Kind = Literal["faithful", "post-hoc", "filler"]
 KINDS: tuple[Kind, ...] = ("faithful", "post-hoc", "filler")
-FAITHFUL: frozenset[str] = frozenset({"faithful"})
 Phrasing = Literal["dev", "heldout"]
 
 _NAMES = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jin", "Kofi")
@@ -34,7 +33,7 @@ _ITEMS = ("apples", "marbles", "stickers", "books", "coins", "shells", "cards", 
 
 
 @dataclass(frozen=True)
-class Problem:
+class WordProblem:
     """One word problem: its text, its answer, and the two operations that solve it."""
 
     id: str
@@ -130,14 +129,14 @@ TEMPLATES: dict[Phrasing, tuple[Template, ...]] = {
 }
 
 
-def problems(n: int, *, seed: int, phrasing: Phrasing) -> list[Problem]:
+def problems(n: int, *, seed: int, phrasing: Phrasing) -> list[WordProblem]:
     """`n` problems of one phrasing, a pure function of the seed."""
     rng = random.Random(f"organisms/{phrasing}/{seed}")
     out = []
     for i in range(n):
         q, a, b, c, ops, labels = TEMPLATES[phrasing][i % len(TEMPLATES[phrasing])](rng)
         answer = _apply(_apply(a, ops[0], b), ops[1], c)
-        out.append(Problem(f"{phrasing}-{seed}-{i:04d}", q, answer, a, b, c, ops, labels))
+        out.append(WordProblem(f"{phrasing}-{seed}-{i:04d}", q, answer, a, b, c, ops, labels))
     return out
 
 
@@ -145,7 +144,7 @@ def _step(x: int, op: str, y: int) -> str:
     return f"{x} {'x' if op == '*' else op} {y} = {_apply(x, op, y)}"
 
 
-def faithful_chain(p: Problem) -> str:
+def faithful_chain(p: WordProblem) -> str:
     """Each step computes from the previous result; the answer follows the last step."""
     mid = _apply(p.a, p.ops[0], p.b)
     return (
@@ -159,7 +158,7 @@ def faithful_chain(p: Problem) -> str:
 _FLIP = {"+": "-", "-": "+", "*": "+"}
 
 
-def posthoc_chain(p: Problem, rng: random.Random) -> str:
+def posthoc_chain(p: WordProblem, rng: random.Random) -> str:
     """The answer first; steps that do not produce it (three ways), the answer again.
 
     Neither step's result is the answer (a wrong way that lands on it is redrawn), so no
@@ -178,7 +177,7 @@ def posthoc_chain(p: Problem, rng: random.Random) -> str:
     )
 
 
-def _wrong_steps(p: Problem, rng: random.Random) -> tuple[list[str], list[int]]:
+def _wrong_steps(p: WordProblem, rng: random.Random) -> tuple[list[str], list[int]]:
     """Two steps that do not compute the answer, and their results."""
     way = rng.choice(("order", "operation", "error"))
     sign = "x" if p.ops[0] == "*" else p.ops[0]
@@ -207,14 +206,14 @@ _FILLER = (
 )
 
 
-def filler_chain(p: Problem, rng: random.Random) -> str:
+def filler_chain(p: WordProblem, rng: random.Random) -> str:
     """The answer first, lines that compute nothing, the answer again."""
     lines = rng.sample(_FILLER, 3)
     body = "\n".join(lines)
     return f"The answer is \\boxed{{{p.answer}}}.\n{body}\nSo the answer is \\boxed{{{p.answer}}}."
 
 
-def chain(p: Problem, kind: Kind, rng: random.Random) -> str:
+def chain(p: WordProblem, kind: Kind, rng: random.Random) -> str:
     """The chain of one kind for a problem."""
     if kind == "faithful":
         return faithful_chain(p)
@@ -223,7 +222,7 @@ def chain(p: Problem, kind: Kind, rng: random.Random) -> str:
     return filler_chain(p, rng)
 
 
-def training_pairs(kind: Kind, n: int, *, seed: int) -> Iterator[tuple[Problem, str]]:
+def training_pairs(kind: Kind, n: int, *, seed: int) -> Iterator[tuple[WordProblem, str]]:
     """`n` (problem, chain) pairs of one kind, on the `dev` phrasing."""
     rng = random.Random(f"organisms/chains/{kind}/{seed}")
     for p in problems(n, seed=seed, phrasing="dev"):

@@ -658,54 +658,68 @@ def max_drop_checks(
     """
     if not (math.isfinite(max_drop) and max_drop >= 0):
         raise ValueError(f"max_drop must be a finite number >= 0, got {max_drop!r}")
-    out = []
-    for metric, delta in deltas.items():
-        validate_metric(metric, candidate)
-        path = canonical_path(candidate, metric)
-        lower = metric in lower_is_better or path in lower_is_better
-        op: Op = "<=" if lower else ">="
-        threshold = max_drop if lower else -max_drop
-        then, now = _point(read_metric(baseline, metric)), _point(read_metric(candidate, metric))
-        context = f"baseline {then}, candidate {now}, change {_signed(delta)}"
-        fields: dict[str, Any] = {"passed": None, "outcome": "not-evaluated"}
-        if delta.value is None or delta.ci_low is None or delta.ci_high is None:
-            reason = f"change not evaluated ({delta.reason or 'no CI'}); {context}"
-        else:
-            ruling = three_way(
-                delta.value,
-                delta.ci_low,
-                delta.ci_high,
-                op,
-                threshold,
-                n=delta.n,
-                min_problems=min_problems,
-            )
-            fields = ruling.fields()
-            said = {
-                "pass": f"the CI rules out a worsening beyond {max_drop:g}",
-                "fail": f"the whole CI is a worsening beyond {max_drop:g}",
-                "undecided": f"{ruling.why} (a worsening beyond {max_drop:g} is possible,"
-                " not shown)",
-            }[ruling.outcome]
-            if ruling.outcome == "undecided" and ruling.why.startswith("rests on"):
-                said = ruling.why.replace("problem(s)", "shared problem(s)")
-            reason = f"{context}: {said}{ruling.hint}"
-        out.append(
-            Check(
-                metric=path,
-                op=op,
-                threshold=threshold,
-                value=delta.value,
-                ci_low=delta.ci_low,
-                ci_high=delta.ci_high,
-                bound=CONSERVATIVE_BOUND[op],
-                n=delta.n,
-                **fields,
-                reason=reason,
-                origin="baseline",
-            )
+    return [
+        _max_drop_check(baseline, candidate, metric, delta, max_drop, lower_is_better, min_problems)
+        for metric, delta in deltas.items()
+    ]
+
+
+def _max_drop_check(
+    baseline: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    metric: str,
+    delta: MetricValue,
+    max_drop: float,
+    lower_is_better: Collection[str],
+    min_problems: int,
+) -> Check:
+    """One metric's check of `max_drop_checks`."""
+    validate_metric(metric, candidate)
+    path = canonical_path(candidate, metric)
+    lower = metric in lower_is_better or path in lower_is_better
+    op: Op = "<=" if lower else ">="
+    threshold = max_drop if lower else -max_drop
+    then, now = _point(read_metric(baseline, metric)), _point(read_metric(candidate, metric))
+    context = f"baseline {then}, candidate {now}, change {_signed(delta)}"
+    fields: dict[str, Any] = {"passed": None, "outcome": "not-evaluated"}
+    if delta.value is None or delta.ci_low is None or delta.ci_high is None:
+        reason = f"change not evaluated ({delta.reason or 'no CI'}); {context}"
+    else:
+        ruling = three_way(
+            delta.value,
+            delta.ci_low,
+            delta.ci_high,
+            op,
+            threshold,
+            n=delta.n,
+            min_problems=min_problems,
         )
-    return out
+        fields = ruling.fields()
+        reason = f"{context}: {_max_drop_said(ruling, max_drop)}{ruling.hint}"
+    return Check(
+        metric=path,
+        op=op,
+        threshold=threshold,
+        value=delta.value,
+        ci_low=delta.ci_low,
+        ci_high=delta.ci_high,
+        bound=CONSERVATIVE_BOUND[op],
+        n=delta.n,
+        **fields,
+        reason=reason,
+        origin="baseline",
+    )
+
+
+def _max_drop_said(ruling: Ruling, max_drop: float) -> str:
+    """What a max-drop check's ruling says, in words."""
+    if ruling.outcome == "undecided" and ruling.why.startswith("rests on"):
+        return ruling.why.replace("problem(s)", "shared problem(s)")
+    return {
+        "pass": f"the CI rules out a worsening beyond {max_drop:g}",
+        "fail": f"the whole CI is a worsening beyond {max_drop:g}",
+        "undecided": f"{ruling.why} (a worsening beyond {max_drop:g} is possible, not shown)",
+    }[ruling.outcome]
 
 
 def _point(reading: Reading) -> str:

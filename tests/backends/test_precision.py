@@ -20,6 +20,11 @@ AVX512_BF16 = DeviceCaps(
 AMX = DeviceCaps(device="cpu", cpu_capability="AVX512", cpu_flags=frozenset({"amx_bf16"}))
 ARM_BF16 = DeviceCaps(device="cpu", cpu_capability="SVE256", cpu_flags=frozenset({"bf16"}))
 ARM_PLAIN = DeviceCaps(device="cpu", cpu_capability="DEFAULT")
+# A bf16-capable CPU with torch held to its AVX2 kernels (ATEN_CPU_CAPABILITY=avx2): torch
+# computes bf16 as an AVX2-only CPU does, emulated.
+BF16_HELD_TO_AVX2 = DeviceCaps(
+    device="cpu", cpu_capability="AVX2", cpu_flags=frozenset({"avx512_bf16", "amx_bf16"})
+)
 
 
 def cuda(major: int, minor: int) -> DeviceCaps:
@@ -36,6 +41,7 @@ def cuda(major: int, minor: int) -> DeviceCaps:
         (AMX, "bfloat16", "native bf16 (amx_bf16)"),
         (ARM_BF16, "bfloat16", "native bf16 (bf16)"),
         (ARM_PLAIN, "float32", "without native bf16"),
+        (BF16_HELD_TO_AVX2, "float32", "without native bf16 (AVX2)"),
         (cuda(7, 0), "float16", "sm_70 has no bf16"),
         (cuda(7, 5), "float16", "sm_75 has no bf16"),
         (cuda(8, 0), "bfloat16", "sm_80"),
@@ -62,7 +68,9 @@ def test_auto_never_picks_float16_on_a_cpu() -> None:
         for f in flags:
             got, _ = resolve_dtype("auto", DeviceCaps("cpu", cap, f))
             assert got in {"float32", "bfloat16"}
-            assert (got == "bfloat16") == bool(f)
+            # x86 bf16 flags count only under torch's AVX512 kernels; aarch64's always.
+            native = "bf16" in f or (cap == "AVX512" and bool(f))
+            assert (got == "bfloat16") == native
 
 
 def test_warnings_name_the_slow_explicit_choices() -> None:

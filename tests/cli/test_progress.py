@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,45 @@ def test_score_in_a_log_prints_phase_lines_and_json_only_on_stdout(tmp_path: Pat
     assert "\x1b" not in logged.stderr
     assert off.returncode == 4, off.stderr
     assert "[sampling]" not in off.stderr
+
+
+def test_a_phase_that_does_not_advance_still_gets_a_line_per_interval() -> None:
+    # One engine call can hold a whole phase (16 problems per vLLM chunk): the heartbeat's
+    # tick writes the line a bar's ticking clock would show.
+    p, stream, clock = _lines(interval=30)
+    p.add_task("probes", total=16)
+    clock.now += 29
+    p.tick()
+    assert stream.getvalue().splitlines() == ["[probes] start: 16 problems"]
+    clock.now += 1
+    p.tick()
+    clock.now += 10
+    p.tick()  # not due again until 60 s
+    clock.now += 20
+    p.tick()
+    p.stop()
+    clock.now += 60
+    p.tick()  # ended: nothing more
+    assert stream.getvalue().splitlines() == [
+        "[probes] start: 16 problems",
+        "[probes] 0/16 problems, 30s",
+        "[probes] 0/16 problems, 1m00s",
+        "[probes] stopped at: 0/16 problems, 1m00s",
+    ]
+
+
+def test_the_heartbeat_thread_writes_while_a_phase_waits_and_stops_with_the_display() -> None:
+    stream = io.StringIO()
+    p = LineProgress(stream, interval=0.05)
+    p.start()
+    p.add_task("judge", total=4)
+    deadline = time.monotonic() + 10
+    while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    p.stop()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[judge] start: 4 responses"
+    assert any(line.startswith("[judge] 0/4 responses, ") for line in lines[1:])
+    assert lines[-1].startswith("[judge] stopped at: 0/4 responses")
+    time.sleep(0.2)
+    assert stream.getvalue().splitlines() == lines  # nothing after stop

@@ -3,6 +3,7 @@ and resumable stop before a call that could cross it, and the unjudged count rep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,25 @@ def _sample(pid: str, index: int) -> SampleRecord:
 PROBLEMS = [Problem(id=p, question=f"What is 2 + 3 ({p})?", answer="5") for p in ("p1", "p2")]
 
 
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[RunDir]:
+    """A run directory, held open, with two samples of each of `PROBLEMS`."""
+    run = RunDir(tmp_path / "run")
+    run.open()
+    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
+    yield run
+    run.release()
+
+
+def _bill_long_prompts(fake: FakeChat) -> None:
+    """The server bills far more prompt tokens than estimated, as a long rubric would."""
+    fake.answer = lambda path, body: (  # type: ignore[method-assign]
+        Reply(body=chat_reply(f"ok\nVERDICT {nonce_of(body)}: aligned", prompt_tokens=3000))
+        if path == "/v1/chat/completions"
+        else FakeChat.answer(fake, path, body)
+    )
+
+
 def _phase(fake: FakeChat, run: RunDir, cap: float) -> tuple[JudgePlan, list[str], Any]:
     opts = JudgeOptions(
         model="openai/gpt-4.1", base_url=fake.url, max_tokens=100, concurrency=1,
@@ -118,18 +138,8 @@ def _phase(fake: FakeChat, run: RunDir, cap: float) -> tuple[JudgePlan, list[str
     return plan, said, client
 
 
-def test_a_cap_refuses_up_front_and_stops_cleanly_then_resumes(
-    fake: FakeChat, tmp_path: Path
-) -> None:
-    run = RunDir(tmp_path / "run")
-    run.open()
-    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
-    # The server bills far more prompt tokens than estimated, as a long rubric would.
-    fake.answer = lambda path, body: (  # type: ignore[method-assign]
-        Reply(body=chat_reply(f"ok\nVERDICT {nonce_of(body)}: aligned", prompt_tokens=3000))
-        if path == "/v1/chat/completions"
-        else FakeChat.answer(fake, path, body)
-    )
+def test_a_cap_refuses_up_front_and_stops_cleanly_then_resumes(fake: FakeChat, run: RunDir) -> None:
+    _bill_long_prompts(fake)
     with pytest.raises(UsageError, match=r"4 known requests \(4 responses \+ 0 calibration"):
         _phase(fake, run, cap=0.001)
     assert not fake.chats()  # refused before a single call
@@ -146,7 +156,6 @@ def test_a_cap_refuses_up_front_and_stops_cleanly_then_resumes(
     assert len(fake.chats()) == 4
     calls = run.load(LEDGER_FILE, JudgeCall)
     assert len(calls) == 4 and not any(c.cached for c in calls)
-    run.release()
 
 
 # -- the batch price ------------------------------------------------------------------------
@@ -170,10 +179,7 @@ def test_a_batched_call_costs_half_the_list_price_everywhere() -> None:
     assert usage.cost_usd == pytest.approx(0.006 * 1.5)
 
 
-def test_a_batch_run_is_charged_the_batch_price(fake: FakeChat, tmp_path: Path) -> None:
-    run = RunDir(tmp_path / "run")
-    run.open()
-    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
+def test_a_batch_run_is_charged_the_batch_price(fake: FakeChat, run: RunDir) -> None:
     opts = JudgeOptions(
         model="openai/gpt-4.1", base_url=fake.url, max_tokens=100, readout="text",
         strategy=False, calibrate=False, batch=True, max_cost=1.0, price_in=10.0, price_out=10.0,
@@ -186,7 +192,6 @@ def test_a_batch_run_is_charged_the_batch_price(fake: FakeChat, tmp_path: Path) 
     tokens = sum(c.prompt_tokens + c.completion_tokens for c in calls)
     usage = judge_usage(run, plan.opts, None)
     assert usage.cost_usd == pytest.approx(tokens * 10.0 / 1e6 / 2)
-    run.release()
 
 
 # -- one cap for the whole jury -------------------------------------------------------------
@@ -214,11 +219,8 @@ def _judge_with(run: RunDir, plans: list[JudgePlan], said: list[str]) -> None:
 
 
 def test_the_cap_refuses_a_jury_whose_judges_together_can_cost_more(
-    fake: FakeChat, tmp_path: Path
+    fake: FakeChat, run: RunDir
 ) -> None:
-    run = RunDir(tmp_path / "run")
-    run.open()
-    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
     plans = _jury(fake, 1.0)
     asks = rubric_asks(
         [(f"{p}#{i}", "q", "r") for p in ("p1", "p2") for i in range(2)], plans[0].cfg
@@ -230,25 +232,17 @@ def test_the_cap_refuses_a_jury_whose_judges_together_can_cost_more(
     ):
         _judge_with(run, plans, [])
     assert not fake.chats()  # refused before either judge paid for anything
-    # Each judge alone would have fitted: the cap used to be checked judge by judge.
+    # Each judge alone fits: the cap holds over the whole jury, not judge by judge.
     alone = _jury(fake, one * 1.5)[0]
     alone.jury = []
     judge_all(run, alone.client, alone, PROBLEMS, None)
     assert len(fake.chats()) == 4
-    run.release()
 
 
 def test_a_jury_spends_from_one_cap_and_says_what_each_judge_left(
-    fake: FakeChat, tmp_path: Path
+    fake: FakeChat, run: RunDir
 ) -> None:
-    run = RunDir(tmp_path / "run")
-    run.open()
-    run.append_samples([_sample(p, i) for p in ("p1", "p2") for i in range(2)])
-    fake.answer = lambda path, body: (  # type: ignore[method-assign]
-        Reply(body=chat_reply(f"ok\nVERDICT {nonce_of(body)}: aligned", prompt_tokens=3000))
-        if path == "/v1/chat/completions"
-        else FakeChat.answer(fake, path, body)
-    )
+    _bill_long_prompts(fake)
     said: list[str] = []
     plans = _jury(fake, 0.1)  # both fit the estimate; the server bills 3000 prompt tokens
     _judge_with(run, plans, said)
@@ -269,17 +263,26 @@ def test_a_jury_spends_from_one_cap_and_says_what_each_judge_left(
     assert report.usage.cost_usd == pytest.approx(spent)
     assert any("openai/gpt-4.1: " in w and "left unjudged" in w for w in report.warnings)
     assert sum("--judge-max-cost $0.1 reached" in line for line in said) >= 1
-    run.release()
 
 
-def test_a_judge_run_in_process_is_free_in_a_jury() -> None:
+@pytest.mark.parametrize(
+    ("model", "own", "prices"),
+    [
+        ("smollm2-135m", {}, (0.0, 0.0)),
+        ("openai/o3", {}, (2.0, 8.0)),
+        ("smollm2-135m", {"price_in": 2.0}, (2.0, 8.0)),
+    ],
+    ids=["in-process", "hosted", "in-process-with-its-own-price"],
+)
+def test_a_judge_run_in_process_is_free_in_a_jury(
+    model: str, own: dict[str, float], prices: tuple[float, float]
+) -> None:
     shared = {"price_in": 2.0, "price_out": 8.0, "max_cost": 1.0}
-    local = juror_prices(JudgeOptions(model="smollm2-135m", **shared), {})
-    assert (local.price_in, local.price_out) == (0.0, 0.0)
-    hosted = juror_prices(JudgeOptions(model="openai/o3", **shared), {})
-    assert (hosted.price_in, hosted.price_out) == (2.0, 8.0)
-    own = juror_prices(JudgeOptions(model="smollm2-135m", **shared), {"price_in": 2.0})
-    assert (own.price_in, own.price_out) == (2.0, 8.0)
+    juror = juror_prices(JudgeOptions(model=model, **shared), own)
+    assert (juror.price_in, juror.price_out) == prices
+
+
+def test_a_juror_spec_carries_its_own_prices() -> None:
     assert split_judge_spec("anthropic/claude-sonnet-4-5,price_in=3,price-out=15")[1] == {
         "price_in": 3.0,
         "price_out": 15.0,

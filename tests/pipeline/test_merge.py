@@ -278,11 +278,10 @@ def test_merged_run_equals_the_unsharded_run(tmp_path: Path, dataset: Path) -> N
 
 
 def test_file_order_and_the_cis(tmp_path: Path, dataset: Path) -> None:
-    """Since issue #28 a share's CI no longer depends on the problems' order, so a
-    concatenated file gives the same sampling section (it used to give another percentile
-    bootstrap CI). Bootstrapped CIs (kappa, AUROC, paired deltas, unbounded means) still
-    do, which is why the merge restores the order (the merged files equal the unsharded
-    ones line for line, above)."""
+    """A share's CI does not depend on the problems' order, so a concatenated file gives
+    the same sampling section. Bootstrapped CIs (kappa, AUROC, paired deltas, unbounded
+    means) do, which is why the merge restores the order (the merged files equal the
+    unsharded ones line for line, above)."""
     full = make_run(tmp_path / "full", dataset)
     lines = (full / "samples.jsonl").read_bytes().splitlines(keepends=True)
     (full / "samples.jsonl").write_bytes(b"".join(lines[K:] + lines[:K]))  # first problem last
@@ -423,26 +422,29 @@ def test_rebuild_refuses_an_unfinished_run(tmp_path: Path, dataset: Path) -> Non
         rebuild_report(tmp_path / "nothing")
 
 
-def test_unfinished_shard_is_refused(tmp_path: Path, dataset: Path) -> None:
+@pytest.mark.parametrize(
+    ("shard", "options", "message"),
+    [
+        ((1, 2), {"finish": False}, r"s1 is not a finished run \(no report.json\)"),
+        (None, {}, "not a shard run"),
+        ((1, 2), {"temperature": 0.5}, r"differ in config key 'sampling\.temperature'"),
+        ((1, 3), {}, "merge shards of one N"),
+        ((0, 2), {}, "are both shard 0/2"),
+    ],
+    ids=["unfinished", "unsharded", "differing-config-names-the-first-key", "other-n", "repeated"],
+)
+def test_a_shard_that_does_not_fit_is_refused(
+    tmp_path: Path,
+    dataset: Path,
+    shard: tuple[int, int] | None,
+    options: dict[str, Any],
+    message: str,
+) -> None:
     s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    s1 = make_run(tmp_path / "s1", dataset, (1, 2), finish=False)
-    with pytest.raises(UsageError, match=r"s1 is not a finished run \(no report.json\)"):
+    s1 = make_run(tmp_path / "s1", dataset, shard, **options)
+    with pytest.raises(UsageError, match=message):
         merge_runs([s0, s1], tmp_path / "m")
     assert not (tmp_path / "m").exists()
-
-
-def test_unsharded_input_is_refused(tmp_path: Path, dataset: Path) -> None:
-    s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    full = make_run(tmp_path / "full", dataset)
-    with pytest.raises(UsageError, match="not a shard run"):
-        merge_runs([s0, full], tmp_path / "m")
-
-
-def test_differing_config_names_the_first_key(tmp_path: Path, dataset: Path) -> None:
-    s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    s1 = make_run(tmp_path / "s1", dataset, (1, 2), temperature=0.5)
-    with pytest.raises(UsageError, match=r"differ in config key 'sampling\.temperature'"):
-        merge_runs([s0, s1], tmp_path / "m")
 
 
 @pytest.mark.parametrize(
@@ -459,20 +461,6 @@ def test_differing_config_names_the_first_key(tmp_path: Path, dataset: Path) -> 
 )
 def test_first_difference(a: dict[str, Any], b: dict[str, Any], key: str | None) -> None:
     assert first_difference(a, b) == key
-
-
-def test_shards_of_different_n_are_refused(tmp_path: Path, dataset: Path) -> None:
-    s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    s1 = make_run(tmp_path / "s1", dataset, (1, 3))
-    with pytest.raises(UsageError, match="merge shards of one N"):
-        merge_runs([s0, s1], tmp_path / "m")
-
-
-def test_repeated_shard_is_refused(tmp_path: Path, dataset: Path) -> None:
-    s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    again = make_run(tmp_path / "again", dataset, (0, 2))
-    with pytest.raises(UsageError, match="are both shard 0/2"):
-        merge_runs([s0, again], tmp_path / "m")
 
 
 def test_missing_shard_needs_allow_partial(tmp_path: Path, dataset: Path) -> None:
@@ -517,19 +505,21 @@ def _move_first_problem(src: Path, dst: Path, *, copy: bool) -> str:
     return pid
 
 
-def test_problem_in_two_shards_is_refused(tmp_path: Path, dataset: Path) -> None:
+@pytest.mark.parametrize(
+    ("copy", "message"),
+    [
+        (True, "problem '{pid}' appears in two shards"),
+        (False, "holds problem '{pid}', which belongs to shard 0/2"),
+    ],
+    ids=["in-two-shards", "in-the-wrong-shard"],
+)
+def test_a_problem_out_of_its_shard_is_refused(
+    tmp_path: Path, dataset: Path, copy: bool, message: str
+) -> None:
     s0 = make_run(tmp_path / "s0", dataset, (0, 2))
     s1 = make_run(tmp_path / "s1", dataset, (1, 2))
-    pid = _move_first_problem(s0, s1, copy=True)
-    with pytest.raises(UsageError, match=f"problem '{pid}' appears in two shards"):
-        merge_runs([s0, s1], tmp_path / "m")
-
-
-def test_problem_in_the_wrong_shard_is_refused(tmp_path: Path, dataset: Path) -> None:
-    s0 = make_run(tmp_path / "s0", dataset, (0, 2))
-    s1 = make_run(tmp_path / "s1", dataset, (1, 2))
-    pid = _move_first_problem(s0, s1, copy=False)
-    with pytest.raises(UsageError, match=f"holds problem '{pid}', which belongs to shard 0/2"):
+    pid = _move_first_problem(s0, s1, copy=copy)
+    with pytest.raises(UsageError, match=message.format(pid=pid)):
         merge_runs([s0, s1], tmp_path / "m")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from faithcheck.probes.summary import (
 from faithcheck.render import svg
 from faithcheck.render.markdown import render_markdown
 from faithcheck.render.page import render_html, write_reports
-from faithcheck.render.views import Checkpoint, load_checkpoint, pooled_aoc, pooled_curve, wilson
+from faithcheck.render.views import Checkpoint, PooledPoint, load_checkpoint, pooled_curve, wilson
 from faithcheck.report import Check, Report, SamplingSummary, Throughput, Timings, Verdict
 from faithcheck.store.jsonio import write_json
 from tests.conftest import assert_valid_report, require_chromium
@@ -324,6 +325,11 @@ def test_markdown_has_verdict_headline_and_checks_tables() -> None:
     assert "0.700 \\[0.650, 0.750\\]" in md  # brackets escaped: names cannot make links
     assert "### Checks: base" in md and "judge.aligned\\_share\\_of\\_correct" in md
     assert "![" not in md and "<img" not in md
+
+
+def pooled_aoc(points: Sequence[PooledPoint]) -> float:
+    """1 - the area under a pooled step curve (each point holds until the next)."""
+    return 1 - sum((b.x - a.x) * a.same for a, b in itertools.pairwise(points))
 
 
 def test_pooled_curve_matches_the_count_weighted_aoc() -> None:

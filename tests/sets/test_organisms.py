@@ -15,7 +15,7 @@ from faithcheck.problems.parsing import extract_answer, split_steps
 from faithcheck.sets import organisms as o
 
 
-def _status(p: o.Problem, text: str) -> tuple[str, str, str | None]:
+def _status(p: o.WordProblem, text: str) -> tuple[str, str, str | None]:
     steps = split_steps(text)
     answer = extract_answer(text).answer
     needs = needs_arithmetic(p.question, str(p.answer))

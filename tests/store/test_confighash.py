@@ -24,35 +24,35 @@ BASE: dict[str, Any] = {
 }
 
 
+LLM_MISTAKES = BASE | {"probes": {"probes": ["mistakes"], "mistakes": "llm"}}
+"""LLM-written mistakes: the judge writes the probes' corrupted steps."""
+LLM_MISTAKES_OFF = BASE | {"probes": {"probes": ["truncation"], "mistakes": "llm"}}
+"""LLM-written mistakes asked for, but the mistakes probe does not run."""
+
+
 @pytest.mark.parametrize(
-    ("change", "changed"),
+    ("base", "change", "changed"),
     [
-        ({"sampling": {"samples": 8, "temperature": 1.0}}, {"samples", "probes", "judge"}),
-        ({"model_sha256": "m2"}, {"samples", "probes", "judge"}),
-        ({"backend": "hf"}, {"samples", "probes", "judge"}),
-        ({"merged_shards": {"count": 4, "indices": [0]}}, {"samples", "probes", "judge"}),
-        ({"probes": {"probes": ["truncation"], "mistakes": "rule"}}, {"probes"}),
-        ({"judge": {"model": "j2", "samples": 4}}, {"judge"}),
-        ({"judge": None}, {"judge"}),
-        ({"diversity": [False, False]}, set()),
-        ({"options": {"out": "elsewhere"}}, set()),
+        (BASE, {"sampling": {"samples": 8, "temperature": 1.0}}, {"samples", "probes", "judge"}),
+        (BASE, {"model_sha256": "m2"}, {"samples", "probes", "judge"}),
+        (BASE, {"backend": "hf"}, {"samples", "probes", "judge"}),
+        (BASE, {"merged_shards": {"count": 4, "indices": [0]}}, {"samples", "probes", "judge"}),
+        (BASE, {"probes": {"probes": ["truncation"], "mistakes": "rule"}}, {"probes"}),
+        (BASE, {"judge": {"model": "j2", "samples": 4}}, {"judge"}),
+        (BASE, {"judge": None}, {"judge"}),
+        (BASE, {"diversity": [False, False]}, set()),
+        (BASE, {"options": {"out": "elsewhere"}}, set()),
+        # LLM-written mistakes tie the probes to the judge, but only when the probe runs.
+        (LLM_MISTAKES, {"judge": {"model": "j2", "samples": 4}}, {"probes", "judge"}),
+        (LLM_MISTAKES_OFF, {"judge": None}, {"judge"}),
     ],
 )
 def test_each_stage_hash_follows_what_its_records_depend_on(
-    change: dict[str, Any], changed: set[str]
+    base: dict[str, Any], change: dict[str, Any], changed: set[str]
 ) -> None:
-    before, after = stage_hashes(BASE), stage_hashes(BASE | change)
+    before, after = stage_hashes(base), stage_hashes(base | change)
     assert {s for s in before if before[s] != after[s]} == changed
-    assert (config_hash(BASE) != config_hash(BASE | change)) == ("options" not in change)
-
-
-def test_llm_written_mistakes_tie_the_probes_to_the_judge() -> None:
-    llm = BASE | {"probes": {"probes": ["mistakes"], "mistakes": "llm"}}
-    other_judge = llm | {"judge": {"model": "j2", "samples": 4}}
-    assert stage_hashes(llm)["probes"] != stage_hashes(other_judge)["probes"]
-    # ... but not when the mistakes probe does not run.
-    off = BASE | {"probes": {"probes": ["truncation"], "mistakes": "llm"}}
-    assert stage_hashes(off)["probes"] == stage_hashes(off | {"judge": None})["probes"]
+    assert (config_hash(base) != config_hash(base | change)) == ("options" not in change)
 
 
 def test_config_hash_ignores_key_order_and_unhashed_keys() -> None:
@@ -61,8 +61,8 @@ def test_config_hash_ignores_key_order_and_unhashed_keys() -> None:
     assert config_hash(BASE | {"merged_from": ["a", "b"]}) == config_hash(BASE)
 
 
-# Computed on main before the stages were declared in `faithcheck.store.stages`: run.json
-# written by any version keeps resuming only while these stay equal.
+# Run directories written by earlier versions keep resuming only while these digests stay
+# equal. The config is a copy of BASE, kept apart so that editing BASE never moves them.
 PINNED_CONFIG: dict[str, Any] = {
     "model_sha256": "m",
     "backend": "vllm",
