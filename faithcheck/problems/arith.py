@@ -201,6 +201,7 @@ class Binding:
     sides: tuple[Side, ...]
     approx: tuple[bool, ...]  # per link between sides
     chains: tuple[ArithChain, ...]
+    update: bool = False  # the sides use the name itself ("x = x + 1"): a new value
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
@@ -801,9 +802,13 @@ class Names:
         self.open: dict[str, list[Side]] = {}  # offsets from the start of the first text
         self.offset = 0
         """Where the text being read starts (`scan`'s caller reads one text after another)."""
+        self.solves = 0
 
     def pin(self, seg: list[_Tok], groups: list[list[_Tok]]) -> None:
         """Read `L = R` in one unbound name as the value it pins down (`_solve`)."""
+        if self.solves >= _MAX_SOLVES:
+            return
+        self.solves += 1
         solved = _solve(groups, self.bound)
         if solved is not None:
             name, value = solved
@@ -820,6 +825,9 @@ class Names:
 
 _MAX_PINS = 8
 """Equations in one unbound name kept for its binding (the latest)."""
+_MAX_SOLVES = 1000
+"""Equations in an unbound name solved per response (bounds the work; a response that
+writes more is not algebra)."""
 
 
 def _solve(groups: list[list[_Tok]], bound: Mapping[str, Fraction]) -> tuple[str, Fraction] | None:
@@ -867,7 +875,9 @@ def _segment_chains(
             groups[-1].append(tok)
     if not links:
         return []
-    head = _head(groups, seg, text)
+    # a lone name right after a cut or a poisoning break may be the end of something
+    # unread ("2x = 4" cut to "x = 4"): not a binding
+    head = None if poison_start and groups[0] else _head(groups, seg, text)
     last = len(groups) - 1
     sides = [
         None
@@ -886,9 +896,10 @@ def _segment_chains(
         run = [s for s in sides[i:j] if s is not None]
         chains = _split_run_on(run, links[i : j - 1]) if j - i >= 2 else []
         if head and i == 1 and run:  # "NAME = s1 = …"
+            update = any(t.kind == "n" and t.sym == head for g in groups[1:j] for t in g)
             pins = names.bind(head, run) if len(head) == 1 else []
             approx = (False,) * len(pins) + tuple(links[1 : j - 1])
-            items.append(Binding(head, (*pins, *run), approx, tuple(chains)))
+            items.append(Binding(head, (*pins, *run), approx, tuple(chains), update))
         else:
             items.extend(chains)
         i = j + 1
@@ -983,7 +994,7 @@ def shift(item: ArithChain | Binding, offset: int) -> ArithChain | Binding:
         return ArithChain(tuple(_shift_side(s, offset) for s in item.sides), item.approx)
     chains = tuple(shift(c, offset) for c in item.chains)
     sides = tuple(_shift_side(s, offset) for s in item.sides)
-    return Binding(item.name, sides, item.approx, chains)  # type: ignore[arg-type]
+    return Binding(item.name, sides, item.approx, chains, item.update)  # type: ignore[arg-type]
 
 
 def link(items: Sequence[ArithChain | Binding]) -> list[ArithChain]:
@@ -995,8 +1006,9 @@ def link(items: Sequence[ArithChain | Binding]) -> list[ArithChain]:
     three lines is `2 × (12 + 8) = 2 × 20 = 40`, and a wrong one ("C = 40 × 7", then "C
     = 290") is a wrong link, an arithmetic error like any other. Such a run (or a single
     binding) whose last side still computes ("Total = 40 × 7", the result never written)
-    produces that side's value, as if written after it. Everything else is as `scan` read
-    it.
+    produces that side's value, as if written after it. A binding that uses its own name
+    ("x = x + 1") gives the name a new value: it starts a run of its own. Everything else
+    is as `scan` read it.
     """
     out: list[ArithChain] = []
     run: list[Binding] = []
@@ -1013,7 +1025,9 @@ def link(items: Sequence[ArithChain | Binding]) -> list[ArithChain]:
         run.clear()
 
     for item in items:
-        if isinstance(item, Binding) and (not run or run[-1].name == item.name):
+        if isinstance(item, Binding) and (
+            not run or (run[-1].name == item.name and not item.update)
+        ):
             run.append(item)
             continue
         close()

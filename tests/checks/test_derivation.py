@@ -134,6 +134,7 @@ EQUATIONS = [
     ("5y - 4 = 26\n5y = 30\ny = 6", [(6, [6, 6], True)]),
     ("3t + 9 = 45\n3t = 35\nt = 35/3", [(12, [35 / 3] * 3, False)]),  # 45 - 9 is 36
     ("2x = 36", []),  # nothing concludes it
+    ("x = 4\nx = x + 3\nx = 7", [(7, [7], True)]),  # an update gives x a new value
     ("a + b = 10\na = 4", []),  # two unknowns
     ("x * x = 49\nx = 7", []),  # not linear
     # not equations: dates, times, ratios, variables, functions, no operation, limits
@@ -484,6 +485,11 @@ ADVERSARIAL = {
     "minus-run": "-" * _MEGA + "1 = 1",
     "prose": "The quick brown fox jumps over the lazy dog. " * (_MEGA // 45),
     "one-line-no-breaks": "1 = " * (_MEGA // 4),
+    # names: equations in one unbound name (each solved, up to a cap), a name rebound
+    # in terms of itself, one label bound again and again
+    "pinned-name": "2x = 4\n" * (_MEGA // 7) + "x = 2",
+    "updated-name": "x = 1\n" + "x = x + 1\n" * (_MEGA // 10),
+    "one-label": "Total cost = 3 + 4\n" * (_MEGA // 19),
 }
 
 
