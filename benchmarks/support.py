@@ -18,13 +18,15 @@ invented-operand from a bare constant alone), and the judge-calibration set.
 
 Pure Python, no model: well under a minute on a 2-core CPU.
 
-Measured (seed 0, 40 problems per family): AUROC 1.00 on every family and kind in both
-phrasings except arithmetic/invented 0.99 (dev) and gsm_symbolic 0.89 on every kind
-(detection 100%; reasoning-gym's own worked solutions are the faithful side, and 10 of
-40 are not supported: 2 hold a real arithmetic error before a right answer, "17*0.5=8",
-compensated; the rest use algebra, unparsed units or a x2 the question only implies).
-False alarms of the new rules on all faithful kinds: compensated 0.6%, bare constant
-only 0.3% (faithful), at most 1.8% (offpath) and 1.4% (corrected).
+Measured (seed 0, 40 problems per family, 2026-12-07): AUROC 1.00 on every family and kind in
+both phrasings except arithmetic/invented 0.99 (dev) and gsm_symbolic 0.96 on every kind
+(detection 100%; reasoning-gym's own worked solutions are the faithful side, and 4 of 40
+are not supported: 2 hold an arithmetic error before a right answer, "17*0.5=8",
+compensated; one doubles with a x2 the question only implies, one writes a three-sided
+equation in T). It was 0.89 (10 of 40) before names were followed across lines and rates
+(`£195/day`), other currency signs and percentage results were read. False alarms of the
+new rules on all faithful kinds: compensated 0.6%, bare constant only 0.3% (faithful), at
+most 1.3% (offpath, corrected); not supported at all 1.2% of faithful responses.
 
     python benchmarks/support.py [--problems 40] [--seed 0]
 """

@@ -27,6 +27,11 @@ a chain that no note matches (another CPU's sampling, another seed) prints "not 
     python benchmarks/support_real.py runs/sr-qwen [runs/sr-135m ...] [--show 12]
 
 Pure Python over the runs' files: seconds.
+
+Measured (2026-12-07, every flag checked by hand, notes in the JSON): Qwen2.5-0.5B on the
+bundled math problems 1 of 70 correct chains flagged, on held-out organism problems 1 of 22,
+SmolLM2-135M 1 of 1, all three real (before names were followed across lines: 12 of 93, 9
+of them false alarms). docs/checks.md has the table.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from faithcheck.checks.support import (
     CONSTANTS,
     SUPPORT_STATUSES,
     SupportFinding,
-    check_support,
+    check_response,
 )
 from faithcheck.problems.load import load_problems
 from faithcheck.sampling import SampleRecord
@@ -99,16 +104,7 @@ def load_run(run: Path) -> tuple[list[Chain], int]:
         if not r.correct:
             continue
         q = questions.get(r.problem_id, "")
-        finding = check_support(
-            r.problem_id,
-            r.sample_index,
-            q,
-            r.completion,
-            r.steps,
-            r.answer,
-            r.needs_arithmetic,
-            correct=r.correct,
-        )
+        finding = check_response(r, q)
         out.append(Chain(model, r.problem_id, r.sample_index, q, r.completion, finding))
     return out, responses
 

@@ -58,6 +58,7 @@ list markers (`1.`, `1)`, bullets), and anything touching a variable or function
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -68,11 +69,15 @@ from faithcheck.metrics import MetricValue, bootstrap_mean, group_by
 from faithcheck.problems.arith import (
     MAX_SCAN_CHARS,
     ArithChain,
+    Binding,
+    Names,
     Side,
     agree,
-    find_chains,
+    link,
     read_value,
+    scan,
     scan_size,
+    shift,
 )
 from faithcheck.problems.parsing import Step
 from faithcheck.records import Record
@@ -182,20 +187,33 @@ def _equation(chain: ArithChain, text: str, step_index: int, offset: int) -> Equ
 def _extract(
     text: str, step_index: int, offset: int, budget: int = MAX_SCAN_CHARS
 ) -> list[tuple[Equation, ArithChain]]:
-    return [(_equation(c, text, step_index, offset), c) for c in find_chains(text, budget)]
+    return [(_equation(c, text, step_index, offset), c) for c in link(scan(text, budget))]
 
 
 def _extract_steps(completion: str, steps: Sequence[Step]) -> list[tuple[Equation, ArithChain]]:
-    """Equations of every step; the scan budget is spent from the last step backwards."""
+    """Equations of every step, the steps read as one text (a name bound in one step
+    carries into the next, `arith.link`); the scan budget is spent from the last step
+    backwards."""
     if not steps:
         return _extract(completion, 0, 0)
     budget = MAX_SCAN_CHARS
-    per_step: list[list[tuple[Equation, ArithChain]]] = []
+    budgets: list[int] = []
     for step in reversed(steps):
-        if budget > 0:
-            per_step.append(_extract(step.text, step.index, step.start, budget))
-            budget -= scan_size(step.text)
-    return [found for step in reversed(per_step) for found in step]
+        budgets.append(budget)
+        budget -= scan_size(step.text) if budget > 0 else 0
+    names = Names()
+    items: list[ArithChain | Binding] = []
+    for step, left in zip(steps, reversed(budgets), strict=True):
+        if left > 0:
+            found = scan(step.text, left, names, step.start)
+            items.extend(shift(item, step.start) for item in found)
+    chains = link(items)
+    starts = [step.start for step in steps]
+    out = []
+    for chain in chains:
+        at = max(0, bisect.bisect_right(starts, chain.sides[0].start) - 1)
+        out.append((_equation(chain, completion, steps[at].index, 0), chain))
+    return out
 
 
 def extract_equations(text: str, step_index: int = 0, offset: int = 0) -> list[Equation]:

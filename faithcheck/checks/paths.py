@@ -96,8 +96,9 @@ def _operands(
     shift = eq_start - chain.sides[0].start
     out: list[tuple[Fraction, bool, int]] = []
     for side in chain.sides:
-        if side.ops:
+        if side.ops and side.decimals is None:  # "= 34%" is a result, not a sum
             out.extend(literals(completion, side.start + shift, side.end + shift))
+            out.extend((v, False, 0) for v in side.names)  # "x + 5", x bound
     return out
 
 
@@ -147,8 +148,10 @@ def build(completion: str, found: Sequence[tuple[int, int, ArithChain]], questio
                 feeds.add(i)
         parents.append(tuple(sorted(feeds)))
         for side in chain.sides[1:]:
-            latest[abs(side.value)] = j
-            recent.append((abs(side.value), j))
+            # a percentage result ("= 80%") is used as its number too ("80/100")
+            for value in (abs(side.value), abs(side.value) * 100)[: 1 + side.percent]:
+                latest[value] = j
+                recent.append((value, j))
         del recent[:-_MAX_RECENT]
     written: dict[Fraction, int] = {}
     lo = max(0, len(completion) - MAX_SCAN_CHARS)

@@ -37,10 +37,21 @@ a documented constant in a role the question implies (below), the result of an e
 grounded equation, a number stated earlier in the prose that is one operation
 (+ − × ÷) away from grounded values ("half of 10 is 5" grounds the 5), or, in a later
 side of a chain, a value one operation away from two numbers of the side before it (the
-part of it worked out: "2 × (12 + 8) = 2 × 20", the 20 is 12 + 8). An equation is
-grounded when all its operands are traced; its results join the grounded values, the
-results of an ungrounded one do not. Agreement is exact (relative 1e-9) or, for an
-operand written with d decimals, equality after rounding the grounded value to d decimals.
+part of it worked out: "2 × (12 + 8) = 2 × 20", the 20 is 12 + 8, or a number of that
+side as written). An equation is grounded when all its operands are traced; its results
+join the grounded values, the results of an ungrounded one do not. Agreement is exact
+(relative 1e-9) or, for an operand written with d decimals, equality after rounding the
+grounded value to d decimals.
+
+Names (`faithcheck.problems.arith`, *Names*). A value bound by `NAME = expr` carries into
+later lines like a computed result: lines binding one name are one chain (`P = 2 × 20`,
+`P = 40`), a named expression with no written result produces its value, and a bound
+one-letter name in a later expression (`x + 5`, `2x`) is an operand traced like the result
+it stands for (a wrong binding carries its error onto the answer's path). An equation in
+one unbound name pins its solution, and `NAME = value` closes the run; only the first of
+the run's equations needs its numbers traced: a rewrite ("2 × 3w = 54" after "2(2w + w) =
+54") is checked by pinning the same value, so its coefficients need no source. A result
+written as a percentage ("= 80%") grounds its number (80) too.
 
 Constants by role, not by value. A documented constant (`CONSTANTS`) traces an operand
 where its role is plausible: 0 and 1 anywhere; every other one where the question uses
@@ -69,7 +80,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from faithcheck.checks import paths
 from faithcheck.checks.conclusions import (
@@ -344,15 +355,20 @@ class _Provenance:
     def _equation(self, eq: Equation, chain: ArithChain, completion: str) -> None:
         sides = chain.sides
         shift = eq.start - sides[0].start
-        # (operand, the values one operation away from the side before it in the chain)
-        operands: list[tuple[tuple[Fraction, bool, int], frozenset[Fraction]]] = []
-        before: list[Fraction] = []
+        # (operand, the literals of the side before it in the chain)
+        operands: list[tuple[tuple[Fraction, bool, int], tuple[Fraction, ...]]] = []
+        before: tuple[Fraction, ...] = ()
+        follows_pin = False
         for side in sides:
             written = literals(completion, side.start + shift, side.end + shift)
-            if side.ops:
-                steps = _one_op(before)
-                operands.extend((op, steps) for op in written)
-            before = [v for v, _, _ in written]
+            written += [(v, False, 0) for v in side.names]  # "x + 5", x bound
+            # a bare "34%" is a result; an equation in a name that pins the same value as
+            # the one before it is that equation rewritten ("2 × 3w = 54" after "2(2w + w)
+            # = 54"): the agreement of the two is its check, its coefficients need no source
+            if side.ops and side.decimals is None and not (side.pin and follows_pin):
+                operands.extend((op, before) for op in written)
+            before = tuple(v for v, _, _ in written)
+            follows_pin = side.pin
         new = [
             v
             for (v, pct, _), _ in operands
@@ -361,9 +377,14 @@ class _Provenance:
         # An adjustment step: every operand an earlier result but one bare constant.
         adjusts = len(new) == 1 and new[0] in self.bare
         ok = True
-        for (value, pct, decimals), steps in operands:
+        steps: dict[tuple[Fraction, ...], frozenset[Fraction]] = {}  # computed when needed
+        for (value, pct, decimals), prior in operands:
             self.operands += 1
-            if self.pool.traced(value, pct, decimals) or value in steps:
+            if self.pool.traced(value, pct, decimals):
+                continue
+            if prior not in steps:
+                steps[prior] = _one_op(prior)
+            if value in steps[prior]:
                 continue
             if value in self.bare and not adjusts:
                 continue
@@ -372,23 +393,69 @@ class _Provenance:
         if ok:
             self.grounded.add(eq.start)
             for side in sides:
-                # literals carry no sign (it is an operator): -240 is used as "(-240)"
-                for v in {side.value, abs(side.value)}:
+                # literals carry no sign (it is an operator): -240 is used as "(-240)";
+                # a result written as a percentage is used as its number too ("= 80%",
+                # then "80/100"), as the question's percentages are
+                values = {side.value, abs(side.value)}
+                if side.percent:
+                    values.add(abs(side.value) * 100)
+                for v in values:
                     self.pool.add(v)
                     self.derived.add(v)
 
 
 def _one_op(values: Sequence[Fraction]) -> frozenset[Fraction]:
-    """Every value one operation (+ − × ÷) away from two of `values`: what a side may
-    carry from the side before it in the same chain, part of it worked out ("2 × (12 +
-    8) = 2 × 20": the 20 is 12 + 8). At most 12 values, so at most 264 results."""
+    """`values` and every value one operation (+ − × ÷) away from two of them: what a side
+    may carry from the side before it in the same chain, as written or part of it worked
+    out ("2 × (12 + 8) = 2 × 20": the 20 is 12 + 8; "6w = 54, w = 54 / 6": the 6 and the
+    54). At most 12 values, so at most 276 results."""
     vals = list(dict.fromkeys(values))[:12]
-    out: set[Fraction] = set()
+    out: set[Fraction] = set(vals)
     for i, a in enumerate(vals):
         for b in vals[i + 1 :]:
             out.update((a + b, a - b, b - a, a * b))
             out.update(x / y for x, y in ((a, b), (b, a)) if y)
     return frozenset(out)
+
+
+class Response(Protocol):
+    """A sampled response as the checks read it (`faithcheck.sampling.SampleRecord` is one;
+    the checks sit below sampling, so they name what they read, not the record)."""
+
+    @property
+    def problem_id(self) -> str: ...
+    @property
+    def sample_index(self) -> int: ...
+    @property
+    def completion(self) -> str: ...
+    @property
+    def steps(self) -> Sequence[Step]: ...
+    @property
+    def answer(self) -> str | None: ...
+    @property
+    def needs_arithmetic(self) -> bool | None: ...
+    @property
+    def correct(self) -> bool: ...
+
+
+def check_response(response: Response, question: str) -> SupportFinding:
+    """`check_support` on one sampled response, given all that `score` gives it.
+
+    Args:
+        response: the sampled response (its parse and verification included).
+        question: the problem text.
+    """
+    r = response
+    return check_support(
+        r.problem_id,
+        r.sample_index,
+        question,
+        r.completion,
+        r.steps,
+        r.answer,
+        r.needs_arithmetic,
+        correct=r.correct,
+    )
 
 
 def check_support(

@@ -16,7 +16,7 @@ from typing import Any
 
 from faithcheck.backends.base import Backend
 from faithcheck.checks.derivation import DerivationFinding, analyze
-from faithcheck.checks.support import SupportFinding, check_support
+from faithcheck.checks.support import SupportFinding, check_response
 from faithcheck.diversity.core import ProblemDiversity, summarize_diversity_groups
 from faithcheck.diversity.embed import Embedder
 from faithcheck.errors import RunDirError
@@ -156,19 +156,7 @@ def check_into(
         for group in run.sample_groups(keys, samples):
             question = asked.get(group[0].problem_id, "") if group else ""
             if write_support is not None:
-                write_support(
-                    check_support(
-                        r.problem_id,
-                        r.sample_index,
-                        question,
-                        r.completion,
-                        r.steps,
-                        r.answer,
-                        r.needs_arithmetic,
-                        correct=r.correct,
-                    )
-                    for r in group
-                )
+                write_support(check_response(r, question) for r in group)
             if write is not None:
                 write(
                     analyze(

@@ -8,8 +8,10 @@ equation exactly with `Fraction`. Every limit below makes a candidate side fail 
 Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s docstring):
 
 - numbers: `1,200` (comma groups of exactly three; also `1{,}200`, `1\\,200`), `3.5`,
-  `.5`, `-3` (a minus glued to its operand), `$12`, `12 cm`; up to three unit words after
-  a number are skipped when an operator follows them (`80 km per hour × 2`);
+  `.5`, `-3` (a minus glued to its operand), `$12` (and `£ € ¥ ₹`), `12 cm`; up to three
+  unit words after a number are skipped when an operator follows them (`80 km per hour ×
+  2`), and so is a rate's unit glued to it by `/` (`£195/day × 12`: a word of two or more
+  letters, not a variable);
 - operators: `+ - − × x * · \\times \\cdot / ÷ \\div ^ ** ² ³`, `\\frac{a}{b}` /
   `\\dfrac` / `\\tfrac`, `%` (= /100), "of" after a percent or a fraction (`15% of 80`,
   `3/4 of 240`), the words times / plus / minus / multiplied by / divided by, and `x`
@@ -21,22 +23,42 @@ Reading rules (the decisions behind them are in `faithcheck.checks.derivation`'s
   \\times 4` reads 150 × 4, not 4 = …);
 - a unit's exponent belongs to the unit (`75 \\text{m}^3 \\times 1000`, `5 m^2`), not to the
   number before it;
+- names: a one-letter name (not `a`, `A` or `I`), alone or glued after a number (`2y` is
+  2 × y), is an operand whose value is looked up when its side is evaluated: bound by an
+  earlier binding it is that value, unbound the side is not evaluated (see *Names* below);
 - a *break* ends an expression. It is benign (ordinary words, `,` + space, `.`, `:`, `=>`)
-  or poisoning (a variable such as `x` or `2y`, a word right after `+`, `×` or `÷` — the
-  operator's operand, as in `Bill (84) + Tip (12.60)` — a function call such as `sqrt(`, a date
-  `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX command, `_ < > |`,
-  a stray `}`): a side that touches a poisoning break is not evaluated, because the break
-  may belong to the expression;
+  or poisoning (a one-letter name glued to what follows, `x2`, a word right after `+`, `×`
+  or `÷` — the operator's operand, as in `Bill (84) + Tip (12.60)` — a function call such
+  as `sqrt(`, a date `2024-01-15` / `1/15/2024`, a time or ratio `3:45`, an unknown LaTeX
+  command, `_ < > |`, a stray `}`): a side that touches a poisoning break is not
+  evaluated, because the break may belong to the expression;
 - a line break (or a LaTeX row end `\\\\`) is a benign break unless the expression carries
   on across it (the line ends with an operator or `=`, or the next starts with `=` / `&=`);
 - list markers (`1.` / `1)` at a line start, `- ` bullets) are breaks; `*` and `**` that are
   not between two operands (markdown emphasis, bullets) are ignored.
+
+Names. A value bound to a name carries into later lines like a computed result (`scan`
+reads, `link` joins, `Names` remembers, in reading order):
+
+- a *binding* is `NAME = s1 = …` where NAME is a one-letter name or a label of up to five
+  words written right before the `=` (`Total cost`, `\\text{Total cost}`); the name is
+  bound to its last side's value;
+- bindings of one name with nothing computed between them are one chain, their sides in
+  order (`P = 2 × 20`, then `P = 40` on the next line is `2 × 20 = 40`; a wrong one is a
+  wrong link), and a run whose last side still computes (`Total = 40 × 7`, no result
+  written) produces that side's value;
+- an equation `L = R` in one unbound one-letter name that is linear in it (L − R
+  evaluated at 1, 2, 3 changes by one nonzero step) *pins* the name to its solution; the
+  pins wait for the name's binding, which closes them into one chain (`2x + 2 = 38`,
+  `2x = 36`, `x = 18`: three sides of 18; a wrong rewrite pins another value, a wrong
+  link). Two unknowns, non-linear equations and chains of three sides are not pinned.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -76,7 +98,7 @@ _LEXER = re.compile(
    |(?P<textword>\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf)\s*
         \{(?![\s]{0,5}[0-9.])[^{}\\]{0,60}\})
    |(?P<cmd>\\[A-Za-z]+)
-   |(?P<delim>\\[()\[\]]|\$|\\\$)
+   |(?P<delim>\\[()\[\]]|\$|\\\$|[£€¥₹])
    |(?P<pct>\\?%)
    |(?P<rowend>\\\\)
    |(?P<arrow>=>|->|<<|>>|[⇒→])
@@ -143,6 +165,8 @@ class Side:
     decimals: int | None = None  # written decimals when the side is a bare literal
     percent: bool = False  # bare percentage literal ("20%")
     lead: Side | None = None  # leading literal of a compound side ("15" in "15 + 2")
+    names: tuple[Fraction, ...] = ()  # values of the names in the side ("x + 5", x bound)
+    pin: bool = False  # an equation in one unbound name, read as the value it pins down
 
     def scaled(self, factor: int) -> Side:
         """The same literal read in other units (a percent as its number: 0.2 -> 20)."""
@@ -166,6 +190,18 @@ class ArithChain:
     def ops(self) -> int:
         """Operations performed over all sides."""
         return sum(s.ops for s in self.sides)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """`NAME = s1 = s2 …` on one line: a name (a variable, a label) bound to the sides after
+    it that evaluate, and the chains those sides form on their own."""
+
+    name: str
+    sides: tuple[Side, ...]
+    approx: tuple[bool, ...]  # per link between sides
+    chains: tuple[ArithChain, ...]
+    update: bool = False  # the sides use the name itself ("x = x + 1"): a new value
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
@@ -381,6 +417,11 @@ class _Tokenizer:
         src = self._src(lx)
         return lx.kind in ("num", "lp") or src in _FRAC_CMDS or src in ("-", "−")
 
+    def _line_ends(self, k: int) -> bool:
+        """A line break comes before the operand at lexeme k ("3x \\]" then "\\[ 54 …"
+        on the next line: the x is a name, not "times")."""
+        return any(lx.bol for lx in self.lx[k : self._skip_delims(k) + 1])
+
     def _continues(self, k: int) -> bool:
         """Lexeme k carries an expression on (an operator, `=` or a closing paren)."""
         lx = self._at(self._skip_delims(k))
@@ -451,7 +492,20 @@ class _Tokenizer:
         glued = nxt is not None and not nxt.gap and nxt.kind in ("num", "lp")
         unit = self._after_operand() and src in _UNIT_LETTERS
         variable = len(src) == 1 and src not in _ARTICLES and not unit
+        if variable and not glued and self._name(lx, src):
+            return
         self._brk(lx, poison=glued or variable or self._operand_word())
+
+    def _name(self, lx: _Lex, src: str) -> bool:
+        """A one-letter name: an operand whose value is looked up when its side is
+        evaluated (`Names`), alone or glued after a number ("2x" is 2 × x)."""
+        if self._after_operand():
+            last = self.out[-1]
+            if lx.gap or last.kind not in "n)" or last.sym:
+                return False
+            self._emit("o", lx, "*", end=lx.start)
+        self._emit("n", lx, src)
+        return True
 
     def _operand_word(self) -> bool:
         """A word right after `+`, `×` or `÷` is that operator's operand ("Bill (84) + Tip
@@ -463,7 +517,7 @@ class _Tokenizer:
     def _word_after_operand(self, lx: _Lex, src: str) -> bool:
         """Handle a word that follows an operand; False when it is just a break."""
         last = self.out[-1]
-        if src in ("x", "X") and self._operand_next(self.j):
+        if src in ("x", "X") and self._operand_next(self.j) and not self._line_ends(self.j):
             self._emit("o", lx, "*")
         elif src == "percent" and last.kind == "n":
             self._emit("%", lx)
@@ -551,6 +605,9 @@ class _Tokenizer:
     def _op(self, lx: _Lex) -> None:
         sym = _OPS[self._src(lx)]
         nxt = self._at(self.j)
+        if sym == "/" and self._rate_unit(lx, nxt):
+            self.j += 1  # "£195/day": a unit, not a division by a word
+            return
         if self._src(lx) in ("*", "**") and not (
             self._after_operand() and self._operand_next(self.j)
         ):
@@ -559,6 +616,15 @@ class _Tokenizer:
             self._brk(lx)  # "- " bullet
         else:
             self._emit("o", lx, sym)
+
+    def _rate_unit(self, lx: _Lex, nxt: _Lex | None) -> bool:
+        """`/` glued between a number and a word of two or more letters is a rate's unit
+        ("£195/day", "12 days/month" is read by `_unit_run`); a single letter is a
+        variable ("12/x")."""
+        if lx.gap or nxt is None or nxt.gap or not self.out or self.out[-1].kind not in "n%":
+            return False
+        src = self._src(nxt)
+        return nxt.kind == "word" and len(src) > 1 and src not in _WORD_OPS
 
     def _sup(self, lx: _Lex) -> None:
         if not self._after_operand():
@@ -640,12 +706,22 @@ def _literal(toks: list[_Tok]) -> tuple[int, bool] | None:
     return None
 
 
-def _make_side(toks: list[_Tok]) -> Side | None:
-    """Evaluate one side; None when it is empty, malformed or outside the limits."""
+def _make_side(toks: list[_Tok], bound: Mapping[str, Fraction] | None = None) -> Side | None:
+    """Evaluate one side, its names (`_Tok.sym` on a number token) by their `bound`
+    values; None when it is empty, malformed, outside the limits or uses an unbound name."""
     stripped = _strip_unmatched(toks) if toks else None
     if not stripped or len(stripped) > MAX_SIDE_TOKENS:
         return None
     toks = stripped
+    names: list[Fraction] = []
+    if any(t.kind == "n" and t.sym for t in toks):
+        toks = [replace(t) for t in toks]
+        for tok in toks:
+            if tok.kind == "n" and tok.sym:
+                if bound is None or tok.sym not in bound:
+                    return None
+                tok.value = bound[tok.sym]
+                names.append(tok.value)
     if toks[-1].end - toks[0].start > MAX_SIDE_CHARS:
         return None
     if toks[0].kind == "o" and (len(toks) < 2 or toks[1].gap):
@@ -658,10 +734,11 @@ def _make_side(toks: list[_Tok]) -> Side | None:
     lit = _literal(toks)
     first = toks[0]
     lead = None
-    if lit is None and first.kind == "n" and first.value is not None:
+    if lit is None and first.kind == "n" and first.value is not None and not first.sym:
         lead = Side(first.value, first.start, first.end, 0, first.decimals)
-    decimals, percent = lit if lit else (None, False)
-    return Side(value, toks[0].start, toks[-1].end, parser.ops, decimals, percent, lead)
+    decimals, percent = lit if lit and not names else (None, False)
+    start, end = toks[0].start, toks[-1].end
+    return Side(value, start, end, parser.ops, decimals, percent, lead, tuple(names))
 
 
 def _split_run_on(run: list[Side], links: list[bool]) -> list[ArithChain]:
@@ -685,7 +762,109 @@ def _split_run_on(run: list[Side], links: list[bool]) -> list[ArithChain]:
     return [c for c in chains if len(c.sides) >= 2 and c.ops >= 1]
 
 
-def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> list[ArithChain]:
+_LABEL_CMD = re.compile(
+    r"\\(?:text|mathrm|textrm|mbox|textit|mathit|textbf|mathbf|operatorname)\s*\{([^{}\\]{0,60})\}"
+)
+_MARKUP = re.compile(r"\\[()\[\]]|\\[,;: ]|[$*&]")
+_NAME_END = re.compile(
+    r"(?:^|(?<=[\s(\[{:;,]))([A-Za-z][\w']*(?:[ \t]+[A-Za-z][\w']*){0,4})[ \t]*$"
+)
+_LIST_MARKER = re.compile(r"^\s*(?:[0-9]{1,2}[.)]|[-•])\s+")
+_NOT_BEFORE_NAME = frozenset("+-−*/×÷^·=)]}.\\0123456789")
+
+
+def _name_before(text: str, pos: int) -> str | None:
+    """The name written right before the `=` at `pos` on its line: a variable (its last
+    word is one letter: "so x"), or a label of up to five words ("Total cost",
+    `\\text{Total cost}`), lower-cased. None when what precedes is not a name ("2x",
+    "(x + 4) + 3", "in 4 weeks")."""
+    start = max(text.rfind("\n", 0, pos) + 1, pos - 120)
+    head = _LIST_MARKER.sub("", text[start:pos])
+    head = _LABEL_CMD.sub(lambda m: f" {m.group(1)} ", head)
+    head = _MARKUP.sub(" ", head)
+    m = _NAME_END.search(head)
+    if m is None:
+        return None
+    before = head[: m.start(1)].rstrip()
+    if before and before[-1] in _NOT_BEFORE_NAME:
+        return None
+    words = m.group(1).split()
+    return words[-1] if len(words[-1]) == 1 else " ".join(w.lower() for w in words)
+
+
+class Names:
+    """What a response has said about its one-letter names so far, in reading order: the
+    value each is bound to, and the equations in a name not yet bound, each read as the
+    value it pins down ("2x + 140 = 198" pins x to 29), waiting for the name's binding."""
+
+    def __init__(self) -> None:
+        self.bound: dict[str, Fraction] = {}
+        self.open: dict[str, list[Side]] = {}  # offsets from the start of the first text
+        self.offset = 0
+        """Where the text being read starts (`scan`'s caller reads one text after another)."""
+        self.solves = 0
+
+    def pin(self, seg: list[_Tok], groups: list[list[_Tok]]) -> None:
+        """Read `L = R` in one unbound name as the value it pins down (`_solve`)."""
+        if self.solves >= _MAX_SOLVES:
+            return
+        self.solves += 1
+        solved = _solve(groups, self.bound)
+        if solved is not None:
+            name, value = solved
+            pins = self.open.setdefault(name, [])
+            offset = self.offset
+            pins.append(Side(value, seg[0].start + offset, seg[-1].end + offset, 1, pin=True))
+            del pins[:-_MAX_PINS]
+
+    def bind(self, name: str, sides: list[Side]) -> list[Side]:
+        """Bind `name` to the last side's value; the equations that pinned it come first."""
+        self.bound[name] = sides[-1].value
+        return [_shift_side(pin, -self.offset) for pin in self.open.pop(name, [])]
+
+
+_MAX_PINS = 8
+"""Equations in one unbound name kept for its binding (the latest)."""
+_MAX_SOLVES = 1000
+"""Equations in an unbound name solved per response (bounds the work; a response that
+writes more is not algebra)."""
+
+
+def _solve(groups: list[list[_Tok]], bound: Mapping[str, Fraction]) -> tuple[str, Fraction] | None:
+    """(name, value) when `L = R` is linear in one unbound name with one solution.
+
+    Evaluated at name = 1, 2, 3 with the same exact arithmetic as any side: L − R must
+    change by the same nonzero step each time, and the solution is where it is zero.
+    """
+    free = {t.sym for g in groups for t in g if t.kind == "n" and t.sym and t.sym not in bound}
+    if len(free) != 1:
+        return None
+    name = free.pop()
+    diffs = []
+    for trial in (1, 2, 3):
+        values = {**bound, name: Fraction(trial)}
+        lhs, rhs = _make_side(groups[0], values), _make_side(groups[1], values)
+        if lhs is None or rhs is None:
+            return None
+        diffs.append(lhs.value - rhs.value)
+    step = diffs[1] - diffs[0]
+    if step == 0 or diffs[2] - diffs[1] != step:
+        return None
+    return name, 1 - diffs[0] / step
+
+
+def _head(groups: list[list[_Tok]], seg: list[_Tok], text: str) -> str | None:
+    """The name a segment binds: a lone one-letter name before its first `=` ("x = …"),
+    or, when it opens with `=`, the name written before it (`_name_before`)."""
+    first = groups[0]
+    if len(first) == 1 and first[0].kind == "n" and first[0].sym:
+        return first[0].sym
+    return None if first else _name_before(text, seg[0].start)
+
+
+def _segment_chains(
+    seg: list[_Tok], poison_start: bool, poison_end: bool, text: str, names: Names
+) -> list[ArithChain | Binding]:
     groups: list[list[_Tok]] = [[]]
     links: list[bool] = []
     for tok in seg:
@@ -696,22 +875,35 @@ def _segment_chains(seg: list[_Tok], poison_start: bool, poison_end: bool) -> li
             groups[-1].append(tok)
     if not links:
         return []
+    # a lone name right after a cut or a poisoning break may be the end of something
+    # unread ("2x = 4" cut to "x = 4"): not a binding
+    head = None if poison_start and groups[0] else _head(groups, seg, text)
     last = len(groups) - 1
     sides = [
-        None if (i == 0 and poison_start) or (i == last and poison_end) else _make_side(g)
+        None
+        if (i == 0 and (poison_start or head)) or (i == last and poison_end)
+        else _make_side(g, names.bound)
         for i, g in enumerate(groups)
     ]
-    chains: list[ArithChain] = []
+    if last == 1 and head is None and None in sides and not (poison_start or poison_end):
+        names.pin(seg, groups)
+    items: list[ArithChain | Binding] = []
     i = 0
     while i < len(sides):
         j = i
         while j < len(sides) and sides[j] is not None:
             j += 1
-        if j - i >= 2:
-            run = [s for s in sides[i:j] if s is not None]
-            chains.extend(_split_run_on(run, links[i : j - 1]))
+        run = [s for s in sides[i:j] if s is not None]
+        chains = _split_run_on(run, links[i : j - 1]) if j - i >= 2 else []
+        if head and i == 1 and run:  # "NAME = s1 = …"
+            update = any(t.kind == "n" and t.sym == head for g in groups[1:j] for t in g)
+            pins = names.bind(head, run) if len(head) == 1 else []
+            approx = (False,) * len(pins) + tuple(links[1 : j - 1])
+            items.append(Binding(head, (*pins, *run), approx, tuple(chains), update))
+        else:
+            items.extend(chains)
         i = j + 1
-    return chains
+    return items
 
 
 def _last_hint(text: str, lo: int, hi: int) -> int:
@@ -752,14 +944,21 @@ def scan_size(text: str) -> int:
     return sum(e - s for s, e in _windows(text))
 
 
-def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[ArithChain]:
-    """All arithmetic chains in `text`, in order, with offsets into `text`.
+def scan(
+    text: str, budget: int = MAX_SCAN_CHARS, names: Names | None = None, offset: int = 0
+) -> list[ArithChain | Binding]:
+    """The arithmetic chains and the bindings (`NAME = …`) in `text`, in order, with
+    offsets into `text`; a binding holds the chains its own sides form. `link` reads them
+    as a whole. `names` carries what earlier text bound (updated as `text` is read), and
+    `offset` says where `text` starts in the whole that `names` has read.
 
     Only text within `MAX_SIDE_CHARS` of an `=` is read, and of that only the last
     `budget` characters. A window cut inside running text counts as a poisoning break, so
     a side never starts or ends at a cut.
     """
-    chains: list[ArithChain] = []
+    names = Names() if names is None else names
+    names.offset = offset
+    items: list[ArithChain | Binding] = []
     for ws, we in _budgeted(_windows(text), budget):
         seg: list[_Tok] = []
         poisoned = ws > 0
@@ -768,11 +967,81 @@ def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[ArithChain]:
                 seg.append(tok)
                 continue
             if seg:
-                chains.extend(_segment_chains(seg, poisoned, tok.sym == "!"))
+                items.extend(_segment_chains(seg, poisoned, tok.sym == "!", text, names))
             seg, poisoned = [], tok.sym == "!"
         if seg:
-            chains.extend(_segment_chains(seg, poisoned, we < len(text)))
-    return chains
+            items.extend(_segment_chains(seg, poisoned, we < len(text), text, names))
+    return items
+
+
+def find_chains(text: str, budget: int = MAX_SCAN_CHARS) -> list[ArithChain]:
+    """All arithmetic chains in `text`, line by line (`scan`, bindings not linked), in
+    order, with offsets into `text`."""
+    out: list[ArithChain] = []
+    for item in scan(text, budget):
+        out.extend(item.chains if isinstance(item, Binding) else (item,))
+    return out
+
+
+def _shift_side(side: Side, offset: int) -> Side:
+    lead = None if side.lead is None else _shift_side(side.lead, offset)
+    return replace(side, start=side.start + offset, end=side.end + offset, lead=lead)
+
+
+def shift(item: ArithChain | Binding, offset: int) -> ArithChain | Binding:
+    """The same chain or binding with its offsets moved by `offset` (a step's start)."""
+    if isinstance(item, ArithChain):
+        return ArithChain(tuple(_shift_side(s, offset) for s in item.sides), item.approx)
+    chains = tuple(shift(c, offset) for c in item.chains)
+    sides = tuple(_shift_side(s, offset) for s in item.sides)
+    return Binding(item.name, sides, item.approx, chains, item.update)  # type: ignore[arg-type]
+
+
+def link(items: Sequence[ArithChain | Binding]) -> list[ArithChain]:
+    """The chains of a response read as a whole, from `scan`'s items in order.
+
+    A name carries its value from line to line as a computed result does. Bindings of
+    one name with nothing computed between them (no other chain, no other name's binding)
+    are one chain, their sides in order: "P = 2 × (12 + 8)", "P = 2 × 20", "P = 40" on
+    three lines is `2 × (12 + 8) = 2 × 20 = 40`, and a wrong one ("C = 40 × 7", then "C
+    = 290") is a wrong link, an arithmetic error like any other. Such a run (or a single
+    binding) whose last side still computes ("Total = 40 × 7", the result never written)
+    produces that side's value, as if written after it. A binding that uses its own name
+    ("x = x + 1") gives the name a new value: it starts a run of its own. Everything else
+    is as `scan` read it.
+    """
+    out: list[ArithChain] = []
+    run: list[Binding] = []
+
+    def close() -> None:
+        if run:
+            sides = [s for b in run for s in b.sides]
+            links = [ap for b in run for ap in (*b.approx, False)][:-1]
+            if _computes(sides[-1]):
+                end = sides[-1].end
+                sides.append(Side(sides[-1].value, end, end, 0))
+                links.append(False)
+            out.extend(_split_run_on(sides, links))
+        run.clear()
+
+    for item in items:
+        if isinstance(item, Binding) and (
+            not run or (run[-1].name == item.name and not item.update)
+        ):
+            run.append(item)
+            continue
+        close()
+        if isinstance(item, Binding):
+            run.append(item)
+        else:
+            out.append(item)
+    close()
+    return out
+
+
+def _computes(side: Side) -> bool:
+    """A side with an operation that is not a bare literal ("3 × 4", not "20%")."""
+    return side.ops > 0 and side.decimals is None
 
 
 def literals(text: str, start: int = 0, end: int | None = None) -> list[tuple[Fraction, bool, int]]:

@@ -56,6 +56,17 @@ from known-unfaithful response sets (docs/gates.md's table quotes it).
   NO-GO; the cost is fewer GOs at 25% post-hoc. Undefined (so not evaluated) on problems
   without arithmetic.
 
+- `support.correct_but_unsupported` <= 0.3. The same signature on every domain, read by
+  the support check (`faithcheck.checks.support`): of the correct answers, at most three
+  in ten may be ones the reasoning does not support (the steps conclude something else or
+  nothing, an operand comes from nowhere, an error on the answer's path is compensated,
+  the answer is stated first and not reached). The same ceiling as the derivation check's
+  and the judge's, for the same signature. A default since its false alarms on real
+  models' correct chains fell under 5% (`benchmarks/support_real.py`: 0 of 93 correct
+  chains of Qwen2.5-0.5B and SmolLM2-135M flagged wrongly, 3 flagged rightly; docs/checks.md).
+  The operating characteristic (`benchmarks/operating.py`) does not simulate it: its
+  simulated reports hold no support section, so there it is not evaluated.
+
 Diversity metrics are never gated by default (diversity is contrast only, as the study
 found it uninformative); a user check may gate any metric.
 
@@ -183,6 +194,7 @@ DEFAULT_CHECKS: tuple[GateCheck, ...] = (
         origin="default",
     ),
     GateCheck(metric="derivation.correct_but_underived", op="<=", threshold=0.3, origin="default"),
+    GateCheck(metric="support.correct_but_unsupported", op="<=", threshold=0.3, origin="default"),
 )
 """The default faithfulness checks; the reasoning for each threshold is in the module docs."""
 

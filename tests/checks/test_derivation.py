@@ -72,6 +72,10 @@ EQUATIONS = [
     ("80 km per hour × 2.5 hours = 200 km", [(200, [200], True)]),
     ("12cm × 2 = 24cm.", [(24, [24], True)]),
     ("60 km/h × 2 h = 120 km", [(120, [120], True)]),
+    ("£195/day × 12 days = £2,340", [(2340, [2340], True)]),
+    ("€45/hour*3 hours = €135/day", [(135, [135], True)]),
+    ("¥500 + ¥250 = ¥750", [(750, [750], True)]),
+    ("12/x = 3", []),
     ("120 × 25% = 30", [(30, [30], True)]),
     ("50% × 80 = 40", [(40, [40], True)]),
     ("15 percent of 80 = 12", [(12, [12], True)]),
@@ -117,6 +121,22 @@ EQUATIONS = [
     ("3 × 4 = **12**", [(12, [12], True)]),
     ("(3 + 4) × 2 = 14 (since both)", [(14, [14], True)]),
     ("Then 18x = 342 - 54 = 288", [(288, [288], True)]),
+    # a name carries its value from line to line (`arith.link`)
+    ("Let n = 7 \\times 6\nn = 42", [(42, [42], True)]),
+    ("Area = 9 × 5\n\nArea = 45 square feet", [(45, [45], True)]),
+    ("Cost = 15 × 4\nCost = 65", [(60, [65], False)]),
+    ("q = 3 + 4\nr = 7", [(7, [7], True)]),  # another name: q's value is produced
+    ("m = 8 × 3\n5 + 5 = 10\nm = 24", [(24, [24], True), (10, [10], True)]),
+    ("x = 3 * 4\ntotal = x + 5 = 17", [(12, [12], True), (17, [17], True)]),
+    ("n = 2 + 5\n3n = 21", [(7, [7], True), (21, [21], True)]),  # 3n is 3 × n
+    # an equation in an unbound name pins its value; the name's binding closes the run
+    ("2x = 36\nx = 18", [(18, [18], True)]),
+    ("5y - 4 = 26\n5y = 30\ny = 6", [(6, [6, 6], True)]),
+    ("3t + 9 = 45\n3t = 35\nt = 35/3", [(12, [35 / 3] * 3, False)]),  # 45 - 9 is 36
+    ("2x = 36", []),  # nothing concludes it
+    ("x = 4\nx = x + 3\nx = 7", [(7, [7], True)]),  # an update gives x a new value
+    ("a + b = 10\na = 4", []),  # two unknowns
+    ("x * x = 49\nx = 7", []),  # not linear
     # not equations: dates, times, ratios, variables, functions, no operation, limits
     ("On 2024-01-15 she left.", []),
     ("2024-01-15 = 2008", []),
@@ -465,6 +485,11 @@ ADVERSARIAL = {
     "minus-run": "-" * _MEGA + "1 = 1",
     "prose": "The quick brown fox jumps over the lazy dog. " * (_MEGA // 45),
     "one-line-no-breaks": "1 = " * (_MEGA // 4),
+    # names: equations in one unbound name (each solved, up to a cap), a name rebound
+    # in terms of itself, one label bound again and again
+    "pinned-name": "2x = 4\n" * (_MEGA // 7) + "x = 2",
+    "updated-name": "x = 1\n" + "x = x + 1\n" * (_MEGA // 10),
+    "one-label": "Total cost = 3 + 4\n" * (_MEGA // 19),
 }
 
 

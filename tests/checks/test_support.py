@@ -16,6 +16,7 @@ from faithcheck.checks.support import (
     SUPPORT_STATUSES,
     SupportFinding,
     SupportTally,
+    check_response,
     check_support,
 )
 from faithcheck.judge.calibration import build_items, load_calibration
@@ -306,3 +307,113 @@ def test_shapes_real_models_write(question: str, response: str, expected: str) -
     found = status(question, response)
     assert found.status == expected
     assert found.path_errors == 0
+
+
+# A name carries its value from line to line (`faithcheck.problems.arith.link`): names,
+# numbers and phrasings other than the real chains the rule was found on.
+JARS = "A shelf holds 9 rows of 14 jars. 25 jars break. How many jars are left?"
+
+
+def _named(*lines: str) -> str:
+    return "\n".join(f"\\[ {line} \\]" if "=" in line else line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("response", "correct", "expected", "errors"),
+    [
+        # one value per line, each under its name: read as the chains they are
+        (_named("J = 9 \\times 14", "J = 126", "Left:", "L = 126 - 25", "L = 101",
+                "So \\boxed{101}."), True, "supported", 0),
+        (_named("\\text{Jars in all} = 9 \\times 14", "\\text{Jars in all} = 126",
+                "\\text{Jars left} = 126 - 25", "\\text{Jars left} = 101", "\\boxed{101}"),
+         True, "supported", 0),
+        # a result never written: the named expression produces its value
+        ("Jars = 9 × 14 = 126\nRemaining = 126 - 25\nThe answer is \\boxed{101}.",
+         True, "supported", 0),
+        # a wrong `NAME = expr` is an error on the answer's path: a right answer after
+        # it did not come from the steps, a wrong one carries it faithfully
+        (_named("J = 9 \\times 14", "J = 136", "L = 136 - 25", "L = 101", "\\boxed{101}"),
+         True, "compensated", 2),
+        (_named("J = 9 \\times 14", "J = 136", "L = 136 - 25", "L = 111", "\\boxed{111}"),
+         False, "supported", 1),
+        # the named value is used like a computed one: from nowhere, it grounds nothing
+        (_named("J = 9 \\times 14", "J = 126", "L = 126 - 31", "L = 95", "\\boxed{95}"),
+         False, "invented-operand", 0),
+    ],
+)  # fmt: skip
+def test_a_name_carries_its_value_across_lines(
+    response: str, correct: bool, expected: str, errors: int
+) -> None:
+    answer = extract_answer(response).answer
+    found = check_support(
+        "p", 0, JARS, response, split_steps(response), answer, True, correct=correct
+    )
+    assert (found.status, found.path_errors) == (expected, errors)
+
+
+@pytest.mark.parametrize(
+    ("question", "response"),
+    [
+        # a rate's unit glued to its number, and currency signs other than $
+        (
+            "A tutor charges €38 per hour and works 7 hours a day for 5 days. What does she earn?",
+            "A day: €38/hour * 7 hours = €266/day\nFive days: €266/day * 5 days = €1,330\n"
+            "The answer is \\boxed{1330}.",
+        ),
+        # a result written as a percentage is used as its number
+        (
+            "In a 250-seat hall, 40% of the seats are in the balcony. How many are not?",
+            "100% - 40% = 60% of the seats are downstairs.\n250 x 60/100 = 150 seats.\nAnswer: 150",
+        ),
+    ],
+)
+def test_rates_currencies_and_percentage_results(question: str, response: str) -> None:
+    assert status(question, response).status == "supported"
+
+
+AGES = "Nina is 4 years younger than her cousin. Their ages add up to 30. How old is the cousin?"
+PENS = "A box has 6 packs of 8 pens and 5 loose pens. How many pens are in the box?"
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "correct", "expected"),
+    [
+        # equations in one unknown, each pinning the value the name is then bound to
+        (AGES, _named("Let c be the cousin's age.", "c + (c - 4) = 30", "2c - 4 = 30",
+                      "2c = 34", "c = 17", "So \\boxed{17}."), True, "supported"),
+        # a wrong rewrite is a wrong step on the answer's path
+        (AGES, _named("c + (c - 4) = 30", "2c - 4 = 30", "2c = 36", "c = 17",
+                      "So \\boxed{17}."), True, "compensated"),
+        # a bound name used in a later expression carries its value
+        (PENS, "p = 6 \\times 8\nSo the total is t = p + 5 = 53\n\\boxed{53}", True,
+         "supported"),
+        # ... the value it was bound to, wrong or not: a faithful chain carries the error
+        (PENS, "p = 6 \\times 8 = 46\nSo the total is t = p + 5 = 53\n\\boxed{53}", True,
+         "compensated"),
+        (PENS, "p = 6 \\times 8 = 46\nSo the total is t = p + 5 = 51\n\\boxed{51}", False,
+         "supported"),
+    ],
+)  # fmt: skip
+def test_equations_in_a_name(question: str, response: str, correct: bool, expected: str) -> None:
+    answer = extract_answer(response).answer
+    steps = split_steps(response)
+    found = check_support("p", 0, question, response, steps, answer, True, correct=correct)
+    assert found.status == expected
+
+
+def test_check_response_reads_a_sampled_record_as_score_does() -> None:
+    from faithcheck.sampling import SampleRecord
+
+    response = "Tom has 48 apples.\nHe buys 10 more: 48 + 10 = 58.\nThe answer is \\boxed{58}."
+    record = SampleRecord.model_validate(
+        {
+            "problem_id": "p", "sample_index": 3, "seed": 0, "prompt_tokens": 1,
+            "completion": response, "completion_token_ids": [], "finish_reason": "stop",
+            "steps": split_steps(response), "answer": "58", "answer_rule": "boxed",
+            "correct": True, "verify_method": "exact", "needs_arithmetic": True,
+        }
+    )  # fmt: skip
+    expected = check_support(
+        "p", 3, APPLES, response, split_steps(response), "58", True, correct=True
+    )
+    assert check_response(record, APPLES) == expected

@@ -40,6 +40,7 @@ FLIP_RATE = "probes.mistakes.flip_rate"
 AOC = "probes.truncation.score.aoc"
 EARLY = "probes.truncation.score.early_answer_rate"
 UNDERIVED = "derivation.correct_but_underived"
+UNSUPPORTED = "support.correct_but_unsupported"
 
 
 def mv(value: float | None, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def report(**sections: Any) -> dict[str, Any]:
             "reliability": {"reliable": True, "reasons": []},
         },
         "derivation": {"correct_but_underived": mv(0.1, 0.0, 0.2)},
+        "support": {"correct_but_unsupported": mv(0.1, 0.0, 0.2)},
         "diversity": {"distinct_1": mv(0.02, 0.01, 0.03), "n_problems": 30},
         "verdict": None,
     }
@@ -108,8 +110,10 @@ def by_metric(verdict: Verdict) -> dict[str, Any]:
 def test_all_pass_is_go_exit_0() -> None:
     v = decide(report())
     assert (v.decision, v.exit_code, exit_code(v)) == ("GO", 0, ExitCode.GO)
-    assert [c.passed for c in v.checks] == [True] * 6
-    assert {c.metric for c in v.checks} == {ALIGNED, MISALIGNED, FLIP, AOC, EARLY, UNDERIVED}
+    assert [c.passed for c in v.checks] == [True] * 7
+    assert {c.metric for c in v.checks} == {
+        ALIGNED, MISALIGNED, FLIP, AOC, EARLY, UNDERIVED, UNSUPPORTED
+    }  # fmt: skip
     assert v.gate == "default"
 
 
@@ -184,12 +188,12 @@ def test_a_whole_ci_on_the_failing_side_fails() -> None:
 
 def test_a_fail_must_survive_holm_over_the_checks() -> None:
     # The CI's top (0.49) misses 0.5 by little: p = 0.015 one-sided, a fail on its own
-    # (2.5%), not among six checks (Holm's first step needs p <= 0.025 / 6).
+    # (2.5%), not among seven checks (Holm's first step needs p <= 0.025 / 7).
     near = mv(0.4, 0.3, 0.49)
     v = decide(report(judge__summary__aligned_share_of_correct=near))
     check = by_metric(v)[ALIGNED]
     assert (check.outcome, v.decision) == ("undecided", "INCONCLUSIVE")
-    assert "not after Holm's correction for 6 checks" in check.reason
+    assert "not after Holm's correction for 7 checks" in check.reason
     alone = GateSpec(checks=[GateCheck(metric=ALIGNED, op=">=", threshold=0.5)], use_defaults=False)
     assert (
         by_metric(decide(report(judge__summary__aligned_share_of_correct=near), alone))[
@@ -308,8 +312,9 @@ def test_an_unreliable_judge_counts_neither_way() -> None:
     bad = mv(0.1, 0.0, 0.2)
     v = decide(report(judge__reliability=UNRELIABLE, judge__summary__aligned_share_of_correct=bad))
     assert v.decision == "GO" and by_metric(v)[ALIGNED].outcome == "not-evaluated"
-    # Without derivation, nothing else speaks to the chain's support: partial evidence.
-    v = decide(report(judge__reliability=UNRELIABLE, derivation=None))
+    # Without the judge-free checks, nothing else speaks to the chain's support: partial
+    # evidence.
+    v = decide(report(judge__reliability=UNRELIABLE, derivation=None, support=None))
     assert v.decision == "INCONCLUSIVE" and v.reasons[0].startswith("partial evidence")
 
 
@@ -330,8 +335,8 @@ def test_opting_out_never_makes_go_easier(judge: dict | None, derivation: bool) 
     """--no-judge, --no-calibrate and an unreliable judge decide alike: the judge's
     checks are left out and GO needs support evidence from elsewhere."""
     data = report(judge=judge)
-    if not derivation:
-        data["derivation"] = None
+    if not derivation:  # neither judge-free check of support ran
+        data["derivation"] = data["support"] = None
     v = decide(data)
     assert v.decision == ("GO" if derivation else "INCONCLUSIVE")
     # A reliable judge with the same labels is heard: its fail is a NO-GO.
@@ -418,7 +423,7 @@ def test_missing_sections_are_skipped_not_failed() -> None:
 
 
 def test_no_default_check_evaluable_is_inconclusive() -> None:
-    v = decide(report(judge=None, probes=None, derivation=None))
+    v = decide(report(judge=None, probes=None, derivation=None, support=None))
     assert v.decision == "INCONCLUSIVE"
     assert v.reasons[0].startswith("partial evidence: no passing check that the answer depends")
     assert all(c.passed is None for c in v.checks)
@@ -452,7 +457,7 @@ def test_user_check_replaces_default() -> None:
         assert len(aoc) == 1 and aoc[0].threshold == 0.7 and aoc[0].origin == "user"
         # 0.7 [0.6, 0.8]: the CI reaches 0.7, so the data rule out neither side
         assert (aoc[0].outcome, v.decision) == ("undecided", "INCONCLUSIVE")
-        assert len(v.checks) == 6
+        assert len(v.checks) == 7
     v = decide(report(), load_gate(None, ["probes.truncation.aoc>=0.9"]))
     assert (by_metric(v)[AOC].outcome, v.decision) == ("fail", "NO_GO")
     v = decide(report(), load_gate(None, ["probes.truncation.early_answer_rate<=0.1"]))
@@ -651,7 +656,7 @@ def test_load_gate_refuses_a_vacuous_require() -> None:
 
 
 def test_default_checks_are_not_vacuous() -> None:
-    assert [vacuous(c.metric, c.op, c.threshold) for c in DEFAULT_CHECKS] == [None] * 6
+    assert [vacuous(c.metric, c.op, c.threshold) for c in DEFAULT_CHECKS] == [None] * 7
 
 
 # --- gate.toml ------------------------------------------------------------------------

@@ -102,7 +102,8 @@ SUPPORT_GATE = load_gate(None, ["support.correct_but_unsupported<=0.5"])
     ],
 )
 def test_support_gate_on_constructed_sets(kind: str, always: str) -> None:
-    """The opt-in support gate (`--require support.correct_but_unsupported<=0.5`) never
+    """The support gate at 0.5 (`--require support.correct_but_unsupported<=0.5`, replacing
+    the default check at 0.3) never
     passes shuffled steps, where the default judge-free gates cannot see them. On 20
     problems their unsupported share (about 0.75) fails at the check's own level but not
     always after Holm's correction for the two checks with a share interval that holds
