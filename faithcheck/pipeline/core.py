@@ -34,6 +34,7 @@ from faithcheck.diversity.core import DiversityTally, ProblemDiversity
 from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
 from faithcheck.judge.jury_stage import judge_jurors, jury_judge_report, plan_jury
+from faithcheck.judge.mistakes import MISTAKE_PROMPT_HASH
 from faithcheck.judge.options import JudgeOptions
 from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
@@ -52,7 +53,7 @@ from faithcheck.pipeline.stages import (
     probe_into,
     sample_into,
 )
-from faithcheck.probes.records import PRIMARY_READOUT
+from faithcheck.probes.records import PRIMARY_READOUT, ProbeConfig
 from faithcheck.probes.summary import summarize_probe_groups
 from faithcheck.problems.load import FieldMap, dataset_hash
 from faithcheck.problems.options import in_shard
@@ -721,7 +722,7 @@ def _result_config(
         "limit": opts.problems.limit,
         "shard": list(opts.problems.shard) if opts.problems.shard else None,
         "sampling": cfg.model_dump(mode="json"),
-        "probes": opts.probes.model_dump(mode="json"),
+        "probes": _probes_part(opts.probes),
         "judge": (
             _judge_part(opts.judge, judge)
             | ({"jury": [_judge_part(p.opts, p) for p in jury]} if jury else {})
@@ -730,6 +731,16 @@ def _result_config(
         ),
         "diversity": [opts.diversity.enabled, opts.diversity.embed],
     } | engine_config(opts)
+
+
+def _probes_part(probes: ProbeConfig) -> dict[str, Any]:
+    """The probe settings that change probe records: with `--mistakes llm`, also the hash of
+    the prompt the judge writes the wrong steps with (absent otherwise, so rule-mistake runs
+    keep their hash)."""
+    part = probes.model_dump(mode="json")
+    if probes.mistakes == "llm" and "mistakes" in probes.probes:
+        part["mistake_prompt_hash"] = MISTAKE_PROMPT_HASH
+    return part
 
 
 def _judge_part(j: JudgeOptions, plan: JudgePlan) -> dict[str, Any]:

@@ -69,6 +69,12 @@ def test_score_from_samples_parses_verifies_and_probes(tmp_path: Path) -> None:
         _write(tmp_path, ROWS),
         "--backend",
         "hf",
+        # fp32 on every CPU; read-outs of at most 64 tokens (512 by default) are enough to
+        # run every probe on these three short chains
+        "--dtype",
+        "float32",
+        "--max-tokens",
+        "64",
         "--out",
         str(out),
         "--no-judge",
