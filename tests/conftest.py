@@ -10,8 +10,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,6 +111,20 @@ def greedy_fp32_run(
         return runs[backend]
 
     return get
+
+
+def await_wandb_flush(folder: Path, timeout_s: float = 20.0) -> None:
+    """Wait until wandb's writer (a separate service process) has stopped growing the
+    run's .wandb file: `finish()` can return before its last block reaches the disk, and a
+    read then finds no rows (seen once in a CI run under load). Waits for the size to hold
+    for half a second; the tests' assertions then judge what was written."""
+    last, stable, deadline = -1, 0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline and stable < 5:
+        logs = list(folder.glob("*.wandb"))
+        size = logs[0].stat().st_size if len(logs) == 1 else -1
+        stable = stable + 1 if size == last and size > 0 else 0
+        last = size
+        time.sleep(0.1)
 
 
 def completions_by_key(run: Path) -> dict[tuple[str, int], str]:

@@ -18,6 +18,7 @@ import pytest
 from faithcheck.saturation.tfevents import read_scalar_rows
 from faithcheck.saturation.wandb_runs import read_run
 from faithcheck.trackers import log_tensorboard, tracker_values, wandb_mode
+from tests.conftest import await_wandb_flush
 from tests.render.test_page import make_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +101,7 @@ def test_wandb_offline_run_reads_back(
     assert out == ""  # wandb's console output kept off stdout
     assert "logged to wandb: wandb (offline)" in err
     (folder,) = (logs / "wandb").glob("offline-run-*")
+    await_wandb_flush(folder)
     logged = read_run(folder)
     assert logged.name == "sft-ckpt" and logged.project == "faithcheck"
     (row,) = logged.rows
@@ -124,6 +126,7 @@ def test_wandb_logs_into_the_active_run(wandb_offline_env: Path) -> None:
         run.finish()
     assert where == "the active wandb run grpo"
     (folder,) = (wandb_offline_env / "wandb").glob("offline-run-*")
+    await_wandb_flush(folder)
     rows = read_run(folder).rows
     faith = [r for r in rows if "faithcheck/accuracy" in r]
     assert len(faith) == 1 and faith[0]["faithcheck/step"] == 200
@@ -192,6 +195,7 @@ def _settled(folder: Path, timeout: float = 20.0) -> Any:
     history row present, the run record not yet), so the reader polls for it."""
     import time
 
+    await_wandb_flush(folder)
     deadline = time.monotonic() + timeout
     while True:
         run = read_run(folder)

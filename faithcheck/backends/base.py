@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -307,6 +307,16 @@ class PrefillCount:
         """Count one request."""
         self.prompt_tokens += served
         self.computed_tokens += computed
+
+
+def top_is(entries: Mapping[Any, Any], token: Any) -> bool:
+    """Whether `token` is the arg-max at a position whose prompt log-probs were asked with
+    `prompt_logprobs=1`: vLLM returns the top-1 entry plus the actual token, so the entries
+    hold the token alone exactly when it is the arg-max. vLLM's `rank` is not used: it
+    counts the vocabulary entries at least as likely as the token's separately gathered
+    log-prob, and where the two roundings differ (torch's AVX2 kernels on a CPU, measured)
+    the arg-max gets rank 0 and the runner-up rank 1."""
+    return len(entries) == 1 and token in entries
 
 
 def cpu_thread_count() -> int:

@@ -12,7 +12,8 @@ What this uses from vLLM's OpenAI server (0.32), beyond the OpenAI API:
   exact generated ids, stopping EOS included), `logprobs: 0` (the sampled token's
   log-prob) with `return_tokens_as_token_ids: true`, and `cache_salt`.
 - Teacher forcing: the same endpoint with `prompt_logprobs: 0`, `max_tokens: 1`; each
-  prompt position then carries `{"<id>": {"logprob", "rank"}}` and rank 1 is greedy.
+  prompt position then carries `{"<id>": {"logprob", "rank"}}` with the top-1 token too
+  (`prompt_logprobs=1`), so greedy is the token being alone there (`top_is`).
 - Label reads (`next_token_logprobs`): the same endpoint with `max_tokens: 1`,
   `logprob_token_ids` (the candidate ids), `logprobs` set to their count and
   `return_tokens_as_token_ids: true`; `top_logprobs[0]` then maps `token_id:<id>` to
@@ -56,6 +57,7 @@ from faithcheck.backends.base import (
     ScoreRequest,
     ScoreResult,
     TokenizerRenderer,
+    top_is,
 )
 from faithcheck.backends.http import HTTPStatusError, JSONClient, redact_url
 from faithcheck.errors import BackendError, UsageError
@@ -314,7 +316,7 @@ class OpenAIBackend:
     # -- scoring ------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        """See `Backend.score`, through vLLM's `prompt_logprobs` (rank 1 = greedy).
+        """See `Backend.score`, through vLLM's `prompt_logprobs` (`top_is`: greedy).
 
         Raises:
             BackendError: `SCORE_UNSUPPORTED` when the server returns no prompt log-probs.
@@ -332,7 +334,7 @@ class OpenAIBackend:
             "prompt": prompt,
             "max_tokens": 1,
             "temperature": 0.0,
-            "prompt_logprobs": 0,
+            "prompt_logprobs": 1,
         }
         try:
             out = self._http.post("/v1/completions", body)
@@ -346,11 +348,12 @@ class OpenAIBackend:
             raise BackendError(f"{LABEL}: {SCORE_UNSUPPORTED}")
         lps, greedy = [], True
         for pos, tok in enumerate(r.continuation_ids, start=len(r.prefix_ids)):
-            entry = (plp[pos] or {}).get(str(tok))
+            entries = plp[pos] or {}
+            entry = entries.get(str(tok))
             if not isinstance(entry, dict) or "logprob" not in entry:
                 raise BackendError(f"{LABEL}: no prompt logprob for token {tok} at {pos}")
             lps.append(float(entry["logprob"]))
-            greedy = greedy and entry.get("rank") == 1
+            greedy = greedy and top_is(entries, str(tok))
         return ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy)
 
     def next_token_logprobs(self, requests: Sequence[NextTokenRequest]) -> list[list[float]]:

@@ -26,6 +26,7 @@ from faithcheck.backends.base import (
     ScoreResult,
     TokenizerRenderer,
     cpu_thread_count,
+    top_is,
 )
 from faithcheck.backends.http import one_line
 from faithcheck.backends.precision import ConcreteDType, resolve
@@ -235,17 +236,17 @@ class VLLMBackend:
         prompts = [
             TokensPrompt(prompt_token_ids=r.prefix_ids + r.continuation_ids) for r in requests
         ]
-        # prompt_logprobs=0 returns the actual token's log-prob and vocabulary rank.
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        # prompt_logprobs=1: the actual token's log-prob and the top-1 token (`top_is`).
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1)
         outs = self._run(prompts, params, "scoring")
         results = []
         for req, out in zip(requests, outs, strict=True):
             start = len(req.prefix_ids)
             lps, greedy = [], True
             for pos, tok in enumerate(req.continuation_ids, start=start):
-                entry = out.prompt_logprobs[pos][tok]
-                lps.append(float(entry.logprob))
-                greedy = greedy and entry.rank == 1
+                entries = out.prompt_logprobs[pos]
+                lps.append(float(entries[tok].logprob))
+                greedy = greedy and top_is(entries, tok)
             results.append(ScoreResult(token_logprobs=lps, logprob_sum=sum(lps), greedy=greedy))
         return results
 

@@ -138,7 +138,8 @@ class FakeServer:
 
 def completion(body: dict[str, Any]) -> dict[str, Any]:
     """Choice k repeats the last prompt token k+1 times, then stops at EOS; with
-    `prompt_logprobs`, position i gets log-prob -i/10 and rank 1 for even ids."""
+    `prompt_logprobs`, position i gets log-prob -i/10; even ids are the top-1 there, and an
+    odd id comes with the top-1 (id + 1), as vLLM answers `prompt_logprobs=1`."""
     last = body["prompt"][-1]
     choices = []
     for k in range(body.get("n", 1)):
@@ -159,7 +160,9 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"object": "text_completion", "choices": choices[::-1]}
     if body.get("prompt_logprobs") is not None:
         entries = [
-            {str(t): {"logprob": -i / 10, "rank": 1 if t % 2 == 0 else 3}}
+            {str(t): {"logprob": -i / 10, "rank": 1}}
+            if t % 2 == 0
+            else {str(t): {"logprob": -i / 10, "rank": 3}, str(t + 1): {"logprob": 0.0, "rank": 1}}
             for i, t in enumerate(body["prompt"])
         ]
         plp: list[Any] = [None, *entries[1:]]
@@ -391,7 +394,7 @@ def test_score_reads_prompt_logprobs_and_rank(fake: FakeServer) -> None:
     assert not res[1].greedy
     assert res[2].token_logprobs == [] and res[2].greedy
     sent = next(s.body for s in fake.seen if s.path == "/v1/completions")
-    assert sent["prompt_logprobs"] == 0 and sent["max_tokens"] == 1
+    assert sent["prompt_logprobs"] == 1 and sent["max_tokens"] == 1
 
 
 def test_score_without_prompt_logprobs_names_the_fallback(fake: FakeServer) -> None:

@@ -8,7 +8,6 @@ import json
 import math
 import random
 import struct
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from faithcheck.saturation.tfevents import (
     records,
     write_scalars,
 )
+from tests.conftest import await_wandb_flush
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "logs"
 
@@ -456,22 +456,8 @@ def _wandb_run(folder: Path, steps: int, *, name: str = "grpo") -> Path:
             run.log(row, step=s)
     finally:
         run.finish()
-    _await_flush(path)
+    await_wandb_flush(path)
     return path
-
-
-def _await_flush(folder: Path, timeout_s: float = 20.0) -> None:
-    """Wait until wandb's writer (a separate service process) has stopped growing the
-    run's .wandb file: `finish()` can return before its last block reaches the disk, and a
-    read then finds no rows (seen once in a CI run under load). Waits for the size to hold
-    for half a second; the tests' assertions then judge what was written."""
-    last, stable, deadline = -1, 0, time.monotonic() + timeout_s
-    while time.monotonic() < deadline and stable < 5:
-        logs = list(folder.glob("*.wandb"))
-        size = logs[0].stat().st_size if len(logs) == 1 else -1
-        stable = stable + 1 if size == last and size > 0 else 0
-        last = size
-        time.sleep(0.1)
 
 
 def test_wandb_run_folder_reads_as_logged(wandb_offline_env: Path) -> None:
