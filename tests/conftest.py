@@ -22,6 +22,13 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Under pytest-xdist (`-n N`) the cores are shared out: each worker's engines, and the CLI
+# processes it starts, get cores / N threads (`cpu_thread_count` reads OMP_NUM_THREADS),
+# so N workers never ask for more threads than there are cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
+
 
 # find_spec, not import: collecting tests must not pay for importing vLLM. A vLLM that is
 # installed but broken fails loudly in the fixture instead of being skipped silently.
