@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,6 +108,11 @@ def option(
     info = Field(default_factory=default, **field) if callable(default) else Field(default, **field)
     info.metadata.append(flag)
     return info
+
+
+def path_text(path: str | Path | None) -> str | None:
+    """A path option as text (as run.json keeps it): the `parse` of path options."""
+    return str(path) if path else None
 
 
 def group(factory: Callable[[], Any], prefix: str = "") -> Any:

@@ -20,12 +20,7 @@ from faithcheck.errors import UsageError
 from faithcheck.problems.parsing import AnswerRule, Step, extract_answer, split_steps
 from faithcheck.problems.prompts import BASE_STOP, PromptFormat, build_prompt
 from faithcheck.problems.verify import VerifyMethod, verify
-from faithcheck.records import PANEL_SAMPLING, Problem, Record, option
-
-
-def _text(path: str | Path | None) -> str | None:
-    """A path option as text (as run.json keeps it)."""
-    return str(path) if path else None
+from faithcheck.records import PANEL_SAMPLING, Problem, Record, option, path_text
 
 
 class SamplingOptions(Record):
@@ -54,7 +49,7 @@ class SamplingOptions(Record):
     prompt_template: str | None = option(
         None,
         cli_type=Path | None,
-        parse=_text,
+        parse=path_text,
         help="Text file with a {question} placeholder replacing the built-in prompt ({answer}: "
         "the gold answer, {hint}: a wrong suggested one), or a built-in name: post-hoc, "
         "wrong-hint, answer-first (prompted organisms of unfaithfulness).",

@@ -37,13 +37,17 @@ from faithcheck.judge.options import JudgeOptions
 from faithcheck.models import DEFAULT_MODEL
 from faithcheck.probes.records import ProbeConfig
 from faithcheck.problems.options import ProblemOptions
-from faithcheck.records import PANEL_OUTPUT, Param, Record, declared_params, gather, group, option
+from faithcheck.records import (
+    PANEL_OUTPUT,
+    Param,
+    Record,
+    declared_params,
+    gather,
+    group,
+    option,
+    path_text,
+)
 from faithcheck.sampling import SamplingOptions
-
-
-def _text(path: str | Path | None) -> str | None:
-    """A path option as text (as run.json keeps it)."""
-    return str(path) if path else None
 
 
 class ScoreOptions(Record):
@@ -67,7 +71,7 @@ class ScoreOptions(Record):
         "--out",
         "-o",
         cli_type=Path | None,
-        parse=_text,
+        parse=path_text,
         help="Run directory (default runs/<model>-<time>).",
         panel=PANEL_OUTPUT,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from faithcheck.errors import UsageError
 from faithcheck.problems.load import FieldMap, load_problems, load_rollouts
-from faithcheck.records import PANEL_DATA, Problem, Record, group, option
+from faithcheck.records import PANEL_DATA, Problem, Record, group, option, path_text
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -33,11 +33,6 @@ def in_shard(problem_id: str, index: int, count: int) -> bool:
     """
     digest = hashlib.sha256(problem_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") % count == index
-
-
-def _text(path: str | Path | None) -> str | None:
-    """A path option as text (as run.json keeps it)."""
-    return str(path) if path else None
 
 
 class SourceFields(Record):
@@ -103,7 +98,7 @@ class ProblemOptions(Record):
     from_samples: str | None = option(
         None,
         cli_type=Path | None,
-        parse=_text,
+        parse=path_text,
         help="Re-score saved rollouts with --model instead of sampling; replaces --dataset. "
         "faithcheck JSONL (id, question, answer, response), lm-eval --log_samples files, "
         "verl generation dumps, TRL completion logs (see --from-format).",
