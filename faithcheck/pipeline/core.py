@@ -2,9 +2,12 @@
 
 - the options: `ScoreOptions` (`faithcheck.pipeline.options`), each stage reading its own
   package's part (`opts.engine`, `opts.sampling`, `opts.probes`, `opts.judge`, ...);
-- the run (`run_score`): load the model, then, each resumable from the records on disk,
-  sampling (parse + verify), probes, the judges (and their calibration), and the derived
-  stages (derivation, support, diversity: `derived_stages`);
+- the run (`run_score`): the input read and checked, the model and the judges resolved,
+  the run directory prepared for this config, the model loaded, then a loop over the
+  stages (`faithcheck.pipeline.runners.RUNNERS`: sampling, probes, the judges with their
+  strategy clusters and calibration, the checks, diversity), each resumable from the
+  records on disk; a rebuild runs the same runners of the stages that need no model
+  (`derived_stages`);
 - the report (`build_report`): a fold of those records, problem by problem, with the
   verdict decided on it; `faithcheck.pipeline.rebuild` folds the same records again
   without a model.
@@ -33,10 +36,10 @@ from faithcheck.checks.support import SupportFinding, SupportTally
 from faithcheck.diversity.core import DiversityTally, ProblemDiversity
 from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
-from faithcheck.judge.jury_stage import judge_jurors, jury_judge_report, plan_jury
+from faithcheck.judge.jury_stage import jury_judge_report, plan_jury
 from faithcheck.judge.mistakes import MISTAKE_PROMPT_HASH
 from faithcheck.judge.options import JudgeOptions
-from faithcheck.judge.plan import JudgePlan, judge_all, mistake_writer, plan_judge
+from faithcheck.judge.plan import JudgePlan, plan_judge
 from faithcheck.judge.reliability import JudgeReliability
 from faithcheck.judge.stage import judge_config_dict, judge_report, readout_config
 from faithcheck.models import (
@@ -45,14 +48,9 @@ from faithcheck.models import (
     resolve_model,
     served_identity,
 )
+from faithcheck.pipeline.context import Engines, Phases, RunContext, Scoring
 from faithcheck.pipeline.options import ScoreOptions
-from faithcheck.pipeline.stages import (
-    DiversityStage,
-    check_into,
-    diversity_into,
-    probe_into,
-    sample_into,
-)
+from faithcheck.pipeline.runners import run_stages, stage_runners
 from faithcheck.probes.records import PRIMARY_READOUT, ProbeConfig
 from faithcheck.probes.summary import summarize_probe_groups
 from faithcheck.problems.load import FieldMap, dataset_hash
@@ -64,7 +62,7 @@ from faithcheck.problems.prompts import (
     wrong_hint,
 )
 from faithcheck.records import Problem
-from faithcheck.report import Report, SampleTally, Throughput, Timings
+from faithcheck.report import Report, SampleTally, Throughput
 from faithcheck.sampling import SamplingConfig
 from faithcheck.store.confighash import config_hash, stage_hashes
 from faithcheck.store.jsonindex import ProblemIndex
@@ -112,13 +110,13 @@ def run_score(
     its backend is scored instead of loading `opts.model`, and left open.
 
     The steps: the input (`_input`), the model to score and its precision (`_model`), the
-    judges and the run directory prepared for this config (`_prepare`), the engines'
-    stages (`_run_engines`), then the model-free stages and the report (`_report`).
+    judges and the run directory prepared for this config (`_prepare`), the model loaded
+    (`_start`), every stage in turn (`faithcheck.pipeline.runners.RUNNERS`, each resumable
+    from the records on disk), then the report and its verdict (`_finish`).
     """
     opts.check()
     t_start = time.perf_counter()
     given = _input(opts)
-    problems, data_hash = given.problems, given.data_hash
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = RunDir(Path(opts.out) if opts.out else Path("runs") / default_run_name(opts.model, stamp))
     run.open()
@@ -127,31 +125,72 @@ def run_score(
         cfg = opts.sampling.config(model.fmt, given.template)
         judge, jury, digest = _prepare(run, opts, model, cfg, given, say)
         phases = Phases(t_start)
-        tokens, reliabilities = _run_engines(
-            run, opts, model, given, cfg, judge, jury, progress, say, phases
-        )
-        keep = {p.id for p in problems}
-        derived_stages(run, opts, keep, judge, {p.id: p.question for p in problems})
-        report = build_report(
+        problems = given.problems
+        ctx = RunContext(
             run,
-            opts,
-            model.identity,
-            model.backend_name,
-            data_hash,
-            digest,
-            keep,
-            tokens,
-            judge,
-            reliabilities[0] if reliabilities else None,
-            phases,
-            jury=list(zip(jury, reliabilities[1:], strict=True)),
+            opts.sampling.seed,
+            keep={p.id for p in problems},
+            questions=lambda: {p.id: p.question for p in problems},
+            judge=judge,
+            jury=jury,
+            scoring=_start(opts, model, given, cfg, phases, say),
+            progress=progress,
+            say=say,
+            phases=phases,
         )
-        verdict = decide(report, gate)
-        report = report.model_copy(update={"verdict": verdict, "precision": model.precision})
-        run.write_report(report)
-        return report
+        run_stages(ctx, stage_runners(opts))
+        return _finish(ctx, opts, model, given.data_hash, digest, gate)
     finally:
         run.release()
+
+
+def _start(
+    opts: ScoreOptions,
+    model: _Model,
+    given: _Input,
+    cfg: SamplingConfig,
+    phases: Phases,
+    say: Callable[[str], None],
+) -> Scoring:
+    """Load the scored model (ending the `model_load_s` phase): the engines' part of the
+    run's context."""
+    engines = _engines(opts, model)
+    for line in model.precision_lines:  # once the engine has loaded in it
+        say(line)
+    phases.mark("model_load_s")
+    rollouts, given.rollouts = given.rollouts, None  # the samples stage drops them
+    return Scoring(given.problems, cfg, engines, model.backend_name, opts.chunk_size, rollouts)
+
+
+def _finish(
+    ctx: RunContext,
+    opts: ScoreOptions,
+    model: _Model,
+    data_hash: str,
+    digest: str,
+    gate: GateSpec | None,
+) -> Report:
+    """The report of the run's records, with its verdict and precision, written."""
+    assert ctx.phases is not None
+    reliabilities = ctx.reliabilities
+    report = build_report(
+        ctx.run,
+        opts,
+        model.identity,
+        model.backend_name,
+        data_hash,
+        digest,
+        ctx.keep,
+        ctx.tokens,
+        ctx.judge,
+        reliabilities[0] if reliabilities else None,
+        ctx.phases,
+        jury=list(zip(ctx.jury, reliabilities[1:], strict=True)),
+    )
+    verdict = decide(report, gate)
+    report = report.model_copy(update={"verdict": verdict, "precision": model.precision})
+    ctx.run.write_report(report)
+    return report
 
 
 @dataclass(frozen=True)
@@ -249,128 +288,18 @@ def _prepare(
     return judge, list(jury), digest
 
 
-@dataclass
-class _Engines:
-    """The engines loaded during a run: the scored model and the judge in use (the same
-    object when the judge reuses the model's engine)."""
+def _engines(opts: ScoreOptions, model: _Model) -> Engines:
+    """The run's engines: the scored model loaded (or the caller's, never closed here),
+    and how a judge loads (its own engine arguments, not the model's --engine-arg)."""
 
-    model: Backend
-    owned: bool
-    """Whether the run loaded the model (a borrowed one is never closed here)."""
-    judge: Any = None
-
-    def close_model(self) -> None:
-        if self.owned:
-            self.model.close()
-
-    def close_judge(self) -> None:
-        if self.judge is not None and self.judge is not self.model:
-            self.judge.close()
-
-
-def _run_engines(
-    run: RunDir,
-    opts: ScoreOptions,
-    model: _Model,
-    given: _Input,
-    cfg: SamplingConfig,
-    judge: JudgePlan | None,
-    jury: Sequence[JudgePlan],
-    progress: Any,
-    say: Callable[[str], None],
-    phases: Phases,
-) -> tuple[int, list[JudgeReliability | None]]:
-    """The stages that need an engine, in order: load the model, sample, probe, judge
-    (and the jury's other judges, one engine loaded at a time); every engine loaded here
-    is closed before returning. Returns the completion tokens sampled and the judges'
-    reliabilities (the judge's first; empty when no judge ran)."""
-
-    def loader(name: str, path: str) -> Backend:  # the judge: no engine args of the model
+    def loader(name: str, path: str) -> Backend:
         return _load(name, path, opts, model.dtype, engine_args=False)
 
     pre = model.preloaded
-    engines = _Engines(
-        pre.backend if pre else _load(model.backend_name, model.identity.path, opts, model.dtype),
-        owned=pre is None,
+    backend = (
+        pre.backend if pre else _load(model.backend_name, model.identity.path, opts, model.dtype)
     )
-    for line in model.precision_lines:  # once the engine has loaded in it
-        say(line)
-    phases.mark("model_load_s")
-    problems = given.problems
-    try:
-        chunk = opts.chunk_size or (16 if model.backend_name == "vllm" else 1)
-        tokens = sample_into(run, engines.model, problems, cfg, chunk, progress, given.rollouts)
-        given.rollouts = None  # on disk now; later stages read samples.jsonl
-        phases.mark("sampling_s")
-        _probes(run, opts, model, engines, problems, cfg, judge, loader, chunk, progress)
-        phases.mark("probes_s")
-        reliabilities = _judges(run, opts, engines, problems, judge, jury, loader, progress, say)
-        phases.mark("judge_s")
-    finally:
-        engines.close_model()
-        engines.close_judge()
-    return tokens, reliabilities
-
-
-def _probes(
-    run: RunDir,
-    opts: ScoreOptions,
-    model: _Model,
-    engines: _Engines,
-    problems: list[Problem],
-    cfg: SamplingConfig,
-    judge: JudgePlan | None,
-    loader: Callable[[str, str], Backend],
-    chunk: int,
-    progress: Any,
-) -> None:
-    """The probes on the scored model; with `--mistakes llm` the judge writes the
-    mistakes, so it is loaded here, next to the scored model."""
-    if judge is not None and opts.probes.mistakes == "llm" and "mistakes" in opts.probes.probes:
-        engines.judge = engines.model if judge.reuse else judge.load(loader, opts.engine)
-    if not opts.probes.probes:
-        return
-    # hf packs the chains of a chunk into one sequence: 4 problems per call.
-    probe_chunk = opts.chunk_size or (4 if model.backend_name == "hf" else chunk)
-    writer = None
-    if judge is not None and engines.judge is not None:
-        writer = mistake_writer(engines.judge, judge, run)
-    probe_into(run, engines.model, problems, cfg, opts.probes, progress, probe_chunk, writer)
-
-
-def _judges(
-    run: RunDir,
-    opts: ScoreOptions,
-    engines: _Engines,
-    problems: list[Problem],
-    judge: JudgePlan | None,
-    jury: Sequence[JudgePlan],
-    loader: Callable[[str, str], Backend],
-    progress: Any,
-    say: Callable[[str], None],
-) -> list[JudgeReliability | None]:
-    """The judge (on the scored model's engine when it reuses it, else loaded once the
-    scored model is closed), then the jury's other judges one at a time. Returns the
-    reliabilities, the judge's first; empty when no judge runs."""
-    if judge is None:
-        return []
-    if engines.judge is None:
-        if judge.reuse:
-            engines.judge = engines.model
-        else:
-            engines.close_model()  # a borrowed model stays where it is
-            engines.judge = judge.load(loader, opts.engine)
-    reliability = judge_all(run, engines.judge, judge, problems, progress, say=say)
-    if not jury:
-        return [reliability]
-    # One judge loaded at a time: the scored model and the first go first.
-    engines.close_model()
-    engines.close_judge()
-    engines.judge = None
-    jurors = judge_jurors(
-        run, jury, lambda plan: plan.load(loader, opts.engine), problems, progress, say
-    )
-    return [reliability, *jurors]
+    return Engines(backend, owned=pre is None, load=lambda plan: plan.load(loader, opts.engine))
 
 
 @dataclass
@@ -467,23 +396,6 @@ def _refuse_other_precision(run: RunDir, precision: Precision, digest: str) -> N
         )
 
 
-class Phases:
-    """Wall-clock phase durations, each measured from the previous mark."""
-
-    def __init__(self, t_start: float) -> None:
-        self.t_start = t_start
-        self.last = t_start
-        self.seconds: dict[str, float] = {}
-
-    def mark(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = now - self.last
-        self.last = now
-
-    def timings(self) -> Timings:
-        return Timings(**self.seconds, total_s=time.perf_counter() - self.t_start)
-
-
 def _load(
     name: str, path: str, opts: ScoreOptions, dtype: str, *, engine_args: bool = True
 ) -> Backend:
@@ -544,20 +456,9 @@ def derived_stages(
         questions: Problem id -> text, grounds the support check's numbers; None: read
             from the run's dataset (`run_questions`) if a judge-free check runs.
     """
-    samples = run.index(SAMPLES_FILE)
-    keys = [pid for pid in samples if keep is None or pid in keep]
-    check_into(
-        run, keys, lambda: questions if questions is not None else run_questions(opts), samples
-    )
-    diversity = None
-    if opts.diversity.enabled:
-        diversity = DiversityStage(
-            embed=opts.diversity.embed,
-            strategy=judge is not None and judge.opts.strategy,
-            judged=judge is not None,
-            seed=opts.sampling.seed,
-        )
-    diversity_into(run, keys, diversity, samples)
+    ask = (lambda: questions) if questions is not None else (lambda: run_questions(opts))
+    ctx = RunContext(run, opts.sampling.seed, keep, ask, judge=judge)
+    run_stages(ctx, stage_runners(opts, engines=False))
 
 
 def build_report(

@@ -5,7 +5,7 @@ calibration labels, strategy clusters, and the derived stages' derivation, suppo
 diversity files), and `faithcheck.pipeline.core.build_report` computes it the way `score`
 does, in the order the samples sit in samples.jsonl (bootstrap CIs depend on the order of
 the problems). A derived file that is missing (a run scored before those were stages, or a
-merged run) is computed first by the same stages `score` runs
+merged run) is computed first by the same runners `score` runs, those that need no model
 (`faithcheck.pipeline.core.derived_stages`); only diversity.jsonl, when the run asked for
 it, loads the small offline sentence embedder. `faithcheck merge` uses this to write the
 report of the merged run; it also recomputes a report after the report code changed (a
@@ -38,7 +38,8 @@ from faithcheck.judge.stage import (
     judge_config,
 )
 from faithcheck.models import ModelIdentity
-from faithcheck.pipeline.core import Phases, build_report, derived_stages
+from faithcheck.pipeline.context import Phases
+from faithcheck.pipeline.core import build_report, derived_stages
 from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash
