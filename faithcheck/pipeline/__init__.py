@@ -2,7 +2,12 @@
 
 - `options`: `ScoreOptions`, composed of the options each package declares, and
   `score_options`, which builds them from keywords (shared by the CLI and the API);
-- `core`: the run (sampling, probes, judge, each resumable) and the report's aggregation;
+- `core`: the run (`run_score`: input, model, run directory, then the stages in turn)
+  and the report's aggregation;
+- `runners`: each stage as a `Runner` (the running side of a stage `store.stages`
+  declares), given its own options; `RUNNERS` in run order, `run_stages` the loop;
+- `context`: what a run's stages share (`RunContext`: the run directory, problems,
+  judges, engines, and the results passed forward);
 - `stages`: the sampling and probe stages, writing their records problem by problem, and
   the check (derivation, support) and diversity stages that the report then folds;
 - `rebuild`: report.json again from the records and run.json, no model loaded;

@@ -11,9 +11,13 @@ lists:
   config discards, which it keeps, and how the refusal names them;
 - `faithcheck merge` (`faithcheck.pipeline.merge`): how each file's records are keyed,
   combined across shards and ordered;
-- `faithcheck.pipeline.rebuild`: which files are derived (computed again when missing).
+- `faithcheck.pipeline.rebuild`: which files are derived (computed again when missing);
+- the running side (`faithcheck.pipeline.runners`): one `Runner` per stage that writes
+  files, named as here and listed in `RUNNERS` in the order of `STAGES` (a test checks
+  they agree).
 
-Adding a stage is one `Stage` in `STAGES` (and the code that writes its files).
+Adding a stage is one `Stage` in `STAGES` and its `Runner` in `RUNNERS` (with the code
+that writes its files, in the package that computes them).
 
 The declarations are data: they import nothing from the stages themselves, so `store`
 reads them without importing the packages above it.
