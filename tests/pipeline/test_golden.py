@@ -219,10 +219,18 @@ LIFETIMES = {
         ["load scripted", "close scripted", "load judge-b", "close judge-b", "close scripted"],
     ),
     "no-judge": ({"judge": False}, ["load scripted", "close scripted"]),
+    "preloaded-model-never-closed": (
+        {"preloaded": True, "judge_model": ["judge-a"]},
+        ["load scripted", "load judge-a", "close judge-a"],
+    ),
+    "preloaded-model-judging-in-a-jury": (
+        {"preloaded": True, "judge_model": ["scripted", "judge-b"]},
+        ["load scripted", "load judge-b", "close judge-b"],
+    ),
 }
 """Each case's options and the engines it loads and closes, in order (the scored model's
 `close` is called again where the run closes every engine: a closed engine's `close` is a
-no-op)."""
+no-op). `preloaded`: the caller's model (`score(model=...)`), made before the run."""
 
 
 @pytest.mark.parametrize("case", sorted(LIFETIMES))
@@ -231,7 +239,8 @@ def test_engines_load_and_close_as_they_always_have(
 ) -> None:
     """The scored model loads once; a judge reuses its engine when it is the same model,
     else loads once the model is closed (with `--mistakes llm`, next to it, during the
-    probes); a jury's other judges load one at a time; everything is closed."""
+    probes); a jury's other judges load one at a time; everything is closed, but the
+    caller's model."""
     import faithcheck.judge.plan as plan
     import faithcheck.pipeline.core as core
 
@@ -257,6 +266,11 @@ def test_engines_load_and_close_as_they_always_have(
     monkeypatch.setattr(core, "choose_backend", lambda *a, **k: "hf")
     monkeypatch.setattr(core, "make_backend", lambda name, path, **k: Recorded(path))
     options, expected = LIFETIMES[case]
+    preloaded = None
+    if options.get("preloaded"):
+        precision = Precision(requested="auto", dtype=None, reason="scripted", device="test")
+        preloaded = Preloaded(Recorded("scripted"), identity("scripted"), precision)
+        options = {k: v for k, v in options.items() if k != "preloaded"}
     opts = score_options(
         "scripted",
         **{
@@ -272,5 +286,5 @@ def test_engines_load_and_close_as_they_always_have(
         }
         | options,
     )
-    run_score(opts, say=lambda _: None)
+    run_score(opts, say=lambda _: None, preloaded=preloaded)
     assert events == expected
