@@ -125,7 +125,7 @@ class RunContext:
     reliabilities: list[JudgeReliability | None] = field(default_factory=list)
     """The judges' reliabilities, the judge's first (left by the judge stage; empty when
     no judge ran)."""
-    _samples: tuple[ProblemIndex, list[str]] | None = None
+    _samples: tuple[ProblemIndex, list[str]] | None = field(default=None, init=False, repr=False)
 
     def scored(self) -> Scoring:
         """The engines' part of the run.
