@@ -21,6 +21,11 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Each vLLM engine (in-process, a CLI subprocess or `vllm serve`) reserves its KV cache up
+# front: 4 GiB by default (faithcheck.backends.vllm). The tests' 135M model at 2,048
+# tokens needs a few MiB of it; 1 GiB keeps several engines at once (xdist workers, each
+# with its session engines and CLI subprocesses) inside a small CI machine's memory.
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 # Under pytest-xdist (`-n N`) the cores are shared out: each worker's engines, and the CLI
 # processes it starts, get cores / N threads (`cpu_thread_count` reads OMP_NUM_THREADS),

@@ -174,7 +174,7 @@ def check_into(
 
 @dataclass(frozen=True)
 class DiversityStage:
-    """What the diversity stage computes (`ScoreOptions.diversity_embed`, the judge's)."""
+    """What the diversity stage computes (`DiversityOptions.embed`, the judge's)."""
 
     embed: bool
     """Include the embedding metrics (loads the offline sentence embedder)."""
