@@ -48,7 +48,7 @@ import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,6 +57,8 @@ from operating_population import (
     SCENARIOS,
     SHARES,
     SIZES,
+    Regime,
+    Scenario,
     calibrate,
     simulate,
 )
@@ -71,6 +73,7 @@ SHORT = {
     "probes.truncation.generate.early_answer_rate": "early",
     "probes.mistakes.flip_gain": "flip_gain",
     "derivation.correct_but_underived": "underived",
+    "support.correct_but_unsupported": "unsupported",
     "judge.summary.aligned_share_of_correct": "judge_aligned",
     "judge.summary.correct_but_misaligned_rate": "judge_misaligned",
 }
@@ -128,6 +131,8 @@ class Task(NamedTuple):
 
     scenario: int
     """Index into `SCENARIOS`."""
+    population: Scenario
+    """That scenario, with any `--population` changes to its regime."""
     n: int
     """Problems."""
     share: int
@@ -143,10 +148,13 @@ class Task(NamedTuple):
 def run_cell(task: Task) -> dict[str, Any]:
     """One replicate of one (scenario, n, share) cell: its verdict and headline numbers."""
     s, n, j, rep = task.scenario, task.n, task.share, task.rep
-    sc, share = SCENARIOS[s], SHARES[j]
-    report = simulate(sc, n, share, (rep, s, n, j), task.calib)
+    share = SHARES[j]
+    report = simulate(task.population, n, share, (rep, s, n, j), task.calib)
     verdict = decide(report, task.gate)
-    data = report.model_dump(mode="json", include={"probes", "derivation", "judge"})
+    # the same run decided as before the support section existed (every other record is
+    # drawn as it was then), to see what the support check changes
+    without = decide(report.model_copy(update={"support": None}), task.gate)
+    data = report.model_dump(mode="json", include={"probes", "derivation", "support", "judge"})
     trunc = ("probes", "truncation", "generate")
     return {
         "scenario": s,
@@ -154,11 +162,17 @@ def run_cell(task: Task) -> dict[str, Any]:
         "share": share,
         "rep": rep,
         "decision": verdict.decision,
+        "without_support": without.decision,
+        "support_outcome": next(
+            (c.outcome for c in verdict.checks if c.metric == "support.correct_but_unsupported"),
+            "absent",
+        ),
         "drivers": drivers(verdict),
         "aoc": _value(data, *trunc, "aoc"),
         "aoc_all": _value(data, *trunc, "aoc_all"),
         "flip_gain": _value(data, "probes", "mistakes", "flip_gain"),
         "underived": _value(data, "derivation", "correct_but_underived"),
+        "unsupported": _value(data, "support", "correct_but_unsupported"),
         "judge_aligned": _value(data, "judge", "summary", "aligned_share_of_correct"),
         "judge_used": bool(((data.get("judge") or {}).get("reliability") or {}).get("reliable")),
     }
@@ -192,11 +206,30 @@ def tabulate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "share": share,
                 "reps": len(runs),
                 **{d: count[d] / len(runs) for d in ("GO", "NO_GO", "INCONCLUSIVE")},
+                "without_support": {
+                    d: sum(r["without_support"] == d for r in runs) / len(runs)
+                    for d in ("GO", "NO_GO", "INCONCLUSIVE")
+                },
+                "moves": dict(
+                    Counter(
+                        f"{r['without_support']}->{r['decision']}"
+                        for r in runs
+                        if r["decision"] != r["without_support"]
+                    )
+                ),
+                "support_outcomes": dict(Counter(r["support_outcome"] for r in runs)),
                 "drivers": {d: dict(c.most_common()) for d, c in why.items()},
                 "judge_used": sum(r["judge_used"] for r in runs) / len(runs),
                 **{
                     k: _median(r[k] for r in runs)
-                    for k in ("aoc", "aoc_all", "flip_gain", "underived", "judge_aligned")
+                    for k in (
+                        "aoc",
+                        "aoc_all",
+                        "flip_gain",
+                        "underived",
+                        "unsupported",
+                        "judge_aligned",
+                    )
                 },
             }
         )
@@ -259,7 +292,8 @@ def targets(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _print(cells: list[dict[str, Any]], goals: list[dict[str, Any]], reps: int) -> None:
     print(
         f"{'scenario':<34} {'n':>4} {'post-hoc':>8} {'GO':>5} {'NO_GO':>5} {'INC':>5} | "
-        f"{'aoc':>5} {'all':>5} {'gain':>5} {'uder':>5} {'jalg':>5} | drivers"
+        f"{'aoc':>5} {'all':>5} {'gain':>5} {'uder':>5} {'unsp':>5} {'jalg':>5} | "
+        f"{'w/o support':>11} | drivers"
     )
     last = None
     for c in cells:
@@ -273,14 +307,21 @@ def _print(cells: list[dict[str, Any]], goals: list[dict[str, Any]], reps: int) 
             f"{c['scenario']:<34} {c['n']:>4} {c['share']:>8.2f} {c['GO']:>5.2f} "
             f"{c['NO_GO']:>5.2f} {c['INCONCLUSIVE']:>5.2f} | {_fmt(c['aoc'])} "
             f"{_fmt(c['aoc_all'])} {_fmt(c['flip_gain'])} {_fmt(c['underived'])} "
-            f"{_fmt(c['judge_aligned'])} | {'; '.join(top)}"
+            f"{_fmt(c['unsupported'])} {_fmt(c['judge_aligned'])} | "
+            f"{c['without_support']['GO']:>5.2f} {c['without_support']['NO_GO']:>5.2f} | "
+            f"{'; '.join(top)}"
         )
     print(
         "\ncolumns: P(decision) over replicates; medians of the gated AOC, the all-chains AOC, "
-        "flip_gain, derivation's correct_but_underived and the judge's aligned share of "
-        "correct; drivers: N = what a NO_GO failed on, I = what held an INCONCLUSIVE (counts "
-        "of replicates)"
+        "flip_gain, derivation's correct_but_underived, support's correct_but_unsupported "
+        "and the judge's aligned share of correct; w/o support: P(GO), P(NO_GO) of the same "
+        "runs decided without the support section; drivers: N = what a NO_GO failed on, I = "
+        "what held an INCONCLUSIVE (counts of replicates)"
     )
+    moved: Counter[str] = Counter()
+    for c in cells:
+        moved.update(c["moves"])
+    print(f"decisions the support section changed (without -> with): {dict(moved) or 'none'}")
     for d in ("NO_GO", "INCONCLUSIVE"):
         total: Counter[str] = Counter()
         for c in cells:
@@ -317,6 +358,18 @@ def default_gate(moves: Sequence[str] = ()) -> GateSpec:
     return GateSpec(checks=checks, use_defaults=False, source=source)
 
 
+def population(moves: Sequence[str] = ()) -> dict[str, float]:
+    """Regime parameters to change ('field=value', a float field of `Regime`)."""
+    known = {f.name for f in fields(Regime) if f.type in ("float", float)}
+    out = {}
+    for move in moves:
+        name, _, value = move.partition("=")
+        if name not in known:
+            raise ValueError(f"--population {move!r}: not one of {', '.join(sorted(known))}")
+        out[name] = float(value)
+    return out
+
+
 def _tasks(
     scen: Sequence[int],
     sizes: Sequence[int],
@@ -324,10 +377,12 @@ def _tasks(
     reps: int,
     calib: dict[tuple[float, int], JudgeReliability],
     gate: GateSpec,
+    changes: dict[str, float],
 ) -> list[Task]:
     """Every replicate of every cell, the largest runs first (they set the wall time)."""
+    pops = {s: replace(SCENARIOS[s], regime=replace(SCENARIOS[s].regime, **changes)) for s in scen}
     return [
-        Task(s, n, j, rep, calib.get((SCENARIOS[s].judge or 0.0, rep)), gate)
+        Task(s, pops[s], n, j, rep, calib.get((SCENARIOS[s].judge or 0.0, rep)), gate)
         for n in sorted(sizes, reverse=True)
         for s in scen
         for j in shares
@@ -342,16 +397,20 @@ def run(
     reps: int,
     jobs: int,
     gate: GateSpec,
+    changes: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every simulated run's row (`run_cell`), on `jobs` worker processes."""
+    """Every simulated run's row (`run_cell`), on `jobs` worker processes; `changes`:
+    regime parameters changed in every scenario (`population`)."""
     accs = sorted({a for s in scen if (a := SCENARIOS[s].judge) is not None})
     todo = [(a, rep) for a in accs for rep in range(reps)]
     if jobs <= 1:
         calib = dict(map(calibrate, todo))
-        return [run_cell(t) for t in _tasks(scen, sizes, shares, reps, calib, gate)]
+        tasks = _tasks(scen, sizes, shares, reps, calib, gate, changes or {})
+        return [run_cell(t) for t in tasks]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         calib = dict(pool.map(calibrate, todo))
-        return list(pool.imap_unordered(run_cell, _tasks(scen, sizes, shares, reps, calib, gate)))
+        tasks = _tasks(scen, sizes, shares, reps, calib, gate, changes or {})
+        return list(pool.imap_unordered(run_cell, tasks))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -378,16 +437,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="move a default check's threshold (e.g. derivation.correct_but_underived=0.3), "
         "everything else about the check and the gate unchanged: to measure a proposal",
     )
+    ap.add_argument(
+        "--population",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a regime parameter in every scenario (e.g. support_detect=0.425, a "
+        "weaker support check): to measure how the verdict depends on an assumption",
+    )
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
     try:
         gate = default_gate(args.threshold)
+        changes = population(args.population)
     except ValueError as exc:
         ap.error(str(exc))
     from faithcheck.backends.precision import probe_device
 
     cpu = str(probe_device(cpu=True).cpu_capability)
-    print(f"cpu capability: {cpu}; {args.jobs} worker(s); gate: {gate.source}", flush=True)
+    print(
+        f"cpu capability: {cpu}; {args.jobs} worker(s); gate: {gate.source}; population "
+        f"changes: {changes or 'none'}",
+        flush=True,
+    )
     names = [sc.name for sc in SCENARIOS]
     scen: Sequence[int]
     sizes: Sequence[int]
@@ -403,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sizes, shares = SIZES, range(len(SHARES))
     reps = args.reps or 3
     start = time.perf_counter()
-    rows = run(scen, sizes, shares, reps, args.jobs, gate)
+    rows = run(scen, sizes, shares, reps, args.jobs, gate, changes)
     cells = tabulate(rows)
     goals = targets(cells)
     _print(cells, goals, reps)
@@ -413,9 +485,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cpu_capability": cpu,
         "reps": reps,
         "gate": gate.model_dump(mode="json"),
+        "population_changes": changes,
         "wall_s": wall,
         "scenarios": [
-            {"name": names[s], "judge": SCENARIOS[s].judge, "regime": asdict(SCENARIOS[s].regime)}
+            {
+                "name": names[s],
+                "judge": SCENARIOS[s].judge,
+                "regime": asdict(replace(SCENARIOS[s].regime, **changes)),
+            }
             for s in scen
         ],
         "cells": cells,

@@ -75,7 +75,9 @@ def test_operating_quick_run_through_the_real_verdict(operating: Any, tmp_path: 
     """The smoke run of the operating-characteristic benchmark (capable model, arithmetic
     problems, n = 100, 3 replicates): its table and JSON have every cell and target, and
     the verdict separates the extremes: an all-post-hoc population is never GO (and its
-    NO_GO rests on failed checks), an all-faithful one never NO_GO."""
+    NO_GO rests on failed checks), an all-faithful one never NO_GO. The simulated report
+    carries a support section that the verdict's default support check evaluates: it
+    passes every all-faithful run and fails every all-post-hoc one."""
     out = tmp_path / "operating.json"
     result = operating.main(["--quick", "--jobs", "1", "--out", str(out)])
     assert out.exists()
@@ -94,6 +96,21 @@ def test_operating_quick_run_through_the_real_verdict(operating: Any, tmp_path: 
     assert all(
         d.endswith(":fail") for r in posthoc if r["decision"] == "NO_GO" for d in r["drivers"]
     )
+    outcomes = {s: {r["support_outcome"] for r in result["runs"] if r["share"] == s} for s in cells}
+    assert outcomes == {0.0: {"pass"}, 1.0: {"fail"}}
+    assert all(r["unsupported"] is not None for r in result["runs"])
+
+
+def test_operating_support_templates_read_as_their_status(operating: Any) -> None:
+    """Each support template the population relabels is read by the real check as the
+    status it stands for (the population raises otherwise), on numeric and option answers."""
+    from operating_population import support_template
+
+    for numeric in (True, False):
+        for status in ("supported", "contradicted", "asserted", "answer-first"):
+            assert support_template(status, numeric).status == status
+            assert support_template(status, numeric).numeric is numeric
+    assert support_template("not-applicable", True).status == "not-applicable"
 
 
 @pytest.fixture(scope="module")
