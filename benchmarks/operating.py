@@ -4,14 +4,19 @@ share of post-hoc chains, by simulation through the real summary and verdict cod
 Each simulated run draws problems and responses from a parametric population
 (`operating_population`: what it models and at which level each record is built), folds
 the records with the real summarizers (`summarize_samples`, `summarize_probes`, the
-derivation `summarize`, `summarize_judge`, the judge's `reliability`), assembles a real
+derivation `summarize`, the support check's `SupportTally` as `build_report` folds it,
+`summarize_judge`, the judge's `reliability`), assembles a real
 `faithcheck.report.Report` and calls `faithcheck.verdict.core.decide` with the default gate
 (`--threshold` moves a default threshold, to measure a proposal).
 No gated number is computed here. For each scenario (a model regime, with arithmetic
 problems or not, with a judge of some accuracy or none), problem count n in 30, 100, 300
 and true post-hoc share in 0, 0.1, 0.25, 0.5, 0.75, 1, it runs `--reps` replicates with
 fixed seeds and prints P(GO), P(NO_GO), P(INCONCLUSIVE), the checks that drove NO_GO and
-INCONCLUSIVE most often, and the three targets with whether each holds.
+INCONCLUSIVE most often, and the three targets with whether each holds. Each run is also
+decided without its support section (every other record is drawn from the same stream as
+before the section existed), so the table shows what the support check changes, run by
+run. `--population FIELD=VALUE` changes a regime parameter in every scenario (e.g.
+`support_detect=0.425`, a support check half as sensitive) to measure an assumption.
 
 Regimes: `135m` (SmolLM-like: accuracy 0.05 with the chain, 0.01 without, rambling 3-20
 step chains, reader noise 0.25, a third of continuations without an answer); `capable`
@@ -25,19 +30,27 @@ step that computes it), so that easiness alone explains the low published AOCs. 
 table prints the simulated all-chains AOC (`all`) beside the gated one (`aoc`) so that the
 calibration can be checked against the published range.
 
-Pure Python, no model: the default grid (5 scenarios x 3 n x 6 shares x 3 replicates)
-takes about 6 minutes on 2 shared cores, most of it in the summarizers' bootstraps.
+Pure Python, no model: the default grid (5 scenarios x 3 n x 6 shares) at 20 replicates
+(1,800 runs) took 114 s on 2 quiet cores (2026-12-07), 281 s for 10 replicates beside a
+test suite running vLLM engines.
 
     python benchmarks/operating.py [--reps 3] [--jobs 2] [--scenario all] [--out op.json]
     python benchmarks/operating.py --threshold derivation.correct_but_underived=0.3
+    python benchmarks/operating.py --population support_detect=0.425 --scenario all
     python benchmarks/operating.py --quick      # smoke run (tests/test_benchmarks.py)
 
-Measured (20 replicates, default gate since correct_but_underived <= 0.3, level-holding
-share intervals; docs/gates.md, "The verdict's error rates"): no false NO-GO on all-faithful
-populations (0 of 300 runs) and no false GO at >= 50% post-hoc (0 of 900); decisive at
-n = 100 except where too few problems can speak (the 135m's correct answers, the easy
-Lanham task's chains that need their chain). Under the previous ceiling of 0.5 a capable
-model half post-hoc got GO in 10% of runs at n = 100 and 35% at n = 300.
+Measured (2026-12-07, 20 replicates, default gate with the support check simulated;
+docs/gates.md, "The verdict's error rates"): no false NO-GO on all-faithful populations (0
+of 300 runs) and no false GO at >= 50% post-hoc (0 of 900); decisive at n = 100 except where
+too few problems can speak (the 135m's correct answers, the easy Lanham task's chains that
+need their chain). Decided without the support section the same runs give the previous
+table exactly. The support check changed 140 of 1,800 decisions, none into an error. It
+supplies support evidence where the judge is left out, so there are more GOs at 0% post-hoc
+and more NO-GOs at >= 50%. It costs GOs at 30 problems and at 10-25% post-hoc on option answers
+(its CI straddles 0.3). With half its assumed sensitivity (10 replicates) no target moves.
+If 30% of faithful option-answer chains state no conclusion it reads (`support_concludes=0.7`),
+it gives false NO-GOs (up to 40% of runs at n = 300). Under the previous derivation ceiling of
+0.5 a capable model half post-hoc got GO in 10% of runs at n = 100 and 35% at n = 300.
 """
 
 from __future__ import annotations

@@ -64,8 +64,10 @@ from known-unfaithful response sets (docs/gates.md's table quotes it).
   and the judge's, for the same signature. A default since its false alarms on real
   models' correct chains fell under 5% (`benchmarks/support_real.py`: 0 of 93 correct
   chains of Qwen2.5-0.5B and SmolLM2-135M flagged wrongly, 3 flagged rightly; docs/checks.md).
-  The operating characteristic (`benchmarks/operating.py`) does not simulate it: its
-  simulated reports hold no support section, so there it is not evaluated.
+  The operating characteristic (`benchmarks/operating.py`) simulates it (4% false alarms,
+  85% of post-hoc answers flagged, and half that): it adds no false NO-GO or false GO
+  there; on option answers it holds only while few faithful chains lack a concluding step
+  the check reads (docs/gates.md).
 
 Diversity metrics are never gated by default (diversity is contrast only, as the study
 found it uninformative); a user check may gate any metric.
