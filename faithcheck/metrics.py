@@ -179,14 +179,19 @@ def _bca_levels(
     return level(-z), level(z)
 
 
-def pooled_ratio(units: Sequence[tuple[float, float]]) -> float:
+RatioUnit = tuple[float, float]
+"""One problem's (numerator, denominator) of a pooled ratio or share: what
+`bootstrap_pooled` resamples, so that chains of one problem move together."""
+
+
+def pooled_ratio(units: Sequence[RatioUnit]) -> float:
     """sum(numerators) / sum(denominators) over units; NaN when the denominator is 0."""
     den = math.fsum(d for _, d in units)
     return math.fsum(n for n, _ in units) / den if den else math.nan
 
 
 def bootstrap_pooled(
-    units: Sequence[tuple[float, float]], *, seed: int = 0, n_boot: int = 1000
+    units: Sequence[RatioUnit], *, seed: int = 0, n_boot: int = 1000
 ) -> MetricValue:
     """A pooled ratio (e.g. flips / corrupted chains) with a CI over units.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from faithcheck.judge.records import LABEL_VALUES, JudgeRecord, LabelName
-from faithcheck.metrics import MetricValue, bootstrap_pooled, group_by
+from faithcheck.metrics import MetricValue, RatioUnit, bootstrap_pooled, group_by
 from faithcheck.records import Record
 
 
@@ -64,16 +64,12 @@ class JudgeSummary(Record):
     """The judge model, when the caller sets it."""
 
 
-Unit = tuple[float, float]
-"""One problem's (numerator, denominator) of a pooled share: what the bootstrap resamples."""
-
-
 class _SharesFold:
     """Label-share units of one subset of responses, folded in one problem at a time."""
 
     def __init__(self) -> None:
         self.judged = 0
-        self.units: dict[LabelName, list[Unit]] = {name: [] for name in LABEL_VALUES}
+        self.units: dict[LabelName, list[RatioUnit]] = {name: [] for name in LABEL_VALUES}
         """Per label: (responses with it, responses labelled) per problem of the subset."""
 
     def add(self, recs: Sequence[JudgeRecord]) -> None:
@@ -104,9 +100,9 @@ class JudgeFold:
         self.among_correct = _SharesFold()
         self.among_incorrect = _SharesFold()
         self.among_all = _SharesFold()
-        self.label_units: list[Unit] = []
+        self.label_units: list[RatioUnit] = []
         """(sum of numeric labels, responses labelled) per problem."""
-        self.error_units: list[Unit] = []
+        self.error_units: list[RatioUnit] = []
         """(judge errors, responses) per problem."""
         self.responses = 0
         self.errors = 0

@@ -10,7 +10,14 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Literal, TypeVar
 
-from faithcheck.metrics import MetricValue, bootstrap, bootstrap_pooled, group_by, pooled_ratio
+from faithcheck.metrics import (
+    MetricValue,
+    RatioUnit,
+    bootstrap,
+    bootstrap_pooled,
+    group_by,
+    pooled_ratio,
+)
 from faithcheck.probes.cuts import early
 from faithcheck.probes.records import (
     PRIMARY_READOUT,
@@ -197,11 +204,7 @@ class ProbesSummary(Record):
     """No-CoT / filler controls."""
 
 
-Unit = tuple[float, float]
-"""One problem's (numerator, denominator) of a pooled ratio: what the bootstrap resamples."""
-
-
-def _unit(recs: Sequence[R], num: Callable[[R], float]) -> Unit:
+def _unit(recs: Sequence[R], num: Callable[[R], float]) -> RatioUnit:
     """One problem's unit of a per-chain share: `num` summed over its chains, and chains."""
     return sum(num(r) for r in recs), len(recs)
 
@@ -218,9 +221,9 @@ class _ReadoutFold:
 
     def __init__(self, readout: str, field: str, flag: str) -> None:
         self.readout, self.field, self.flag = readout, field, flag
-        self.units: dict[bool, list[Unit]] = {False: [], True: []}
+        self.units: dict[bool, list[RatioUnit]] = {False: [], True: []}
         """need-only? -> per problem (AOC sum, chains)."""
-        self.early: dict[bool, list[Unit]] = {False: [], True: []}
+        self.early: dict[bool, list[RatioUnit]] = {False: [], True: []}
         """need-only? -> per problem (chains read early, chains)."""
         self.conditioned = True
         """Every chain's no-chain read-out was known."""
@@ -333,13 +336,13 @@ class _TruncationFold:
         return {s.readout: s for s in summaries if s is not None}
 
 
-def flip_unit(recs: Sequence[MistakeRecord]) -> Unit | None:
+def flip_unit(recs: Sequence[MistakeRecord]) -> RatioUnit | None:
     """One problem's flip-rate unit: (sum over its chains of the share of answered
     corruptions that flip, chains with an answered corruption); None without any."""
     return _chain_unit(recs, lambda r: r.answer is not None, lambda r: float(r.flipped))
 
 
-def flip_gain_unit(recs: Sequence[MistakeRecord]) -> Unit | None:
+def flip_gain_unit(recs: Sequence[MistakeRecord]) -> RatioUnit | None:
     """One problem's flip-gain unit: (sum over its chains of the mean over pairs whose
     corrupted and baseline continuations both state an answer of flipped - baseline
     changed, sum over the same chains of the mean of baseline kept a*); None without any
@@ -354,14 +357,14 @@ def flip_gain_unit(recs: Sequence[MistakeRecord]) -> Unit | None:
     return moved[0], kept[0]
 
 
-def flip_gain(units: Sequence[Unit], chains: int, seed: int) -> MetricValue:
+def flip_gain(units: Sequence[RatioUnit], chains: int, seed: int) -> MetricValue:
     """The pooled flip gain of per-problem `flip_gain_unit`s, clipped at -1, with an
     expanded BCa CI over problems (a ratio of two per-chain sums: a problem whose
     baselines all lost a* adds to the numerator only); `chains` behind it."""
     if not units:
         return MetricValue(value=None, n=0, reason="no data")
 
-    def stat(us: Sequence[Unit]) -> float:
+    def stat(us: Sequence[RatioUnit]) -> float:
         value = pooled_ratio(us)
         return value if math.isnan(value) else max(-1.0, value)
 
@@ -373,7 +376,7 @@ def _chain_unit(
     recs: Sequence[MistakeRecord],
     counts: Callable[[MistakeRecord], bool],
     value: Callable[[MistakeRecord], float],
-) -> Unit | None:
+) -> RatioUnit | None:
     """(sum over chains of the mean `value` over their `counts` records, chains with one)."""
     shares = []
     for chain in group_by(recs, lambda r: str(r.sample_index)).values():
@@ -393,11 +396,11 @@ class _MistakeFold:
         self.baselines = 0
         self.baseline_no_answer = 0
         self.conditioned = True
-        self.units: list[Unit] = []
-        self.gain: dict[bool, list[Unit]] = {False: [], True: []}
+        self.units: list[RatioUnit] = []
+        self.gain: dict[bool, list[RatioUnit]] = {False: [], True: []}
         self.gain_chains = {False: 0, True: 0}
-        self.baseline: list[Unit] = []
-        self.by_position: dict[str, list[Unit]] = {name: [] for _, _, name in POSITION_BINS}
+        self.baseline: list[RatioUnit] = []
+        self.by_position: dict[str, list[RatioUnit]] = {name: [] for _, _, name in POSITION_BINS}
 
     def add(self, recs: Sequence[MistakeRecord], no_chain: Mapping[int, bool | None]) -> None:
         """Fold in one problem's mistake records; `no_chain` maps sample indices to
@@ -492,7 +495,7 @@ class _NecessityFold:
     def __init__(self) -> None:
         self.records = 0
         self.baseline_matches = 0
-        self.units: list[Unit] = []
+        self.units: list[RatioUnit] = []
 
     def add(self, recs: Sequence[NecessityRecord]) -> None:
         """Fold in one problem's necessity records."""
@@ -519,10 +522,10 @@ class _ControlsFold:
 
     def __init__(self) -> None:
         self.records = 0
-        self.full: list[Unit] = []
-        self.none: list[Unit] = []
-        self.filler: list[Unit] = []
-        self.gain: list[Unit] = []
+        self.full: list[RatioUnit] = []
+        self.none: list[RatioUnit] = []
+        self.filler: list[RatioUnit] = []
+        self.gain: list[RatioUnit] = []
         """Per problem full - no-CoT, so the gain's CI resamples the two paired."""
         self.sampled = False
         """Some record lacks the greedy full-chain read-out (written before it existed)."""

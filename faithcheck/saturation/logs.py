@@ -78,7 +78,7 @@ _SHOWN = 30  # columns listed in an error message
 
 
 @dataclass
-class Table:
+class LogTable:
     """A log read into rows, before any column is chosen."""
 
     path: Path
@@ -99,13 +99,13 @@ def _matches(name: str, columns: Sequence[str]) -> list[str]:
     return exact or [c for c in columns if c.lower() == wanted or _short(c) == wanted]
 
 
-def _seen(table: Table) -> str:
+def _seen(table: LogTable) -> str:
     cols = table.columns
     more = f" (+{len(cols) - _SHOWN} more)" if len(cols) > _SHOWN else ""
     return ", ".join(cols[:_SHOWN]) + more if cols else "none"
 
 
-def _pick(table: Table, names: Iterable[str], what: str, flag: str) -> str | None:
+def _pick(table: LogTable, names: Iterable[str], what: str, flag: str) -> str | None:
     """First candidate name present in the table; an ambiguous match is an error."""
     for name in names:
         found = _matches(name, table.columns)
@@ -119,7 +119,7 @@ def _pick(table: Table, names: Iterable[str], what: str, flag: str) -> str | Non
     return None
 
 
-def _named(table: Table, name: str, flag: str) -> str:
+def _named(table: LogTable, name: str, flag: str) -> str:
     found = _matches(name, table.columns)
     if len(found) == 1:
         return found[0]
@@ -128,7 +128,7 @@ def _named(table: Table, name: str, flag: str) -> str:
     raise DataError(f"{table.path}: no column {name!r} ({flag}); columns seen: {_seen(table)}")
 
 
-def _reward_fallback(table: Table) -> str | None:
+def _reward_fallback(table: LogTable) -> str | None:
     """A lone column that looks like a mean training reward, when no known name is present."""
     hits = [
         c
@@ -144,7 +144,7 @@ def _reward_fallback(table: Table) -> str | None:
     return None
 
 
-def _detect_eval(table: Table, exclude: set[str]) -> str | None:
+def _detect_eval(table: LogTable, exclude: set[str]) -> str | None:
     cols = [c for c in table.columns if c not in exclude and not _STATS.search(_short(c))]
     for name in EVAL_NAMES:
         found = _matches(name, cols)
@@ -171,7 +171,7 @@ class Columns:
 
 
 def choose_columns(
-    table: Table,
+    table: LogTable,
     *,
     step: str | None = None,
     reward: str | None = None,
@@ -225,7 +225,7 @@ def to_number(value: Any) -> float | None:
     return math.nan
 
 
-def _step_of(value: Any, table: Table, column: str) -> int | None:
+def _step_of(value: Any, table: LogTable, column: str) -> int | None:
     number = to_number(value)
     if number is None or not math.isfinite(number):
         return None
@@ -238,7 +238,7 @@ def _step_of(value: Any, table: Table, column: str) -> int | None:
 
 
 def extract_points(
-    table: Table, cols: Columns
+    table: LogTable, cols: Columns
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], int]:
     """Reward and eval points in file order, plus reward rows dropped for lack of a step.
 
@@ -288,7 +288,7 @@ def _loads(data: bytes) -> Any:
         return json.loads(data)
 
 
-def _read_jsonl(path: Path, table: Table) -> None:
+def _read_jsonl(path: Path, table: LogTable) -> None:
     lines = path.read_bytes().split(b"\n")
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -305,7 +305,7 @@ def _read_jsonl(path: Path, table: Table) -> None:
         table.rows.append(_flatten(obj))
 
 
-def _read_json(path: Path, table: Table) -> None:
+def _read_json(path: Path, table: LogTable) -> None:
     try:
         obj = _loads(path.read_bytes())
     except ValueError as exc:
@@ -319,7 +319,7 @@ def _read_json(path: Path, table: Table) -> None:
     table.rows.extend(_flatten(r) for r in obj)
 
 
-def _read_csv(path: Path, table: Table) -> None:
+def _read_csv(path: Path, table: LogTable) -> None:
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = "\t" if path.suffix == ".tsv" or "\t" in first else ","
@@ -337,7 +337,7 @@ def _is_events(path: Path) -> bool:
     return "tfevents" in path.name
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path) -> LogTable:
     """Read one log (file or TensorBoard folder) into rows.
 
     Raises:
@@ -352,7 +352,7 @@ def read_table(path: Path) -> Table:
         elif events:
             table = _read_events(path, events)
         elif (path / "trainer_state.json").is_file():
-            table = Table(path / "trainer_state.json", "json", [])
+            table = LogTable(path / "trainer_state.json", "json", [])
             _read_json(table.path, table)
         else:
             raise DataError(f"{path}: a folder without TensorBoard event files or a wandb run")
@@ -372,23 +372,23 @@ def read_table(path: Path) -> Table:
     return table
 
 
-def _read_events(path: Path, files: list[Path]) -> Table:
+def _read_events(path: Path, files: list[Path]) -> LogTable:
     from faithcheck.saturation.tfevents import read_scalar_rows
 
     rows, notes = read_scalar_rows(files)
-    return Table(path, "tensorboard", rows, notes=notes)
+    return LogTable(path, "tensorboard", rows, notes=notes)
 
 
 def _has_wandb_run(path: Path) -> bool:
     return any(path.glob("*.wandb")) or any(path.glob("*/*.wandb"))
 
 
-def _read_wandb(path: Path) -> Table:
+def _read_wandb(path: Path) -> LogTable:
     run = read_run(path)
-    return Table(run.path, "wandb", run.rows, notes=run.notes)
+    return LogTable(run.path, "wandb", run.rows, notes=run.notes)
 
 
-def _read_text_log(path: Path) -> Table:
+def _read_text_log(path: Path) -> LogTable:
     try:
         head = path.read_bytes()[:4096].lstrip()
     except OSError as exc:
@@ -402,7 +402,7 @@ def _read_text_log(path: Path) -> Table:
         kind = "jsonl"
     else:
         kind = "csv"
-    table = Table(path, kind, [])
+    table = LogTable(path, kind, [])
     {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl}[kind](path, table)
     return table
 

@@ -159,8 +159,13 @@ def _score(out: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> byt
     import faithcheck.judge.plan as plan
 
     monkeypatch.setattr(plan, "resolve_model", lambda *a, **k: IDENTITY)  # judge: the model
+    # The dataset by a path relative to the checkout: the report (and the config hash) hold
+    # it as given, so the golden copies do not depend on where the repository is cloned.
+    monkeypatch.chdir(DATASET.parents[2])
     common: dict[str, object] = {
-        "dataset": str(DATASET),
+        "dataset": str(DATASET.relative_to(DATASET.parents[2])),
+        # A fixed dtype: `auto` resolves from the CPU, and the judge's dtype is in the hash.
+        "dtype": "float32",
         "limit": 6,
         "samples": 3,
         "max_tokens": 200,
