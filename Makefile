@@ -20,11 +20,13 @@ demo: setup
 
 # Two pytest-xdist workers, each test file on one worker (its module fixtures load once).
 # The workers share the cores out (tests/conftest.py), and two suit a 2-core machine: the
-# engines' start-up and the tests' Python run side by side. `make test TEST_WORKERS=0`
-# runs serially.
+# engines' start-up and the tests' Python run side by side. Files go out in collection
+# order, longest first (tests/conftest.py LONG_FILES), not xdist's default of the files
+# with the most tests first. `make test TEST_WORKERS=0` runs serially.
 TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: setup
-	$(VENV)/bin/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+	$(VENV)/bin/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,$(XDIST))
 
 lint: setup
 	$(VENV)/bin/ruff check faithcheck tests benchmarks

@@ -36,9 +36,10 @@ if _WORKERS > 1:
 
 # The longest test files (each a few minutes, measured by --durations on a 2-core CPU) run
 # first: pytest-xdist hands whole files (--dist loadfile) to the worker that is free, in
-# collection order, so a long file collected last (the top-level test_*.py come after
-# every folder) keeps one worker busy while the other sits idle. Order only; serially it
-# changes nothing but the order.
+# collection order under --no-loadscope-reorder (as `make test` runs it; by default it
+# sends the files with the most tests first, which leaves the few-but-long files of real
+# engine runs for last), so that no long file keeps one worker busy at the end while the
+# other sits idle. Order only; serially it changes nothing but the order.
 LONG_FILES = (
     "backends/test_openai.py",
     "test_e2e.py",
