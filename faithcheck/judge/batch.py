@@ -35,11 +35,10 @@ from faithcheck.errors import BackendError, UsageError
 from faithcheck.judge.chat import ChatJudge
 from faithcheck.judge.client import JudgeAsk, JudgeReply, OnReply
 from faithcheck.records import Record
-from faithcheck.store.stages import JUDGE_BATCHES_FILE
+from faithcheck.store.rundir import JUDGE_BATCHES_FILE
 
 BATCHES_FILE = JUDGE_BATCHES_FILE
-"""The run's record of submitted batches (see `BatchRecord`; the name is declared with the
-judge stage in `faithcheck.store.stages`)."""
+"""The run's record of submitted batches (see `BatchRecord`; a file of the judge stage)."""
 ENDPOINT = "/v1/chat/completions"
 BATCH_MAX_REQUESTS = 50_000
 """Requests per batch file (OpenAI's limit); also the judge's batch size in batch mode."""

@@ -35,11 +35,10 @@ from faithcheck.backends.base import Backend, ChatPrompt, GenerationRequest, Pro
 from faithcheck.errors import BackendError
 from faithcheck.judge.probs import LabelAsk, read_labels
 from faithcheck.records import Record
-from faithcheck.store.stages import JUDGE_CALLS_FILE
+from faithcheck.store.rundir import JUDGE_CALLS_FILE
 
 LEDGER_FILE = JUDGE_CALLS_FILE
-"""The run's ledger of judge calls (see `JudgeCall`; the name is declared with the judge
-stage in `faithcheck.store.stages`)."""
+"""The run's ledger of judge calls (see `JudgeCall`; a file of the judge stage)."""
 
 
 class SpendGuard(Protocol):

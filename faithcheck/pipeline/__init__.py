@@ -4,8 +4,9 @@
   `score_options`, which builds them from keywords (shared by the CLI and the API);
 - `core`: the run (`run_score`: input, model, run directory, then the stages in turn)
   and the report's aggregation;
-- `runners`: each stage as a `Runner` (the running side of a stage `store.stages`
-  declares), given its own options; `RUNNERS` in run order, `run_stages` the loop;
+- `runners`: each stage as a `Runner` that declares it (its files, hashes and merge keys:
+  `LAYOUT`, which resume, merge and rebuild read) and runs it on its own options;
+  `RUNNERS` in run order, `run_stages` the loop;
 - `context`: what a run's stages share (`RunContext`: the run directory, problems,
   judges, engines, and the results passed forward);
 - `stages`: the sampling and probe stages, writing their records problem by problem, and

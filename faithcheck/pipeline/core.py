@@ -50,7 +50,7 @@ from faithcheck.models import (
 )
 from faithcheck.pipeline.context import Engines, Phases, RunContext, Scoring
 from faithcheck.pipeline.options import ScoreOptions
-from faithcheck.pipeline.runners import run_stages, stage_runners
+from faithcheck.pipeline.runners import LAYOUT, run_stages, stage_runners
 from faithcheck.probes.records import PRIMARY_READOUT, ProbeConfig
 from faithcheck.probes.summary import summarize_probe_groups
 from faithcheck.problems.load import FieldMap, dataset_hash
@@ -261,10 +261,10 @@ def _prepare(
     config = _result_config(
         opts, backend_name, identity, cfg, given.data_hash, judge, jury, dtype=model.dtype
     )
-    digest, stages = config_hash(config), stage_hashes(config)
+    digest, stages = config_hash(config), stage_hashes(config, LAYOUT)
     if not opts.force:
         _refuse_other_precision(run, model.precision, digest)
-    if run.prepare(digest, force=opts.force, stages=stages):
+    if run.prepare(digest, LAYOUT, force=opts.force, stages=stages):
         say(f"resuming run in {run.path}")
     else:
         if run.kept:

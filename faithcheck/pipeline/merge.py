@@ -40,6 +40,7 @@ import orjson
 from faithcheck.errors import DataError, RunDirError, UsageError
 from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.pipeline.rebuild import read_run, rebuild
+from faithcheck.pipeline.runners import LAYOUT
 from faithcheck.problems.load import dataset_hash
 from faithcheck.problems.options import in_shard
 from faithcheck.records import Problem
@@ -48,7 +49,6 @@ from faithcheck.store.confighash import config_hash, stage_hashes
 from faithcheck.store.jsonindex import ProblemIndex
 from faithcheck.store.jsonio import atomic_file, parse_line, read_jsonl_lines
 from faithcheck.store.rundir import (
-    DERIVED_FILES,
     REPORT_FILE,
     RUN_FILE,
     SAMPLES_FILE,
@@ -56,7 +56,6 @@ from faithcheck.store.rundir import (
     RunInfo,
 )
 from faithcheck.store.runmeta import file_hash
-from faithcheck.store.stages import FILES
 from faithcheck.verdict.core import GateSpec
 
 # Options that say where and how a shard ran, not what it computed: they may differ.
@@ -79,10 +78,10 @@ _OPERATIONAL = frozenset(
 _PER_SHARD = frozenset({"shard", "dataset_sha256"})
 
 # How each file is merged, keyed and ordered is declared with its stage
-# (`faithcheck.store.stages`).
-_PER_PROBLEM = tuple(f.name for f in FILES.values() if f.merge == "problem")
-_PER_ITEM = tuple(f.name for f in FILES.values() if f.merge == "item")
-_LEDGERS = tuple(f.name for f in FILES.values() if f.merge == "ledger")
+# (`faithcheck.pipeline.runners.LAYOUT`).
+_PER_PROBLEM = tuple(f.name for f in LAYOUT.files.values() if f.merge == "problem")
+_PER_ITEM = tuple(f.name for f in LAYOUT.files.values() if f.merge == "item")
+_LEDGERS = tuple(f.name for f in LAYOUT.files.values() if f.merge == "ledger")
 
 
 @dataclass(frozen=True)
@@ -326,7 +325,7 @@ class _Index(ProblemIndex):
     def __init__(self, shard: Shard, name: str) -> None:
         self.shard = shard
         self.name = name
-        self._record_key = FILES[name].record_key
+        self._record_key = LAYOUT.files[name].record_key
         super().__init__(shard.path / name)
 
     def _scan(self) -> None:
@@ -434,7 +433,7 @@ class _Items:
         seen: set[tuple[Any, ...]] = set()
         for _, row, line in read_jsonl_lines(shard.path / self.name):
             try:
-                key = FILES[self.name].record_key(row)
+                key = LAYOUT.files[self.name].record_key(row)
                 hash(key)
             except (KeyError, TypeError):
                 raise DataError(
@@ -465,7 +464,7 @@ def _problems_in_order(
     problem part of `_order`): dataset position for samples and probes, problem id for
     judge labels and strategy clusters."""
     pids = {pid for index in held for pid in index}
-    if FILES[name].order == "dataset":
+    if LAYOUT.files[name].order == "dataset":
         return sorted(pids, key=position.__getitem__)
     return sorted(pids)
 
@@ -513,7 +512,7 @@ def _order(name: str, key: tuple[Any, ...], position: Mapping[str, int]) -> tupl
     and strategy clusters in (problem id, sample index) order (as `judge_all` asks);
     calibration items in their construction order, which every shard shares.
     """
-    spec = FILES[name]
+    spec = LAYOUT.files[name]
     if spec.order == "dataset":
         return (position[key[spec.key.index("problem_id")]],)
     if spec.order == "key":
@@ -555,7 +554,7 @@ def _run_info(
             "argv": sys.argv,
             "config": config,
             "config_hash": digest,
-            "stage_hashes": stage_hashes(config),
+            "stage_hashes": stage_hashes(config, LAYOUT),
             "dataset": first.dataset | {"problems": problems, "sha256": data_hash},
         }
     )
@@ -602,7 +601,7 @@ def _write(
                     f"--out {out} already holds a run; choose another --out, or --force "
                     "to replace it"
                 )
-            run.prepare(info.config_hash, force=True)  # removes the old run's files
+            run.prepare(info.config_hash, LAYOUT, force=True)  # removes the old run's files
         written = list(files)
         try:
             for name in written:
@@ -614,7 +613,7 @@ def _write(
             return rebuild(run, gate=gate, **_effort(shards))
         except BaseException:
             # Leave no half-merged run behind (an empty directory this call made goes too).
-            for name in (*written, RUN_FILE, *DERIVED_FILES, REPORT_FILE):
+            for name in (*written, RUN_FILE, *LAYOUT.derived_files, REPORT_FILE):
                 with contextlib.suppress(OSError):
                     (out / name).unlink()
             raise

@@ -1,23 +1,24 @@
-"""The stages of `faithcheck score` as runners: each the running side of a stage that
-`faithcheck.store.stages` declares (its files, hashes and merge keys), given its own
-options and the run's `RunContext`.
+"""The stages of `faithcheck score`: each declared (its files, what its hash covers, how
+merge keys its records: a `faithcheck.store.layout.Stage`) on the `Runner` that runs it,
+given its own options and the run's `RunContext`.
 
-`RUNNERS` lists them in the order a run takes them; `run_stages` runs them: the stages
-that need an engine first (the scored model loaded once, the judge next to it or after
-it), then, every engine closed, those that compute their files from the records
+`RUNNERS` lists them in the order a run takes them, and `LAYOUT` is their declarations
+in that order, which resume and `--force` (`RunDir.prepare`), the config hash
+(`stage_hashes`), `merge` and `rebuild` read. `run_stages` runs them: the stages that need
+an engine first (the scored model loaded once, the judge next to it or after it), then,
+every engine closed, those that compute their files from the records
 (`faithcheck.pipeline.rebuild` runs only these, with no engine at all).
 
-Adding a stage is its `Stage` in `faithcheck.store.stages.STAGES`, a `Runner` here that
-names it (with `of`, which picks its options out of `ScoreOptions`), and its place in
-`RUNNERS` (the order of `STAGES`, which `tests/pipeline/test_runners.py` checks).
+Adding a stage is a `Runner` here that declares it (`stages`), picks its options out of
+`ScoreOptions` (`of`) and writes its files, and its place in `RUNNERS`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from faithcheck.diversity.options import DiversityOptions
 from faithcheck.judge.jury_stage import judge_jurors
@@ -32,17 +33,33 @@ from faithcheck.pipeline.stages import (
     sample_into,
 )
 from faithcheck.probes.records import ProbeConfig
-from faithcheck.store.stages import BY_NAME, Stage
+from faithcheck.store.layout import Layout, Stage, StageFile
+from faithcheck.store.rundir import (
+    CALIBRATION_FILE,
+    DERIVATION_FILE,
+    DIVERSITY_FILE,
+    JUDGE_BATCHES_FILE,
+    JUDGE_CALLS_FILE,
+    JUDGE_FILE,
+    PROBES_FILE,
+    SAMPLES_FILE,
+    STRATEGY_FILE,
+    SUPPORT_FILE,
+)
+
+
+def _llm_mistakes(config: Mapping[str, Any]) -> bool:
+    """The judge writes the mistakes probe's wrong steps: the probe records depend on it."""
+    probes = config.get("probes") or {}
+    return probes.get("mistakes") == "llm" and "mistakes" in probes.get("probes", [])
 
 
 class Runner(ABC):
-    """The running side of one declared stage (`faithcheck.store.stages.Stage`)."""
+    """A stage of `faithcheck score`: its declaration and the code that runs it."""
 
-    name: ClassVar[str]
-    """Its stage's name in `faithcheck.store.stages.STAGES` (checked when the class is
-    made)."""
-    also: ClassVar[tuple[str, ...]] = ()
-    """Declared stages whose files it writes besides its own (in their declared order)."""
+    stages: ClassVar[tuple[Stage, ...]]
+    """The stages it runs, declared here: its own first, then any whose files it writes
+    in the same pass (the judge's calibration and strategy)."""
     engines: ClassVar[bool] = False
     """Whether it runs on the run's engines (else on the records alone, in a rebuild too)."""
     phase: ClassVar[str | None] = None
@@ -50,14 +67,19 @@ class Runner(ABC):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        unknown = [n for n in (cls.name, *cls.also) if n not in BY_NAME]
-        if unknown:
-            raise TypeError(f"{cls.__name__} runs {unknown[0]!r}, a stage STAGES lacks")
+        if not getattr(cls, "stages", ()):
+            raise TypeError(f"{cls.__name__} declares no stage")
+        # A rebuild runs only the runners that need no engine: their files must be the
+        # derived ones, and a runner on the engines must write records.
+        derived = {not f.appended for stage in cls.stages for f in stage.files}
+        if derived != {not cls.engines}:
+            kind = "derived files only" if not cls.engines else "no derived file"
+            raise TypeError(f"{cls.__name__} must write {kind}")
 
     @classmethod
-    def stages(cls) -> tuple[Stage, ...]:
-        """The declared stages it runs: its own, then `also`."""
-        return tuple(BY_NAME[n] for n in (cls.name, *cls.also))
+    def name(cls) -> str:
+        """Its own stage's name."""
+        return cls.stages[0].name
 
     @classmethod
     @abstractmethod
@@ -75,7 +97,29 @@ class SamplesRunner(Runner):
     The settings are the run's `SamplingConfig` (`ctx.scored().sampling`), which the
     probes read too."""
 
-    name: ClassVar[str] = "samples"
+    stages: ClassVar[tuple[Stage, ...]] = (
+        Stage(
+            name="samples",
+            files=(
+                StageFile(SAMPLES_FILE, "problem", ("problem_id", "sample_index"), order="dataset"),
+            ),
+            after=None,
+            covers=(
+                "model_sha256",
+                "backend",
+                "dtype",
+                "max_model_len",
+                "dataset_sha256",
+                "from_samples",
+                "limit",
+                "shard",
+                "sampling",
+                "merged_shards",  # a merge of only some shards
+            ),
+            hashed=True,
+            records="samples",
+        ),
+    )
     engines: ClassVar[bool] = True
     phase: ClassVar[str | None] = "sampling_s"
 
@@ -98,7 +142,26 @@ class ProbesRunner(Runner):
     writes the mistakes, so it is loaded here, next to the scored model."""
 
     cfg: ProbeConfig
-    name: ClassVar[str] = "probes"
+    stages: ClassVar[tuple[Stage, ...]] = (
+        Stage(
+            name="probes",
+            files=(
+                StageFile(
+                    PROBES_FILE,
+                    "problem",
+                    ("probe", "problem_id", "sample_index", "step_index"),
+                    optional=("step_index",),
+                    order="dataset",
+                ),
+            ),
+            after="samples",
+            covers=("probes", "judge"),
+            covers_when={"judge": _llm_mistakes},
+            hashed=True,
+            settings="probe",
+            records="probe records",
+        ),
+    )
     engines: ClassVar[bool] = True
     phase: ClassVar[str | None] = "probes_s"
 
@@ -137,8 +200,40 @@ class JudgeRunner(Runner):
     time. Its settings are the judges' plans (`ctx.judge`, `ctx.jury`), resolved before
     anything loaded."""
 
-    name: ClassVar[str] = "judge"
-    also: ClassVar[tuple[str, ...]] = ("calibration", "strategy")
+    stages: ClassVar[tuple[Stage, ...]] = (
+        Stage(
+            name="judge",
+            files=(
+                StageFile(
+                    JUDGE_FILE,
+                    "problem",
+                    ("problem_id", "sample_index", "judge"),
+                    optional=("judge",),
+                    order="key",
+                ),
+                # The ledger is every call each shard paid for (or took from the cache).
+                StageFile(JUDGE_CALLS_FILE, "ledger"),
+                # Batch ids of the provider that ran a shard's judge: nothing to resume once
+                # the shard finished.
+                StageFile(JUDGE_BATCHES_FILE, "none"),
+            ),
+            after="samples",
+            covers=("judge",),
+            hashed=True,
+            settings="judge",
+            records="judge labels",
+        ),
+        Stage(
+            name="calibration",
+            files=(StageFile(CALIBRATION_FILE, "item", ("item_id", "judge"), optional=("judge",)),),
+            after="judge",
+        ),
+        Stage(
+            name="strategy",
+            files=(StageFile(STRATEGY_FILE, "problem", ("problem_id",), order="key"),),
+            after="judge",
+        ),
+    )
     engines: ClassVar[bool] = True
     phase: ClassVar[str | None] = "judge_s"
 
@@ -176,7 +271,13 @@ class JudgeRunner(Runner):
 class ChecksRunner(Runner):
     """The judge-free checks: derivation.jsonl and support.jsonl (no options)."""
 
-    name: ClassVar[str] = "checks"
+    stages: ClassVar[tuple[Stage, ...]] = (
+        Stage(
+            name="checks",
+            files=(StageFile(DERIVATION_FILE, "derived"), StageFile(SUPPORT_FILE, "derived")),
+            after="samples",
+        ),
+    )
 
     @classmethod
     def of(cls, opts: ScoreOptions) -> ChecksRunner:
@@ -193,7 +294,14 @@ class DiversityRunner(Runner):
     strategy clusters and labels when it ran."""
 
     opts: DiversityOptions
-    name: ClassVar[str] = "diversity"
+    stages: ClassVar[tuple[Stage, ...]] = (
+        Stage(
+            name="diversity",
+            files=(StageFile(DIVERSITY_FILE, "derived"),),
+            after="judge",
+            covers=("diversity",),
+        ),
+    )
 
     @classmethod
     def of(cls, opts: ScoreOptions) -> DiversityRunner:
@@ -219,8 +327,11 @@ RUNNERS: tuple[type[Runner], ...] = (
     ChecksRunner,
     DiversityRunner,
 )
-"""Every stage's runner, in the order of `faithcheck.store.stages.STAGES`: those on the
-engines, then those on the records."""
+"""Every stage's runner, in the order a run takes them: those on the engines, then those
+on the records."""
+
+LAYOUT = Layout(tuple(stage for kind in RUNNERS for stage in kind.stages))
+"""The stages of a run, as their runners declare them, in run order."""
 
 
 def stage_runners(opts: ScoreOptions, *, engines: bool = True) -> list[Runner]:

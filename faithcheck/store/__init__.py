@@ -1,7 +1,8 @@
 """The run directory on disk: the files a run writes, and reading them back.
 
-- `stages`: each stage of a run declared once: its files, what its hash covers, the
-  stage it comes after, how merge keys its records;
+- `layout`: how a run's stages are declared (their files, what each hash covers, the
+  stage each comes after, how merge keys the records) and what follows from a layout;
+  the stages themselves are declared beside their runners, in `faithcheck.pipeline`;
 - `rundir`: the run directory (its lock, the record files appended problem by problem,
   atomic whole-file writes, what resume and `--force` keep);
 - `runmeta`: run.json (the config, the model and data identities, the host);

@@ -14,8 +14,8 @@ runs/<name>/
   report.json     aggregate results (written atomically at the end)
   .lock           held while a run is writing, so two runs cannot share a directory
 
-Which stage writes which file, and which files a changed config discards, is declared in
-`faithcheck.store.stages`.
+Which stage writes which file, and which files a changed config discards, is the stages'
+declaration (`faithcheck.pipeline.runners.LAYOUT`), which `prepare` is given.
 """
 
 from __future__ import annotations
@@ -47,36 +47,7 @@ from faithcheck.store.jsonio import (
     repair_jsonl,
     write_json,
 )
-from faithcheck.store.stages import (
-    APPENDED_FILES,
-    BY_NAME,
-    DERIVATION_FILE,
-    DERIVED_FILES,
-    DIVERSITY_FILE,
-    LATER,
-    PROBES_FILE,
-    ROOT,
-    SAMPLES_FILE,
-    files_of,
-)
-from faithcheck.store.stages import (
-    CALIBRATION_FILE as CALIBRATION_FILE,
-)
-from faithcheck.store.stages import (
-    JUDGE_BATCHES_FILE as JUDGE_BATCHES_FILE,
-)
-from faithcheck.store.stages import (
-    JUDGE_CALLS_FILE as JUDGE_CALLS_FILE,
-)
-from faithcheck.store.stages import (
-    JUDGE_FILE as JUDGE_FILE,
-)
-from faithcheck.store.stages import (
-    STRATEGY_FILE as STRATEGY_FILE,
-)
-from faithcheck.store.stages import (
-    SUPPORT_FILE as SUPPORT_FILE,
-)
+from faithcheck.store.layout import Layout
 from faithcheck.versions import check_schema_version
 
 R = TypeVar("R", bound=Record)
@@ -90,11 +61,20 @@ validate_probe = _PROBE_ADAPTER.validate_python
 
 RUN_FILE = "run.json"
 REPORT_FILE = "report.json"
-# The stage files' names are declared in `faithcheck.store.stages`; imported from here too
-# by the modules that read and write the run directory.
-JSONL_FILES = APPENDED_FILES
-"""Appended record files: repaired (torn tail cut) on resume, removed by --force (every
-stage's, as declared in `faithcheck.store.stages`)."""
+# The record files the stages write (which stage writes each, and how resume, --force and
+# merge treat it, is the stages' declaration: `faithcheck.pipeline.runners.LAYOUT`).
+SAMPLES_FILE = "samples.jsonl"
+PROBES_FILE = "probes.jsonl"
+JUDGE_FILE = "judge.jsonl"
+CALIBRATION_FILE = "calibration.jsonl"
+STRATEGY_FILE = "strategy.jsonl"
+JUDGE_CALLS_FILE = "judge_calls.jsonl"
+"""The judge's call ledger: every reply a run received, paid or cached."""
+JUDGE_BATCHES_FILE = "judge_batches.jsonl"
+"""The judge's submitted batches."""
+DERIVATION_FILE = "derivation.jsonl"
+SUPPORT_FILE = "support.jsonl"
+DIVERSITY_FILE = "diversity.jsonl"
 _DISCARD_HINT = "use another --out, or --force to discard the run"
 
 
@@ -140,6 +120,8 @@ class RunDir:
         self._samples_index: ProblemIndex | None = None
         self.kept: list[str] = []
         """Stages whose records `prepare` kept from a run with another config."""
+        self._kept_records: list[str] = []
+        self._derived: tuple[str, ...] = ()
 
     @property
     def samples_path(self) -> Path:
@@ -177,12 +159,18 @@ class RunDir:
                 )
 
     def prepare(
-        self, config_hash: str, *, force: bool, stages: Mapping[str, str] | None = None
+        self,
+        config_hash: str,
+        layout: Layout,
+        *,
+        force: bool,
+        stages: Mapping[str, str] | None = None,
     ) -> bool:
         """Decide between a fresh run and resuming one with the same `config_hash`.
 
         Call after `open`. Returns True when an earlier run with the same config is
-        resumed (its torn last record, if a kill left one, is cut off first).
+        resumed (its torn last record, if a kill left one, is cut off first). `layout`:
+        the run's stages, which say which files hold records and which are derived.
 
         With `force`, a run with another config is discarded, except that when its
         samples still match (`stages`: the new run's `confighash.stage_hashes`, compared
@@ -194,6 +182,9 @@ class RunDir:
             RunDirError: the directory holds a run with another config (without `force`).
         """
         self.kept = []
+        self._kept_records = []
+        self._derived = layout.derived_files
+        appended, root, later = layout.appended_files, layout.root, layout.later
         try:
             existing = self.read_run_info()
         except RunDirError:
@@ -203,7 +194,7 @@ class RunDir:
         if existing is None:
             return False
         if existing.get("config_hash") == config_hash and not force:
-            for name in JSONL_FILES:
+            for name in appended:
                 repair_jsonl(self.path / name)
             return True
         old = existing.get("stage_hashes")
@@ -211,10 +202,10 @@ class RunDir:
         if (
             existing.get("config_hash") != config_hash
             and stages is not None
-            and old.get(ROOT.name) == stages[ROOT.name]
+            and old.get(root.name) == stages[root.name]
         ):
-            redo = [s for s in LATER if old.get(s.name) != stages[s.name]]
-            kept = [ROOT, *(s for s in LATER if s not in redo)]
+            redo = [s for s in later if old.get(s.name) != stages[s.name]]
+            kept = [root, *(s for s in later if s not in redo)]
             if not force:
                 what = _and([s.settings for s in redo]) or "report"
                 raise RunDirError(
@@ -223,8 +214,9 @@ class RunDir:
                     f"{_and([s.records for s in kept])} match and are kept)"
                 )
             self.kept = [s.name for s in kept]
-            self._discard([name for s in redo for name in files_of(s)])
-            for name in JSONL_FILES:
+            self._kept_records = [s.records for s in kept]
+            self._discard([name for s in redo for name in layout.files_of(s)])
+            for name in appended:
                 repair_jsonl(self.path / name)
             return False
         if not force:
@@ -232,17 +224,17 @@ class RunDir:
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        self._discard([*JSONL_FILES, RUN_FILE])
+        self._discard([*appended, RUN_FILE])
         return False
 
     def kept_records(self) -> str:
         """What `prepare` kept, in words ('samples and probe records')."""
-        return _and([BY_NAME[s].records if s in BY_NAME else s for s in self.kept])
+        return _and(self._kept_records)
 
     def _discard(self, names: Sequence[str]) -> None:
         """Remove record files, and every file derived from the records."""
         self._samples_index = None
-        for name in (*names, *DERIVED_FILES, REPORT_FILE, "report.html", "report.md"):
+        for name in (*names, *self._derived, REPORT_FILE, "report.html", "report.md"):
             (self.path / name).unlink(missing_ok=True)
 
     def lock(self) -> None:
@@ -347,7 +339,7 @@ class RunDir:
         """The validated records of one JSONL file, one problem at a time.
 
         Args:
-            name: The file (`JSONL_FILES`).
+            name: The file (one of the layout's `appended_files`).
             validate: Turns a row into a record.
             keys: Problems to read, in this order (those without records are skipped);
                 default: every problem, in order of first appearance in the file.
@@ -386,7 +378,7 @@ class RunDir:
         return list(self._read(PROBES_FILE, _PROBE_ADAPTER.validate_python))
 
     def append(self, name: str, records: Sequence[Record]) -> None:
-        """Append records to one of the run's JSONL files (`JSONL_FILES`)."""
+        """Append records to one of the run's record files (the layout's `appended_files`)."""
         self._guard(append_jsonl, self.path / name, records)
 
     def load(self, name: str, model: type[R]) -> list[R]:
@@ -433,7 +425,7 @@ class RunDir:
 
     @contextlib.contextmanager
     def derived_writer(self, name: str) -> Iterator[Callable[[Iterable[Any]], None]]:
-        """Write one of `DERIVED_FILES` (computed from the records) problem by problem;
+        """Write one of the layout's `derived_files` (computed from the records) problem by problem;
         the file is replaced atomically when the block ends without an error."""
         path = self.path / name
         try:
@@ -455,7 +447,8 @@ class RunDir:
         return self.derived_writer(DIVERSITY_FILE)
 
     def drop_derived(self, name: str) -> None:
-        """Remove one of `DERIVED_FILES` (a report that does not compute it), if present."""
+        """Remove one of the layout's `derived_files` (a report that does not compute it), if
+        present."""
         try:
             (self.path / name).unlink(missing_ok=True)
         except OSError as exc:

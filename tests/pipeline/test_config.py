@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faithcheck.judge.mistakes import MISTAKE_PROMPT_HASH
 from faithcheck.pipeline.core import _probes_part
+from faithcheck.pipeline.runners import LAYOUT
 from faithcheck.probes import ProbeConfig
 from faithcheck.store.confighash import stage_hashes
 
@@ -17,6 +18,6 @@ def test_llm_written_mistakes_are_hashed_with_the_prompt_that_wrote_them() -> No
     # another prompt: the probe records (and only they, of the stages before the judge) go
     base = {"sampling": {"samples": 2}, "probes": llm, "judge": {"model": "j"}}
     edited = base | {"probes": llm | {"mistake_prompt_hash": "0" * 64}}
-    before, after = stage_hashes(base), stage_hashes(edited)
+    before, after = stage_hashes(base, LAYOUT), stage_hashes(edited, LAYOUT)
     assert before["samples"] == after["samples"]
     assert before["probes"] != after["probes"]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from faithcheck.pipeline.runners import LAYOUT
 from faithcheck.store.confighash import config_hash, stage_hashes
 
 BASE: dict[str, Any] = {
@@ -50,7 +51,7 @@ LLM_MISTAKES_OFF = BASE | {"probes": {"probes": ["truncation"], "mistakes": "llm
 def test_each_stage_hash_follows_what_its_records_depend_on(
     base: dict[str, Any], change: dict[str, Any], changed: set[str]
 ) -> None:
-    before, after = stage_hashes(base), stage_hashes(base | change)
+    before, after = stage_hashes(base, LAYOUT), stage_hashes(base | change, LAYOUT)
     assert {s for s in before if before[s] != after[s]} == changed
     assert (config_hash(base) != config_hash(base | change)) == ("options" not in change)
 
@@ -128,4 +129,5 @@ def test_hashes_of_a_fixed_config_never_change(
 ) -> None:
     config = PINNED_CONFIG | change
     assert config_hash(config) == digest
-    assert stage_hashes(config) == dict(zip(("samples", "probes", "judge"), stages, strict=True))
+    names = ("samples", "probes", "judge")
+    assert stage_hashes(config, LAYOUT) == dict(zip(names, stages, strict=True))

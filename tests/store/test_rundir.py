@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from faithcheck.errors import RunDirError
+from faithcheck.pipeline.runners import LAYOUT
 from faithcheck.sampling import SampleRecord
 from faithcheck.store import jsonio
 from faithcheck.store.rundir import (
@@ -83,7 +84,7 @@ def _open(opened: list[RunDir], path: Path, config_hash: str, *, force: bool = F
     run = RunDir(path)
     opened.append(run)
     run.open()
-    return run.prepare(config_hash, force=force)
+    return run.prepare(config_hash, LAYOUT, force=force)
 
 
 def _open_only(opened: list[RunDir], path: Path) -> RunDir:
@@ -108,7 +109,7 @@ def _finished_run(path: Path, config_hash: str = "H") -> None:
     """A released run directory holding run.json, samples and a report."""
     run = RunDir(path)
     run.open()
-    assert run.prepare(config_hash, force=False) is False
+    assert run.prepare(config_hash, LAYOUT, force=False) is False
     run.write_run_info(_info(config_hash))
     run.append_samples([_rec("p", 0)])
     run.write_report(_info("report-stand-in"))
@@ -187,7 +188,7 @@ def test_second_writer_is_locked_out_of_a_fresh_directory(
 def test_lock_is_free_after_release(tmp_path: Path, opened: list[RunDir]) -> None:
     first = RunDir(tmp_path / "r")
     first.open()
-    first.prepare("H", force=False)
+    first.prepare("H", LAYOUT, force=False)
     first.write_run_info(_info("H"))
     first.release()
     assert not _is_locked(tmp_path / "r")
@@ -256,7 +257,7 @@ def test_samples_round_trip(tmp_path: Path, opened: list[RunDir]) -> None:
 def test_resume_cuts_a_torn_last_line(tmp_path: Path, opened: list[RunDir]) -> None:
     first = RunDir(tmp_path / "r")
     first.open()
-    first.prepare("H", force=False)
+    first.prepare("H", LAYOUT, force=False)
     first.write_run_info(_info("H"))
     first.append_samples([_rec("a", 0)])
     clean = first.samples_path.read_bytes()
@@ -283,7 +284,7 @@ def test_appending_after_a_torn_line_keeps_the_file_readable(
     """A killed run leaves a torn tail; resuming (same config) must still append cleanly."""
     first = RunDir(tmp_path / "r")
     first.open()
-    first.prepare("H", force=False)
+    first.prepare("H", LAYOUT, force=False)
     first.write_run_info(_info("H"))
     first.append_samples([_rec("a", 0)])
     with first.samples_path.open("ab") as fh:
@@ -319,7 +320,7 @@ def test_release_removes_a_fresh_directory_nothing_was_written_to(tmp_path: Path
     path = tmp_path / "r"
     run = RunDir(path)
     run.open()
-    assert run.prepare("H", force=False) is False
+    assert run.prepare("H", LAYOUT, force=False) is False
     run.release()
     assert not path.exists()
     assert sorted(tmp_path.iterdir()) == []
@@ -329,7 +330,7 @@ def test_release_keeps_a_fresh_directory_with_run_json(tmp_path: Path) -> None:
     path = tmp_path / "r"
     run = RunDir(path)
     run.open()
-    run.prepare("H", force=False)
+    run.prepare("H", LAYOUT, force=False)
     run.write_run_info(_info("H"))
     run.release()
     assert orjson.loads((path / RUN_FILE).read_bytes())["config_hash"] == "H"
@@ -340,7 +341,7 @@ def test_release_keeps_a_directory_it_did_not_create(tmp_path: Path) -> None:
     path.mkdir()
     run = RunDir(path)
     run.open()
-    run.prepare("H", force=False)
+    run.prepare("H", LAYOUT, force=False)
     run.release()
     assert path.is_dir()
 
@@ -349,7 +350,7 @@ def test_release_keeps_an_existing_run_it_resumed(tmp_path: Path) -> None:
     _finished_run(tmp_path / "r")
     run = RunDir(tmp_path / "r")
     run.open()
-    assert run.prepare("H", force=False) is True
+    assert run.prepare("H", LAYOUT, force=False) is True
     run.release()
     assert [r.problem_id for r in run.load_samples()] == ["p"]
 
@@ -464,7 +465,7 @@ def _staged_run(path: Path) -> None:
     """A finished run with stage hashes and a record in every record file."""
     run = RunDir(path)
     run.open()
-    run.prepare("H", force=False, stages=STAGES)
+    run.prepare("H", LAYOUT, force=False, stages=STAGES)
     run.write_run_info(_info("H").model_copy(update={"stage_hashes": STAGES}))
     run.append_samples([_rec("p", 0)])
     derived = (DERIVATION_FILE, DIVERSITY_FILE)
@@ -480,7 +481,7 @@ def test_changed_judge_settings_are_refused_naming_what_is_kept(
     _staged_run(tmp_path / "r")
     run = _open_only(opened, tmp_path / "r")
     with pytest.raises(RunDirError) as err:
-        run.prepare("H2", force=False, stages=STAGES | {"judge": "J2"})
+        run.prepare("H2", LAYOUT, force=False, stages=STAGES | {"judge": "J2"})
     assert str(err.value) == (
         f"--out {tmp_path / 'r'} holds a run with different judge settings; use another "
         "--out, or --force to redo the judge (its samples and probe records match and are kept)"
@@ -510,7 +511,7 @@ def test_force_keeps_the_records_still_valid(
 ) -> None:
     _staged_run(tmp_path / "r")
     run = _open_only(opened, tmp_path / "r")
-    assert run.prepare("H2", force=True, stages=STAGES | changed) is False
+    assert run.prepare("H2", LAYOUT, force=True, stages=STAGES | changed) is False
     assert run.kept == kept
     for name in gone:
         assert not (tmp_path / "r" / name).exists(), name
@@ -532,8 +533,8 @@ def test_force_discards_everything_when_the_samples_changed(
     (tmp_path / "r" / RUN_FILE).write_bytes(orjson.dumps(info | {"stage_hashes": old_stages}))
     run = _open_only(opened, tmp_path / "r")
     with pytest.raises(RunDirError, match="different configuration"):
-        run.prepare("H2", force=False, stages=STAGES)
-    assert run.prepare("H2", force=True, stages=STAGES) is False
+        run.prepare("H2", LAYOUT, force=False, stages=STAGES)
+    assert run.prepare("H2", LAYOUT, force=True, stages=STAGES) is False
     assert run.kept == []
     for name in (SAMPLES_FILE, PROBES_FILE, JUDGE_FILE, RUN_FILE):
         assert not (tmp_path / "r" / name).exists(), name
@@ -542,6 +543,6 @@ def test_force_discards_everything_when_the_samples_changed(
 def test_force_with_the_same_config_starts_over(tmp_path: Path, opened: list[RunDir]) -> None:
     _staged_run(tmp_path / "r")
     run = _open_only(opened, tmp_path / "r")
-    assert run.prepare("H", force=True, stages=STAGES) is False
+    assert run.prepare("H", LAYOUT, force=True, stages=STAGES) is False
     assert run.kept == []
     assert not (tmp_path / "r" / SAMPLES_FILE).exists()
