@@ -534,10 +534,14 @@ def test_real_read_cuts_agree_with_generate_and_score(local_tok: OpenAIBackend) 
 @needs_vllm
 @pytest.mark.slow
 def test_score_runs_through_a_real_server_and_matches_transformers(
-    served: str, model_path: str, tmp_path: Path, greedy_fp32_run: Callable[[str], Path]
+    served: str, model_path: str, tmp_path: Path, hf_fp32: Any
 ) -> None:
     """`faithcheck score --backend openai` end to end (judge through the server too):
-    greedy fp32 samples equal those of the session's transformers run of the same command."""
+    greedy fp32 samples equal those of the same run on the session's transformers backend
+    (scored in place through the API, sampling only: the samples do not depend on the
+    probes, and a second CLI process would load the model again)."""
+    import faithcheck
+
     served_run = tmp_path / "served"
     cmd = [
         sys.executable, "-m", "faithcheck", "score", "--model", model_path, "--json",
@@ -558,7 +562,14 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
     assert report["backend"] == "openai" and report["judge"]["backend"] == "openai"
     assert report["judge"]["summary"]["responses"] == 2
     assert report["probes"]["chains"] >= 0
-    local = completions_by_key(greedy_fp32_run("hf"))
+
+    local_run = tmp_path / "local"
+    faithcheck.score(
+        hf_fp32,
+        limit=2, samples=2, max_tokens=48, temperature=0.0,
+        probes="none", judge=False, diversity=False, out=str(local_run),
+    )  # fmt: skip
+    local = completions_by_key(local_run)
     assert len(local) == 4 and completions_by_key(served_run) == local
 
 
