@@ -25,3 +25,9 @@ class DiversityOptions(Record):
         panel=PANEL_VERDICT,
     )
     """Include the embedding metrics (loads the offline MiniLM embedder)."""
+
+    def config_part(self) -> list[bool]:
+        """Its part of the hashed config (run.json `config.diversity`): every setting that
+        changes diversity.jsonl, which is computed again when it changes (a run's samples,
+        probe and judge records are kept: their stage hashes do not cover it)."""
+        return [self.enabled, self.embed]

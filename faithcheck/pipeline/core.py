@@ -630,7 +630,7 @@ def _result_config(
             if judge
             else None
         ),
-        "diversity": [opts.diversity.enabled, opts.diversity.embed],
+        "diversity": opts.diversity.config_part(),
     } | engine_config(opts)
 
 

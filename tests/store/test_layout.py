@@ -108,11 +108,11 @@ def test_a_layout_follows_from_its_stages() -> None:
 
 def test_a_new_derived_stage_changes_no_hash_and_is_computed_again() -> None:
     """What adding a stage like the checks does to the rest of the run directory."""
-    extra = Stage("lengths", (StageFile("lengths.jsonl", "derived"),), after="samples")
+    extra = Stage("extra", (StageFile("extra.jsonl", "derived"),), after="samples")
     layout = Layout((*STAGES, extra))
     config = {"probes": {"probes": ["truncation"]}, "judge": None}
     assert stage_hashes(config, layout) == stage_hashes(config, LAYOUT)
-    assert layout.derived_files == (*LAYOUT.derived_files, "lengths.jsonl")
+    assert layout.derived_files == (*LAYOUT.derived_files, "extra.jsonl")
     assert layout.appended_files == LAYOUT.appended_files
 
 
