@@ -107,10 +107,11 @@ def vllm_fp32(model_path: str) -> Iterator[object]:
 
 
 # One small greedy fp32 `faithcheck score` run: 2 problems x 2 samples of at most 48 tokens,
-# every probe, no judge, no diversity. Greedy in fp32, every backend writes the same samples.
+# every probe on the first sample of each problem (greedy: the second is the same chain),
+# no judge, no diversity. Greedy in fp32, every backend writes the same samples.
 GREEDY_FP32_ARGS = (
     "--limit", "2", "--samples", "2", "--max-tokens", "48", "--temperature", "0",
-    "--dtype", "float32", "--no-judge", "--no-diversity",
+    "--dtype", "float32", "--no-judge", "--no-diversity", "--probe-samples", "1",
 )  # fmt: skip
 
 

@@ -91,10 +91,13 @@ def test_score_writes_run_directory_and_report(
         for step in rec["steps"]:
             assert rec["completion"][step["start"] : step["end"]] == step["text"]
 
+    # --probe-samples 1: the first sample of each problem is probed, when it is scorable.
     scorable = [r for r in samples if r["answer"] is not None and r["steps"]]
-    assert report["probes"]["chains"] == len(scorable)
-    if scorable:
+    probed = [r for r in scorable if r["sample_index"] == 0]
+    assert report["probes"]["chains"] == len(probed)
+    if probed:
         probes = _lines(out / "probes.jsonl")
+        assert {p["sample_index"] for p in probes} == {0}
         kinds = {p["probe"] for p in probes}
         assert {"truncation", "controls"} <= kinds
         assert report["probes"]["truncation"] and report["probes"]["controls"]

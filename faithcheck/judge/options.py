@@ -187,15 +187,16 @@ class JudgeOptions(Record):
         help="How the judge's label is read: probs (the most probable label after a fixed "
         "verdict prefix, from the next-token probabilities: every item labelled, with "
         "p_aligned / p_partial / p_misaligned), text (the judge writes a verdict line, "
-        "which is parsed), or auto (probs for local judges and --judge-backend openai, "
-        "text for chat APIs, which return no label probabilities).",
+        "which is parsed), or auto (probs for local judges; text for a served or chat "
+        "judge: ask a vLLM server for probs, other servers and chat APIs return no label "
+        "probabilities).",
         panel=PANEL_JUDGE,
     )
     """--judge-readout: probs (the label read off the next-token probabilities after the
     verdict prefix; every item labelled, with p_aligned, p_partial, p_misaligned), text
-    (the judge writes its verdict line, which is parsed) or auto (probs where the judge
-    exposes log-probabilities: local engines and --judge-backend openai; text for chat
-    APIs)."""
+    (the judge writes its verdict line, which is parsed) or auto (probs on the engines
+    faithcheck runs itself; text for a served judge, `--judge-backend openai`, whose server
+    may lack vLLM's `logprob_token_ids`, and for chat APIs; `judge.stage.resolve_readout`)."""
     rationale_tokens: int = option(
         RATIONALE_TOKENS,
         help="With the probs read-out: greedy rationale tokens the judge writes before the "

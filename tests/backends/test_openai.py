@@ -539,7 +539,10 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
     """`faithcheck score --backend openai` end to end (judge through the server too):
     greedy fp32 samples equal those of the same run on the session's transformers backend
     (scored in place through the API, sampling only: the samples do not depend on the
-    probes, and a second CLI process would load the model again)."""
+    probes, and a second CLI process would load the model again). The judge (text
+    read-out, `auto` for a served judge) labels the responses without calibrating: its 18
+    calibration items through the server took 45 s held to AVX2, and the served judge's
+    labels are checked item by item against the in-process judge below."""
     import faithcheck
 
     served_run = tmp_path / "served"
@@ -548,7 +551,7 @@ def test_score_runs_through_a_real_server_and_matches_transformers(
         *(a for a in GREEDY_FP32_ARGS if a != "--no-judge"), "--out", str(served_run),
         "--backend", "openai", "--base-url", served,
         "--judge-backend", "openai", "--judge-base-url", served, "--judge-model", model_path,
-        "--judge-samples", "1", "--calibration-size", "1", "--judge-max-tokens", "32",
+        "--judge-samples", "1", "--judge-max-tokens", "32", "--no-calibrate",
     ]  # fmt: skip
     proc = subprocess.run(
         cmd,
@@ -586,8 +589,8 @@ def test_real_chat_judge_through_vllm_serve_matches_the_in_process_judge(
     from faithcheck.judge.providers import resolve_target
     from faithcheck.judge.stage import calibration_items
 
-    items = [(i.item_id, i.question, i.response) for i in calibration_items(1, 0)[:12]]
-    cfg = JudgeConfig(max_tokens=96, max_retries=0, seed=0, prompt_format="chat", batch_size=12)
+    items = [(i.item_id, i.question, i.response) for i in calibration_items(1, 0)[:6]]
+    cfg = JudgeConfig(max_tokens=64, max_retries=0, seed=0, prompt_format="chat", batch_size=6)
     local = judge_texts(vllm_fp32, items, cfg)
     # The 135M model rambles past any budget: the guard would (rightly) stop a real run.
     client = ChatJudge(resolve_target(model_path, served, None), concurrency=4, guard_budget=False)
