@@ -73,6 +73,11 @@ class Scoring:
     rollouts: dict[str, list[str]] | None = None
     """The responses to re-score (`--from-samples`), dropped once sampled to disk."""
 
+    def chunk(self, defaults: Mapping[str, int]) -> int:
+        """Problems per engine call for a stage: --chunk-size, else the stage's default for
+        this engine (`defaults`, by engine name), else 1."""
+        return self.chunk_size or defaults.get(self.backend_name, 1)
+
 
 class Phases:
     """Wall-clock phase durations, each measured from the previous mark."""

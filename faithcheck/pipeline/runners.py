@@ -122,6 +122,8 @@ class SamplesRunner(Runner):
     )
     engines: ClassVar[bool] = True
     phase: ClassVar[str | None] = "sampling_s"
+    CHUNKS: ClassVar[dict[str, int]] = {"vllm": 16}
+    """Problems per engine call by engine, unless --chunk-size (vLLM batches a call)."""
 
     @classmethod
     def of(cls, opts: ScoreOptions) -> SamplesRunner:
@@ -129,7 +131,7 @@ class SamplesRunner(Runner):
 
     def run(self, ctx: RunContext) -> None:
         s = ctx.scored()
-        chunk = s.chunk_size or (16 if s.backend_name == "vllm" else 1)
+        chunk = s.chunk(self.CHUNKS)
         ctx.tokens = sample_into(
             ctx.run, s.engines.model, s.problems, s.sampling, chunk, ctx.progress, s.rollouts
         )
@@ -164,6 +166,9 @@ class ProbesRunner(Runner):
     )
     engines: ClassVar[bool] = True
     phase: ClassVar[str | None] = "probes_s"
+    CHUNKS: ClassVar[dict[str, int]] = {"hf": 4, "vllm": 16}
+    """Problems per engine call by engine, unless --chunk-size (hf packs a call's chains
+    into one sequence)."""
 
     @classmethod
     def of(cls, opts: ScoreOptions) -> ProbesRunner:
@@ -176,8 +181,6 @@ class ProbesRunner(Runner):
             engines.judge = engines.model if judge.reuse else engines.load(judge)
         if not cfg.probes:
             return
-        # hf packs the chains of a chunk into one sequence: 4 problems per call.
-        default = {"hf": 4, "vllm": 16}.get(s.backend_name, 1)
         writer = None
         if judge is not None and engines.judge is not None:
             writer = mistake_writer(engines.judge, judge, ctx.run)
@@ -188,7 +191,7 @@ class ProbesRunner(Runner):
             s.sampling,
             cfg,
             ctx.progress,
-            s.chunk_size or default,
+            s.chunk(self.CHUNKS),
             writer,
         )
 
