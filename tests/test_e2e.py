@@ -161,6 +161,8 @@ def test_judge_calibration_diversity_and_verdict_in_the_report(tmp_path: Path) -
         "1",
         "--judge-max-tokens",
         "48",
+        "--probe-samples",
+        "1",
         "--gate",
         str(gate),
     )

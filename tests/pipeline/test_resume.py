@@ -27,7 +27,7 @@ PROBLEMS = 6
 ARGS = (
     "score", "--backend", "hf", "--limit", str(PROBLEMS), "--samples", "2",
     "--max-tokens", "24", "--temperature", "0", "--dtype", "float32",
-    "--no-judge", "--no-diversity", "--probes", "truncation",
+    "--no-judge", "--no-diversity", "--probes", "truncation", "--probe-samples", "1",
 )  # fmt: skip
 VOLATILE = ("timings", "throughput", "run_id", "run_dir")
 RECORD_FILES = ("samples.jsonl", "probes.jsonl")
