@@ -14,7 +14,8 @@ only tokenizes, so the run's own data structures are what can grow. Two runs per
 - Python heap: a second run under tracemalloc (Python allocations, not torch tensors)
   reports the heap when the report phase starts (after sampling: what the run holds
   across stages) and the heap's peak during the report phase, which reads every record
-  of the run back and aggregates it (a hook on `faithcheck.pipeline.core.build_report`).
+  of the run back and aggregates it (a hook on `build_report` where
+  `faithcheck.pipeline.core` calls it).
 
 Prints both with their ratios to the smallest N, and the wall times (tracemalloc slows
 its run several times over).

@@ -2,8 +2,9 @@
 
 - `options`: `ScoreOptions`, composed of the options each package declares, and
   `score_options`, which builds them from keywords (shared by the CLI and the API);
-- `core`: the run (`run_score`: input, model, run directory, then the stages in turn)
-  and the report's aggregation;
+- `core`: the run (`run_score`: input, model, run directory, then the stages in turn);
+- `aggregate`: the report, folded from the records on disk (`build_report`);
+- `config`: the settings that change results, which the config hash covers;
 - `runners`: each stage as a `Runner` that declares it (its files, hashes and merge keys:
   `LAYOUT`, which resume, merge and rebuild read) and runs it on its own options;
   `RUNNERS` in run order, `run_stages` the loop;

@@ -8,15 +8,16 @@
   strategy clusters and calibration, the checks, diversity), each resumable from the
   records on disk; a rebuild runs the same runners of the stages that need no model
   (`derived_stages`);
-- the report (`build_report`): a fold of those records, problem by problem, with the
-  verdict decided on it; `faithcheck.pipeline.rebuild` folds the same records again
-  without a model.
+- the report (`faithcheck.pipeline.aggregate.build_report`): a fold of those records,
+  problem by problem, with the verdict decided on it; `faithcheck.pipeline.rebuild` folds
+  the same records again without a model. The config the run is hashed over is
+  `faithcheck.pipeline.config.result_config`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,28 +32,21 @@ from faithcheck.backends.precision import (
     precision_warning,
     probe_device,
 )
-from faithcheck.checks.derivation import DerivationFinding, DerivationTally
-from faithcheck.checks.support import SupportFinding, SupportTally
-from faithcheck.diversity.core import DiversityTally, ProblemDiversity
-from faithcheck.diversity.embed import embedder_name
 from faithcheck.errors import DataError, FaithcheckError, UsageError
-from faithcheck.judge.jury_stage import jury_judge_report, plan_jury
-from faithcheck.judge.mistakes import MISTAKE_PROMPT_HASH
-from faithcheck.judge.options import JudgeOptions
+from faithcheck.judge.jury_stage import plan_jury
 from faithcheck.judge.plan import JudgePlan, plan_judge
-from faithcheck.judge.reliability import JudgeReliability
-from faithcheck.judge.stage import judge_config_dict, judge_report, readout_config
 from faithcheck.models import (
     ModelIdentity,
     is_local_spec,
     resolve_model,
     served_identity,
 )
+from faithcheck.pipeline.aggregate import build_report
+from faithcheck.pipeline.config import result_config
 from faithcheck.pipeline.context import Engines, Phases, RunContext, Scoring
 from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.pipeline.runners import LAYOUT, run_stages, stage_runners
-from faithcheck.probes.records import PRIMARY_READOUT, ProbeConfig
-from faithcheck.probes.summary import summarize_probe_groups
+from faithcheck.probes.records import PRIMARY_READOUT
 from faithcheck.problems.load import FieldMap, dataset_hash
 from faithcheck.problems.options import in_shard
 from faithcheck.problems.prompts import (
@@ -62,21 +56,14 @@ from faithcheck.problems.prompts import (
     wrong_hint,
 )
 from faithcheck.records import Problem
-from faithcheck.report import Report, SampleTally, Throughput
+from faithcheck.report import Report
 from faithcheck.sampling import SamplingConfig
 from faithcheck.store.confighash import config_hash, stage_hashes
-from faithcheck.store.jsonindex import ProblemIndex
 from faithcheck.store.rundir import (
-    DERIVATION_FILE,
-    DIVERSITY_FILE,
-    PROBES_FILE,
-    SAMPLES_FILE,
-    SUPPORT_FILE,
     RunDir,
     default_run_name,
-    validate_probe,
 )
-from faithcheck.store.runmeta import file_hash, run_info
+from faithcheck.store.runmeta import run_info
 from faithcheck.verdict.core import GateSpec, decide
 
 T = TypeVar("T")
@@ -258,7 +245,7 @@ def _prepare(
     seed, dtype = opts.sampling.seed, opts.engine.dtype
     judge = plan_judge(opts.judge, seed, identity, backend_name, say, dtype=dtype)
     jury = plan_jury(judge, opts.jury, seed, identity, backend_name, say, dtype=dtype)
-    config = _result_config(
+    config = result_config(
         opts, backend_name, identity, cfg, given.data_hash, judge, jury, dtype=model.dtype
     )
     digest, stages = config_hash(config), stage_hashes(config, LAYOUT)
@@ -459,201 +446,3 @@ def derived_stages(
     ask = (lambda: questions) if questions is not None else (lambda: run_questions(opts))
     ctx = RunContext(run, opts.sampling.seed, keep, ask, judge=judge)
     run_stages(ctx, stage_runners(opts, engines=False))
-
-
-def build_report(
-    run: RunDir,
-    opts: ScoreOptions,
-    identity: ModelIdentity,
-    backend_name: str,
-    data_hash: str,
-    config_hash: str,
-    keep: set[str] | None,
-    tokens: int,
-    judge: JudgePlan | None,
-    reliability: JudgeReliability | None,
-    phases: Phases,
-    jury: Sequence[tuple[JudgePlan, JudgeReliability | None]] = (),
-) -> Report:
-    """Fold what is on disk into the report: samples, probes, judge, and the files of the
-    derived stages (derivation, support, diversity), which `derived_stages` writes first.
-    Nothing is written here.
-
-    Every file is read one problem at a time and folded into per-problem numbers, so
-    memory stays flat however many problems the run has. Problems come in the order they
-    first appear in samples.jsonl (bootstrap CIs depend on it). `keep`: the problems to
-    report on (None: all on disk). `jury`: the other judges of a jury with their
-    reliabilities (the `judge` section is then the jury's).
-    """
-    samples = run.index(SAMPLES_FILE)
-    keys = [pid for pid in samples if keep is None or pid in keep]
-    reported = set(keys)
-    sampling = SampleTally()
-    derivation = DerivationTally()
-    support = SupportTally()
-    diversity_tally = DiversityTally() if opts.diversity.enabled else None
-    embedders: set[str] = set()  # the diversity stage writes the rows with one of them
-    derived = _DerivedRows(run)
-    for group in run.sample_groups(keys, samples):
-        sampling.add(group)
-        if not group:
-            continue
-        pid = group[0].problem_id
-        correct = {r.sample_index: r.correct for r in group}
-        support.add(derived.rows(SUPPORT_FILE, pid, SupportFinding.model_validate), correct)
-        derivation.add(
-            derived.rows(DERIVATION_FILE, pid, DerivationFinding.model_validate), correct
-        )
-        if diversity_tally is not None:
-            rows = derived.rows(DIVERSITY_FILE, pid, ProblemDiversity.model_validate)
-            diversity_tally.add(rows[0].model_dump() if rows else {}, len(group))
-            embedders.update(row.embedder for row in rows if row.embedder is not None)
-    probes = None
-    if opts.probes.probes:
-        probes = summarize_probe_groups(
-            _kept(run.groups(PROBES_FILE, validate_probe), reported),
-            readout=opts.probes.readout,
-            ran=opts.probes.probes,
-        )
-    judge_section = None
-    if judge is not None and jury:
-        judge_section = jury_judge_report(
-            run,
-            [judge, *(plan for plan, _ in jury)],
-            [reliability, *(rel for _, rel in jury)],
-            reported,
-            opts.sampling.seed,
-        )
-    elif judge is not None:
-        judge_section = judge_report(
-            run,
-            judge.opts,
-            judge.backend_name,
-            reported,
-            reliability,
-            opts.sampling.seed,
-            readout=judge.cfg.readout,
-        )
-    diversity = None
-    if diversity_tally is not None:
-        use_strategy = judge is not None and judge.opts.strategy
-        diversity = diversity_tally.summary(
-            seed=opts.sampling.seed,
-            embedder=_embedder_of(embedders) if opts.diversity.embed else None,
-            strategy=use_strategy,
-            faithful=use_strategy,
-        )
-    phases.mark("report_s")
-    timings = phases.timings()
-    return Report(
-        run_id=run.path.name,
-        run_dir=str(run.path),
-        model=opts.model,
-        model_sha256=identity.sha256,
-        backend=backend_name,
-        dataset=opts.problems.from_samples or opts.problems.dataset,
-        dataset_sha256=data_hash,
-        config_hash=config_hash,
-        sampling=sampling.summary(seed=opts.sampling.seed),
-        probes=probes,
-        derivation=derivation.summary(seed=opts.sampling.seed),
-        support=support.summary(seed=opts.sampling.seed),
-        judge=judge_section,
-        diversity=diversity,
-        timings=timings,
-        throughput=Throughput(
-            completion_tokens=tokens,
-            tokens_per_s=tokens / timings.sampling_s if tokens and timings.sampling_s > 0 else None,
-        ),
-    )
-
-
-def _embedder_of(names: set[str]) -> str:
-    """The report's name for the embedder behind diversity.jsonl: the one its rows name
-    (the stage writes every row with one), else, with no rows, the one this machine runs."""
-    return " + ".join(sorted(names)) if names else embedder_name()
-
-
-class _DerivedRows:
-    """The records of one problem in the derived files, read on demand (each file indexed
-    once)."""
-
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
-        self.indexes: dict[str, ProblemIndex] = {}
-
-    def rows(self, name: str, pid: str, validate: Callable[[dict[str, Any]], T]) -> list[T]:
-        """The records of problem `pid` in file `name` (none when it has no line there)."""
-        if name not in self.indexes:
-            self.indexes[name] = self.run.index(name)
-        return next(self.run.groups(name, validate, [pid], self.indexes[name]), [])
-
-
-def _kept(groups: Iterable[list[T]], keep: set[str]) -> Iterator[list[T]]:
-    """The groups of the problems in `keep`."""
-    for group in groups:
-        if group and getattr(group[0], "problem_id", None) in keep:
-            yield group
-
-
-def _result_config(
-    opts: ScoreOptions,
-    backend: str,
-    identity: ModelIdentity,
-    cfg: SamplingConfig,
-    data_hash: str,
-    judge: JudgePlan | None,
-    jury: Sequence[JudgePlan] = (),
-    *,
-    dtype: str | None = None,
-) -> dict[str, Any]:
-    """Settings that change results; the config hash is taken over exactly these (a
-    jury's other judges inside `judge`, so the judge stage's hash covers them; absent
-    with one judge, so its runs keep their hash). `dtype`: the one the model loads in
-    (None: as requested)."""
-    return {
-        "model_sha256": identity.sha256,
-        "backend": backend,
-        "dtype": dtype or opts.engine.dtype,
-        "max_model_len": opts.engine.max_model_len,
-        "dataset_sha256": data_hash,
-        "from_samples": file_hash(opts.problems.from_samples)
-        if opts.problems.from_samples
-        else None,
-        "limit": opts.problems.limit,
-        "shard": list(opts.problems.shard) if opts.problems.shard else None,
-        "sampling": cfg.model_dump(mode="json"),
-        "probes": _probes_part(opts.probes),
-        "judge": (
-            _judge_part(opts.judge, judge)
-            | ({"jury": [_judge_part(p.opts, p) for p in jury]} if jury else {})
-            if judge
-            else None
-        ),
-        "diversity": opts.diversity.config_part(),
-    } | engine_config(opts)
-
-
-def _probes_part(probes: ProbeConfig) -> dict[str, Any]:
-    """The probe settings that change probe records: with `--mistakes llm`, also the hash of
-    the prompt the judge writes the wrong steps with (absent otherwise, so rule-mistake runs
-    keep their hash)."""
-    part = probes.model_dump(mode="json")
-    if probes.mistakes == "llm" and "mistakes" in probes.probes:
-        part["mistake_prompt_hash"] = MISTAKE_PROMPT_HASH
-    return part
-
-
-def _judge_part(j: JudgeOptions, plan: JudgePlan) -> dict[str, Any]:
-    """One judge's settings that change its labels."""
-    return (
-        judge_config_dict(j)
-        | {"identity": plan.identity, "dtype": plan.dtype}
-        | readout_config(plan.cfg)
-    )
-
-
-def engine_config(opts: ScoreOptions) -> dict[str, Any]:
-    """The engine arguments' part of the hashed config: absent unless given (added after
-    runs existed, so those keep their config hash)."""
-    return {"engine_args": opts.engine.engine_args} if opts.engine.engine_args else {}

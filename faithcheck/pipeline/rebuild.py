@@ -2,7 +2,7 @@
 
 No model is loaded: the report is a fold of records (samples, probes, judge labels,
 calibration labels, strategy clusters, and the derived stages' derivation, support and
-diversity files), and `faithcheck.pipeline.core.build_report` computes it the way `score`
+diversity files), and `faithcheck.pipeline.aggregate.build_report` computes it the way `score`
 does, in the order the samples sit in samples.jsonl (bootstrap CIs depend on the order of
 the problems). A derived file that is missing (a run scored before those were stages, or a
 merged run) is computed first by the same runners `score` runs, those that need no model
@@ -38,8 +38,9 @@ from faithcheck.judge.stage import (
     judge_config,
 )
 from faithcheck.models import ModelIdentity
+from faithcheck.pipeline.aggregate import build_report
 from faithcheck.pipeline.context import Phases
-from faithcheck.pipeline.core import build_report, derived_stages
+from faithcheck.pipeline.core import derived_stages
 from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.report import Report, Throughput, Timings
 from faithcheck.store.confighash import config_hash

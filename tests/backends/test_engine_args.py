@@ -30,7 +30,7 @@ def test_malformed_items_are_one_line_usage_errors(bad: str) -> None:
 
 
 def test_options_record_them_and_the_hash_only_when_given() -> None:
-    from faithcheck.pipeline.core import engine_config
+    from faithcheck.pipeline.config import engine_config
 
     plain = score_options()
     tuned = score_options(engine_arg=["swap_space=4"], revision="main")

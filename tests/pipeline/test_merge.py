@@ -32,7 +32,7 @@ from faithcheck.judge.stage import JudgeOptions, StrategyRecord, calibration_ite
 from faithcheck.metrics import bootstrap, mean_or_nan
 from faithcheck.models import ModelIdentity
 from faithcheck.pipeline import merge
-from faithcheck.pipeline.core import _result_config
+from faithcheck.pipeline.config import result_config
 from faithcheck.pipeline.merge import first_difference, merge_runs
 from faithcheck.pipeline.options import ScoreOptions
 from faithcheck.pipeline.rebuild import config_hash, rebuild_report
@@ -199,7 +199,7 @@ def make_run(
     plan: Any = None
     if judge:
         plan = type("Plan", (), {"identity": "f" * 64, "dtype": "float32", "cfg": JudgeConfig()})()
-    config = _result_config(opts, "hf", identity, cfg, dataset_hash(problems), plan)
+    config = result_config(opts, "hf", identity, cfg, dataset_hash(problems), plan)
     digest = hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
     info = RunInfo(
         schema_version="0.1",

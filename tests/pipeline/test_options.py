@@ -12,7 +12,7 @@ import pytest
 from faithcheck.judge.choose import judge_options
 from faithcheck.judge.plan import plan_judge, resolve_judge
 from faithcheck.models import resolve_model
-from faithcheck.pipeline.core import _judge_part
+from faithcheck.pipeline.config import judge_part
 from faithcheck.pipeline.options import ScoreOptions, score_options
 from faithcheck.pipeline.rebuild import _plan_of
 from faithcheck.store.jsonio import dumps
@@ -86,7 +86,7 @@ def test_a_served_judge_is_one_judge_to_score_calibrate_and_rebuild() -> None:
     scored = plan_judge(j, 0, resolve_model("smollm2-135m"), "hf", _say)
     calibrated = resolve_judge(j, 0, "auto", _say)
     assert scored is not None
-    rebuilt = _plan_of(j, _judge_part(j, scored), "hf", 0)
+    rebuilt = _plan_of(j, judge_part(j, scored), "hf", 0)
     assert scored.identity == calibrated.identity == rebuilt.identity == "http://h:8/v1#served"
     assert scored.backend_name == calibrated.backend_name == rebuilt.backend_name == "openai"
     assert scored.cfg == calibrated.cfg and scored.cfg.readout == rebuilt.cfg.readout
@@ -98,7 +98,7 @@ def test_a_local_judge_is_one_judge_to_score_calibrate_and_rebuild(model_path: s
     scored = plan_judge(j, 0, resolve_model(model_path), "hf", _say, dtype="float32")
     calibrated = resolve_judge(j, 0, "float32", _say)
     assert scored is not None and scored.reuse and not calibrated.reuse
-    rebuilt = _plan_of(j, _judge_part(j, scored), "hf", 0)
+    rebuilt = _plan_of(j, judge_part(j, scored), "hf", 0)
     assert scored.identity == calibrated.identity == rebuilt.identity
     assert scored.backend_name == calibrated.backend_name == rebuilt.backend_name == "hf"
     assert scored.dtype == calibrated.dtype == "float32"
