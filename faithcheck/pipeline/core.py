@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from faithcheck.backends import choose_backend, make_backend
 from faithcheck.backends.base import Backend, DType, cpu_thread_count
@@ -65,8 +65,6 @@ from faithcheck.store.rundir import (
 )
 from faithcheck.store.runmeta import run_info
 from faithcheck.verdict.core import GateSpec, decide
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

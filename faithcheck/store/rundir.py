@@ -47,7 +47,7 @@ from faithcheck.store.jsonio import (
     repair_jsonl,
     write_json,
 )
-from faithcheck.store.layout import Layout
+from faithcheck.store.layout import Layout, Stage
 from faithcheck.versions import check_schema_version
 
 R = TypeVar("R", bound=Record)
@@ -118,10 +118,7 @@ class RunDir:
         self._lock: IO[bytes] | None = None
         self._created_top: Path | None = None
         self._samples_index: ProblemIndex | None = None
-        self.kept: list[str] = []
-        """Stages whose records `prepare` kept from a run with another config."""
-        self._kept_records: list[str] = []
-        self._derived: tuple[str, ...] = ()
+        self._kept: list[Stage] = []
 
     @property
     def samples_path(self) -> Path:
@@ -181,10 +178,9 @@ class RunDir:
         Raises:
             RunDirError: the directory holds a run with another config (without `force`).
         """
-        self.kept = []
-        self._kept_records = []
-        self._derived = layout.derived_files
-        appended, root, later = layout.appended_files, layout.root, layout.later
+        self._kept = []
+        appended, derived = layout.appended_files, layout.derived_files
+        root, later = layout.root, layout.later
         try:
             existing = self.read_run_info()
         except RunDirError:
@@ -213,9 +209,8 @@ class RunDir:
                     f"another --out, or --force to redo the {what} (its "
                     f"{_and([s.records for s in kept])} match and are kept)"
                 )
-            self.kept = [s.name for s in kept]
-            self._kept_records = [s.records for s in kept]
-            self._discard([name for s in redo for name in layout.files_of(s)])
+            self._kept = kept
+            self._discard([name for s in redo for name in layout.files_of(s)], derived)
             for name in appended:
                 repair_jsonl(self.path / name)
             return False
@@ -224,17 +219,22 @@ class RunDir:
                 f"--out {self.path} holds a run with a different configuration; "
                 "use another --out, or --force to discard it"
             )
-        self._discard([*appended, RUN_FILE])
+        self._discard([*appended, RUN_FILE], derived)
         return False
+
+    @property
+    def kept(self) -> list[str]:
+        """Stages whose records `prepare` kept from a run with another config."""
+        return [s.name for s in self._kept]
 
     def kept_records(self) -> str:
         """What `prepare` kept, in words ('samples and probe records')."""
-        return _and(self._kept_records)
+        return _and([s.records for s in self._kept])
 
-    def _discard(self, names: Sequence[str]) -> None:
-        """Remove record files, and every file derived from the records."""
+    def _discard(self, names: Sequence[str], derived: Sequence[str]) -> None:
+        """Remove record files, and every file derived from the records (`derived`)."""
         self._samples_index = None
-        for name in (*names, *self._derived, REPORT_FILE, "report.html", "report.md"):
+        for name in (*names, *derived, REPORT_FILE, "report.html", "report.md"):
             (self.path / name).unlink(missing_ok=True)
 
     def lock(self) -> None:
